@@ -1,0 +1,1 @@
+//! hull-cgroups: the cgroup layer of the hull runtime.

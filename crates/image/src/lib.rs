@@ -1,0 +1,1 @@
+//! hull-image: OCI image to bundle.

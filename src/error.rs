@@ -1,0 +1,81 @@
+//! The runtime library's error type. Every error carries what the runtime was doing
+//! (which field, path, mount or syscall), because callers only ever see the message.
+
+use std::fmt::Display;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bundle, config.json or the command line asks for something invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// A system call or file operation failed; `what` names the object and the step.
+    #[error("{what}: {source}")]
+    Os {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("container does not exist")]
+    NotExist,
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    /// An error reported by the container's init process, already formatted.
+    #[error("{0}")]
+    Init(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+    pub fn os(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
+        Error::Os {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+    /// The errno behind this error, when it came from the system.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// Attach "what was being done" to a failing system call or I/O operation.
+pub trait Context<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T>;
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, what: F) -> Result<T>;
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|e| Error::os(what.to_string(), e))
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, what: F) -> Result<T> {
+        self.map_err(|e| Error::os(what().to_string(), e))
+    }
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|e| Error::os(what.to_string(), std::io::Error::from(e)))
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, what: F) -> Result<T> {
+        self.map_err(|e| Error::os(what().to_string(), std::io::Error::from(e)))
+    }
+}
+
+impl<T> Context<T> for rustix::io::Result<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|e| Error::os(what.to_string(), std::io::Error::from(e)))
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, what: F) -> Result<T> {
+        self.map_err(|e| Error::os(what().to_string(), std::io::Error::from(e)))
+    }
+}

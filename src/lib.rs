@@ -1,0 +1,19 @@
+//! hull: an OCI container runtime. The CLI (src/cli) is a thin layer over this library.
+
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod features;
+pub mod hooks;
+pub mod io;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod sys;
+
+pub use error::{Context, Error, Result};
+
+/// The runtime-spec version hull implements.
+pub const OCI_VERSION: &str = "1.2.0";

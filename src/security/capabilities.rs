@@ -1,0 +1,1 @@
+//! Capability sets of the container process.

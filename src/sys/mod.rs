@@ -1,0 +1,1 @@
+//! Thin wrappers for system calls that nix and rustix lack. Every unsafe block lives here.
