@@ -6,6 +6,7 @@ pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod io;
+pub mod log;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

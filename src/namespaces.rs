@@ -1,1 +1,198 @@
-//! namespaces
+//! Linux namespaces: which to create with the clone, which to join by path, and in what order.
+//!
+//! Most namespaces are created by the one clone that makes init. Three need care:
+//! - pid and time namespaces given by path are joined by the *parent* before the clone
+//!   (setns only changes what children get), and the parent returns to its own afterwards;
+//! - a new time namespace is unshared by the parent, its offsets written, and init cloned into it
+//!   (offsets cannot change once a process lives in the namespace);
+//! - a new cgroup namespace is unshared by init once the parent has put it in its cgroup, so the
+//!   container's cgroup root is its own cgroup.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::{Context, Error, Result};
+
+/// Every namespace type, in the order init joins those given by path. The user namespace comes
+/// first (it changes what the others may do), then mount last so /proc paths above still work.
+pub const JOIN_ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Mount,
+];
+
+/// The runtime-spec name of a namespace type (as `features` and errors print it).
+pub fn name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
+    match typ {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        // CLONE_NEWTIME (0x80) is not in nix's CloneFlags for clone(2): it collides with CSIGNAL.
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// A namespace the container joins: its type and an open handle on the path.
+pub struct Joined {
+    pub typ: LinuxNamespaceType,
+    pub path: PathBuf,
+    pub file: File,
+}
+
+/// The namespace plan of one container, worked out before the clone.
+pub struct Plan {
+    /// Namespaces the clone itself creates (no cgroup: see the module comment).
+    pub clone_flags: CloneFlags,
+    /// Joined by init, in JOIN_ORDER (pid and time excluded: the parent joins those).
+    pub init_joins: Vec<Joined>,
+    /// Joined by the parent around the clone.
+    pub parent_joins: Vec<Joined>,
+    pub new_cgroup: bool,
+    pub new_time: bool,
+    pub new_mount: bool,
+}
+
+impl Plan {
+    /// Opens every namespace path now, so a bad path fails before anything is created.
+    pub fn new(spec: &Spec) -> Result<Plan> {
+        let mut plan = Plan {
+            clone_flags: CloneFlags::empty(),
+            init_joins: Vec::new(),
+            parent_joins: Vec::new(),
+            new_cgroup: false,
+            new_time: false,
+            new_mount: false,
+        };
+        for typ in JOIN_ORDER {
+            match crate::spec::namespace(spec, typ) {
+                None => {}
+                Some(None) => match typ {
+                    LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                    LinuxNamespaceType::Time => plan.new_time = true,
+                    _ => {
+                        plan.new_mount |= typ == LinuxNamespaceType::Mount;
+                        plan.clone_flags |= clone_flag(typ);
+                    }
+                },
+                Some(Some(path)) => {
+                    let file = File::open(&path).map_err(|e| {
+                        Error::invalid(format!(
+                            "linux.namespaces: {} namespace path {}: {e}",
+                            name(typ),
+                            path.display()
+                        ))
+                    })?;
+                    let joined = Joined { typ, path, file };
+                    if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                        plan.parent_joins.push(joined);
+                    } else {
+                        plan.init_joins.push(joined);
+                    }
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// Enters `ns`; the error names the namespace and its path.
+pub fn join(ns: &Joined) -> Result<()> {
+    setns(ns.file.as_fd(), clone_flag(ns.typ))
+        .with_ctx(|| format!("join {} namespace {}", name(ns.typ), ns.path.display()))
+}
+
+/// The parent's own pid and time namespaces, to come back to after cloning init.
+pub struct ParentNamespaces {
+    saved: Vec<(LinuxNamespaceType, File)>,
+}
+
+impl ParentNamespaces {
+    /// Joins what the parent must join (or unshares a new time namespace and writes its
+    /// offsets) so the next clone lands init there.
+    pub fn enter(plan: &Plan, spec: &Spec) -> Result<ParentNamespaces> {
+        let mut saved = Vec::new();
+        for ns in &plan.parent_joins {
+            saved.push((ns.typ, open_own(ns.typ)?));
+            join(ns)?;
+        }
+        if plan.new_time {
+            saved.push((
+                LinuxNamespaceType::Time,
+                open_own(LinuxNamespaceType::Time)?,
+            ));
+            unshare(clone_flag(LinuxNamespaceType::Time)).ctx("unshare time namespace")?;
+            write_time_offsets(spec)?;
+        }
+        Ok(ParentNamespaces { saved })
+    }
+
+    /// Returns to the namespaces the parent started in (hooks it runs later must not land in
+    /// the container's pid or time namespace).
+    pub fn restore(self) -> Result<()> {
+        for (typ, file) in self.saved.into_iter().rev() {
+            setns(file.as_fd(), clone_flag(typ))
+                .with_ctx(|| format!("return to the runtime's {} namespace", name(typ)))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_own(typ: LinuxNamespaceType) -> Result<File> {
+    let file = match typ {
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Time => "time",
+        _ => unreachable!("the parent only joins pid and time namespaces"),
+    };
+    let path = format!("/proc/self/ns/{file}");
+    File::open(&path).with_ctx(|| format!("open {path}"))
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, off) in offsets.iter() {
+        let clock = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            other => {
+                return Err(Error::invalid(format!(
+                    "linux.timeOffsets: unknown clock {other:?} (monotonic or boottime)"
+                )))
+            }
+        };
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).ctx("write /proc/self/timens_offsets")
+}

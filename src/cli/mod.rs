@@ -1,4 +1,309 @@
-//! The command line, mirroring runc's.
+//! The command line: runc's subcommands, flags and exit codes, one module per subcommand.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::log;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hull",
+    about = "hull: an OCI container runtime",
+    disable_version_flag = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Enable debug logging
+    #[arg(long)]
+    pub debug: bool,
+    /// Set the log file to write runtime logs to (default is stderr)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Set the log format ('text' (default), or 'json')
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Root directory for storage of container state (default /run/hull, or
+    /// $XDG_RUNTIME_DIR/hull when not root)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Path to the criu binary used for checkpoint and restore
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub criu: Option<String>,
+    /// Enable systemd cgroup support: cgroupsPath is then "slice:prefix:name"
+    #[arg(long)]
+    pub systemd_cgroup: bool,
+    /// Ignore cgroup permission errors ('true', 'false', or 'auto')
+    #[arg(long, value_name = "VALUE", default_value = "auto")]
+    pub rootless: String,
+    /// crun's spelling for the cgroup driver: cgroupfs, systemd or disabled
+    #[arg(long, value_name = "MANAGER", hide = true)]
+    pub cgroup_manager: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+}
+
+impl Global {
+    pub fn root(&self) -> PathBuf {
+        self.root
+            .clone()
+            .unwrap_or_else(crate::container::state::default_root)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container
+    Create(create::Args),
+    /// Execute the user-defined process in a created container
+    Start(start::Args),
+    /// Create and run a container
+    Run(run::Args),
+    /// Output the state of a container
+    State(state::Args),
+    /// List containers started by hull with the given root
+    List(list::Args),
+    /// Send the specified signal (default: SIGTERM) to the container's init process
+    Kill(kill::Args),
+    /// Delete any resources held by the container
+    Delete(delete::Args),
+    /// Create a new specification file
+    Spec(spec::Args),
+    /// Show the enabled features
+    Features(features::Args),
+}
+
+/// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
-    0
+    let argv = normalize_args(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if let Err(e) = setup_logging(&cli.global) {
+        eprintln!("{e:#}");
+        return 1;
+    }
+    if cli.global.version {
+        print_version();
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return 0;
+    };
+    let g = &cli.global;
+    let result = match command {
+        Command::Create(a) => create::run(g, a),
+        Command::Start(a) => start::run(g, a),
+        Command::Run(a) => run::run(g, a),
+        Command::State(a) => state::run(g, a),
+        Command::List(a) => list::run(g, a),
+        Command::Kill(a) => kill::run(g, a),
+        Command::Delete(a) => delete::run(g, a),
+        Command::Spec(a) => spec::run(g, a),
+        Command::Features(a) => features::run(g, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// Reports a failure as runc does: a log line, and the bare message on stderr when the log
+/// goes to a file.
+pub fn fail(e: &anyhow::Error, code: i32) -> i32 {
+    let msg = format!("{e:#}");
+    log::error(&msg);
+    if log::to_file() {
+        eprintln!("{msg}");
+    }
+    code
+}
+
+fn setup_logging(g: &Global) -> anyhow::Result<()> {
+    let format = match g.log_format.as_str() {
+        "text" => log::Format::Text,
+        "json" => log::Format::Json,
+        other => anyhow::bail!("invalid log-format: {other}"),
+    };
+    let file = match &g.log {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("open log file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    log::init(file, format, g.debug);
+    Ok(())
+}
+
+fn print_version() {
+    println!("hull version {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "commit: {}",
+        option_env!("HULL_COMMIT").unwrap_or("unknown")
+    );
+    println!("spec: {}", crate::OCI_VERSION);
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        println!("libseccomp: {}.{}.{}", v.major, v.minor, v.micro);
+    }
+}
+
+/// Go's flag parser (which runc's callers grew up with) accepts `-bundle x` for `--bundle x`.
+/// Rewrite single-dash long options hull knows into the double-dash form, up to the first
+/// `--` (what follows belongs to the container's command).
+pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let longs = long_flag_names();
+    let mut out = Vec::with_capacity(argv.len());
+    let mut rewriting = true;
+    for (i, arg) in argv.into_iter().enumerate() {
+        let Some(s) = arg.to_str().filter(|_| rewriting && i > 0) else {
+            out.push(arg);
+            continue;
+        };
+        if s == "--" {
+            rewriting = false;
+            out.push(arg);
+            continue;
+        }
+        if let Some(body) = s.strip_prefix('-').filter(|b| !b.starts_with('-')) {
+            let name = body.split('=').next().unwrap_or(body);
+            if name.len() > 1 && longs.iter().any(|l| l == name) {
+                out.push(format!("-{s}").into());
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+fn long_flag_names() -> Vec<String> {
+    fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long() {
+                out.push(l.to_string());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            collect(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    collect(&Cli::command(), &mut out);
+    out
+}
+
+/// Opens and loads a container for the commands that take an existing id.
+pub fn open(
+    g: &Global,
+    id: &str,
+) -> anyhow::Result<(crate::container::Dir, crate::container::State)> {
+    let dir = crate::container::Dir::open(&g.root(), id)?;
+    let state = dir.load()?;
+    Ok((dir, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(|s| s.into()).collect())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn single_dash_long_flags() {
+        assert_eq!(
+            norm(&[
+                "hull",
+                "-root",
+                "/r",
+                "create",
+                "-bundle",
+                "b",
+                "-pid-file=p",
+                "-b",
+                "x",
+                "id"
+            ]),
+            [
+                "hull",
+                "--root",
+                "/r",
+                "create",
+                "--bundle",
+                "b",
+                "--pid-file=p",
+                "-b",
+                "x",
+                "id"
+            ]
+        );
+        assert_eq!(
+            norm(&["hull", "kill", "id", "-9"]),
+            ["hull", "kill", "id", "-9"]
+        );
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_after_the_id() {
+        let cli = Cli::try_parse_from(["hull", "create", "web", "--bundle", "/b"]).unwrap();
+        match cli.command {
+            Some(Command::Create(a)) => {
+                assert_eq!(a.id, "web");
+                assert_eq!(a.bundle, std::path::PathBuf::from("/b"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// `--systemd-cgroup` (or crun's `--cgroup-manager systemd`) needs a running systemd.
+pub fn check_cgroup_driver(g: &Global) -> anyhow::Result<()> {
+    let systemd = g.systemd_cgroup || g.cgroup_manager.as_deref() == Some("systemd");
+    if let Some(m) = g.cgroup_manager.as_deref() {
+        if !matches!(m, "systemd" | "cgroupfs" | "disabled") {
+            anyhow::bail!("--cgroup-manager {m:?}: expected systemd, cgroupfs or disabled");
+        }
+    }
+    if systemd && !std::path::Path::new("/run/systemd/system").is_dir() {
+        anyhow::bail!("systemd cgroup flag passed, but systemd support for managing cgroups is not available (systemd is not running)");
+    }
+    Ok(())
 }

@@ -1,1 +1,9 @@
-//! container
+//! Container operations, one file each, on top of the on-disk state.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod start;
+pub mod state;
+
+pub use state::{Dir, State, Status};

@@ -1,1 +1,7 @@
-//! process
+//! The spawn path: the runtime side (`spawn`), the container side (`init`), the channel between
+//! them, and the process attributes both init and exec apply (`attrs`).
+
+pub mod attrs;
+pub mod channel;
+pub mod init;
+pub mod spawn;

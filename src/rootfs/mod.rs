@@ -39,3 +39,8 @@ impl Rootfs<'_> {
         Ok(())
     }
 }
+
+/// Every mount option name hull accepts (for `features`).
+pub fn mount_options() -> Vec<&'static str> {
+    Vec::new()
+}

@@ -1,1 +1,68 @@
 //! Capability sets of the container process.
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::LinuxCapabilities;
+
+use crate::{Error, Result};
+
+fn set_of(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
+    list.as_ref()
+        .map(|l| {
+            l.iter()
+                .filter_map(|c| c.to_string().parse::<Capability>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sys(what: &str, e: caps::errors::CapsError) -> Error {
+    Error::Other(format!("{what}: {e}"))
+}
+
+/// Drops from the bounding set every capability the config does not list.
+pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
+    let keep = c.map(|c| set_of(c.bounding())).unwrap_or_default();
+    for cap in caps::all() {
+        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| sys(&format!("drop {cap} from the bounding set"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the effective, permitted, inheritable and ambient sets (after the user switch).
+pub fn apply(c: Option<&LinuxCapabilities>) -> Result<()> {
+    let empty = LinuxCapabilities::default();
+    let c = c.unwrap_or(&empty);
+    let (eff, perm, inh, amb) = (
+        set_of(c.effective()),
+        set_of(c.permitted()),
+        set_of(c.inheritable()),
+        set_of(c.ambient()),
+    );
+    // Permitted first: effective must stay a subset of it.
+    caps::set(
+        None,
+        CapSet::Effective,
+        &eff.intersection(&perm).copied().collect(),
+    )
+    .and_then(|_| caps::set(None, CapSet::Permitted, &perm))
+    .map_err(|e| sys("set permitted capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &inh)
+        .map_err(|e| sys("set inheritable capabilities", e))?;
+    caps::set(None, CapSet::Effective, &eff).map_err(|e| sys("set effective capabilities", e))?;
+    caps::clear(None, CapSet::Ambient).map_err(|e| sys("clear ambient capabilities", e))?;
+    for cap in amb {
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(|e| sys(&format!("raise ambient {cap}"), e))?;
+    }
+    Ok(())
+}
+
+/// Every capability name hull knows, for `features`.
+pub fn known() -> Vec<String> {
+    let mut all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    all.sort();
+    all
+}

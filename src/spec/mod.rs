@@ -1,1 +1,249 @@
-//! spec
+//! config.json: loading it, checking it before anything is created, and the default spec.
+//!
+//! Everything here runs before the runtime touches the system, so a bad bundle fails with a
+//! message naming the field and leaves nothing behind.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::{Context, Error, Result};
+
+/// `hull spec`'s output: runc's default, with hull's hostname and a cgroup namespace.
+pub const DEFAULT_SPEC: &str = include_str!("default.json");
+/// `hull spec --rootless`.
+pub const ROOTLESS_SPEC: &str = include_str!("rootless.json");
+
+/// Reads `<bundle>/config.json`. Type errors name the JSON path of the bad field.
+pub fn load(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let file = File::open(&path).with_ctx(|| format!("open {}", path.display()))?;
+    parse(BufReader::new(file)).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+}
+
+/// Parses a config document; the error says where in the document it went wrong.
+pub fn parse(reader: impl std::io::Read) -> Result<Spec, String> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." || path.is_empty() {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
+}
+
+/// The absolute host path of the container's root filesystem.
+pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("root: missing (root.path is required on Linux)"))?;
+    let path = root.path();
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid("root.path: must not be empty"));
+    }
+    let full = if path.is_absolute() {
+        path.clone()
+    } else {
+        bundle.join(path)
+    };
+    let meta = std::fs::metadata(&full)
+        .map_err(|e| Error::invalid(format!("root.path {}: {e}", full.display())))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid(format!(
+            "root.path {}: not a directory",
+            full.display()
+        )));
+    }
+    Ok(full)
+}
+
+/// Checks what create needs from the config and that only supported things are asked for.
+/// `needs_process`: create and run need `process`; the spec lets other callers omit it.
+pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
+    match spec.process() {
+        Some(p) => validate_process(p)?,
+        None if needs_process => {
+            return Err(Error::invalid(
+                "process: missing (create needs the process to run)",
+            ))
+        }
+        None => {}
+    }
+    validate_namespaces(spec)?;
+    if let Some(hooks) = spec.hooks() {
+        crate::hooks::validate(hooks)?;
+    }
+    if let Some(host) = spec.hostname() {
+        if !host.is_empty() && !has_new_namespace(spec, LinuxNamespaceType::Uts) {
+            return Err(Error::invalid(
+                "hostname: setting it needs a new uts namespace (linux.namespaces)",
+            ));
+        }
+    }
+    if let Some(domain) = spec.domainname() {
+        if !domain.is_empty() && !has_new_namespace(spec, LinuxNamespaceType::Uts) {
+            return Err(Error::invalid(
+                "domainname: setting it needs a new uts namespace (linux.namespaces)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_process(p: &Process) -> Result<()> {
+    let args = p.args().as_deref().unwrap_or_default();
+    if args.is_empty() {
+        return Err(Error::invalid("process.args: must not be empty"));
+    }
+    if args[0].is_empty() {
+        return Err(Error::invalid("process.args[0]: must not be empty"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::invalid(format!(
+            "process.cwd {}: must be an absolute path",
+            p.cwd().display()
+        )));
+    }
+    for (i, env) in p.env().as_deref().unwrap_or_default().iter().enumerate() {
+        if !env.contains('=') {
+            return Err(Error::invalid(format!(
+                "process.env[{i}] {env:?}: not in KEY=VALUE form"
+            )));
+        }
+    }
+    if let Some(rlimits) = p.rlimits() {
+        let mut seen = HashSet::new();
+        for (i, r) in rlimits.iter().enumerate() {
+            if !seen.insert(r.typ() as i32) {
+                return Err(Error::invalid(format!(
+                    "process.rlimits[{i}]: {:?} given more than once",
+                    r.typ()
+                )));
+            }
+            if r.soft() > r.hard() {
+                return Err(Error::invalid(format!(
+                    "process.rlimits[{i}]: soft limit {} is above hard limit {}",
+                    r.soft(),
+                    r.hard()
+                )));
+            }
+        }
+    }
+    if let Some(adj) = p.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(Error::invalid(format!(
+                "process.oomScoreAdj {adj}: must be between -1000 and 1000"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn validate_namespaces(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let mut seen = HashSet::new();
+    for (i, ns) in linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if !seen.insert(ns.typ()) {
+            return Err(Error::invalid(format!(
+                "linux.namespaces[{i}]: {} namespace given more than once",
+                crate::namespaces::name(ns.typ())
+            )));
+        }
+        if ns.typ() == LinuxNamespaceType::User {
+            return Err(Error::invalid(format!(
+                "linux.namespaces[{i}]: user namespaces are not supported by this build of hull yet"
+            )));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err(Error::invalid(format!(
+                    "linux.namespaces[{i}].path {}: must be an absolute path",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if linux.time_offsets().is_some() && !has_new_namespace(spec, LinuxNamespaceType::Time) {
+        return Err(Error::invalid(
+            "linux.timeOffsets: needs a new time namespace (linux.namespaces)",
+        ));
+    }
+    Ok(())
+}
+
+/// True when the config asks for a new (not joined) namespace of this type.
+pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
+    namespace(spec, typ).is_some_and(|path| path.is_none())
+}
+
+/// `Some(None)` for a new namespace, `Some(Some(path))` for one joined by path, `None` when the
+/// container shares the runtime's.
+pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|ns| ns.typ() == typ)
+        .map(|ns| ns.path().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_parses_and_validates() {
+        let spec = parse(DEFAULT_SPEC.as_bytes()).unwrap();
+        validate(&spec, true).unwrap();
+        assert_eq!(spec.hostname().as_deref(), Some("hull"));
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let doc = DEFAULT_SPEC.replace("\"uid\": 0", "\"uid\": \"root\"");
+        let err = parse(doc.as_bytes()).unwrap_err();
+        assert!(err.starts_with("process.user.uid:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_namespace_type_names_the_field() {
+        let doc = DEFAULT_SPEC.replace("\"type\": \"ipc\"", "\"type\": \"bogus\"");
+        let err = parse(doc.as_bytes()).unwrap_err();
+        assert!(err.contains("linux.namespaces[2]"), "{err}");
+    }
+
+    #[test]
+    fn empty_args_rejected() {
+        let doc = DEFAULT_SPEC.replace("\"sh\"", "");
+        let spec = parse(doc.as_bytes()).unwrap();
+        let err = validate(&spec, true).unwrap_err().to_string();
+        assert_eq!(err, "process.args: must not be empty");
+    }
+
+    #[test]
+    fn duplicate_namespace_rejected() {
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_SPEC).unwrap();
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "pid"}));
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        let err = validate(&spec, true).unwrap_err().to_string();
+        assert!(err.contains("pid namespace given more than once"), "{err}");
+    }
+}

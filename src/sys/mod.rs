@@ -1,1 +1,7 @@
-//! Thin wrappers for system calls that nix and rustix lack. Every unsafe block lives here.
+//! Thin wrappers for system calls that nix and rustix lack. Every unsafe block of the runtime
+//! lives under this module, one file per syscall family.
+
+pub mod clone;
+pub mod exec;
+pub mod process;
+pub mod socket;

@@ -1,0 +1,127 @@
+//! `hull run`: create and start in one go; in the foreground, stay as the container's parent,
+//! forward signals to it, and exit with its status.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::create::CreateFlags;
+use super::Global;
+use crate::container::{create, delete, start, Dir};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// Detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// Disable the use of the subreaper used to reap reparented processes
+    #[arg(long)]
+    pub no_subreaper: bool,
+    /// The container's id; or a bundle path (holding a `/`), whose directory name becomes the id
+    pub id: String,
+}
+
+pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+    super::check_cgroup_driver(g)?;
+    let (id, bundle) = id_and_bundle(&a)?;
+    let mut flags = a.flags.clone();
+    flags.bundle = bundle;
+    let opts = flags.options(g, &id, !a.detach);
+
+    if a.detach {
+        let created = create::create(&opts)?;
+        if let Err(e) = start::start(&created.dir, &created.state) {
+            let _ = delete::delete(created.dir, &created.state, true);
+            return Err(e.into());
+        }
+        return Ok(0);
+    }
+
+    if !a.no_subreaper {
+        nix::sys::prctl::set_child_subreaper(true)?;
+    }
+    // Signals for the container queue up from here; init unblocks them for itself.
+    let forwarded = forwarded_signals();
+    forwarded.thread_block()?;
+
+    let created = create::create(&opts)?;
+    let (state, pid) = (created.state.clone(), created.pid);
+    if let Err(e) = start::start(&created.dir, &created.state) {
+        let _ = delete::delete(created.dir, &state, true);
+        return Err(e.into());
+    }
+    // Release the lock: `state`, `kill` and `exec` must work while we wait.
+    drop(created.dir);
+
+    let status = wait_forwarding(pid, &forwarded)?;
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&forwarded), None)?;
+    if !a.keep {
+        if let Ok(dir) = Dir::open(&g.root(), &id) {
+            delete::delete(dir, &state, true)?;
+        }
+    }
+    Ok(status)
+}
+
+/// `hull run bundle/`: an argument holding a `/` cannot be an id; it names the bundle.
+fn id_and_bundle(a: &Args) -> anyhow::Result<(String, PathBuf)> {
+    if !a.id.contains('/') {
+        return Ok((a.id.clone(), a.flags.bundle.clone()));
+    }
+    if a.flags.bundle != Path::new(".") {
+        anyhow::bail!(
+            "{}: a bundle path was given both as the id and with --bundle",
+            a.id
+        );
+    }
+    let bundle =
+        std::fs::canonicalize(&a.id).map_err(|e| anyhow::anyhow!("bundle {}: {e}", a.id))?;
+    let id = bundle
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow::anyhow!("bundle {}: cannot make an id from its name", a.id))?
+        .to_string();
+    Ok((id, bundle))
+}
+
+/// Every signal a terminal or supervisor may send that the container should get instead.
+fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
+        set.remove(s);
+    }
+    set
+}
+
+/// Waits for init, passing on every signal we get; reaps orphans we inherited as subreaper.
+fn wait_forwarding(init: Pid, set: &SigSet) -> anyhow::Result<i32> {
+    loop {
+        // Reap first: init may have exited before we started waiting.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == init => return Ok(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => return Ok(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let sig = set.wait()?;
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(init, sig);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! `hull state`: the runtime-spec state of a container, as runc prints it.
+
+use super::Global;
+use crate::container::state;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    pub id: String,
+}
+
+pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+    let (dir, st) = super::open(g, &a.id)?;
+    let status = state::status(&dir, &st, || false);
+    println!("{}", serde_json::to_string_pretty(&st.public(status))?);
+    Ok(0)
+}

@@ -1,0 +1,224 @@
+//! `create`: validate → prepare → clone → init in the container → wait for start.
+//!
+//! The runtime process reads config.json once and checks everything before it touches the
+//! system. It then makes the state directory and exec fifo, clones init into its namespaces,
+//! puts it in its cgroup, runs the createRuntime hooks when init asks, and, once init reports
+//! it is ready and waiting on the fifo, writes state.json and the pid file and returns.
+//! Any failure on the way removes everything made so far.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use super::state::{self, Dir, State, Status};
+use crate::hooks::{self, Point};
+use crate::namespaces;
+use crate::process::channel::{FromInit, ToInit};
+use crate::process::{init, spawn};
+use crate::rootfs::Rootfs;
+use crate::{Context, Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// `run` in the foreground: a terminal is relayed by hull, not sent to a socket.
+    pub foreground: bool,
+}
+
+/// A created container: init waits on the exec fifo.
+pub struct Created {
+    pub dir: Dir,
+    pub state: State,
+    pub pid: Pid,
+}
+
+pub fn create(opts: &Options) -> Result<Created> {
+    // 1. Validate: nothing on the system changes until the whole config has been checked.
+    state::validate_id(&opts.id)?;
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .map_err(|e| Error::invalid(format!("bundle {}: {e}", opts.bundle.display())))?;
+    let spec = crate::spec::load(&bundle)?;
+    crate::spec::validate(&spec, true)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .expect("validated: process is present");
+    check_terminal(&spec, opts)?;
+    let rootfs = Rootfs {
+        spec: &spec,
+        root: crate::spec::rootfs_path(&spec, &bundle)?,
+        bundle: bundle.clone(),
+        no_pivot: opts.no_pivot,
+    };
+    rootfs.validate()?;
+    let ns = namespaces::Plan::new(&spec)?;
+    let (keep_fds, extra_env) = passed_fds(opts.preserve_fds);
+
+    // 2. Prepare: the state directory (locked) and the exec fifo init will wait on.
+    let dir = Dir::create(&opts.root, &opts.id)?;
+    let mut guard = Cleanup {
+        dir: Some(dir),
+        init: None,
+    };
+    let dir = guard.dir.as_ref().expect("just set");
+    nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
+    let fifo = state::open_fifo_path(&dir.fifo())?;
+    let mut state = State {
+        oci_version: crate::OCI_VERSION.to_string(),
+        id: opts.id.clone(),
+        pid: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.root.clone(),
+        created: String::new(),
+        owner: String::new(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        init_start_time: 0,
+        config: spec.clone(),
+        cgroup: None,
+    };
+
+    // 3. Clone init into its namespaces.
+    let plan = init::Plan {
+        spec: &spec,
+        process,
+        rootfs,
+        ns: &ns,
+        fifo: fifo.as_raw_fd(),
+        keep_fds,
+        extra_env,
+        no_new_keyring: opts.no_new_keyring,
+    };
+    let (pid, chan) = spawn::spawn(&plan, &spec)?;
+    guard.init = Some(pid);
+    state.pid = pid.as_raw();
+    state.init_start_time = state::proc_stat(pid.as_raw())
+        .map(|s| s.start_time)
+        .ok_or_else(|| Error::Other("init exited during create".into()))?;
+
+    // 4. Init runs its setup; answer its requests until it is ready.
+    let creating = state.hook_json(Status::Creating);
+    chan.send(&ToInit::Continue(Some(creating.clone())))?;
+    loop {
+        match chan.recv::<FromInit>()? {
+            Some((FromInit::RunCreateHooks, _)) => {
+                let hooks = spec.hooks().as_ref();
+                let ran = hooks::run(hooks, Point::Prestart, &creating)
+                    .and_then(|_| hooks::run(hooks, Point::CreateRuntime, &creating));
+                match ran {
+                    Ok(()) => chan.send(&ToInit::Continue(None))?,
+                    Err(e) => {
+                        let _ = chan.send(&ToInit::Abort(e.to_string()));
+                        return Err(e);
+                    }
+                }
+            }
+            Some((FromInit::SeccompListener, _)) => {}
+            Some((FromInit::Ready, _)) => break,
+            Some((FromInit::Failed(msg), _)) => return Err(Error::Init(msg)),
+            None => return Err(init_vanished(pid)),
+        }
+    }
+
+    // 5. Record it: state.json, then the pid file the caller waits for.
+    state.created = state::now_rfc3339();
+    state.owner = String::new();
+    let dir = guard.dir.as_ref().expect("still held");
+    dir.save(&state)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    let dir = guard.disarm();
+    Ok(Created { dir, state, pid })
+}
+
+/// runc's rules: a detached terminal needs a socket to send the pty to, and a socket is only
+/// for a terminal.
+fn check_terminal(spec: &Spec, opts: &Options) -> Result<()> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    match (terminal, &opts.console_socket) {
+        (true, None) if !opts.foreground => Err(Error::invalid(
+            "cannot allocate tty if runc will detach without setting console socket",
+        )),
+        (false, Some(_)) => Err(Error::invalid(
+            "cannot use console socket if runc will not detach or allocate tty",
+        )),
+        (true, _) => Err(Error::invalid(
+            "process.terminal: terminals are not supported by this build of hull yet",
+        )),
+        (false, None) => Ok(()),
+    }
+}
+
+/// fds passed through: systemd socket activation (LISTEN_FDS) first, then --preserve-fds.
+fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
+    let listen: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let env = if listen > 0 {
+        vec![format!("LISTEN_FDS={listen}")]
+    } else {
+        Vec::new()
+    };
+    (listen + preserve, env)
+}
+
+fn init_vanished(pid: Pid) -> Error {
+    match nix::sys::wait::waitpid(pid, None) {
+        Ok(status) => Error::Other(format!("container init exited during create: {status:?}")),
+        Err(_) => Error::Other("container init exited during create".into()),
+    }
+}
+
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ctx("getcwd")?.join(path)
+    };
+    state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+        .map_err(|e| Error::Other(format!("pid file {}: {e}", path.display())))
+}
+
+/// Undoes a half-made create: kills and reaps init, removes the state directory.
+struct Cleanup {
+    dir: Option<Dir>,
+    init: Option<Pid>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) -> Dir {
+        self.init = None;
+        self.dir.take().expect("disarmed once")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init.take() {
+            spawn::kill_and_reap(pid);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}

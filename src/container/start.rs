@@ -1,0 +1,73 @@
+//! `start`: release init from the exec fifo, then run the poststart hooks.
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::state::{self, Dir, State, Status};
+use crate::hooks::{self, Point};
+use crate::{Context, Error, Result};
+
+pub fn start(dir: &Dir, state: &State) -> Result<()> {
+    match state::status(dir, state, || false) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::Other("container not running".into())),
+        other => {
+            return Err(Error::Other(format!(
+                "cannot start a container that has {}",
+                match other {
+                    Status::Running | Status::Paused => "already started",
+                    _ => other.as_str(),
+                }
+            )))
+        }
+    }
+    release(dir, state)?;
+    // Once released, the fifo has done its job; its absence marks the container running.
+    let _ = std::fs::remove_file(dir.fifo());
+    if let Err(e) = hooks::run(
+        state.config.hooks().as_ref(),
+        Point::Poststart,
+        &state.hook_json(Status::Running),
+    ) {
+        // The spec: a failed poststart hook is logged and the container goes on.
+        crate::log::warn(&e.to_string());
+    }
+    Ok(())
+}
+
+/// Opens the fifo for reading (which unblocks init's open for writing) and waits for init's
+/// byte, watching that init is still alive meanwhile: a dead init must not hang `start`.
+fn release(dir: &Dir, state: &State) -> Result<()> {
+    let path = dir.fifo();
+    let mut fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .with_ctx(|| format!("open {}", path.display()))?;
+    loop {
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&fifo),
+            PollFlags::POLLIN,
+        )];
+        let ready = poll(&mut fds, PollTimeout::from(100u16)).ctx("poll exec fifo")?;
+        if ready > 0 {
+            let mut byte = [0u8; 1];
+            match fifo.read(&mut byte) {
+                Ok(1) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::os("read exec fifo", e)),
+            }
+        }
+        if !state::init_alive(state) {
+            return Err(Error::Other(
+                "container init exited before start; container not running".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

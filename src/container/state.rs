@@ -1,0 +1,354 @@
+//! A container's on-disk state: `<root>/<id>/state.json`, the exec fifo, and the lock that
+//! serialises operations on one id.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::{Context, Error, Result};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// Where containers live: `--root`, or the default runc callers expect of a runtime.
+pub fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/hull");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("hull"),
+        _ => PathBuf::from(format!("/tmp/hull-{}", nix::unistd::geteuid())),
+    }
+}
+
+/// runc's rule: letters, digits, `_ + - .`, and not `.` or `..`; so an id never names a path.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid container id format: {id:?}"
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What state.json holds: the runtime-spec state, plus what later operations need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Start time of init (clock ticks since boot, /proc/PID/stat field 22): tells a live
+    /// init from a reused pid.
+    pub init_start_time: u64,
+    /// The config the container was created with (hooks for start and delete, defaults for
+    /// exec).
+    pub config: Spec,
+    /// The cgroup manager's saved form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<serde_json::Value>,
+}
+
+/// What `hull state` prints and hooks read on stdin: runc's field order.
+#[derive(Debug, Serialize)]
+pub struct Public<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn public(&self, status: Status) -> Public<'_> {
+        Public {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            // runc reports pid 0 once the container has stopped.
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    /// The state document hooks get on stdin.
+    pub fn hook_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.public(status)).unwrap_or_default()
+    }
+}
+
+/// One container's directory, locked for the life of this value.
+pub struct Dir {
+    pub path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl Dir {
+    /// Makes `<root>/<id>`; fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .with_ctx(|| format!("create root directory {}", root.display()))?;
+        let path = root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => return Err(Error::os(format!("create {}", path.display()), e)),
+        }
+        Self::lock(path)
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.join(STATE_FILE).exists() {
+            return Err(Error::NotExist);
+        }
+        Self::lock(path)
+    }
+
+    fn lock(path: PathBuf) -> Result<Dir> {
+        let file = File::open(&path).with_ctx(|| format!("open {}", path.display()))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::os(format!("lock {}", path.display()), e))?;
+        Ok(Dir { path, _lock: lock })
+    }
+
+    pub fn load(&self) -> Result<State> {
+        let file = self.path.join(STATE_FILE);
+        let data = fs::read(&file).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotExist
+            } else {
+                Error::os(format!("read {}", file.display()), e)
+            }
+        })?;
+        serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: {e}", file.display())))
+    }
+
+    pub fn save(&self, state: &State) -> Result<()> {
+        let data = serde_json::to_vec(state).map_err(|e| Error::Other(e.to_string()))?;
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        fs::remove_dir_all(&self.path).with_ctx(|| format!("remove {}", self.path.display()))
+    }
+}
+
+/// Writes `data` to `path` so readers see the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_ctx(|| format!("create {}", tmp.display()))?;
+    file.write_all(data)
+        .with_ctx(|| format!("write {}", tmp.display()))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::os(format!("rename {} to {}", tmp.display(), path.display()), e)
+    })
+}
+
+/// Facts about a live process read from /proc/PID/stat.
+pub struct ProcStat {
+    pub state: char,
+    pub start_time: u64,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parens: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // Field 22 (starttime) is the 20th after the state (field 3).
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// Whether init is still the process we created (not exited, not a zombie, pid not reused).
+pub fn init_alive(state: &State) -> bool {
+    state.pid > 0
+        && proc_stat(state.pid).is_some_and(|s| {
+            s.start_time == state.init_start_time && s.state != 'Z' && s.state != 'X'
+        })
+}
+
+/// The container's status, derived from init and the exec fifo.
+pub fn status(dir: &Dir, state: &State, frozen: impl FnOnce() -> bool) -> Status {
+    if !init_alive(state) {
+        return Status::Stopped;
+    }
+    if dir.fifo().exists() {
+        return Status::Created;
+    }
+    if frozen() {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
+/// RFC 3339 with nanoseconds in UTC, as runc writes `created`.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm): days since 1970-01-01 to y-m-d.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Ids of every container under `root` (directories holding a state file).
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::os(format!("read {}", root.display()), e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Opens a path for reading only when it is a FIFO we made (O_PATH handle kept by init).
+pub fn open_fifo_path(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+        .with_ctx(|| format!("open {}", path.display()))
+}
+
+pub fn lock_fd(dir: &Dir) -> std::os::fd::BorrowedFd<'_> {
+    dir._lock.as_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "web-1", "x_y.z+1"] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
+    }
+
+    #[test]
+    fn own_start_time_is_read() {
+        let me = proc_stat(std::process::id() as i32).unwrap();
+        assert!(me.start_time > 0);
+        assert!(me.state == 'R' || me.state == 'S');
+    }
+}

@@ -1,0 +1,165 @@
+//! Process attributes from `process`: user and groups, rlimits, umask, cwd, the executable.
+//! Init and exec both apply these, in the container, before execve.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{PosixRlimit, Process};
+
+use crate::{Context, Error, Result};
+
+/// Sets every rlimit in the config. Raising a hard limit needs CAP_SYS_RESOURCE.
+pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+    for r in rlimits {
+        let resource = r.typ() as i32;
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        rustix_setrlimit(resource, lim).with_ctx(|| {
+            format!(
+                "setrlimit {:?} (soft {}, hard {})",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn rustix_setrlimit(resource: i32, lim: libc::rlimit) -> std::io::Result<()> {
+    crate::sys::process::setrlimit(resource, &lim)
+}
+
+/// Switches to the config's user: supplementary groups, then gid, then uid. Capabilities
+/// survive the switch (PR_SET_KEEPCAPS) so they can be set to the config's afterwards.
+pub fn switch_user(p: &Process) -> Result<()> {
+    let user = p.user();
+    let uid = Uid::from_raw(user.uid());
+    let gid = Gid::from_raw(user.gid());
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).with_ctx(|| format!("setgroups {groups:?}"))?;
+    nix::sys::prctl::set_keepcaps(true).ctx("set keepcaps")?;
+    nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("setgid {gid}"))?;
+    nix::unistd::setresuid(uid, uid, uid).with_ctx(|| format!("setuid {uid}"))?;
+    nix::sys::prctl::set_keepcaps(false).ctx("clear keepcaps")?;
+    Ok(())
+}
+
+/// The umask of the process: the config's, or 0022 as runc gives.
+pub fn set_umask(p: &Process) {
+    let mask = p.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        mask as libc::mode_t,
+    ));
+}
+
+/// chdir into cwd and check where we landed: a cwd outside the container's root (an fd
+/// leaked from the host, a racing rename) must never reach the user process.
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).with_ctx(|| format!("chdir to cwd ({})", cwd.display()))?;
+    let actual = nix::unistd::getcwd().ctx("getcwd")?;
+    if actual != cwd && !cwd_equivalent(&actual, cwd) {
+        return Err(Error::Other(format!(
+            "cwd {}: landed in {} instead",
+            cwd.display(),
+            actual.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The same directory reached through a symlink inside the container counts as the cwd.
+fn cwd_equivalent(actual: &Path, asked: &Path) -> bool {
+    std::fs::canonicalize(asked).is_ok_and(|c| c == actual)
+}
+
+/// The process's environment: the config's, with the extras the runtime adds.
+pub fn environment(p: &Process, extra: &[String]) -> Vec<CString> {
+    p.env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .chain(extra)
+        .filter_map(|kv| CString::new(kv.as_str()).ok())
+        .collect()
+}
+
+/// Finds args[0] the way runc does: a name with a `/` is taken as a path, any other is looked
+/// up in the process's PATH, inside the container (call this after pivot_root).
+pub fn find_executable(p: &Process) -> Result<PathBuf> {
+    let name = &p.args().as_deref().unwrap_or_default()[0];
+    let not_found = || {
+        Error::Init(format!(
+            "unable to start container process: exec: {name:?}: executable file not found in $PATH"
+        ))
+    };
+    if name.contains('/') {
+        let path = if Path::new(name).is_absolute() {
+            PathBuf::from(name)
+        } else {
+            p.cwd().join(name)
+        };
+        return match check_executable(&path) {
+            Ok(()) => Ok(path),
+            Err(e) => Err(Error::Init(format!(
+                "unable to start container process: exec: {name:?}: stat {}: {}",
+                path.display(),
+                describe(e)
+            ))),
+        };
+    }
+    let path_var = p
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(name);
+        let candidate = if candidate.is_absolute() {
+            candidate
+        } else {
+            p.cwd().join(candidate)
+        };
+        if check_executable(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(not_found())
+}
+
+fn check_executable(path: &Path) -> std::result::Result<(), nix::errno::Errno> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+    if meta.is_dir() {
+        return Err(nix::errno::Errno::EISDIR);
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+}
+
+/// Lower-case errno text, as Go prints it (callers match on "no such file or directory").
+fn describe(e: nix::errno::Errno) -> String {
+    let s = std::io::Error::from(e).to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().collect::<String>() + chars.as_str(),
+        None => s,
+    }
+}
+
+pub fn cstring(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
+}

@@ -1,0 +1,284 @@
+//! The container's init: runs in the clone made by `spawn`, sets the container up step by
+//! step, waits on the exec fifo, and becomes the user process with execve.
+//!
+//! Init is a copy of the runtime process, so it reads its plan from memory; there is no
+//! re-exec of hull and nothing to deserialize. Until it reports `Ready` every failure goes to
+//! the runtime over the channel; after that (the runtime may be gone) to stderr.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Process, Spec};
+
+use super::attrs;
+use super::channel::{Channel, FromInit, ToInit};
+use crate::hooks::{self, Point};
+use crate::namespaces;
+use crate::rootfs::Rootfs;
+use crate::sys;
+use crate::{Context, Error, Result};
+
+/// Everything init needs, worked out by the runtime before the clone.
+pub struct Plan<'a> {
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub rootfs: Rootfs<'a>,
+    pub ns: &'a namespaces::Plan,
+    /// O_PATH handle on `<state dir>/exec.fifo`.
+    pub fifo: RawFd,
+    /// fds 3..3+keep_fds pass into the container (LISTEN_FDS and --preserve-fds).
+    pub keep_fds: u32,
+    /// Variables the runtime adds to process.env (LISTEN_FDS).
+    pub extra_env: Vec<String>,
+    pub no_new_keyring: bool,
+}
+
+/// Init's entry point; never returns.
+pub fn run(plan: &Plan, chan: Channel) -> ! {
+    let ready = match prepare(plan, &chan) {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = chan.send(&FromInit::Failed(e.to_string()));
+            sys::clone::exit_now(1);
+        }
+    };
+    drop(chan);
+    let err = start(plan, ready);
+    // The runtime has gone; the container's stderr is all that is left to tell.
+    eprintln!("hull init: {err}");
+    sys::clone::exit_now(127);
+}
+
+/// What `prepare` leaves for after the fifo.
+struct Ready {
+    exe: CString,
+    proc_fd_dir: OwnedFd,
+    user_done: bool,
+    state_json: String,
+}
+
+/// Everything up to waiting on the exec fifo: failures here fail `create`.
+fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
+    sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
+    // Until ready, init must not outlive a runtime that died mid-create. (Had it died before
+    // this line, the channel's end of file stops init at the next receive.)
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx("set pdeathsig")?;
+    // Not dumpable: the container cannot ptrace or read /proc/1/mem of init (and so the
+    // runtime's memory) before execve resets it.
+    nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
+
+    for ns in &plan.ns.init_joins {
+        namespaces::join(ns)?;
+    }
+    // The runtime puts init in its cgroup, then says go, with the state hooks read.
+    let state_json = match recv(chan)? {
+        ToInit::Continue(state) => state,
+        ToInit::Abort(why) => return Err(Error::Other(why)),
+    };
+    if plan.ns.new_cgroup {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx("unshare cgroup namespace")?;
+    }
+
+    // The fifo is reopened through this host /proc handle: after pivot_root the container may
+    // have no /proc, and the fifo's path is outside its root anyway.
+    let proc_fd_dir = nix::fcntl::open(
+        "/proc/self/fd",
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+        Mode::empty(),
+    )
+    .ctx("open /proc/self/fd")?;
+
+    plan.rootfs.prepare()?;
+
+    let hooks = plan.spec.hooks().as_ref();
+    let has = |p: Point| hooks.is_some_and(|h| !p.of(h).is_empty());
+    if has(Point::Prestart) || has(Point::CreateRuntime) {
+        chan.send(&FromInit::RunCreateHooks)?;
+        if let ToInit::Abort(why) = recv(chan)? {
+            return Err(Error::Other(why));
+        }
+    }
+    hooks::run(
+        hooks,
+        Point::CreateContainer,
+        state_json.as_deref().unwrap_or("{}"),
+    )?;
+
+    plan.rootfs.pivot()?;
+    set_identity(plan.spec)?;
+    write_sysctls(plan.spec)?;
+    plan.rootfs.finalize()?;
+
+    if let Some(rlimits) = plan.process.rlimits() {
+        attrs::set_rlimits(rlimits)?;
+    }
+    if let Some(adj) = plan.process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_ctx(|| format!("set oom_score_adj to {adj}"))?;
+    }
+    if !plan.no_new_keyring {
+        join_session_keyring()?;
+    }
+    ensure_cwd(plan.process)?;
+    let exe = attrs::cstring(&attrs::find_executable(plan.process)?);
+
+    // startContainer hooks run as root after `start`; without them the user switch happens
+    // now, so that its errors fail `create` as runc's do.
+    let user_done = !has(Point::StartContainer);
+    if user_done {
+        become_user(plan.process)?;
+    }
+
+    // Ready: from here init must outlive the runtime.
+    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
+    chan.send(&FromInit::Ready)?;
+    Ok(Ready {
+        exe,
+        proc_fd_dir,
+        user_done,
+        state_json: state_json.unwrap_or_default(),
+    })
+}
+
+/// Waits for `start`, then becomes the user process. Returns only on failure.
+fn start(plan: &Plan, ready: Ready) -> Error {
+    if let Err(e) = wait_for_start(&ready.proc_fd_dir, plan.fifo) {
+        return e;
+    }
+    drop(ready.proc_fd_dir);
+    if !ready.user_done {
+        if let Err(e) = hooks::run(
+            plan.spec.hooks().as_ref(),
+            Point::StartContainer,
+            &ready.state_json,
+        ) {
+            return e;
+        }
+        if let Err(e) = become_user(plan.process) {
+            return e;
+        }
+    }
+    exec(plan, &ready.exe)
+}
+
+fn recv(chan: &Channel) -> Result<ToInit> {
+    match chan.recv::<ToInit>()? {
+        Some((msg, _)) => Ok(msg),
+        None => Err(Error::Other("the runtime went away during create".into())),
+    }
+}
+
+/// hostname and domainname, in the container's uts namespace.
+fn set_identity(spec: &Spec) -> Result<()> {
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_ctx(|| format!("set hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::process::setdomainname(d).with_ctx(|| format!("set domainname {d:?}"))?;
+    }
+    Ok(())
+}
+
+/// linux.sysctl, written under the container's /proc/sys (before it is made read-only).
+fn write_sysctls(spec: &Spec) -> Result<()> {
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for (key, value) in sysctl {
+        let rel = key.replace('.', "/");
+        if rel.split('/').any(|c| c.is_empty() || c == "..") {
+            return Err(Error::invalid(format!(
+                "linux.sysctl {key:?}: not a sysctl name"
+            )));
+        }
+        let path = PathBuf::from("/proc/sys").join(rel);
+        std::fs::write(&path, value)
+            .with_ctx(|| format!("linux.sysctl {key}={value:?}: write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A new session keyring, so the container does not share the caller's keys.
+fn join_session_keyring() -> Result<()> {
+    match sys::process::join_session_keyring() {
+        // No keyring support, or keyrings refused (e.g. by seccomp of a nested runtime): runc
+        // goes on without one too.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)
+            ) =>
+        {
+            Ok(())
+        }
+        other => other.ctx("join a new session keyring"),
+    }
+}
+
+/// runc creates a missing cwd (as root, before the user switch).
+fn ensure_cwd(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    if !cwd.exists() {
+        std::fs::create_dir_all(cwd).with_ctx(|| format!("create cwd {}", cwd.display()))?;
+    }
+    Ok(())
+}
+
+/// Capabilities, user, umask, cwd: the process's identity.
+fn become_user(p: &Process) -> Result<()> {
+    let caps = p.capabilities().as_ref();
+    crate::security::capabilities::drop_bounding(caps)?;
+    attrs::switch_user(p)?;
+    crate::security::capabilities::apply(caps)?;
+    attrs::set_umask(p);
+    attrs::enter_cwd(p.cwd())
+}
+
+/// Blocks until `start` opens the fifo for reading, then tells it we are going.
+fn wait_for_start(proc_fd_dir: &OwnedFd, fifo: RawFd) -> Result<()> {
+    let fd = nix::fcntl::openat(
+        proc_fd_dir.as_fd(),
+        fifo.to_string().as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open exec fifo")?;
+    nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
+    Ok(())
+}
+
+/// The last steps: no_new_privs, fds, execve.
+fn exec(plan: &Plan, exe: &CString) -> Error {
+    if plan.process.no_new_privileges() == Some(true) {
+        if let Err(e) = crate::security::set_no_new_privs() {
+            return e;
+        }
+    }
+    if let Err(e) = pass_fds(plan.keep_fds) {
+        return e;
+    }
+    let args: Vec<CString> = plan
+        .process
+        .args()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| CString::new(a.as_str()).ok())
+        .collect();
+    let env = attrs::environment(plan.process, &plan.extra_env);
+    match nix::unistd::execve(exe, &args, &env) {
+        Err(e) => Error::os(format!("exec {}", exe.to_string_lossy()), e),
+    }
+}
+
+/// Only stdio and the preserved fds reach the user process.
+fn pass_fds(keep: u32) -> Result<()> {
+    for fd in 3..3 + keep as RawFd {
+        sys::exec::clear_cloexec(fd).with_ctx(|| format!("pass preserved fd {fd}"))?;
+    }
+    sys::exec::cloexec_from(3 + keep).ctx("close_range")
+}

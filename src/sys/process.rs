@@ -1,0 +1,43 @@
+//! Process-wide settings libc exposes but nix/rustix wrap awkwardly.
+
+/// setrlimit(2) with the raw resource number from the config's RLIMIT_* name.
+pub fn setrlimit(resource: i32, lim: &libc::rlimit) -> std::io::Result<()> {
+    // SAFETY: `lim` points to a valid rlimit for the duration of the call.
+    let ret = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, lim) };
+    if ret == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setdomainname(2): nix has sethostname only.
+pub fn setdomainname(name: &str) -> std::io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes for the duration of the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new anonymous session keyring.
+pub fn join_session_keyring() -> std::io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks for an anonymous keyring; no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0usize) };
+    if ret == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Signal state the user process must not inherit from the runtime: the runtime's blocked
+/// signals (`run` blocks the ones it forwards) and Rust's ignored SIGPIPE (an ignored signal
+/// stays ignored across execve).
+pub fn reset_signals() -> nix::Result<()> {
+    use nix::sys::signal::{pthread_sigmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
+    pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    // SAFETY: installing SIG_DFL runs no handler code; init is single-threaded.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }?;
+    Ok(())
+}
