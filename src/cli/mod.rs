@@ -287,7 +287,7 @@ mod tests {
         match cli.command {
             Some(Command::Create(a)) => {
                 assert_eq!(a.id, "web");
-                assert_eq!(a.bundle, std::path::PathBuf::from("/b"));
+                assert_eq!(a.flags.bundle, std::path::PathBuf::from("/b"));
             }
             other => panic!("{other:?}"),
         }
