@@ -1,1 +1,263 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: the hull binary, busybox bundles, a private
+//! `--root` per test that is cleaned up (every container force-deleted) when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The runtime under test: $HULL_BIN, or the workspace's debug build.
+pub fn hull_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("HULL_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug/hull")
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bundle whose rootfs is busybox-static and whose config starts as `hull spec`'s.
+pub struct Bundle {
+    pub dir: TempDir,
+    pub config: Value,
+}
+
+impl Bundle {
+    /// A bundle running `args` (through busybox) with terminal off.
+    pub fn busybox(args: &[&str]) -> Bundle {
+        let dir = TempDir::new("hull-bundle");
+        let rootfs = dir.path().join("rootfs");
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("busybox-static must be installed (hack/setup.sh)");
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let link = rootfs.join("bin").join(applet);
+            if !link.exists() {
+                std::os::unix::fs::symlink("busybox", link).unwrap();
+            }
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        let spec = Command::new(hull_bin())
+            .args(["spec", "-b"])
+            .arg(dir.path())
+            .output()
+            .expect("run hull spec");
+        assert!(spec.status.success(), "hull spec: {}", stderr(&spec));
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        config["process"]["terminal"] = false.into();
+        config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        let b = Bundle { dir, config };
+        b.save();
+        b
+    }
+
+    /// A bundle running a shell script.
+    pub fn sh(script: &str) -> Bundle {
+        Bundle::busybox(&["sh", "-c", script])
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Writes `config` to config.json (call after changing it).
+    pub fn save(&self) {
+        std::fs::write(
+            self.dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+/// A runtime binary with a private `--root`; force-deletes every container left on drop.
+pub struct Runtime {
+    pub bin: PathBuf,
+    pub root: TempDir,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runtime {
+    pub fn new() -> Runtime {
+        Runtime::with_bin(hull_bin())
+    }
+
+    pub fn with_bin(bin: PathBuf) -> Runtime {
+        Runtime {
+            bin,
+            root: TempDir::new("hull-root"),
+        }
+    }
+
+    /// A command for this runtime with `--root` set.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(self.root.path());
+        c
+    }
+
+    /// Runs the runtime with `args`, stdin closed; returns its output.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the runtime")
+    }
+
+    /// `run` in the foreground: the container's output and status.
+    pub fn run(&self, id: &str, bundle: &Bundle) -> Output {
+        self.cmd(&["run", "-b", bundle.path().to_str().unwrap(), id])
+    }
+
+    /// `create`.
+    pub fn create(&self, id: &str, bundle: &Bundle) -> Output {
+        self.detached(&["create", "-b", bundle.path().to_str().unwrap(), id])
+    }
+
+    /// `run -d`.
+    pub fn run_detached(&self, id: &str, bundle: &Bundle) -> Output {
+        self.detached(&["run", "-d", "-b", bundle.path().to_str().unwrap(), id])
+    }
+
+    /// A command that leaves a container behind: the container inherits the runtime's stdio,
+    /// so stderr goes through a file (a pipe would stay open, held by the container, after
+    /// the runtime returns) and stdout to /dev/null.
+    pub fn detached(&self, args: &[&str]) -> Output {
+        let err_path = std::env::temp_dir().join(unique("hull-stderr"));
+        let err_file = std::fs::File::create(&err_path).unwrap();
+        let mut out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err_file)
+            .output()
+            .expect("run the runtime");
+        out.stderr = std::fs::read(&err_path).unwrap_or_default();
+        let _ = std::fs::remove_file(&err_path);
+        out
+    }
+
+    /// `state ID` parsed, or None when the runtime says no.
+    pub fn state(&self, id: &str) -> Option<Value> {
+        let out = self.cmd(&["state", id]);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    pub fn status(&self, id: &str) -> Option<String> {
+        self.state(id).map(|s| s["status"].as_str().unwrap().to_string())
+    }
+
+    /// Ids under this runtime's root.
+    pub fn ids(&self) -> Vec<String> {
+        let out = self.cmd(&["list", "-q"]);
+        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+    }
+
+    /// Waits (up to 10 s) for the container to reach `status`.
+    pub fn wait_status(&self, id: &str, status: &str) -> bool {
+        for _ in 0..1000 {
+            if self.status(id).as_deref() == Some(status) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            let _ = self.cmd(&["delete", "--force", &id]);
+        }
+    }
+}
+
+/// stdout as a string.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as a string.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success, showing both streams otherwise.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed with {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// `key=value` lines printed by a container, as a map.
+pub fn kv(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Whether any process's command line contains `marker` (a leak check for failed creates).
+pub fn process_with(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false)
+    })
+}

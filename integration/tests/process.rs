@@ -1,0 +1,130 @@
+//! The process: args, env, cwd, user, umask, rlimits, capabilities, no_new_privs,
+//! oom_score_adj, fds. Each checked from inside the container.
+
+use hull_integration::*;
+use serde_json::json;
+
+#[test]
+fn env_cwd_user_umask() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("echo cwd=$(pwd); echo foo=$FOO; echo uid=$(id -u); echo gid=$(id -g); echo groups=$(id -G); echo umask=$(umask)");
+    b.config["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+    b.config["process"]["cwd"] = json!("/work/dir");
+    b.config["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [3, 4], "umask": 23});
+    b.save();
+    let r = kv(&ok(&rt.run(&unique("proc"), &b)));
+    assert_eq!(r["cwd"], "/work/dir", "a missing cwd is created, as runc does");
+    assert_eq!(r["foo"], "bar baz");
+    assert_eq!(r["uid"], "65534");
+    assert_eq!(r["gid"], "65534");
+    assert_eq!(r["groups"], "65534 3 4");
+    assert_eq!(r["umask"], "0027");
+}
+
+#[test]
+fn rlimits_oom_score_and_no_new_privs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("echo nofile=$(ulimit -n); echo core=$(ulimit -c); echo oom=$(cat /proc/self/oom_score_adj); grep NoNewPrivs /proc/self/status | tr -d '\\t' | sed 's/:/=/'");
+    b.config["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+    ]);
+    b.config["process"]["oomScoreAdj"] = json!(200);
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    b.save();
+    let r = kv(&ok(&rt.run(&unique("rlim"), &b)));
+    assert_eq!(r["nofile"], "321");
+    assert_eq!(r["core"], "0");
+    assert_eq!(r["oom"], "200");
+    assert_eq!(r["NoNewPrivs"], "1");
+
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.save();
+    let r = kv(&ok(&rt.run(&unique("nnp"), &b)));
+    assert_eq!(r["NoNewPrivs"], "0");
+}
+
+fn cap_hex(status: &str, field: &str) -> u64 {
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
+#[test]
+fn capability_sets() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("cat /proc/self/status");
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_KILL", "CAP_CHOWN"],
+        "permitted": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        "inheritable": ["CAP_KILL"],
+        "ambient": ["CAP_KILL"]
+    });
+    b.save();
+    let status = ok(&rt.run(&unique("caps"), &b));
+    let (chown, kill, nbs) = (1u64 << 0, 1u64 << 5, 1u64 << 10);
+    assert_eq!(cap_hex(&status, "CapBnd:"), chown | kill | nbs);
+    // sh is exec'd by uid 0: its effective and permitted sets are recomputed from the
+    // bounding set; ambient survives as given.
+    assert_eq!(cap_hex(&status, "CapAmb:"), kill);
+    assert_eq!(cap_hex(&status, "CapInh:"), kill);
+
+    // As a non-root user only the sets given (ambient) survive execve.
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.save();
+    let status = ok(&rt.run(&unique("caps"), &b));
+    assert_eq!(cap_hex(&status, "CapEff:"), kill);
+    assert_eq!(cap_hex(&status, "CapPrm:"), kill);
+    assert_eq!(cap_hex(&status, "CapBnd:"), chown | kill | nbs);
+}
+
+#[test]
+fn only_stdio_and_preserved_fds_reach_the_process() {
+    let rt = Runtime::new();
+    // `ls -l /proc/1/fd` lists init's (the shell's) fds from a child.
+    let b = Bundle::sh("ls /proc/1/fd | sort -n | tr '\\n' ' '; echo; echo listen=$LISTEN_FDS");
+    let out = ok(&rt.run(&unique("fds"), &b));
+    assert_eq!(out.lines().next().unwrap().trim(), "0 1 2");
+
+    // One preserved fd and one LISTEN_FDS fd: fds 3 and 4 pass, LISTEN_FDS=1 is set.
+    let (r3, _w3) = nix_pipe();
+    let (r4, _w4) = nix_pipe();
+    let mut cmd = rt.command();
+    cmd.args(["run", "--preserve-fds", "1", "-b", b.path().to_str().unwrap(), &unique("fds")])
+        .env("LISTEN_FDS", "1");
+    // SAFETY: dup2 in the forked child before exec, onto fds 3 and 4.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(r3, 3) < 0 || libc::dup2(r4, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = ok(&cmd.output().unwrap());
+    let mut lines = out.lines();
+    assert_eq!(lines.next().unwrap().trim(), "0 1 2 3 4");
+    assert_eq!(lines.next().unwrap(), "listen=1");
+}
+
+fn nix_pipe() -> (i32, i32) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two fds into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    (fds[0], fds[1])
+}
+
+#[test]
+fn hostname_domainname_sysctl() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("echo host=$(hostname); echo domain=$(cat /proc/sys/kernel/domainname); echo shmmni=$(cat /proc/sys/kernel/shmmni)");
+    b.config["hostname"] = json!("web1");
+    b.config["domainname"] = json!("example.org");
+    b.config["linux"]["sysctl"] = json!({"kernel.shmmni": "1234"});
+    b.save();
+    let r = kv(&ok(&rt.run(&unique("uts"), &b)));
+    assert_eq!(r["host"], "web1");
+    assert_eq!(r["domain"], "example.org");
+    assert_eq!(r["shmmni"], "1234");
+    assert_ne!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap().trim(), "1234");
+}
