@@ -100,11 +100,8 @@ pub fn run(hooks: Option<&Hooks>, point: Point, state_json: &str) -> Result<()> 
 
 fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
     let mut cmd = Command::new(hook.path());
-    match hook.args().as_deref() {
-        Some([argv0, rest @ ..]) => {
-            cmd.arg0(argv0).args(rest);
-        }
-        _ => {}
+    if let Some([argv0, rest @ ..]) = hook.args().as_deref() {
+        cmd.arg0(argv0).args(rest);
     }
     // The spec gives hooks exactly the env in the config, nothing inherited.
     cmd.env_clear();

@@ -231,6 +231,20 @@ pub fn open(
     Ok((dir, state))
 }
 
+/// `--systemd-cgroup` (or crun's `--cgroup-manager systemd`) needs a running systemd.
+pub fn check_cgroup_driver(g: &Global) -> anyhow::Result<()> {
+    let systemd = g.systemd_cgroup || g.cgroup_manager.as_deref() == Some("systemd");
+    if let Some(m) = g.cgroup_manager.as_deref() {
+        if !matches!(m, "systemd" | "cgroupfs" | "disabled") {
+            anyhow::bail!("--cgroup-manager {m:?}: expected systemd, cgroupfs or disabled");
+        }
+    }
+    if systemd && !std::path::Path::new("/run/systemd/system").is_dir() {
+        anyhow::bail!("systemd cgroup flag passed, but systemd support for managing cgroups is not available (systemd is not running)");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,18 +306,4 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
-}
-
-/// `--systemd-cgroup` (or crun's `--cgroup-manager systemd`) needs a running systemd.
-pub fn check_cgroup_driver(g: &Global) -> anyhow::Result<()> {
-    let systemd = g.systemd_cgroup || g.cgroup_manager.as_deref() == Some("systemd");
-    if let Some(m) = g.cgroup_manager.as_deref() {
-        if !matches!(m, "systemd" | "cgroupfs" | "disabled") {
-            anyhow::bail!("--cgroup-manager {m:?}: expected systemd, cgroupfs or disabled");
-        }
-    }
-    if systemd && !std::path::Path::new("/run/systemd/system").is_dir() {
-        anyhow::bail!("systemd cgroup flag passed, but systemd support for managing cgroups is not available (systemd is not running)");
-    }
-    Ok(())
 }
