@@ -6,7 +6,7 @@
 //! it is ready and waiting on the fifo, writes state.json and the pid file and returns.
 //! Any failure on the way removes everything made so far.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::Pid;
@@ -27,6 +27,8 @@ pub struct Options {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Where to send a pidfd of init (runc 1.2's `--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -142,6 +144,9 @@ pub fn create(opts: &Options) -> Result<Created> {
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
+    if let Some(socket) = &opts.pidfd_socket {
+        send_pidfd(socket, &state)?;
+    }
     let dir = guard.disarm();
     Ok(Created { dir, state, pid })
 }
@@ -197,6 +202,16 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     };
     state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)
         .map_err(|e| Error::Other(format!("pid file {}: {e}", path.display())))
+}
+
+/// Sends a pidfd of init over the unix socket at `path` (SCM_RIGHTS), as runc does.
+fn send_pidfd(path: &Path, state: &State) -> Result<()> {
+    let what = || format!("--pidfd-socket {}", path.display());
+    let fd = super::kill::open_init(state)?
+        .ok_or_else(|| Error::Other("container init exited during create".into()))?;
+    let sock = std::os::unix::net::UnixStream::connect(path).with_ctx(what)?;
+    crate::sys::socket::send_packet(sock.as_fd(), b"pidfd", Some(fd.as_raw_fd())).with_ctx(what)?;
+    Ok(())
 }
 
 /// Undoes a half-made create: kills and reaps init, removes the state directory.
