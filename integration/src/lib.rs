@@ -72,7 +72,11 @@ impl Bundle {
                 std::os::unix::fs::symlink("busybox", link).unwrap();
             }
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
         let spec = Command::new(hull_bin())
             .args(["spec", "-b"])
@@ -81,7 +85,8 @@ impl Bundle {
             .expect("run hull spec");
         assert!(spec.status.success(), "hull spec: {}", stderr(&spec));
         let mut config: Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
         config["process"]["terminal"] = false.into();
         config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
         let b = Bundle { dir, config };
@@ -189,17 +194,23 @@ impl Runtime {
     /// `state ID` parsed, or None when the runtime says no.
     pub fn state(&self, id: &str) -> Option<Value> {
         let out = self.cmd(&["state", id]);
-        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
     }
 
     pub fn status(&self, id: &str) -> Option<String> {
-        self.state(id).map(|s| s["status"].as_str().unwrap().to_string())
+        self.state(id)
+            .map(|s| s["status"].as_str().unwrap().to_string())
     }
 
     /// Ids under this runtime's root.
     pub fn ids(&self) -> Vec<String> {
         let out = self.cmd(&["list", "-q"]);
-        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     /// Waits (up to 10 s) for the container to reach `status`.

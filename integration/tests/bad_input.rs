@@ -10,8 +10,17 @@ fn refused(b: &Bundle, expect: &str) {
     let rt = Runtime::new();
     let id = unique("bad");
     let out = rt.create(&id, b);
-    assert_eq!(out.status.code(), Some(1), "create should fail: {}", stderr(&out));
-    assert!(stderr(&out).contains(expect), "expected {expect:?} in: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "create should fail: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(expect),
+        "expected {expect:?} in: {}",
+        stderr(&out)
+    );
     assert!(!rt.root.path().join(&id).exists(), "state dir left behind");
     assert!(rt.ids().is_empty());
     assert!(!process_with(&id), "a process of the failed create remains");
@@ -98,9 +107,18 @@ fn bad_ids() {
     for id in ["a/b", "..", "../escape", "x y"] {
         let out = rt.create(id, &b);
         assert_eq!(out.status.code(), Some(1), "{id}");
-        assert!(stderr(&out).contains("invalid container id"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid container id"),
+            "{}",
+            stderr(&out)
+        );
     }
-    assert!(std::fs::read_dir(rt.root.path()).map(|d| d.count()).unwrap_or(0) == 0);
+    assert!(
+        std::fs::read_dir(rt.root.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0
+    );
 }
 
 #[test]
@@ -111,8 +129,16 @@ fn duplicate_id() {
     ok(&rt.create(&id, &b));
     let out = rt.create(&id, &b);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("container with id exists"), "{}", stderr(&out));
-    assert_eq!(rt.status(&id).as_deref(), Some("created"), "the first one is untouched");
+    assert!(
+        stderr(&out).contains("container with id exists"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        rt.status(&id).as_deref(),
+        Some("created"),
+        "the first one is untouched"
+    );
 }
 
 #[test]
@@ -121,7 +147,11 @@ fn unknown_id() {
     for cmd in ["state", "start", "kill", "delete"] {
         let out = rt.cmd(&[cmd, "nope"]);
         assert_eq!(out.status.code(), Some(1), "{cmd}");
-        assert!(stderr(&out).contains("container does not exist"), "{cmd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("container does not exist"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -130,5 +160,8 @@ fn terminal_without_console_socket_when_detached() {
     let mut b = Bundle::sh("true");
     b.config["process"]["terminal"] = json!(true);
     b.save();
-    refused(&b, "cannot allocate tty if runc will detach without setting console socket");
+    refused(
+        &b,
+        "cannot allocate tty if runc will detach without setting console socket",
+    );
 }

@@ -17,6 +17,7 @@ fn hook(name: &str, log: &str) -> serde_json::Value {
 fn every_hook_in_order_and_namespace() {
     let rt = Runtime::new();
     let mut b = Bundle::sh("readlink /proc/self/ns/mnt");
+    b.config["root"]["readonly"] = json!(false);
     let host_log = b.rootfs().join("hooks.log");
     let host_log = host_log.to_str().unwrap();
     b.config["hooks"] = json!({
@@ -32,7 +33,10 @@ fn every_hook_in_order_and_namespace() {
     let id = unique("hooks");
     let out = ok(&rt.run(&id, &b));
     let container_mnt = out.trim().to_string();
-    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap().to_string_lossy().into_owned();
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
 
     let log = std::fs::read_to_string(b.rootfs().join("hooks.log")).unwrap();
     let entries: Vec<(&str, &str, serde_json::Value)> = log
@@ -48,7 +52,14 @@ fn every_hook_in_order_and_namespace() {
     let names: Vec<&str> = entries.iter().map(|e| e.0).collect();
     assert_eq!(
         names,
-        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
     );
     for (name, mnt, state) in &entries {
         assert_eq!(state["id"], id.as_str(), "{name} got the state on stdin");
@@ -68,7 +79,8 @@ fn every_hook_in_order_and_namespace() {
 fn hook_timeout_fails_create() {
     let rt = Runtime::new();
     let mut b = Bundle::sh("true");
-    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]});
+    b.config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]});
     b.save();
     let id = unique("hookto");
     let start = std::time::Instant::now();

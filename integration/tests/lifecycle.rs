@@ -9,21 +9,36 @@ use hull_integration::*;
 fn create_waits_until_start_then_runs() {
     let rt = Runtime::new();
     // The process leaves a mark in its rootfs: it must not exist before `start`.
-    let b = Bundle::sh("echo ran > /ran; sleep 30");
+    let mut b = Bundle::sh("echo ran > /ran; sleep 30");
+    b.config["root"]["readonly"] = serde_json::json!(false);
+    b.save();
     let id = unique("life");
     let pid_file = b.path().join("init.pid");
-    ok(&rt.detached(&["create", "--bundle", b.path().to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id]));
+    ok(&rt.detached(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]));
 
     let state = rt.state(&id).expect("state of a created container");
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], id.as_str());
-    assert_eq!(state["bundle"], b.path().canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        state["bundle"],
+        b.path().canonicalize().unwrap().to_str().unwrap()
+    );
     let pid = state["pid"].as_i64().unwrap();
     assert!(pid > 0);
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "init is alive");
     std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(!b.rootfs().join("ran").exists(), "the process ran before start");
+    assert!(
+        !b.rootfs().join("ran").exists(),
+        "the process ran before start"
+    );
 
     ok(&rt.cmd(&["start", &id]));
     assert!(rt.wait_status(&id, "running"));
@@ -33,7 +48,10 @@ fn create_waits_until_start_then_runs() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(std::fs::read_to_string(b.rootfs().join("ran")).unwrap(), "ran\n");
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("ran")).unwrap(),
+        "ran\n"
+    );
 
     // A second start is refused.
     assert!(!rt.cmd(&["start", &id]).status.success());
@@ -44,7 +62,11 @@ fn create_waits_until_start_then_runs() {
     assert_eq!(stopped["pid"], 0, "runc reports pid 0 once stopped");
     let err = rt.cmd(&["kill", &id, "TERM"]);
     assert!(!err.status.success());
-    assert!(stderr(&err).contains("container not running"), "{}", stderr(&err));
+    assert!(
+        stderr(&err).contains("container not running"),
+        "{}",
+        stderr(&err)
+    );
 
     ok(&rt.cmd(&["delete", &id]));
     assert!(rt.state(&id).is_none());
@@ -59,22 +81,35 @@ fn run_exits_with_the_container_status() {
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(stdout(&out), "out\n");
     assert!(stderr(&out).contains("err"));
-    assert!(rt.ids().is_empty(), "run deletes the container when it exits");
+    assert!(
+        rt.ids().is_empty(),
+        "run deletes the container when it exits"
+    );
 }
 
 #[test]
 fn run_reports_death_by_signal_as_128_plus() {
     let rt = Runtime::new();
-    let b = Bundle::sh("kill -KILL $$");
-    let out = rt.run(&unique("sig"), &b);
-    assert_eq!(out.status.code(), Some(128 + 9));
+    let b = Bundle::sh("sleep 30");
+    let id = unique("sig");
+    let mut child = rt
+        .command()
+        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+        .spawn()
+        .unwrap();
+    assert!(rt.wait_status(&id, "running"));
+    // pid 1 of a pid namespace ignores signals it has no handler for, except SIGKILL from
+    // outside: the runtime's kill delivers it.
+    ok(&rt.cmd(&["kill", &id, "KILL"]));
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
 }
 
 #[test]
 fn run_forwards_signals() {
     let rt = Runtime::new();
     // pid 1 ignores SIGTERM unless it installs a handler: the trap proves delivery.
-    let b = Bundle::sh("trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done");
+    let b =
+        Bundle::sh("trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done");
     let id = unique("fwd");
     let mut child = rt
         .command()
@@ -110,7 +145,11 @@ fn run_detached_and_keep() {
         .output()
         .unwrap();
     ok(&out);
-    assert_eq!(rt.status(&id).as_deref(), Some("stopped"), "--keep leaves it");
+    assert_eq!(
+        rt.status(&id).as_deref(),
+        Some("stopped"),
+        "--keep leaves it"
+    );
     ok(&rt.cmd(&["delete", &id]));
 
     let b = Bundle::sh("sleep 30");
@@ -118,8 +157,15 @@ fn run_detached_and_keep() {
     ok(&rt.run_detached(&id, &b));
     assert_eq!(rt.status(&id).as_deref(), Some("running"));
     let err = rt.cmd(&["delete", &id]);
-    assert!(!err.status.success(), "delete of a running container needs --force");
-    assert!(stderr(&err).contains("is not stopped: running"), "{}", stderr(&err));
+    assert!(
+        !err.status.success(),
+        "delete of a running container needs --force"
+    );
+    assert!(
+        stderr(&err).contains("is not stopped: running"),
+        "{}",
+        stderr(&err)
+    );
     ok(&rt.cmd(&["delete", "--force", &id]));
     assert!(rt.state(&id).is_none());
 }
@@ -131,7 +177,10 @@ fn run_by_bundle_path_names_the_container_after_it() {
     let out = rt
         .command()
         .current_dir(b.path().parent().unwrap())
-        .args(["run", &format!("./{}/", b.path().file_name().unwrap().to_str().unwrap())])
+        .args([
+            "run",
+            &format!("./{}/", b.path().file_name().unwrap().to_str().unwrap()),
+        ])
         .output()
         .unwrap();
     assert_eq!(ok(&out), "hull\n");
@@ -145,11 +194,20 @@ fn delete_of_a_created_container_and_force_of_a_missing_one() {
     ok(&rt.create(&id, &b));
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     ok(&rt.cmd(&["delete", &id]));
-    assert!(!Path::new(&format!("/proc/{pid}/stat")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"));
+    assert!(
+        !Path::new(&format!("/proc/{pid}/stat")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap()
+                .contains(") Z")
+    );
     ok(&rt.cmd(&["delete", "--force", "no-such-container"]));
     let err = rt.cmd(&["delete", "no-such-container"]);
     assert_eq!(err.status.code(), Some(1));
-    assert!(stderr(&err).contains("container does not exist"), "{}", stderr(&err));
+    assert!(
+        stderr(&err).contains("container does not exist"),
+        "{}",
+        stderr(&err)
+    );
 }
 
 #[test]
@@ -173,12 +231,17 @@ fn kill_all_reaches_every_process() {
     // Find the sleeps: children of init.
     std::thread::sleep(std::time::Duration::from_millis(200));
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-    let kids: Vec<i32> = children.split_whitespace().map(|s| s.parse().unwrap()).collect();
+    let kids: Vec<i32> = children
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
     assert_eq!(kids.len(), 2, "{children}");
     ok(&rt.cmd(&["kill", "--all", &id, "KILL"]));
     assert!(rt.wait_status(&id, "stopped"));
     for k in kids {
-        let alive = std::fs::read_to_string(format!("/proc/{k}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false);
+        let alive = std::fs::read_to_string(format!("/proc/{k}/stat"))
+            .map(|s| !s.contains(") Z"))
+            .unwrap_or(false);
         assert!(!alive, "process {k} survived kill --all");
     }
 }
@@ -190,7 +253,8 @@ fn list_formats() {
     let id = unique("list");
     ok(&rt.create(&id, &b));
     assert_eq!(rt.ids(), vec![id.clone()]);
-    let json: serde_json::Value = serde_json::from_str(&ok(&rt.cmd(&["list", "--format", "json"]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&rt.cmd(&["list", "--format", "json"]))).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
     assert_eq!(json[0]["status"], "created");
     let table = ok(&rt.cmd(&["list"]));
@@ -209,9 +273,18 @@ fn version_and_features() {
     assert!(lines[2].starts_with("spec: 1."), "{v}");
     let f: serde_json::Value = serde_json::from_str(&ok(&rt.cmd(&["features"]))).unwrap();
     assert!(f["ociVersionMax"].as_str().unwrap().starts_with("1."));
-    let hooks: Vec<&str> = f["hooks"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    let hooks: Vec<&str> = f["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
     assert!(hooks.contains(&"createContainer") && hooks.contains(&"poststop"));
-    assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "time"));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "time"));
 }
 
 #[test]
@@ -221,7 +294,13 @@ fn go_style_single_dash_flags_and_json_log() {
     let log_file = log.path().join("log.json");
     let out = rt
         .command()
-        .args(["-log", log_file.to_str().unwrap(), "-log-format=json", "state", "nope"])
+        .args([
+            "-log",
+            log_file.to_str().unwrap(),
+            "-log-format=json",
+            "state",
+            "nope",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

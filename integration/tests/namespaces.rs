@@ -6,7 +6,10 @@ use serde_json::json;
 const REPORT: &str = "for n in pid net ipc uts mnt cgroup time; do echo $n=$(readlink /proc/self/ns/$n); done; echo pid=$$; echo hostname=$(hostname)";
 
 fn host_ns(name: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into_owned()
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -17,7 +20,11 @@ fn new_namespaces_from_the_default_config() {
     for n in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
         assert_ne!(r[n], host_ns(n), "{n} namespace is the host's");
     }
-    assert_eq!(r["time"], host_ns("time"), "no time namespace was asked for");
+    assert_eq!(
+        r["time"],
+        host_ns("time"),
+        "no time namespace was asked for"
+    );
     assert_eq!(r["pid"], "1");
     assert_eq!(r["hostname"], "hull");
 }
@@ -29,7 +36,12 @@ fn join_namespaces_by_path() {
     let a_id = unique("nsa");
     ok(&rt.run_detached(&a_id, &a));
     let a_pid = rt.state(&a_id).unwrap()["pid"].as_i64().unwrap();
-    let a_ns = |n: &str| std::fs::read_link(format!("/proc/{a_pid}/ns/{n}")).unwrap().to_string_lossy().into_owned();
+    let a_ns = |n: &str| {
+        std::fs::read_link(format!("/proc/{a_pid}/ns/{n}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
 
     let mut b = Bundle::sh(REPORT);
     let nss = b.config["linux"]["namespaces"].as_array_mut().unwrap();
@@ -44,8 +56,15 @@ fn join_namespaces_by_path() {
     b.save();
     let r = kv(&ok(&rt.run(&unique("nsb"), &b)));
     assert_eq!(r["net"], a_ns("net"), "joined A's network namespace");
-    assert!(r["pid"].parse::<i32>().unwrap() > 1, "in A's pid namespace, B is not pid 1");
-    assert_ne!(r["mnt"], a_ns("mnt"), "the mount namespace is still B's own");
+    assert!(
+        r["pid"].parse::<i32>().unwrap() > 1,
+        "in A's pid namespace, B is not pid 1"
+    );
+    assert_ne!(
+        r["mnt"],
+        a_ns("mnt"),
+        "the mount namespace is still B's own"
+    );
     ok(&rt.cmd(&["delete", "-f", &a_id]));
 }
 
@@ -53,15 +72,27 @@ fn join_namespaces_by_path() {
 fn time_namespace_with_offsets() {
     let rt = Runtime::new();
     let mut b = Bundle::sh("readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime");
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1_000_000, "nanosecs": 0}});
     b.save();
     let out = ok(&rt.run(&unique("time"), &b));
     let mut lines = out.lines();
     assert_ne!(lines.next().unwrap(), host_ns("time"));
     let uptime: u64 = lines.next().unwrap().parse().unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
-    assert!(uptime as f64 >= host + 1_000_000.0 - 5.0, "uptime {uptime} vs host {host}");
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        uptime as f64 >= host + 1_000_000.0 - 5.0,
+        "uptime {uptime} vs host {host}"
+    );
 }
 
 #[test]

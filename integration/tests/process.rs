@@ -10,10 +10,14 @@ fn env_cwd_user_umask() {
     let mut b = Bundle::sh("echo cwd=$(pwd); echo foo=$FOO; echo uid=$(id -u); echo gid=$(id -g); echo groups=$(id -G); echo umask=$(umask)");
     b.config["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
     b.config["process"]["cwd"] = json!("/work/dir");
-    b.config["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [3, 4], "umask": 23});
+    b.config["process"]["user"] =
+        json!({"uid": 65534, "gid": 65534, "additionalGids": [3, 4], "umask": 23});
     b.save();
     let r = kv(&ok(&rt.run(&unique("proc"), &b)));
-    assert_eq!(r["cwd"], "/work/dir", "a missing cwd is created, as runc does");
+    assert_eq!(
+        r["cwd"], "/work/dir",
+        "a missing cwd is created, as runc does"
+    );
     assert_eq!(r["foo"], "bar baz");
     assert_eq!(r["uid"], "65534");
     assert_eq!(r["gid"], "65534");
@@ -90,8 +94,15 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
     let (r3, _w3) = nix_pipe();
     let (r4, _w4) = nix_pipe();
     let mut cmd = rt.command();
-    cmd.args(["run", "--preserve-fds", "1", "-b", b.path().to_str().unwrap(), &unique("fds")])
-        .env("LISTEN_FDS", "1");
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "-b",
+        b.path().to_str().unwrap(),
+        &unique("fds"),
+    ])
+    .env("LISTEN_FDS", "1");
     // SAFETY: dup2 in the forked child before exec, onto fds 3 and 4.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
@@ -126,5 +137,10 @@ fn hostname_domainname_sysctl() {
     assert_eq!(r["host"], "web1");
     assert_eq!(r["domain"], "example.org");
     assert_eq!(r["shmmni"], "1234");
-    assert_ne!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap().trim(), "1234");
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni")
+            .unwrap()
+            .trim(),
+        "1234"
+    );
 }

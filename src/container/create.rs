@@ -74,6 +74,12 @@ pub fn create(opts: &Options) -> Result<Created> {
     let dir = guard.dir.as_ref().expect("just set");
     nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
+    // 0622 whatever the umask: init may write it after switching to any user.
+    std::fs::set_permissions(
+        dir.fifo(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .with_ctx(|| format!("chmod {}", dir.fifo().display()))?;
     let fifo = state::open_fifo_path(&dir.fifo())?;
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),

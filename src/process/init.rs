@@ -109,6 +109,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     )?;
 
     plan.rootfs.pivot()?;
+    ensure_cwd(plan.process)?;
     set_identity(plan.spec)?;
     write_sysctls(plan.spec)?;
     plan.rootfs.finalize()?;
@@ -123,7 +124,6 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if !plan.no_new_keyring {
         join_session_keyring()?;
     }
-    ensure_cwd(plan.process)?;
     let exe = attrs::cstring(&attrs::find_executable(plan.process)?);
 
     // startContainer hooks run as root after `start`; without them the user switch happens
@@ -219,7 +219,8 @@ fn join_session_keyring() -> Result<()> {
     }
 }
 
-/// runc creates a missing cwd (as root, before the user switch).
+/// runc creates a missing cwd (as root, before the user switch and before the root is made
+/// read-only).
 fn ensure_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
     if !cwd.exists() {

@@ -14,20 +14,25 @@ pub fn spawn(plan: &init::Plan, spec: &Spec) -> Result<(Pid, Channel)> {
     let (ours, theirs) = channel::pair()?;
     let joined = ParentNamespaces::enter(plan.ns, spec)?;
     let forked = fork_into(plan.ns.clone_flags);
-    // Back in our own pid/time namespaces before anything else, whatever the clone did.
-    let restored = joined.restore();
-    match forked.ctx("clone init")? {
-        Forked::Child => {
+    match forked {
+        Ok(Forked::Child) => {
+            // Init stays where the clone put it; only the runtime goes back.
+            drop(joined);
             drop(ours);
             init::run(plan, theirs)
         }
-        Forked::Parent(pid) => {
+        Ok(Forked::Parent(pid)) => {
             drop(theirs);
-            if let Err(e) = restored {
+            // Back in our own pid/time namespaces before anything else.
+            if let Err(e) = joined.restore() {
                 kill_and_reap(pid);
                 return Err(e);
             }
             Ok((pid, ours))
+        }
+        Err(e) => {
+            let _ = joined.restore();
+            Err(e).ctx("clone init")
         }
     }
 }

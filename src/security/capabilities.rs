@@ -9,7 +9,7 @@ fn set_of(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
     list.as_ref()
         .map(|l| {
             l.iter()
-                .filter_map(|c| c.to_string().parse::<Capability>().ok())
+                .filter_map(|c| format!("CAP_{c}").parse::<Capability>().ok())
                 .collect()
         })
         .unwrap_or_default()
@@ -53,7 +53,14 @@ pub fn apply(c: Option<&LinuxCapabilities>) -> Result<()> {
         .map_err(|e| sys("set inheritable capabilities", e))?;
     caps::set(None, CapSet::Effective, &eff).map_err(|e| sys("set effective capabilities", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| sys("clear ambient capabilities", e))?;
-    for cap in amb {
+    // The kernel only lets a capability into the ambient set when it is both permitted and
+    // inheritable; runc's default spec lists ambient caps without inheritable ones and they
+    // are quietly left out, so the same configs behave the same here.
+    for cap in amb
+        .iter()
+        .filter(|c| perm.contains(c) && inh.contains(c))
+        .copied()
+    {
         caps::raise(None, CapSet::Ambient, cap)
             .map_err(|e| sys(&format!("raise ambient {cap}"), e))?;
     }

@@ -3,5 +3,6 @@
 
 pub mod clone;
 pub mod exec;
+pub mod mount;
 pub mod process;
 pub mod socket;
