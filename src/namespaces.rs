@@ -121,6 +121,53 @@ impl Plan {
     }
 }
 
+/// The file name under /proc/PID/ns/ of a namespace type.
+pub fn proc_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Network => "net",
+        other => name(other),
+    }
+}
+
+impl Plan {
+    /// The namespaces of a running process (a container's init) that differ from ours: what
+    /// `exec` joins. Opening them all first pins them even if init exits meanwhile.
+    pub fn of_process(pid: i32) -> Result<Plan> {
+        let mut plan = Plan {
+            clone_flags: CloneFlags::empty(),
+            init_joins: Vec::new(),
+            parent_joins: Vec::new(),
+            new_cgroup: false,
+            new_time: false,
+            new_mount: false,
+        };
+        for typ in JOIN_ORDER {
+            let theirs = PathBuf::from(format!("/proc/{pid}/ns/{}", proc_name(typ)));
+            let ours = format!("/proc/self/ns/{}", proc_name(typ));
+            let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+                continue;
+            };
+            use std::os::unix::fs::MetadataExt;
+            if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+                continue;
+            }
+            let file = File::open(&theirs).with_ctx(|| format!("open {}", theirs.display()))?;
+            let joined = Joined {
+                typ,
+                path: theirs,
+                file,
+            };
+            if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                plan.parent_joins.push(joined);
+            } else {
+                plan.init_joins.push(joined);
+            }
+        }
+        Ok(plan)
+    }
+}
+
 /// Enters `ns`; the error names the namespace and its path.
 pub fn join(ns: &Joined) -> Result<()> {
     setns(ns.file.as_fd(), clone_flag(ns.typ))
@@ -164,12 +211,7 @@ impl ParentNamespaces {
 }
 
 fn open_own(typ: LinuxNamespaceType) -> Result<File> {
-    let file = match typ {
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Time => "time",
-        _ => unreachable!("the parent only joins pid and time namespaces"),
-    };
-    let path = format!("/proc/self/ns/{file}");
+    let path = format!("/proc/self/ns/{}", proc_name(typ));
     File::open(&path).with_ctx(|| format!("open {path}"))
 }
 

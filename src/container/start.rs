@@ -39,8 +39,9 @@ pub fn start(dir: &Dir, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// Opens the fifo for reading (which unblocks init's open for writing) and waits for init's
-/// byte, watching that init is still alive meanwhile: a dead init must not hang `start`.
+/// Opens the fifo for reading (which unblocks init's open for writing), reads init's byte,
+/// then waits for end of file: init's close-on-exec write end closes when execve succeeds.
+/// Init's liveness is checked meanwhile: a dead init must not hang `start`.
 fn release(dir: &Dir, state: &State) -> Result<()> {
     let path = dir.fifo();
     let mut fifo = OpenOptions::new()
@@ -48,6 +49,7 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&path)
         .with_ctx(|| format!("open {}", path.display()))?;
+    let mut released = false;
     loop {
         let mut fds = [PollFd::new(
             std::os::fd::AsFd::as_fd(&fifo),
@@ -57,17 +59,24 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
         if ready > 0 {
             let mut byte = [0u8; 1];
             match fifo.read(&mut byte) {
-                Ok(1) => return Ok(()),
+                Ok(1) => released = true,
+                // End of file: no writer left. After the byte, that is the exec.
+                Ok(_) if released => return Ok(()),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(Error::os("read exec fifo", e)),
             }
         }
         if !state::init_alive(state) {
+            if released {
+                return Ok(());
+            }
             return Err(Error::Other(
                 "container init exited before start; container not running".into(),
             ));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        if ready == 0 || !released {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 }

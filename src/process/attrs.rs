@@ -163,3 +163,44 @@ fn describe(e: nix::errno::Errno) -> String {
 pub fn cstring(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
 }
+
+/// Capabilities, user, umask, cwd: the process's identity.
+pub fn become_user(p: &Process) -> Result<()> {
+    let caps = p.capabilities().as_ref();
+    crate::security::capabilities::drop_bounding(caps)?;
+    switch_user(p)?;
+    crate::security::capabilities::apply(caps)?;
+    set_umask(p);
+    enter_cwd(p.cwd())
+}
+
+/// The last steps: no_new_privs, fds, execve. Returns only on failure.
+pub fn exec(p: &Process, exe: &CString, keep_fds: u32, extra_env: &[String]) -> Error {
+    if p.no_new_privileges() == Some(true) {
+        if let Err(e) = crate::security::set_no_new_privs() {
+            return e;
+        }
+    }
+    if let Err(e) = pass_fds(keep_fds) {
+        return e;
+    }
+    let args: Vec<CString> = p
+        .args()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| CString::new(a.as_str()).ok())
+        .collect();
+    let env = environment(p, extra_env);
+    match nix::unistd::execve(exe, &args, &env) {
+        Err(e) => Error::os(format!("exec {}", exe.to_string_lossy()), e),
+    }
+}
+
+/// Only stdio and the preserved fds reach the user process.
+fn pass_fds(keep: u32) -> Result<()> {
+    for fd in 3..3 + keep as i32 {
+        crate::sys::exec::clear_cloexec(fd).with_ctx(|| format!("pass preserved fd {fd}"))?;
+    }
+    crate::sys::exec::cloexec_from(3 + keep).ctx("close_range")
+}

@@ -130,7 +130,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // now, so that its errors fail `create` as runc's do.
     let user_done = !has(Point::StartContainer);
     if user_done {
-        become_user(plan.process)?;
+        attrs::become_user(plan.process)?;
     }
 
     // Ready: from here init must outlive the runtime.
@@ -145,10 +145,15 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
 }
 
 /// Waits for `start`, then becomes the user process. Returns only on failure.
+///
+/// The fifo tells `start` two things: the byte says startContainer hooks are done and init is
+/// going; the end of file (our close-on-exec write end closing) says execve happened, so
+/// poststart hooks run after the user process has started, as the spec orders.
 fn start(plan: &Plan, ready: Ready) -> Error {
-    if let Err(e) = wait_for_start(&ready.proc_fd_dir, plan.fifo) {
-        return e;
-    }
+    let fifo = match open_fifo(&ready.proc_fd_dir, plan.fifo) {
+        Ok(fd) => fd,
+        Err(e) => return e,
+    };
     drop(ready.proc_fd_dir);
     if !ready.user_done {
         if let Err(e) = hooks::run(
@@ -158,11 +163,14 @@ fn start(plan: &Plan, ready: Ready) -> Error {
         ) {
             return e;
         }
-        if let Err(e) = become_user(plan.process) {
+        if let Err(e) = attrs::become_user(plan.process) {
             return e;
         }
     }
-    exec(plan, &ready.exe)
+    if let Err(e) = nix::unistd::write(&fifo, b"0").ctx("write exec fifo") {
+        return e;
+    }
+    attrs::exec(plan.process, &ready.exe, plan.keep_fds, &plan.extra_env)
 }
 
 fn recv(chan: &Channel) -> Result<ToInit> {
@@ -229,57 +237,13 @@ fn ensure_cwd(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// Capabilities, user, umask, cwd: the process's identity.
-fn become_user(p: &Process) -> Result<()> {
-    let caps = p.capabilities().as_ref();
-    crate::security::capabilities::drop_bounding(caps)?;
-    attrs::switch_user(p)?;
-    crate::security::capabilities::apply(caps)?;
-    attrs::set_umask(p);
-    attrs::enter_cwd(p.cwd())
-}
-
-/// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(proc_fd_dir: &OwnedFd, fifo: RawFd) -> Result<()> {
-    let fd = nix::fcntl::openat(
+/// Blocks until `start` opens the fifo for reading; the write end is close-on-exec.
+fn open_fifo(proc_fd_dir: &OwnedFd, fifo: RawFd) -> Result<OwnedFd> {
+    nix::fcntl::openat(
         proc_fd_dir.as_fd(),
         fifo.to_string().as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .ctx("open exec fifo")?;
-    nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
-    Ok(())
-}
-
-/// The last steps: no_new_privs, fds, execve.
-fn exec(plan: &Plan, exe: &CString) -> Error {
-    if plan.process.no_new_privileges() == Some(true) {
-        if let Err(e) = crate::security::set_no_new_privs() {
-            return e;
-        }
-    }
-    if let Err(e) = pass_fds(plan.keep_fds) {
-        return e;
-    }
-    let args: Vec<CString> = plan
-        .process
-        .args()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|a| CString::new(a.as_str()).ok())
-        .collect();
-    let env = attrs::environment(plan.process, &plan.extra_env);
-    match nix::unistd::execve(exe, &args, &env) {
-        Err(e) => Error::os(format!("exec {}", exe.to_string_lossy()), e),
-    }
-}
-
-/// Only stdio and the preserved fds reach the user process.
-fn pass_fds(keep: u32) -> Result<()> {
-    for fd in 3..3 + keep as RawFd {
-        sys::exec::clear_cloexec(fd).with_ctx(|| format!("pass preserved fd {fd}"))?;
-    }
-    sys::exec::cloexec_from(3 + keep).ctx("close_range")
+    .ctx("open exec fifo")
 }
