@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -78,6 +79,8 @@ pub enum Command {
     Start(start::Args),
     /// Create and run a container
     Run(run::Args),
+    /// Execute new process inside the container
+    Exec(exec::Args),
     /// Output the state of a container
     State(state::Args),
     /// List containers started by hull with the given root
@@ -120,6 +123,7 @@ pub fn run() -> i32 {
         Command::Create(a) => create::run(g, a),
         Command::Start(a) => start::run(g, a),
         Command::Run(a) => run::run(g, a),
+        Command::Exec(a) => exec::run(g, a),
         Command::State(a) => state::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Kill(a) => kill::run(g, a),

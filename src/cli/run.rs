@@ -3,13 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
-
 use super::create::CreateFlags;
 use super::Global;
 use crate::container::{create, delete, start, Dir};
+use crate::process::foreground;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,8 +45,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         nix::sys::prctl::set_child_subreaper(true)?;
     }
     // Signals for the container queue up from here; init unblocks them for itself.
-    let forwarded = forwarded_signals();
-    forwarded.thread_block()?;
+    let forwarded = foreground::block_signals()?;
 
     let created = create::create(&opts)?;
     let (state, pid) = (created.state.clone(), created.pid);
@@ -60,8 +56,8 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     // Release the lock: `state`, `kill` and `exec` must work while we wait.
     drop(created.dir);
 
-    let status = wait_forwarding(pid, &forwarded)?;
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&forwarded), None)?;
+    let status = foreground::wait_forwarding(pid, &forwarded)?;
+    foreground::unblock_signals(&forwarded)?;
     if !a.keep {
         if let Ok(dir) = Dir::open(&g.root(), &id) {
             delete::delete(dir, &state, true)?;
@@ -89,39 +85,4 @@ fn id_and_bundle(a: &Args) -> anyhow::Result<(String, PathBuf)> {
         .ok_or_else(|| anyhow::anyhow!("bundle {}: cannot make an id from its name", a.id))?
         .to_string();
     Ok((id, bundle))
-}
-
-/// Every signal a terminal or supervisor may send that the container should get instead.
-fn forwarded_signals() -> SigSet {
-    let mut set = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-    ] {
-        set.remove(s);
-    }
-    set
-}
-
-/// Waits for init, passing on every signal we get; reaps orphans we inherited as subreaper.
-fn wait_forwarding(init: Pid, set: &SigSet) -> anyhow::Result<i32> {
-    loop {
-        // Reap first: init may have exited before we started waiting.
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == init => return Ok(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => return Ok(128 + sig as i32),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
-        }
-        let sig = set.wait()?;
-        if sig != Signal::SIGCHLD {
-            let _ = nix::sys::signal::kill(init, sig);
-        }
-    }
 }

@@ -19,8 +19,12 @@ fn sys(what: &str, e: caps::errors::CapsError) -> Error {
     Error::Other(format!("{what}: {e}"))
 }
 
-/// Drops from the bounding set every capability the config does not list.
+/// Before the user switch, while the process still has CAP_SETPCAP: the bounding set (every
+/// capability the config does not list is dropped) and the inheritable set.
 pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
+    let inh = c.map(|c| set_of(c.inheritable())).unwrap_or_default();
+    caps::set(None, CapSet::Inheritable, &inh)
+        .map_err(|e| sys("set inheritable capabilities", e))?;
     let keep = c.map(|c| set_of(c.bounding())).unwrap_or_default();
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
@@ -31,17 +35,19 @@ pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
     Ok(())
 }
 
-/// Sets the effective, permitted, inheritable and ambient sets (after the user switch).
+/// Sets the effective, permitted and ambient sets (after the user switch).
 pub fn apply(c: Option<&LinuxCapabilities>) -> Result<()> {
-    let empty = LinuxCapabilities::default();
-    let c = c.unwrap_or(&empty);
+    // No `capabilities` means none at all (oci-spec's Default would bring a default set).
+    let pick = |f: fn(&LinuxCapabilities) -> &Option<oci_spec::runtime::Capabilities>| {
+        c.map(|c| set_of(f(c))).unwrap_or_default()
+    };
     let (eff, perm, inh, amb) = (
-        set_of(c.effective()),
-        set_of(c.permitted()),
-        set_of(c.inheritable()),
-        set_of(c.ambient()),
+        pick(LinuxCapabilities::effective),
+        pick(LinuxCapabilities::permitted),
+        pick(LinuxCapabilities::inheritable),
+        pick(LinuxCapabilities::ambient),
     );
-    // Permitted first: effective must stay a subset of it.
+    // Inheritable was set before the user switch; permitted, then effective within it.
     caps::set(
         None,
         CapSet::Effective,
@@ -49,8 +55,6 @@ pub fn apply(c: Option<&LinuxCapabilities>) -> Result<()> {
     )
     .and_then(|_| caps::set(None, CapSet::Permitted, &perm))
     .map_err(|e| sys("set permitted capabilities", e))?;
-    caps::set(None, CapSet::Inheritable, &inh)
-        .map_err(|e| sys("set inheritable capabilities", e))?;
     caps::set(None, CapSet::Effective, &eff).map_err(|e| sys("set effective capabilities", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| sys("clear ambient capabilities", e))?;
     // The kernel only lets a capability into the ambient set when it is both permitted and

@@ -1,0 +1,193 @@
+//! `hull exec`: run a new process in a container, with runc's flags.
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::{Capability, Process};
+
+use super::Global;
+use crate::container::exec::{self, Options};
+use crate::process::foreground;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Path to an AF_UNIX socket which will receive a file descriptor referencing the master
+    /// end of the console's pseudoterminal
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Path to an AF_UNIX socket which will receive a pidfd of the process
+    #[arg(long, value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Current working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set environment variables
+    #[arg(short = 'e', long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Path to the process.json
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Specify the file to write the process id to
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Set the asm process label for the process commonly used with selinux
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Set the apparmor profile for the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// Set the no new privileges value for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Add a capability to the bounding set for the process
+    #[arg(short = 'c', long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Pass N additional file descriptors to the process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Run the process in an (existing) sub-cgroup(s)
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// runc's `exec` exits 255 when the runtime itself fails, so callers can tell that from the
+/// process's own status.
+const RUNTIME_FAILURE: i32 = 255;
+
+pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+    match exec(g, a) {
+        Ok(code) => Ok(code),
+        Err(e) => Ok(super::fail(&e.context("exec failed"), RUNTIME_FAILURE)),
+    }
+}
+
+fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
+    let (dir, state) = super::open(g, &a.id)?;
+    let process = process(&a, &state.config)?;
+    if process.terminal() == Some(true) {
+        anyhow::bail!("exec --tty: terminals are not supported by this build of hull yet");
+    }
+    if a.console_socket.is_some() {
+        anyhow::bail!("cannot use console socket if runc will not detach or allocate tty");
+    }
+    let opts = Options {
+        process,
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+    };
+    let blocked = if a.detach {
+        None
+    } else {
+        Some(foreground::block_signals()?)
+    };
+    let pid = exec::exec(&dir, &state, &opts);
+    // Other callers (kill, state, another exec) must not wait on us while the process runs.
+    drop(dir);
+    let pid = pid?;
+    let Some(set) = blocked else { return Ok(0) };
+    let status = foreground::wait_forwarding(pid, &set)?;
+    foreground::unblock_signals(&set)?;
+    Ok(status)
+}
+
+/// The process to run: process.json as given, or the container's process with the flags'
+/// changes (runc's rules).
+fn process(a: &Args, config: &oci_spec::runtime::Spec) -> anyhow::Result<Process> {
+    if let Some(path) = &a.process {
+        let file = std::fs::File::open(path)
+            .map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        return serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()));
+    }
+    if a.command.is_empty() {
+        anyhow::bail!("exec: a command to run is required (or --process)");
+    }
+    let mut p = config.process().clone().unwrap_or_default();
+    p.set_args(Some(a.command.clone()));
+    p.set_terminal(Some(a.tty));
+    p.set_console_size(None);
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(a.env.iter().cloned());
+    p.set_env(Some(env));
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut user = p.user().clone();
+    if let Some(spec) = &a.user {
+        let (uid, gid) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec.as_str(), None),
+        };
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow::anyhow!("--user {spec:?}: uid must be a number"))?,
+        );
+        if let Some(g) = gid {
+            user.set_gid(
+                g.parse()
+                    .map_err(|_| anyhow::anyhow!("--user {spec:?}: gid must be a number"))?,
+            );
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        user.set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let cap: Capability = name
+                .trim_start_matches("CAP_")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            let (b, e, pm, i, am) = (
+                add(caps.bounding()),
+                add(caps.effective()),
+                add(caps.permitted()),
+                add(caps.inheritable()),
+                add(caps.ambient()),
+            );
+            caps.set_bounding(b);
+            caps.set_effective(e);
+            caps.set_permitted(pm);
+            caps.set_inheritable(i);
+            caps.set_ambient(am);
+        }
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}

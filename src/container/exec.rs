@@ -1,0 +1,116 @@
+//! `exec`: a new process in a running container. It joins every namespace of the container's
+//! init (pid and time through the runtime, before the fork; the rest in the child, mount
+//! last), then gets the process's user, capabilities, no_new_privs, and execve.
+
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+use oci_spec::runtime::Process;
+
+use super::state::{self, Dir, State, Status};
+use crate::namespaces::{self, ParentNamespaces};
+use crate::process::attrs;
+use crate::process::channel::{self, Channel, FromInit};
+use crate::sys::clone::{exit_now, fork_into, Forked};
+use crate::{Context, Error, Result};
+
+pub struct Options {
+    pub process: Process,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// Starts the process; returns its pid once it has exec'd (or the error that stopped it).
+pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Pid> {
+    match state::status(dir, st, || false) {
+        Status::Stopped => return Err(Error::Other("container not running".into())),
+        Status::Paused if !opts.ignore_paused => {
+            return Err(Error::Other(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
+        _ => {}
+    }
+    validate(&opts.process)?;
+    let ns = namespaces::Plan::of_process(st.pid)?;
+    // The namespace files are open: if init still is who we think, they are its.
+    if !state::init_alive(st) {
+        return Err(Error::Other("container not running".into()));
+    }
+
+    let (ours, theirs) = channel::pair()?;
+    let joined = ParentNamespaces::enter(&ns, &st.config)?;
+    let forked = fork_into(nix::sched::CloneFlags::empty());
+    let pid = match forked {
+        Ok(Forked::Child) => {
+            drop(joined);
+            drop(ours);
+            child(&ns, opts, theirs)
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop(theirs);
+            joined.restore()?;
+            pid
+        }
+        Err(e) => {
+            let _ = joined.restore();
+            return Err(e).ctx("fork the exec process");
+        }
+    };
+    // The child's end of the channel is close-on-exec: end of file means execve happened.
+    match ours.recv::<FromInit>()? {
+        None => {}
+        Some((FromInit::Failed(msg), _)) => {
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return Err(Error::Init(msg));
+        }
+        Some((other, _)) => {
+            return Err(Error::Other(format!(
+                "unexpected message from exec: {other:?}"
+            )))
+        }
+    }
+    if let Some(pid_file) = &opts.pid_file {
+        super::create::write_pid_file(pid_file, pid)?;
+    }
+    Ok(pid)
+}
+
+fn validate(p: &Process) -> Result<()> {
+    if p.args().as_deref().unwrap_or_default().is_empty() {
+        return Err(Error::invalid("process.args: must not be empty"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::invalid(format!(
+            "process.cwd {}: must be an absolute path",
+            p.cwd().display()
+        )));
+    }
+    Ok(())
+}
+
+/// The exec'd process, in the child; never returns.
+fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
+    let err = match prepare(ns, opts) {
+        Ok(exe) => attrs::exec(&opts.process, &exe, opts.preserve_fds, &[]),
+        Err(e) => e,
+    };
+    let _ = chan.send(&FromInit::Failed(err.to_string()));
+    exit_now(255)
+}
+
+fn prepare(ns: &namespaces::Plan, opts: &Options) -> Result<std::ffi::CString> {
+    crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
+    nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
+    for j in &ns.init_joins {
+        namespaces::join(j)?;
+    }
+    let p = &opts.process;
+    if let Some(rlimits) = p.rlimits() {
+        attrs::set_rlimits(rlimits)?;
+    }
+    let exe = attrs::cstring(&attrs::find_executable(p)?);
+    attrs::become_user(p)?;
+    Ok(exe)
+}
