@@ -80,7 +80,7 @@ pub enum Command {
     /// Create and run a container
     Run(run::Args),
     /// Execute new process inside the container
-    Exec(exec::Args),
+    Exec(Box<exec::Args>),
     /// Output the state of a container
     State(state::Args),
     /// List containers started by hull with the given root
@@ -123,7 +123,7 @@ pub fn run() -> i32 {
         Command::Create(a) => create::run(g, a),
         Command::Start(a) => start::run(g, a),
         Command::Run(a) => run::run(g, a),
-        Command::Exec(a) => exec::run(g, a),
+        Command::Exec(a) => exec::run(g, *a),
         Command::State(a) => state::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Kill(a) => kill::run(g, a),
