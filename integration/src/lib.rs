@@ -272,3 +272,85 @@ pub fn process_with(marker: &str) -> bool {
             .unwrap_or(false)
     })
 }
+
+/// A `--console-socket` receiver, as containerd's shim and conmon have: listens on a unix
+/// socket and takes the pty master the runtime sends over SCM_RIGHTS.
+pub struct ConsoleSocket {
+    pub path: PathBuf,
+    listener: std::os::unix::net::UnixListener,
+    _dir: TempDir,
+}
+
+impl Default for ConsoleSocket {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConsoleSocket {
+    pub fn new() -> ConsoleSocket {
+        let dir = TempDir::new("hull-console");
+        let path = dir.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        ConsoleSocket {
+            path,
+            listener,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the runtime's connection and returns the master it sends.
+    pub fn receive(&self) -> std::os::fd::OwnedFd {
+        use std::os::fd::AsRawFd;
+        let (conn, _) = self.listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: the fd was just received and is owned by nobody else.
+                return unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[0]) };
+            }
+        }
+        panic!("no fd received on the console socket");
+    }
+}
+
+/// Reads from a pty master until `needle` shows up (or 10 s pass); returns all read.
+pub fn read_until(master: &std::os::fd::OwnedFd, needle: &str) -> String {
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains(needle) && std::time::Instant::now() < deadline {
+        let mut fds = [nix::poll::PollFd::new(
+            master.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match nix::unistd::read(master.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+/// Writes all of `data` to a pty master.
+pub fn type_in(master: &std::os::fd::OwnedFd, data: &str) {
+    use std::os::fd::AsFd;
+    let mut rest = data.as_bytes();
+    while !rest.is_empty() {
+        let n = nix::unistd::write(master.as_fd(), rest).unwrap();
+        rest = &rest[n..];
+    }
+}

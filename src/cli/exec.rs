@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use oci_spec::runtime::{Capability, Process};
 
 use super::Global;
+use crate::container::create;
 use crate::container::exec::{self, Options};
 use crate::process::foreground;
+use crate::process::init::Terminal;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -82,29 +84,38 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
 fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
     let (dir, state) = super::open(g, &a.id)?;
     let process = process(&a, &state.config)?;
-    if process.terminal() == Some(true) {
-        anyhow::bail!("exec --tty: terminals are not supported by this build of hull yet");
-    }
-    if a.console_socket.is_some() {
-        anyhow::bail!("cannot use console socket if runc will not detach or allocate tty");
-    }
+    let terminal = match (process.terminal().unwrap_or(false), &a.console_socket) {
+        (true, None) if a.detach => {
+            anyhow::bail!("cannot allocate tty if runc will detach without setting console socket")
+        }
+        (false, Some(_)) => {
+            anyhow::bail!("cannot use console socket if runc will not detach or allocate tty")
+        }
+        (true, Some(path)) => Some(Terminal::Socket(create::connect_console(path)?)),
+        (true, None) => Some(Terminal::Runtime),
+        (false, None) => None,
+    };
     let opts = Options {
         process,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        terminal,
     };
     let blocked = if a.detach {
         None
     } else {
         Some(foreground::block_signals()?)
     };
-    let pid = exec::exec(&dir, &state, &opts);
+    let started = exec::exec(&dir, &state, &opts);
     // Other callers (kill, state, another exec) must not wait on us while the process runs.
     drop(dir);
-    let pid = pid?;
+    let started = started?;
     let Some(set) = blocked else { return Ok(0) };
-    let status = foreground::wait_forwarding(pid, &set)?;
+    let status = match started.console {
+        Some(master) => crate::io::relay::relay_and_wait(started.pid, &set, master)?,
+        None => foreground::wait_forwarding(started.pid, &set)?,
+    };
     foreground::unblock_signals(&set)?;
     Ok(status)
 }

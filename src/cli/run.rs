@@ -49,6 +49,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
 
     let created = create::create(&opts)?;
     let (state, pid) = (created.state.clone(), created.pid);
+    let console = created.console;
     if let Err(e) = start::start(&created.dir, &created.state) {
         let _ = delete::delete(created.dir, &state, true);
         return Err(e.into());
@@ -56,7 +57,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     // Release the lock: `state`, `kill` and `exec` must work while we wait.
     drop(created.dir);
 
-    let status = foreground::wait_forwarding(pid, &forwarded)?;
+    let status = match console {
+        Some(master) => crate::io::relay::relay_and_wait(pid, &forwarded, master)?,
+        None => foreground::wait_forwarding(pid, &forwarded)?,
+    };
     foreground::unblock_signals(&forwarded)?;
     if !a.keep {
         if let Ok(dir) = Dir::open(&g.root(), &id) {

@@ -41,6 +41,8 @@ pub struct Created {
     pub dir: Dir,
     pub state: State,
     pub pid: Pid,
+    /// The terminal's master, when the runtime relays it (foreground `run`).
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 pub fn create(opts: &Options) -> Result<Created> {
@@ -54,7 +56,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         .process()
         .as_ref()
         .expect("validated: process is present");
-    check_terminal(&spec, opts)?;
+    let terminal = terminal(&spec, opts)?;
     let rootfs = Rootfs {
         spec: &spec,
         root: crate::spec::rootfs_path(&spec, &bundle)?,
@@ -109,6 +111,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         fifo: fifo.as_raw_fd(),
         keep_fds,
         extra_env,
+        terminal,
         no_new_keyring: opts.no_new_keyring,
     };
     let (pid, chan) = spawn::spawn(&plan, &spec)?;
@@ -119,6 +122,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         .ok_or_else(|| Error::Other("init exited during create".into()))?;
 
     // 4. Init runs its setup; answer its requests until it is ready.
+    let mut console = None;
     let creating = state.hook_json(Status::Creating);
     chan.send(&ToInit::Continue(Some(creating.clone())))?;
     loop {
@@ -136,6 +140,7 @@ pub fn create(opts: &Options) -> Result<Created> {
                 }
             }
             Some((FromInit::SeccompListener, _)) => {}
+            Some((FromInit::Console, fd)) => console = fd,
             Some((FromInit::Ready, _)) => break,
             Some((FromInit::Failed(msg), _)) => return Err(Error::Init(msg)),
             None => return Err(init_vanished(pid)),
@@ -154,12 +159,17 @@ pub fn create(opts: &Options) -> Result<Created> {
         send_pidfd(socket, &state)?;
     }
     let dir = guard.disarm();
-    Ok(Created { dir, state, pid })
+    Ok(Created {
+        dir,
+        state,
+        pid,
+        console,
+    })
 }
 
 /// runc's rules: a detached terminal needs a socket to send the pty to, and a socket is only
-/// for a terminal.
-fn check_terminal(spec: &Spec, opts: &Options) -> Result<()> {
+/// for a terminal. The socket is connected here, in the runtime's namespaces.
+fn terminal(spec: &Spec, opts: &Options) -> Result<Option<init::Terminal>> {
     let terminal = spec
         .process()
         .as_ref()
@@ -172,11 +182,15 @@ fn check_terminal(spec: &Spec, opts: &Options) -> Result<()> {
         (false, Some(_)) => Err(Error::invalid(
             "cannot use console socket if runc will not detach or allocate tty",
         )),
-        (true, _) => Err(Error::invalid(
-            "process.terminal: terminals are not supported by this build of hull yet",
-        )),
-        (false, None) => Ok(()),
+        (true, Some(path)) => connect_console(path).map(|s| Some(init::Terminal::Socket(s))),
+        (true, None) => Ok(Some(init::Terminal::Runtime)),
+        (false, None) => Ok(None),
     }
+}
+
+pub fn connect_console(path: &Path) -> Result<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| Error::invalid(format!("--console-socket {}: {e}", path.display())))
 }
 
 /// fds passed through: systemd socket activation (LISTEN_FDS) first, then --preserve-fds.

@@ -9,8 +9,8 @@ use oci_spec::runtime::Process;
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
-use crate::process::attrs;
 use crate::process::channel::{self, Channel, FromInit};
+use crate::process::{attrs, init};
 use crate::sys::clone::{exit_now, fork_into, Forked};
 use crate::{Context, Error, Result};
 
@@ -19,10 +19,18 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    pub terminal: Option<init::Terminal>,
+}
+
+/// A started exec process.
+pub struct Started {
+    pub pid: Pid,
+    /// The terminal's master when the runtime relays it.
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// Starts the process; returns its pid once it has exec'd (or the error that stopped it).
-pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Pid> {
+pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     match state::status(dir, st, || false) {
         Status::Stopped => return Err(Error::Other("container not running".into())),
         Status::Paused if !opts.ignore_paused => {
@@ -59,22 +67,26 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Pid> {
         }
     };
     // The child's end of the channel is close-on-exec: end of file means execve happened.
-    match ours.recv::<FromInit>()? {
-        None => {}
-        Some((FromInit::Failed(msg), _)) => {
-            let _ = nix::sys::wait::waitpid(pid, None);
-            return Err(Error::Init(msg));
-        }
-        Some((other, _)) => {
-            return Err(Error::Other(format!(
-                "unexpected message from exec: {other:?}"
-            )))
+    let mut console = None;
+    loop {
+        match ours.recv::<FromInit>()? {
+            None => break,
+            Some((FromInit::Console, fd)) => console = fd,
+            Some((FromInit::Failed(msg), _)) => {
+                let _ = nix::sys::wait::waitpid(pid, None);
+                return Err(Error::Init(msg));
+            }
+            Some((other, _)) => {
+                return Err(Error::Other(format!(
+                    "unexpected message from exec: {other:?}"
+                )))
+            }
         }
     }
     if let Some(pid_file) = &opts.pid_file {
         super::create::write_pid_file(pid_file, pid)?;
     }
-    Ok(pid)
+    Ok(Started { pid, console })
 }
 
 fn validate(p: &Process) -> Result<()> {
@@ -92,7 +104,7 @@ fn validate(p: &Process) -> Result<()> {
 
 /// The exec'd process, in the child; never returns.
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
-    let err = match prepare(ns, opts) {
+    let err = match prepare(ns, opts, &chan) {
         Ok(exe) => attrs::exec(&opts.process, &exe, opts.preserve_fds, &[]),
         Err(e) => e,
     };
@@ -100,13 +112,16 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     exit_now(255)
 }
 
-fn prepare(ns: &namespaces::Plan, opts: &Options) -> Result<std::ffi::CString> {
+fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<std::ffi::CString> {
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
     for j in &ns.init_joins {
         namespaces::join(j)?;
     }
     let p = &opts.process;
+    if let Some(terminal) = &opts.terminal {
+        init::setup_terminal(p, terminal, chan, false)?;
+    }
     if let Some(rlimits) = p.rlimits() {
         attrs::set_rlimits(rlimits)?;
     }

@@ -1,1 +1,4 @@
-//! Terminals and stdio.
+//! Terminals: the container's pty and the foreground relay.
+
+pub mod relay;
+pub mod tty;

@@ -17,6 +17,8 @@ pub enum FromInit {
     RunCreateHooks,
     /// The seccomp notify listener fd rides with this message.
     SeccompListener,
+    /// The terminal's master rides with this message (foreground relay by the runtime).
+    Console,
     /// Init is set up and waits on the exec fifo.
     Ready,
     /// Init failed; the text says where.

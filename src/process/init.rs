@@ -33,7 +33,17 @@ pub struct Plan<'a> {
     pub keep_fds: u32,
     /// Variables the runtime adds to process.env (LISTEN_FDS).
     pub extra_env: Vec<String>,
+    /// Where the terminal's master goes, when process.terminal is set.
+    pub terminal: Option<Terminal>,
     pub no_new_keyring: bool,
+}
+
+/// Who gets the master of the container's terminal.
+pub enum Terminal {
+    /// A connected `--console-socket`.
+    Socket(std::os::unix::net::UnixStream),
+    /// The runtime itself, over the channel (foreground `run` relays it).
+    Runtime,
 }
 
 /// Init's entry point; never returns.
@@ -109,6 +119,9 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     )?;
 
     plan.rootfs.pivot()?;
+    if let Some(terminal) = &plan.terminal {
+        setup_terminal(plan.process, terminal, chan, true)?;
+    }
     ensure_cwd(plan.process)?;
     set_identity(plan.spec)?;
     write_sysctls(plan.spec)?;
@@ -171,6 +184,24 @@ fn start(plan: &Plan, ready: Ready) -> Error {
         return e;
     }
     attrs::exec(plan.process, &ready.exe, plan.keep_fds, &plan.extra_env)
+}
+
+/// A pty from the container's devpts: master to its receiver, peer as our stdio and
+/// controlling terminal (and /dev/console for init).
+pub fn setup_terminal(p: &Process, to: &Terminal, chan: &Channel, console: bool) -> Result<()> {
+    let pty = crate::io::tty::open()?;
+    crate::io::tty::apply_size(&pty, p)?;
+    if console {
+        crate::io::tty::bind_console(&pty)?;
+    }
+    match to {
+        Terminal::Socket(sock) => crate::io::tty::send_master(sock, &pty.master)?,
+        Terminal::Runtime => chan.send_with_fd(
+            &FromInit::Console,
+            Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
+        )?,
+    }
+    crate::io::tty::take_as_stdio(&pty.peer)
 }
 
 fn recv(chan: &Channel) -> Result<ToInit> {

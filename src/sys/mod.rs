@@ -6,3 +6,4 @@ pub mod exec;
 pub mod mount;
 pub mod process;
 pub mod socket;
+pub mod tty;

@@ -41,3 +41,12 @@ pub fn reset_signals() -> nix::Result<()> {
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }?;
     Ok(())
 }
+
+/// dup2(2) onto a fixed fd number (stdio), which nix only offers for owned fds.
+pub fn dup2_raw(from: i32, to: i32) -> std::io::Result<()> {
+    // SAFETY: dup2 only changes the fd table; `to` is a stdio number we mean to replace.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Terminals: the console-socket protocol engines use, and `run`/`exec` in the foreground
+//! relaying a pty for a person at a terminal.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hull_integration::*;
+use serde_json::json;
+
+fn tty_bundle(args: &[&str]) -> Bundle {
+    let mut b = Bundle::busybox(args);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["consoleSize"] = json!({"height": 20, "width": 60});
+    b.save();
+    b
+}
+
+#[test]
+fn console_socket_receives_the_master() {
+    let rt = Runtime::new();
+    let b = tty_bundle(&["sh"]);
+    let sock = ConsoleSocket::new();
+    let id = unique("console");
+    let path = sock.path.to_str().unwrap().to_string();
+    let creator = std::thread::spawn({
+        let bin = rt.bin.clone();
+        let root = rt.root.path().to_path_buf();
+        let bundle = b.path().to_path_buf();
+        let id = id.clone();
+        move || {
+            std::process::Command::new(bin)
+                .arg("--root")
+                .arg(root)
+                .args(["create", "--console-socket", &path, "-b"])
+                .arg(bundle)
+                .arg(&id)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+        }
+    });
+    let master = sock.receive();
+    assert!(creator.join().unwrap().success());
+    ok(&rt.cmd(&["start", &id]));
+    type_in(
+        &master,
+        "tty; stty size; ls -l /dev/console; echo marker-$((6*7))\n",
+    );
+    let out = read_until(&master, "marker-42");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("20 60"), "consoleSize applied: {out}");
+    assert!(out.contains("136,"), "/dev/console is the pty: {out}");
+    type_in(&master, "exit\n");
+    assert!(rt.wait_status(&id, "stopped"));
+}
+
+#[test]
+fn socket_without_terminal_is_refused() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("true");
+    let sock = ConsoleSocket::new();
+    let out = rt.detached(&[
+        "create",
+        "--console-socket",
+        sock.path.to_str().unwrap(),
+        "-b",
+        b.path().to_str().unwrap(),
+        &unique("nosock"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot use console socket"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(rt.ids().is_empty());
+}
+
+/// Runs the runtime with its stdio on a new pty, as a person's terminal; returns the child
+/// and the pty master the test types into.
+fn on_a_terminal(rt: &Runtime, args: &[&str]) -> (std::process::Child, std::os::fd::OwnedFd) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave;
+    let mut cmd = rt.command();
+    cmd.args(args);
+    let raw = slave.as_raw_fd();
+    // SAFETY: in the forked child before exec: a new session with the pty as controlling
+    // terminal and stdio, as a login shell has.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            libc::setsid();
+            libc::ioctl(raw, libc::TIOCSCTTY, 0);
+            for fd in 0..3 {
+                libc::dup2(raw, fd);
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    drop(slave);
+    (child, pty.master)
+}
+
+#[test]
+fn foreground_run_relays_a_terminal() {
+    let rt = Runtime::new();
+    let b = tty_bundle(&["sh"]);
+    let id = unique("fg");
+    let (mut child, master) = on_a_terminal(&rt, &["run", "-b", b.path().to_str().unwrap(), &id]);
+    type_in(&master, "echo ready-$((1+1))\r");
+    assert!(read_until(&master, "ready-2").contains("ready-2"));
+
+    // ^C reaches the container's foreground process, not hull.
+    let start = Instant::now();
+    type_in(&master, "sleep 20\r");
+    std::thread::sleep(Duration::from_millis(300));
+    type_in(&master, "\x03");
+    type_in(&master, "echo after-$((2+2))\r");
+    assert!(read_until(&master, "after-4").contains("after-4"));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "^C did not interrupt sleep"
+    );
+
+    // The window size follows ours on SIGWINCH.
+    nix::ioctl_write_ptr_bad!(set_ws, libc::TIOCSWINSZ, libc::winsize);
+    let ws = libc::winsize {
+        ws_row: 33,
+        ws_col: 77,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ on our own pty master with a valid winsize.
+    unsafe { set_ws(master.as_fd().as_raw_fd(), &ws) }.unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    type_in(&master, "stty size\r");
+    assert!(read_until(&master, "33 77").contains("33 77"));
+
+    type_in(&master, "exit 3\r");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
+
+#[test]
+fn exec_tty_in_the_foreground_and_with_a_socket() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("sleep 60");
+    let id = unique("exect");
+    ok(&rt.run_detached(&id, &b));
+
+    let (mut child, master) = on_a_terminal(&rt, &["exec", "-t", &id, "sh"]);
+    type_in(&master, "tty; echo in-$((3*3))\r");
+    let out = read_until(&master, "in-9");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    type_in(&master, "exit 6\r");
+    assert_eq!(child.wait().unwrap().code(), Some(6));
+
+    let sock = ConsoleSocket::new();
+    let path = sock.path.to_str().unwrap().to_string();
+    let exec = std::thread::spawn({
+        let mut c = rt.command();
+        c.args(["exec", "-d", "-t", "--console-socket", &path, &id, "sh"]);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        move || c.status().unwrap()
+    });
+    let master = sock.receive();
+    assert!(exec.join().unwrap().success());
+    type_in(&master, "echo sock-$((5*5))\n");
+    assert!(read_until(&master, "sock-25").contains("sock-25"));
+    type_in(&master, "exit\n");
+}

@@ -1,0 +1,139 @@
+//! `run`/`exec` in the foreground with a terminal and no console socket: hull itself sits
+//! between its own terminal and the container's pty — raw mode, window size on SIGWINCH,
+//! signals passed on, termios restored on the way out.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::{sys, Context, Result};
+
+/// Our terminal in raw mode for as long as this lives.
+struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+fn copy_winsize(master: BorrowedFd) {
+    if let Ok((rows, cols)) = sys::tty::get_winsize(std::io::stdin().as_fd()) {
+        let _ = sys::tty::set_winsize(master, rows, cols);
+    }
+}
+
+/// Relays between our stdio and `master` until `pid` exits; returns its status.
+pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
+    let _raw = RawMode::enter();
+    copy_winsize(master.as_fd());
+    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx("signalfd")?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let (mut stdin_open, mut master_open) = (true, true);
+    let mut status = None;
+    let mut buf = [0u8; 8192];
+    loop {
+        if status.is_some() && !master_open {
+            break;
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if master_open {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+        }
+        if stdin_open && status.is_none() {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        // Once the process is gone, only drain what it left in the pty.
+        let timeout = if status.is_some() {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).ctx("poll"),
+            Ok(0) => break,
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let sig = Signal::try_from(info.ssi_signo as i32).ok();
+                match sig {
+                    Some(Signal::SIGCHLD) => {}
+                    Some(Signal::SIGWINCH) => copy_winsize(master.as_fd()),
+                    Some(s) => {
+                        let _ = nix::sys::signal::kill(pid, s);
+                    }
+                    None => {}
+                }
+            }
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(p, code)) if p == pid => status = Some(code),
+                    Ok(WaitStatus::Signaled(p, s, _)) if p == pid => status = Some(128 + s as i32),
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+        if master_open && ready.get(1).copied().unwrap_or(false) {
+            match nix::unistd::read(master.as_fd(), &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EIO) => master_open = false,
+                Ok(n) => write_all(stdout.as_fd(), &buf[..n]),
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => master_open = false,
+            }
+        }
+        if ready.len() > 2 && ready[2] {
+            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                // Our input ended: pass an end-of-file (^D) to the terminal's reader.
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    write_all(master.as_fd(), b"\x04");
+                }
+                Ok(n) => write_all(master.as_fd(), &buf[..n]),
+            }
+        }
+        if status.is_some() && !ready.iter().skip(1).any(|r| *r) {
+            break;
+        }
+    }
+    match status {
+        Some(code) => Ok(code),
+        None => crate::process::foreground::wait_forwarding(pid, set),
+    }
+}
+
+fn write_all(fd: BorrowedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
+            Err(_) => return,
+        }
+    }
+}
