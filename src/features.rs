@@ -20,7 +20,7 @@ pub fn document() -> Value {
         "linux": {
             "namespaces": namespaces,
             "capabilities": crate::security::capabilities::known(),
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": hull_cgroups::features(),
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

@@ -46,6 +46,7 @@ impl CreateFlags {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             foreground,
+            cgroup_driver: g.cgroup_driver(),
         }
     }
 }

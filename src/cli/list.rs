@@ -22,7 +22,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             continue;
         };
         let Ok(st) = dir.load() else { continue };
-        let status = state::status(&dir, &st, || false);
+        let status = state::status(&dir, &st);
         rows.push((st, status));
     }
     if a.quiet {

@@ -2,14 +2,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -64,6 +68,16 @@ pub struct Global {
 }
 
 impl Global {
+    pub fn cgroup_driver(&self) -> crate::container::cgroup::Driver {
+        use crate::container::cgroup::Driver;
+        match self.cgroup_manager.as_deref() {
+            Some("disabled") => Driver::Disabled,
+            Some("systemd") => Driver::Systemd,
+            _ if self.systemd_cgroup => Driver::Systemd,
+            _ => Driver::Cgroupfs,
+        }
+    }
+
     pub fn root(&self) -> PathBuf {
         self.root
             .clone()
@@ -89,6 +103,16 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete any resources held by the container
     Delete(delete::Args),
+    /// Suspend all processes inside the container
+    Pause(pause::Args),
+    /// Resume all processes that were previously paused
+    Resume(pause::Args),
+    /// Display the processes running inside a container
+    Ps(ps::Args),
+    /// Update container resource constraints
+    Update(Box<update::Args>),
+    /// Display container events such as OOM notifications and resource usage statistics
+    Events(events::Args),
     /// Create a new specification file
     Spec(spec::Args),
     /// Show the enabled features
@@ -128,6 +152,11 @@ pub fn run() -> i32 {
         Command::List(a) => list::run(g, a),
         Command::Kill(a) => kill::run(g, a),
         Command::Delete(a) => delete::run(g, a),
+        Command::Pause(a) => pause::pause(g, a),
+        Command::Resume(a) => pause::resume(g, a),
+        Command::Ps(a) => ps::run(g, a),
+        Command::Update(a) => update::run(g, *a),
+        Command::Events(a) => events::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
     };

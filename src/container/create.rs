@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
+use super::cgroup;
 use super::state::{self, Dir, State, Status};
 use crate::hooks::{self, Point};
 use crate::namespaces;
@@ -34,6 +35,7 @@ pub struct Options {
     pub preserve_fds: u32,
     /// `run` in the foreground: a terminal is relayed by hull, not sent to a socket.
     pub foreground: bool,
+    pub cgroup_driver: cgroup::Driver,
 }
 
 /// A created container: init waits on the exec fifo.
@@ -65,6 +67,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     };
     rootfs.validate()?;
     let ns = namespaces::Plan::new(&spec)?;
+    let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
     let (keep_fds, extra_env) = passed_fds(opts.preserve_fds);
 
     // 2. Prepare: the state directory (locked) and the exec fifo init will wait on.
@@ -72,6 +75,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     let mut guard = Cleanup {
         dir: Some(dir),
         init: None,
+        cgroup: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
     nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -121,7 +125,14 @@ pub fn create(opts: &Options) -> Result<Created> {
         .map(|s| s.start_time)
         .ok_or_else(|| Error::Other("init exited during create".into()))?;
 
-    // 4. Init runs its setup; answer its requests until it is ready.
+    // 4. Init goes into its cgroup before it runs anything of the container's.
+    if let Some(cg) = cgroup {
+        state.cgroup = serde_json::to_value(cg.saved()).ok();
+        let cg = guard.cgroup.insert(cg);
+        cgroup::apply(cg.as_ref(), &spec, pid.as_raw())?;
+    }
+
+    // 5. Init runs its setup; answer its requests until it is ready.
     let mut console = None;
     let creating = state.hook_json(Status::Creating);
     chan.send(&ToInit::Continue(Some(creating.clone())))?;
@@ -147,7 +158,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         }
     }
 
-    // 5. Record it: state.json, then the pid file the caller waits for.
+    // 6. Record it: state.json, then the pid file the caller waits for.
     state.created = state::now_rfc3339();
     state.owner = String::new();
     let dir = guard.dir.as_ref().expect("still held");
@@ -234,15 +245,18 @@ fn send_pidfd(path: &Path, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// Undoes a half-made create: kills and reaps init, removes the state directory.
+/// Undoes a half-made create: kills and reaps init, removes its cgroup and the state
+/// directory.
 struct Cleanup {
     dir: Option<Dir>,
     init: Option<Pid>,
+    cgroup: Option<Box<dyn cgroup::Manager>>,
 }
 
 impl Cleanup {
     fn disarm(&mut self) -> Dir {
         self.init = None;
+        self.cgroup = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -251,6 +265,9 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.init.take() {
             spawn::kill_and_reap(pid);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();

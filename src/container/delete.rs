@@ -10,7 +10,7 @@ use crate::hooks::{self, Point};
 use crate::{Error, Result};
 
 pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
-    let status = state::status(&dir, state, || false);
+    let status = state::status(&dir, state);
     match status {
         Status::Stopped => {}
         // A created container never ran user code: runc deletes it without --force.
@@ -23,6 +23,9 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
                 status.as_str()
             )))
         }
+    }
+    if let Some(cg) = super::cgroup::of(state) {
+        super::cgroup::call(cg.destroy())?;
     }
     if let Err(e) = hooks::run(
         state.config.hooks().as_ref(),
@@ -37,9 +40,19 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
 
 /// SIGKILL every process of the container and wait for init to be gone.
 fn stop(state: &State) -> Result<()> {
+    let cg = super::cgroup::of(state);
     let Some(fd) = kill::open_init(state)? else {
+        // Init is gone, but a container sharing our pid namespace may leave processes.
+        if let Some(cg) = &cg {
+            super::cgroup::call(cg.kill_all(libc::SIGKILL))?;
+        }
         return Ok(());
     };
+    if let Some(cg) = &cg {
+        // A frozen cgroup would hold SIGKILL until thawed.
+        let _ = cg.thaw();
+        super::cgroup::call(cg.kill_all(libc::SIGKILL))?;
+    }
     for pid in kill::container_pids(state)? {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
     }

@@ -9,7 +9,7 @@ use oci_spec::runtime::Process;
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
-use crate::process::channel::{self, Channel, FromInit};
+use crate::process::channel::{self, Channel, FromInit, ToInit};
 use crate::process::{attrs, init};
 use crate::sys::clone::{exit_now, fork_into, Forked};
 use crate::{Context, Error, Result};
@@ -31,7 +31,7 @@ pub struct Started {
 
 /// Starts the process; returns its pid once it has exec'd (or the error that stopped it).
 pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
-    match state::status(dir, st, || false) {
+    match state::status(dir, st) {
         Status::Stopped => return Err(Error::Other("container not running".into())),
         Status::Paused if !opts.ignore_paused => {
             return Err(Error::Other(
@@ -66,6 +66,16 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
             return Err(e).ctx("fork the exec process");
         }
     };
+    // Into the container's cgroup before the child runs anything; then let it go.
+    let joined_cgroup = match super::cgroup::of(st) {
+        Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
+        None => Ok(()),
+    };
+    if let Err(e) = joined_cgroup {
+        crate::process::spawn::kill_and_reap(pid);
+        return Err(e);
+    }
+    ours.send(&ToInit::Continue(None))?;
     // The child's end of the channel is close-on-exec: end of file means execve happened.
     let mut console = None;
     loop {
@@ -113,6 +123,10 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
 }
 
 fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<std::ffi::CString> {
+    match chan.recv::<ToInit>()? {
+        Some((ToInit::Continue(_), _)) => {}
+        _ => return Err(Error::Other("the runtime went away during exec".into())),
+    }
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
     for j in &ns.init_joins {

@@ -40,7 +40,7 @@ pub fn signal_init(fd: &OwnedFd, sig: Signal) -> Result<()> {
 
 /// `kill [--all] ID SIGNAL`.
 pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
-    let status = state::status(dir, state, || false);
+    let status = state::status(dir, state);
     let fd = match (status, open_init(state)?) {
         (Status::Stopped, _) | (_, None) => {
             return Err(Error::Other("container not running".into()))
@@ -48,6 +48,9 @@ pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
         (_, Some(fd)) => fd,
     };
     if all {
+        if let Some(cg) = super::cgroup::of(state) {
+            return super::cgroup::call(cg.kill_all(sig as i32));
+        }
         for pid in container_pids(state)? {
             if pid != state.pid {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);

@@ -1,5 +1,6 @@
 //! Container operations, one file each, on top of the on-disk state.
 
+pub mod cgroup;
 pub mod create;
 pub mod delete;
 pub mod exec;

@@ -12,7 +12,7 @@ use crate::hooks::{self, Point};
 use crate::{Context, Error, Result};
 
 pub fn start(dir: &Dir, state: &State) -> Result<()> {
-    match state::status(dir, state, || false) {
+    match state::status(dir, state) {
         Status::Created => {}
         Status::Stopped => return Err(Error::Other("container not running".into())),
         other => {

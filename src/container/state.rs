@@ -252,8 +252,9 @@ pub fn init_alive(state: &State) -> bool {
         })
 }
 
-/// The container's status, derived from init and the exec fifo.
-pub fn status(dir: &Dir, state: &State, frozen: impl FnOnce() -> bool) -> Status {
+/// The container's status, derived from init, the exec fifo and the cgroup freezer.
+pub fn status(dir: &Dir, state: &State) -> Status {
+    let frozen = || super::cgroup::of(state).is_some_and(|m| m.is_frozen().unwrap_or(false));
     if !init_alive(state) {
         return Status::Stopped;
     }

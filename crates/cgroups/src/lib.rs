@@ -1,1 +1,279 @@
 //! hull-cgroups: the cgroup layer of the hull runtime.
+//!
+//! [`create`] picks the manager for the host (cgroup v1 and hybrid hosts: one directory per
+//! mounted v1 hierarchy; pure v2 hosts: one directory in the unified hierarchy) and works out
+//! the container's cgroup from `cgroupsPath` with runc's rules: a relative path nests under
+//! the caller's own cgroup, an absolute path is taken as given, an empty one becomes the
+//! container id (relative), and a path that climbs out with `..` is refused. [`load`] rebuilds
+//! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
+//! update, kill --all, delete).
+
+mod hierarchy;
+pub mod render;
+mod v1;
+mod v2;
+
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+pub use hierarchy::{host_mode, Mode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("write {value:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(what: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What the runtime knows when it makes a container's cgroup.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub cgroups_path: Option<String>,
+    pub id: String,
+    pub systemd: bool,
+    pub rootless: bool,
+}
+
+/// A manager's persisted form (kept in the container's state.json).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "version", rename_all = "lowercase")]
+pub enum Saved {
+    V1 { paths: Vec<(String, PathBuf)> },
+    V2 { path: PathBuf },
+}
+
+/// Usage numbers, shaped like the "data" of runc's `events --stats`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub cpu: CpuStats,
+    pub memory: MemoryStats,
+    pub pids: PidsStats,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CpuStats {
+    pub usage: CpuUsage,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CpuUsage {
+    /// Nanoseconds.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryStats {
+    pub usage: MemoryEntry,
+    #[serde(rename = "oom_kill")]
+    pub oom_kill: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryEntry {
+    pub limit: u64,
+    pub usage: u64,
+    pub max: u64,
+    pub failcnt: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PidsStats {
+    pub current: u64,
+    pub limit: u64,
+}
+
+/// One container's cgroup, whatever the host's cgroup version.
+pub trait Manager {
+    /// Creates the cgroup (every hierarchy) and moves `pid` into it.
+    fn apply(&self, pid: i32) -> Result<()>;
+    /// Writes every resource; absent and 0 values leave a setting as it is.
+    fn set(&self, r: &LinuxResources) -> Result<()>;
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn is_frozen(&self) -> Result<bool>;
+    /// Every pid in the cgroup.
+    fn pids(&self) -> Result<Vec<i32>>;
+    fn stats(&self) -> Result<Stats>;
+    /// Signals every process: with the cgroup frozen on v1 so none can fork away.
+    fn kill_all(&self, signal: i32) -> Result<()>;
+    /// Removes the cgroup, retrying while it drains.
+    fn destroy(&self) -> Result<()>;
+    fn saved(&self) -> Saved;
+}
+
+/// The manager for this host and config.
+pub fn create(cfg: &Config) -> Result<Box<dyn Manager>> {
+    if cfg.systemd {
+        return Err(Error::Invalid(
+            "the systemd cgroup driver is not supported by this build of hull".into(),
+        ));
+    }
+    let rel = container_path(cfg)?;
+    match host_mode() {
+        Mode::Unified => Ok(Box::new(v2::Manager::new(&rel)?)),
+        Mode::Legacy | Mode::Hybrid => Ok(Box::new(v1::Manager::new(&rel)?)),
+    }
+}
+
+/// Rebuilds a manager from its saved form.
+pub fn load(saved: &Saved) -> Box<dyn Manager> {
+    match saved {
+        Saved::V1 { paths } => Box::new(v1::Manager::from_paths(paths.clone())),
+        Saved::V2 { path } => Box::new(v2::Manager::from_path(path.clone())),
+    }
+}
+
+/// The container's cgroup path as runc reads cgroupsPath.
+pub fn container_path(cfg: &Config) -> Result<CgroupPath> {
+    let raw = cfg
+        .cgroups_path
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .unwrap_or(&cfg.id);
+    let path = Path::new(raw);
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::Invalid(format!(
+            "linux.cgroupsPath {raw:?}: must not contain \"..\""
+        )));
+    }
+    let clean: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        return Err(Error::Invalid(format!(
+            "linux.cgroupsPath {raw:?}: names no cgroup"
+        )));
+    }
+    Ok(if path.is_absolute() {
+        CgroupPath::Absolute(clean)
+    } else {
+        CgroupPath::Relative(clean)
+    })
+}
+
+/// A cgroup path below a hierarchy's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupPath {
+    /// From the hierarchy's root.
+    Absolute(PathBuf),
+    /// Below the caller's own cgroup in that hierarchy.
+    Relative(PathBuf),
+}
+
+impl CgroupPath {
+    /// The directory in a hierarchy mounted at `mount`, where the caller's cgroup is `own`.
+    pub fn under(&self, mount: &Path, own: &str) -> PathBuf {
+        match self {
+            CgroupPath::Absolute(p) => mount.join(p),
+            CgroupPath::Relative(p) => mount.join(own.trim_start_matches('/')).join(p),
+        }
+    }
+}
+
+/// Writes `value` to `path`, the error naming both.
+pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    })
+}
+
+pub(crate) fn read_pids(procs: &Path) -> Result<Vec<i32>> {
+    let text = std::fs::read_to_string(procs).map_err(|e| io("read", procs, e))?;
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// Removes a cgroup directory, waiting briefly for dying processes to leave it.
+pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
+    for attempt in 0..100 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 99 => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(io("remove", dir, e)),
+        }
+    }
+    Ok(())
+}
+
+/// What `features` reports.
+pub fn features() -> serde_json::Value {
+    let mode = host_mode();
+    serde_json::json!({
+        "v1": matches!(mode, Mode::Legacy | Mode::Hybrid),
+        "v2": matches!(mode, Mode::Unified),
+        "systemd": false,
+        "systemdUser": false,
+        "rdma": hierarchy::has_controller("rdma"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(p: Option<&str>) -> Config {
+        Config {
+            cgroups_path: p.map(String::from),
+            id: "web".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn path_rules() {
+        assert_eq!(
+            container_path(&cfg(None)).unwrap(),
+            CgroupPath::Relative("web".into())
+        );
+        assert_eq!(
+            container_path(&cfg(Some("/a/b"))).unwrap(),
+            CgroupPath::Absolute("a/b".into())
+        );
+        assert_eq!(
+            container_path(&cfg(Some("x/y"))).unwrap(),
+            CgroupPath::Relative("x/y".into())
+        );
+        assert!(container_path(&cfg(Some("/a/../../etc"))).is_err());
+        assert!(container_path(&cfg(Some("/"))).is_err());
+        let p = CgroupPath::Relative("c1".into());
+        assert_eq!(
+            p.under(Path::new("/sys/fs/cgroup/memory"), "/user/1"),
+            PathBuf::from("/sys/fs/cgroup/memory/user/1/c1")
+        );
+        let p = CgroupPath::Absolute("k/c1".into());
+        assert_eq!(
+            p.under(Path::new("/sys/fs/cgroup/memory"), "/user/1"),
+            PathBuf::from("/sys/fs/cgroup/memory/k/c1")
+        );
+    }
+}

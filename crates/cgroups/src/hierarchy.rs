@@ -1,0 +1,108 @@
+//! Which cgroup hierarchies the host has mounted, read from /proc/self/mountinfo (not from
+//! directory listings: /sys/fs/cgroup can hold stray directories), and the caller's own
+//! cgroup in each, from /proc/self/cgroup.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// v1 hierarchies only.
+    Legacy,
+    /// v1 controllers plus a cgroup2 mount (usually without controllers).
+    Hybrid,
+    /// cgroup2 only.
+    Unified,
+}
+
+/// A mounted v1 hierarchy: its mount point and the controllers (or `name=`) it carries.
+#[derive(Debug, Clone)]
+pub struct V1Hierarchy {
+    pub mount: PathBuf,
+    pub controllers: Vec<String>,
+}
+
+fn mounts() -> Vec<(String, PathBuf, String)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut r = right.split(' ');
+            let fstype = r.next()?.to_string();
+            let super_opts = r.nth(1).unwrap_or_default().to_string();
+            let mount = PathBuf::from(left.split(' ').nth(4)?);
+            Some((fstype, mount, super_opts))
+        })
+        .collect()
+}
+
+pub fn v1_hierarchies() -> Vec<V1Hierarchy> {
+    let mut out: Vec<V1Hierarchy> = Vec::new();
+    for (fstype, mount, opts) in mounts() {
+        if fstype != "cgroup" {
+            continue;
+        }
+        let controllers: Vec<String> = opts
+            .split(',')
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
+                    && !o.starts_with("release_agent")
+            })
+            .map(String::from)
+            .collect();
+        // The same hierarchy mounted twice is one hierarchy.
+        if !out.iter().any(|h| h.controllers == controllers) {
+            out.push(V1Hierarchy { mount, controllers });
+        }
+    }
+    out
+}
+
+/// The unified (cgroup2) mount point, if any.
+pub fn unified_mount() -> Option<PathBuf> {
+    mounts()
+        .into_iter()
+        .find(|(t, _, _)| t == "cgroup2")
+        .map(|(_, m, _)| m)
+}
+
+pub fn host_mode() -> Mode {
+    let v1 = !v1_hierarchies().is_empty();
+    match (v1, unified_mount().is_some()) {
+        (true, true) => Mode::Hybrid,
+        (true, false) => Mode::Legacy,
+        (false, _) => Mode::Unified,
+    }
+}
+
+/// The caller's own cgroup in the v1 hierarchy carrying `controllers` ("" for the v2 line).
+pub fn own_cgroup(controllers: &[String]) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (
+            parts.next(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or("/"),
+        );
+        let listed: Vec<&str> = if ctrls.is_empty() {
+            Vec::new()
+        } else {
+            ctrls.split(',').collect()
+        };
+        if listed.len() == controllers.len()
+            && controllers.iter().all(|c| listed.contains(&c.as_str()))
+        {
+            return path.to_string();
+        }
+    }
+    "/".into()
+}
+
+pub fn has_controller(name: &str) -> bool {
+    v1_hierarchies()
+        .iter()
+        .any(|h| h.controllers.iter().any(|c| c == name))
+        || unified_mount()
+            .and_then(|m| std::fs::read_to_string(m.join("cgroup.controllers")).ok())
+            .is_some_and(|c| c.split_whitespace().any(|x| x == name))
+}

@@ -1,0 +1,398 @@
+//! LinuxResources → the cgroup files and values that express them, for v1 and v2. Pure
+//! functions: the managers write what these return, tests read them directly.
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+
+/// One file to write: (v1 controller or "" on v2, file name, value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+}
+
+fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
+    Write {
+        controller,
+        file: file.into(),
+        value: value.to_string(),
+    }
+}
+
+/// `-1` means "unlimited" in the spec; v2 spells it "max".
+fn max_or(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// cgroup v1 files. 0 and absent both mean "leave it": `update` relies on that.
+pub fn v1(r: &LinuxResources) -> Vec<Write> {
+    let mut out = Vec::new();
+    if let Some(m) = r.memory() {
+        // The swap limit (memsw) must stay above the memory limit: the manager orders these.
+        if let Some(l) = m.limit().filter(|l| *l != 0) {
+            out.push(w("memory", "memory.limit_in_bytes", l));
+        }
+        if let Some(s) = m.swap().filter(|s| *s != 0) {
+            out.push(w("memory", "memory.memsw.limit_in_bytes", s));
+        }
+        if let Some(res) = m.reservation().filter(|v| *v != 0) {
+            out.push(w("memory", "memory.soft_limit_in_bytes", res));
+        }
+        if let Some(k) = m.kernel().filter(|v| *v != 0) {
+            out.push(w("memory", "memory.kmem.limit_in_bytes", k));
+        }
+        if let Some(k) = m.kernel_tcp().filter(|v| *v != 0) {
+            out.push(w("memory", "memory.kmem.tcp.limit_in_bytes", k));
+        }
+        if let Some(s) = m.swappiness() {
+            if s <= 100 {
+                out.push(w("memory", "memory.swappiness", s));
+            }
+        }
+        if m.disable_oom_killer() == Some(true) {
+            out.push(w("memory", "memory.oom_control", 1));
+        }
+        if let Some(h) = m.use_hierarchy() {
+            out.push(w("memory", "memory.use_hierarchy", u8::from(h)));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares().filter(|v| *v != 0) {
+            out.push(w("cpu", "cpu.shares", s));
+        }
+        if let Some(p) = c.period().filter(|v| *v != 0) {
+            out.push(w("cpu", "cpu.cfs_period_us", p));
+        }
+        if let Some(q) = c.quota().filter(|v| *v != 0) {
+            out.push(w("cpu", "cpu.cfs_quota_us", q));
+        }
+        if let Some(b) = c.burst() {
+            out.push(w("cpu", "cpu.cfs_burst_us", b));
+        }
+        if let Some(p) = c.realtime_period().filter(|v| *v != 0) {
+            out.push(w("cpu", "cpu.rt_period_us", p));
+        }
+        if let Some(rt) = c.realtime_runtime().filter(|v| *v != 0) {
+            out.push(w("cpu", "cpu.rt_runtime_us", rt));
+        }
+        if let Some(idle) = c.idle() {
+            out.push(w("cpu", "cpu.idle", idle));
+        }
+        if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+            out.push(w("cpuset", "cpuset.cpus", cpus));
+        }
+        if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+            out.push(w("cpuset", "cpuset.mems", mems));
+        }
+    }
+    if let Some(p) = r.pids() {
+        if p.limit() != 0 {
+            out.push(w("pids", "pids.max", max_or(p.limit())));
+        }
+    }
+    if let Some(b) = r.block_io() {
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
+            out.push(w("blkio", "blkio.weight", v));
+        }
+        if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
+            out.push(w("blkio", "blkio.leaf_weight", v));
+        }
+        for d in b.weight_device().as_deref().unwrap_or_default() {
+            if let Some(v) = d.weight() {
+                out.push(w(
+                    "blkio",
+                    "blkio.weight_device",
+                    format!("{}:{} {v}", d.major(), d.minor()),
+                ));
+            }
+            if let Some(v) = d.leaf_weight() {
+                out.push(w(
+                    "blkio",
+                    "blkio.leaf_weight_device",
+                    format!("{}:{} {v}", d.major(), d.minor()),
+                ));
+            }
+        }
+        for (list, file) in [
+            (
+                b.throttle_read_bps_device(),
+                "blkio.throttle.read_bps_device",
+            ),
+            (
+                b.throttle_write_bps_device(),
+                "blkio.throttle.write_bps_device",
+            ),
+            (
+                b.throttle_read_iops_device(),
+                "blkio.throttle.read_iops_device",
+            ),
+            (
+                b.throttle_write_iops_device(),
+                "blkio.throttle.write_iops_device",
+            ),
+        ] {
+            for d in list.as_deref().unwrap_or_default() {
+                out.push(w(
+                    "blkio",
+                    file,
+                    format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+                ));
+            }
+        }
+    }
+    for h in r.hugepage_limits().as_deref().unwrap_or_default() {
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{}.limit_in_bytes", h.page_size()),
+            h.limit(),
+        ));
+    }
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            out.push(w("net_cls", "net_cls.classid", id));
+        }
+        for p in n.priorities().as_deref().unwrap_or_default() {
+            out.push(w(
+                "net_prio",
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name(), p.priority()),
+            ));
+        }
+    }
+    if let Some(rdma) = r.rdma() {
+        for (dev, l) in rdma {
+            out.push(w(
+                "rdma",
+                "rdma.max",
+                rdma_line(dev, l.hca_handles(), l.hca_objects()),
+            ));
+        }
+    }
+    for d in r.devices().as_deref().unwrap_or_default() {
+        let file = if d.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        out.push(w("devices", file, device_rule(d)));
+    }
+    out
+}
+
+fn rdma_line(dev: &str, handles: Option<u32>, objects: Option<u32>) -> String {
+    let mut s = dev.to_string();
+    if let Some(h) = handles {
+        s.push_str(&format!(" hca_handle={h}"));
+    }
+    if let Some(o) = objects {
+        s.push_str(&format!(" hca_object={o}"));
+    }
+    s
+}
+
+/// A devices-cgroup rule as v1 takes it: "c 1:3 rwm", with `*` for any.
+pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
+    let typ = d
+        .typ()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_else(|| "a".into());
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "*".into())
+    };
+    if typ == "a" && d.major().is_none() && d.minor().is_none() {
+        return format!("a *:* {}", d.access().as_deref().unwrap_or("rwm"));
+    }
+    format!(
+        "{typ} {}:{} {}",
+        num(d.major()),
+        num(d.minor()),
+        d.access().as_deref().unwrap_or("rwm")
+    )
+}
+
+/// runc's conversion of v1 cpu.shares [2, 262144] to v2 cpu.weight [1, 10000].
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
+/// cgroup v2 files, in the unified hierarchy.
+pub fn v2(r: &LinuxResources) -> Vec<Write> {
+    let mut out = Vec::new();
+    if let Some(m) = r.memory() {
+        if let Some(l) = m.limit().filter(|l| *l != 0) {
+            out.push(w("", "memory.max", max_or(l)));
+        }
+        if let Some(res) = m.reservation().filter(|v| *v != 0) {
+            out.push(w("", "memory.low", max_or(res)));
+        }
+        // v1's swap is memory+swap; v2's memory.swap.max is swap alone.
+        if let (Some(s), l) = (m.swap().filter(|s| *s != 0), m.limit().unwrap_or(0)) {
+            let v = if s < 0 {
+                "max".to_string()
+            } else {
+                (s - l.max(0)).max(0).to_string()
+            };
+            out.push(w("", "memory.swap.max", v));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            out.push(w("", "memory.oom.group", 0));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares().filter(|v| *v != 0) {
+            out.push(w("", "cpu.weight", shares_to_weight(s)));
+        }
+        if c.quota().is_some() || c.period().is_some() {
+            let quota = c
+                .quota()
+                .filter(|q| *q > 0)
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "max".into());
+            let period = c.period().filter(|p| *p != 0).unwrap_or(100_000);
+            out.push(w("", "cpu.max", format!("{quota} {period}")));
+        }
+        if let Some(b) = c.burst() {
+            out.push(w("", "cpu.max.burst", b));
+        }
+        if let Some(idle) = c.idle() {
+            out.push(w("", "cpu.idle", idle));
+        }
+        if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+            out.push(w("", "cpuset.cpus", cpus));
+        }
+        if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+            out.push(w("", "cpuset.mems", mems));
+        }
+    }
+    if let Some(p) = r.pids() {
+        if p.limit() != 0 {
+            out.push(w("", "pids.max", max_or(p.limit())));
+        }
+    }
+    if let Some(b) = r.block_io() {
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
+            // blkio.weight [10, 1000] → io.bfq.weight keeps the scale; io.weight [1, 10000].
+            out.push(w(
+                "",
+                "io.weight",
+                1 + (u64::from(v).saturating_sub(10)) * 9999 / 990,
+            ));
+        }
+        for (list, key) in [
+            (b.throttle_read_bps_device(), "rbps"),
+            (b.throttle_write_bps_device(), "wbps"),
+            (b.throttle_read_iops_device(), "riops"),
+            (b.throttle_write_iops_device(), "wiops"),
+        ] {
+            for d in list.as_deref().unwrap_or_default() {
+                out.push(w(
+                    "",
+                    "io.max",
+                    format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+                ));
+            }
+        }
+    }
+    for h in r.hugepage_limits().as_deref().unwrap_or_default() {
+        out.push(w("", format!("hugetlb.{}.max", h.page_size()), h.limit()));
+    }
+    if let Some(rdma) = r.rdma() {
+        for (dev, l) in rdma {
+            out.push(w(
+                "",
+                "rdma.max",
+                rdma_line(dev, l.hca_handles(), l.hca_objects()),
+            ));
+        }
+    }
+    if let Some(u) = r.unified() {
+        let mut keys: Vec<_> = u.iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            out.push(w("", k.clone(), v));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn v1_memory_cpu_pids() {
+        let r = res(serde_json::json!({
+            "memory": {"limit": 1048576, "swap": 2097152, "swappiness": 10},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+            "pids": {"limit": 32}
+        }));
+        let files: Vec<(String, String)> = v1(&r).into_iter().map(|w| (w.file, w.value)).collect();
+        for (f, v) in [
+            ("memory.limit_in_bytes", "1048576"),
+            ("memory.memsw.limit_in_bytes", "2097152"),
+            ("memory.swappiness", "10"),
+            ("cpu.shares", "512"),
+            ("cpu.cfs_quota_us", "50000"),
+            ("cpuset.cpus", "0"),
+            ("pids.max", "32"),
+        ] {
+            assert!(
+                files.contains(&(f.to_string(), v.to_string())),
+                "{f}={v} missing in {files:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_means_unchanged() {
+        let r = res(
+            serde_json::json!({"memory": {"limit": 0}, "cpu": {"shares": 0}, "pids": {"limit": 0}}),
+        );
+        assert!(v1(&r).is_empty());
+        assert!(v2(&r).is_empty());
+    }
+
+    #[test]
+    fn v2_conversions() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        let r = res(
+            serde_json::json!({"memory": {"limit": 100, "swap": 300}, "cpu": {"quota": -1}, "pids": {"limit": -1}}),
+        );
+        let files: Vec<(String, String)> = v2(&r).into_iter().map(|w| (w.file, w.value)).collect();
+        assert!(files.contains(&("memory.swap.max".into(), "200".into())));
+        assert!(files.contains(&("cpu.max".into(), "max 100000".into())));
+        assert!(files.contains(&("pids.max".into(), "max".into())));
+    }
+
+    #[test]
+    fn device_rules() {
+        let d: LinuxDeviceCgroup =
+            serde_json::from_value(serde_json::json!({"allow": false, "access": "rwm"})).unwrap();
+        assert_eq!(device_rule(&d), "a *:* rwm");
+        let d: LinuxDeviceCgroup = serde_json::from_value(
+            serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}),
+        )
+        .unwrap();
+        assert_eq!(device_rule(&d), "c 1:3 rw");
+        let d: LinuxDeviceCgroup = serde_json::from_value(
+            serde_json::json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}),
+        )
+        .unwrap();
+        assert_eq!(device_rule(&d), "c 136:* rwm");
+    }
+}

@@ -1,0 +1,127 @@
+//! The container's cgroup: made from linux.cgroupsPath and linux.resources at create, kept in
+//! state.json, used by pause, resume, update, ps, events, kill --all and delete.
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
+
+use super::state::State;
+use crate::{Error, Result};
+
+pub use hull_cgroups::Manager;
+
+/// How the caller asked for cgroups to be handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Driver {
+    #[default]
+    Cgroupfs,
+    Systemd,
+    /// crun's `--cgroup-manager disabled`: the container stays in the caller's cgroup.
+    Disabled,
+}
+
+fn err(e: hull_cgroups::Error) -> Error {
+    match e {
+        hull_cgroups::Error::Invalid(m) => Error::Invalid(m),
+        other => Error::Other(other.to_string()),
+    }
+}
+
+/// The manager for a new container (None when cgroups are disabled).
+pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dyn Manager>>> {
+    if driver == Driver::Disabled {
+        return Ok(None);
+    }
+    let cfg = hull_cgroups::Config {
+        cgroups_path: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned()),
+        id: id.to_string(),
+        systemd: driver == Driver::Systemd,
+        rootless: !nix::unistd::geteuid().is_root(),
+    };
+    hull_cgroups::create(&cfg).map(Some).map_err(err)
+}
+
+/// The manager of an existing container, from its state.
+pub fn of(state: &State) -> Option<Box<dyn Manager>> {
+    let saved: hull_cgroups::Saved = serde_json::from_value(state.cgroup.clone()?).ok()?;
+    Some(hull_cgroups::load(&saved))
+}
+
+/// Puts init in its cgroup and applies the config's resources, with the devices every
+/// container needs allowed after the config's own rules (runc's default list).
+pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32) -> Result<()> {
+    m.apply(pid).map_err(err)?;
+    let mut resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut devices = resources.devices().clone().unwrap_or_default();
+    if !devices.is_empty() {
+        devices.extend(default_allowed(spec));
+    }
+    resources.set_devices(Some(devices));
+    m.set(&resources)
+        .map_err(|e| Error::Other(format!("linux.resources: {}", err(e))))
+}
+
+/// Applies `update`'s resources (0 and absent leave a setting as it is).
+pub fn update(m: &dyn Manager, r: &LinuxResources) -> Result<()> {
+    m.set(r).map_err(err)
+}
+
+pub fn call<T>(r: hull_cgroups::Result<T>) -> Result<T> {
+    r.map_err(err)
+}
+
+fn rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut d = LinuxDeviceCgroup::default();
+    d.set_allow(true);
+    d.set_typ(Some(typ));
+    d.set_major(major);
+    d.set_minor(minor);
+    d.set_access(Some(access.to_string()));
+    d
+}
+
+/// The devices runc always allows (null, zero, full, random, urandom, tty, console, ptmx,
+/// pts, tun; mknod of anything), and every device in linux.devices.
+fn default_allowed(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+    use LinuxDeviceType::{B, C};
+    let mut out = vec![
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"),
+        rule(C, Some(1), Some(5), "rwm"),
+        rule(C, Some(1), Some(7), "rwm"),
+        rule(C, Some(1), Some(8), "rwm"),
+        rule(C, Some(1), Some(9), "rwm"),
+        rule(C, Some(5), Some(0), "rwm"),
+        rule(C, Some(5), Some(1), "rwm"),
+        rule(C, Some(5), Some(2), "rwm"),
+        rule(C, Some(136), None, "rwm"),
+        rule(C, Some(10), Some(200), "rwm"),
+    ];
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default()
+    {
+        if matches!(
+            d.typ(),
+            LinuxDeviceType::C | LinuxDeviceType::B | LinuxDeviceType::U
+        ) {
+            let typ = if d.typ() == LinuxDeviceType::B { B } else { C };
+            out.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+        }
+    }
+    out
+}
