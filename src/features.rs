@@ -21,7 +21,7 @@ pub fn document() -> Value {
             "namespaces": namespaces,
             "capabilities": crate::security::capabilities::known(),
             "cgroup": hull_cgroups::features(),
-            "seccomp": {"enabled": false},
+            "seccomp": crate::security::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

@@ -68,6 +68,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     rootfs.validate()?;
     let ns = namespaces::Plan::new(&spec)?;
     let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
+    let seccomp = compile_seccomp(&spec, &opts.root)?;
     let (keep_fds, extra_env) = passed_fds(opts.preserve_fds);
 
     // 2. Prepare: the state directory (locked) and the exec fifo init will wait on.
@@ -116,6 +117,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         keep_fds,
         extra_env,
         terminal,
+        seccomp,
         no_new_keyring: opts.no_new_keyring,
     };
     let (pid, chan) = spawn::spawn(&plan, &spec)?;
@@ -150,7 +152,14 @@ pub fn create(opts: &Options) -> Result<Created> {
                     }
                 }
             }
-            Some((FromInit::SeccompListener, _)) => {}
+            Some((FromInit::SeccompListener, Some(fd))) => {
+                let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let state: serde_json::Value = serde_json::from_str(&creating).unwrap_or_default();
+                if let Some(s) = s {
+                    crate::security::seccomp::send_listener(s, &state, pid.as_raw(), &fd)?;
+                }
+            }
+            Some((FromInit::SeccompListener, None)) => {}
             Some((FromInit::Console, fd)) => console = fd,
             Some((FromInit::Ready, _)) => break,
             Some((FromInit::Failed(msg), _)) => return Err(Error::Init(msg)),
@@ -202,6 +211,20 @@ fn terminal(spec: &Spec, opts: &Options) -> Result<Option<init::Terminal>> {
 pub fn connect_console(path: &Path) -> Result<std::os::unix::net::UnixStream> {
     std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| Error::invalid(format!("--console-socket {}: {e}", path.display())))
+}
+
+/// linux.seccomp compiled now (cached under the root), so a bad profile fails before
+/// anything exists.
+pub fn compile_seccomp(
+    spec: &Spec,
+    root: &Path,
+) -> Result<Option<crate::security::seccomp::Program>> {
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    crate::security::seccomp::compile(s, Some(&root.join(".seccomp-cache")))
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
 }
 
 /// fds passed through: systemd socket activation (LISTEN_FDS) first, then --preserve-fds.

@@ -20,6 +20,8 @@ pub struct Options {
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     pub terminal: Option<init::Terminal>,
+    /// The container's linux.seccomp, compiled: exec'd processes get the same filter.
+    pub seccomp: Option<crate::security::seccomp::Program>,
 }
 
 /// A started exec process.
@@ -82,6 +84,18 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         match ours.recv::<FromInit>()? {
             None => break,
             Some((FromInit::Console, fd)) => console = fd,
+            Some((FromInit::SeccompListener, Some(fd))) => {
+                if let Some(s) = st
+                    .config
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref())
+                {
+                    let state =
+                        serde_json::to_value(st.public(Status::Running)).unwrap_or_default();
+                    crate::security::seccomp::send_listener(s, &state, pid.as_raw(), &fd)?;
+                }
+            }
             Some((FromInit::Failed(msg), _)) => {
                 let _ = nix::sys::wait::waitpid(pid, None);
                 return Err(Error::Init(msg));
@@ -115,7 +129,13 @@ fn validate(p: &Process) -> Result<()> {
 /// The exec'd process, in the child; never returns.
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     let err = match prepare(ns, opts, &chan) {
-        Ok(exe) => attrs::exec(&opts.process, &exe, opts.preserve_fds, &[]),
+        Ok(exe) => attrs::exec(
+            &opts.process,
+            &exe,
+            opts.preserve_fds,
+            &[],
+            opts.seccomp.as_ref(),
+        ),
         Err(e) => e,
     };
     let _ = chan.send(&FromInit::Failed(err.to_string()));
@@ -140,6 +160,14 @@ fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<std:
         attrs::set_rlimits(rlimits)?;
     }
     let exe = attrs::cstring(&attrs::find_executable(p)?);
+    let seccomp = opts.seccomp.as_ref();
+    if let Some(listener) = attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::Early)? {
+        chan.send_with_fd(
+            &FromInit::SeccompListener,
+            Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
+        )?;
+    }
+    attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
     attrs::become_user(p)?;
     Ok(exe)
 }

@@ -164,6 +164,39 @@ pub fn cstring(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
 }
 
+/// When a process's seccomp filter goes in. Without no_new_privs loading a filter needs
+/// CAP_SYS_ADMIN, so it must precede the user switch; with it, it comes last, just before
+/// execve, so the filter constrains as little of the runtime's own work as possible. A notify
+/// filter goes in while the runtime is still there to pass its listener on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeccompStage {
+    Early,
+    BeforeUser,
+    Last,
+}
+
+pub fn seccomp_stage(p: &Process, prog: &crate::security::seccomp::Program) -> SeccompStage {
+    if prog.notify {
+        SeccompStage::Early
+    } else if p.no_new_privileges() == Some(true) {
+        SeccompStage::Last
+    } else {
+        SeccompStage::BeforeUser
+    }
+}
+
+/// Loads `prog` if `stage` is its stage; returns the notify listener, if any.
+pub fn load_seccomp_at(
+    p: &Process,
+    prog: Option<&crate::security::seccomp::Program>,
+    stage: SeccompStage,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    match prog {
+        Some(prog) if seccomp_stage(p, prog) == stage => crate::security::seccomp::load(prog),
+        _ => Ok(None),
+    }
+}
+
 /// Capabilities, user, umask, cwd: the process's identity.
 pub fn become_user(p: &Process) -> Result<()> {
     let caps = p.capabilities().as_ref();
@@ -174,12 +207,22 @@ pub fn become_user(p: &Process) -> Result<()> {
     enter_cwd(p.cwd())
 }
 
-/// The last steps: no_new_privs, fds, execve. Returns only on failure.
-pub fn exec(p: &Process, exe: &CString, keep_fds: u32, extra_env: &[String]) -> Error {
+/// The last steps: no_new_privs, seccomp (when it comes last), fds, execve. Returns only on
+/// failure.
+pub fn exec(
+    p: &Process,
+    exe: &CString,
+    keep_fds: u32,
+    extra_env: &[String],
+    seccomp: Option<&crate::security::seccomp::Program>,
+) -> Error {
     if p.no_new_privileges() == Some(true) {
         if let Err(e) = crate::security::set_no_new_privs() {
             return e;
         }
+    }
+    if let Err(e) = load_seccomp_at(p, seccomp, SeccompStage::Last) {
+        return e;
     }
     if let Err(e) = pass_fds(keep_fds) {
         return e;

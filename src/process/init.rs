@@ -35,6 +35,8 @@ pub struct Plan<'a> {
     pub extra_env: Vec<String>,
     /// Where the terminal's master goes, when process.terminal is set.
     pub terminal: Option<Terminal>,
+    /// linux.seccomp, compiled by the runtime.
+    pub seccomp: Option<crate::security::seccomp::Program>,
     pub no_new_keyring: bool,
 }
 
@@ -141,8 +143,18 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
 
     // startContainer hooks run as root after `start`; without them the user switch happens
     // now, so that its errors fail `create` as runc's do.
+    let seccomp = plan.seccomp.as_ref();
+    if let Some(listener) =
+        attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::Early)?
+    {
+        chan.send_with_fd(
+            &FromInit::SeccompListener,
+            Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
+        )?;
+    }
     let user_done = !has(Point::StartContainer);
     if user_done {
+        attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)?;
         attrs::become_user(plan.process)?;
     }
 
@@ -176,14 +188,24 @@ fn start(plan: &Plan, ready: Ready) -> Error {
         ) {
             return e;
         }
-        if let Err(e) = attrs::become_user(plan.process) {
+        let seccomp = plan.seccomp.as_ref();
+        if let Err(e) =
+            attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)
+                .and_then(|_| attrs::become_user(plan.process))
+        {
             return e;
         }
     }
     if let Err(e) = nix::unistd::write(&fifo, b"0").ctx("write exec fifo") {
         return e;
     }
-    attrs::exec(plan.process, &ready.exe, plan.keep_fds, &plan.extra_env)
+    attrs::exec(
+        plan.process,
+        &ready.exe,
+        plan.keep_fds,
+        &plan.extra_env,
+        plan.seccomp.as_ref(),
+    )
 }
 
 /// A pty from the container's devpts: master to its receiver, peer as our stdio and

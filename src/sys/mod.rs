@@ -5,5 +5,6 @@ pub mod clone;
 pub mod exec;
 pub mod mount;
 pub mod process;
+pub mod seccomp;
 pub mod socket;
 pub mod tty;
