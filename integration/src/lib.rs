@@ -354,3 +354,37 @@ pub fn type_in(master: &std::os::fd::OwnedFd, data: &str) {
         rest = &rest[n..];
     }
 }
+
+/// The static probe binary (crates/probe), built once per test run into target/probe.
+pub fn probe_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("HULL_PROBE") {
+                return PathBuf::from(p);
+            }
+            let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = ws.join("target/probe");
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-q", "-p", "hull-probe", "--target-dir"])
+                .arg(&target)
+                .current_dir(&ws)
+                .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                .status()
+                .expect("build the probe");
+            assert!(status.success(), "building hull-probe failed");
+            target.join("debug/hull-probe")
+        })
+        .clone()
+}
+
+impl Bundle {
+    /// A bundle whose process is the probe (at /probe in the rootfs) with `args`.
+    pub fn probe(args: &[&str]) -> Bundle {
+        let mut all = vec!["/probe"];
+        all.extend_from_slice(args);
+        let b = Bundle::busybox(&all);
+        std::fs::copy(probe_bin(), b.rootfs().join("probe")).unwrap();
+        b
+    }
+}

@@ -129,11 +129,11 @@ fn validate(p: &Process) -> Result<()> {
 /// The exec'd process, in the child; never returns.
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     let err = match prepare(ns, opts, &chan) {
-        Ok(exe) => attrs::exec(
+        Ok((exe, env)) => attrs::exec(
             &opts.process,
             &exe,
+            &env,
             opts.preserve_fds,
-            &[],
             opts.seccomp.as_ref(),
         ),
         Err(e) => e,
@@ -142,7 +142,11 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     exit_now(255)
 }
 
-fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<std::ffi::CString> {
+fn prepare(
+    ns: &namespaces::Plan,
+    opts: &Options,
+    chan: &Channel,
+) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
     match chan.recv::<ToInit>()? {
         Some((ToInit::Continue(_), _)) => {}
         _ => return Err(Error::Other("the runtime went away during exec".into())),
@@ -160,6 +164,7 @@ fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<std:
         attrs::set_rlimits(rlimits)?;
     }
     let exe = attrs::cstring(&attrs::find_executable(p)?);
+    let env = attrs::environment(p, &[]);
     let seccomp = opts.seccomp.as_ref();
     if let Some(listener) = attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::Early)? {
         chan.send_with_fd(
@@ -169,5 +174,5 @@ fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<std:
     }
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
     attrs::become_user(p)?;
-    Ok(exe)
+    Ok((exe, env))
 }

@@ -83,15 +83,31 @@ fn cwd_equivalent(actual: &Path, asked: &Path) -> bool {
     std::fs::canonicalize(asked).is_ok_and(|c| c == actual)
 }
 
-/// The process's environment: the config's, with the extras the runtime adds.
+/// The process's environment: the config's, with the extras the runtime adds, and HOME
+/// when the config has none — from the container's /etc/passwd, or "/" — as runc sets it.
 pub fn environment(p: &Process, extra: &[String]) -> Vec<CString> {
-    p.env()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
+    let env = p.env().as_deref().unwrap_or_default();
+    let home = (!env.iter().any(|kv| kv.starts_with("HOME=")))
+        .then(|| format!("HOME={}", home_dir(p.user().uid())));
+    env.iter()
         .chain(extra)
+        .chain(home.as_ref())
         .filter_map(|kv| CString::new(kv.as_str()).ok())
         .collect()
+}
+
+/// The home directory of `uid` in the container's /etc/passwd (call after pivot_root).
+fn home_dir(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// Finds args[0] the way runc does: a name with a `/` is taken as a path, any other is looked
@@ -212,8 +228,8 @@ pub fn become_user(p: &Process) -> Result<()> {
 pub fn exec(
     p: &Process,
     exe: &CString,
+    env: &[CString],
     keep_fds: u32,
-    extra_env: &[String],
     seccomp: Option<&crate::security::seccomp::Program>,
 ) -> Error {
     if p.no_new_privileges() == Some(true) {
@@ -234,8 +250,7 @@ pub fn exec(
         .iter()
         .filter_map(|a| CString::new(a.as_str()).ok())
         .collect();
-    let env = environment(p, extra_env);
-    match nix::unistd::execve(exe, &args, &env) {
+    match nix::unistd::execve(exe, &args, env) {
         Err(e) => Error::os(format!("exec {}", exe.to_string_lossy()), e),
     }
 }

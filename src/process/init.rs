@@ -67,6 +67,7 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
 /// What `prepare` leaves for after the fifo.
 struct Ready {
     exe: CString,
+    env: Vec<CString>,
     proc_fd_dir: OwnedFd,
     user_done: bool,
     state_json: String,
@@ -140,6 +141,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         join_session_keyring()?;
     }
     let exe = attrs::cstring(&attrs::find_executable(plan.process)?);
+    let env = attrs::environment(plan.process, &plan.extra_env);
 
     // startContainer hooks run as root after `start`; without them the user switch happens
     // now, so that its errors fail `create` as runc's do.
@@ -163,6 +165,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     chan.send(&FromInit::Ready)?;
     Ok(Ready {
         exe,
+        env,
         proc_fd_dir,
         user_done,
         state_json: state_json.unwrap_or_default(),
@@ -202,8 +205,8 @@ fn start(plan: &Plan, ready: Ready) -> Error {
     attrs::exec(
         plan.process,
         &ready.exe,
+        &ready.env,
         plan.keep_fds,
-        &plan.extra_env,
         plan.seccomp.as_ref(),
     )
 }
