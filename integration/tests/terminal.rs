@@ -177,3 +177,49 @@ fn exec_tty_in_the_foreground_and_with_a_socket() {
     assert!(read_until(&master, "sock-25").contains("sock-25"));
     type_in(&master, "exit\n");
 }
+
+#[test]
+fn notify_socket_passthrough() {
+    let rt = Runtime::new();
+    let dir = TempDir::new("hull-sdnotify");
+    let host_sock = dir.path().join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&host_sock).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut b = Bundle::probe(&[]);
+    b.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "sleep 0.3; /probe --notify READY=1 >/dev/null; sleep 30"
+    ]);
+    b.save();
+    let id = unique("sdnotify");
+    let mut create = rt.command();
+    create
+        .env("NOTIFY_SOCKET", &host_sock)
+        .args(["create", "-b", b.path().to_str().unwrap(), &id]);
+    create
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(create.status().unwrap().success());
+    let started = Instant::now();
+    let start = rt
+        .command()
+        .env("NOTIFY_SOCKET", &host_sock)
+        .args(["start", &id])
+        .output()
+        .unwrap();
+    assert!(start.status.success(), "{}", stderr(&start));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "start returned before READY=1"
+    );
+    let mut buf = [0u8; 256];
+    let n = listener.recv(&mut buf).unwrap();
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert!(msg.contains("READY=1"), "{msg}");
+    assert!(msg.contains(&format!("MAINPID={pid}")), "{msg}");
+}

@@ -52,23 +52,36 @@ pub fn create(opts: &Options) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(|e| Error::invalid(format!("bundle {}: {e}", opts.bundle.display())))?;
-    let spec = crate::spec::load(&bundle)?;
+    let mut spec = crate::spec::load(&bundle)?;
     crate::spec::validate(&spec, true)?;
+    let terminal = terminal(&spec, opts)?;
+    let rootfs_path = crate::spec::rootfs_path(&spec, &bundle)?;
+    Rootfs {
+        spec: &spec,
+        root: rootfs_path.clone(),
+        bundle: bundle.clone(),
+        no_pivot: opts.no_pivot,
+    }
+    .validate()?;
+    let ns = namespaces::Plan::new(&spec)?;
+    let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
+    let seccomp = compile_seccomp(&spec, &opts.root)?;
+    // What the runtime itself adds to the config comes after the user's config was checked.
+    let notify_socket = crate::io::notify::from_env();
+    if notify_socket.is_some() {
+        crate::io::notify::setup_spec(&mut spec, &opts.root.join(&opts.id))?;
+    }
+    let spec = spec;
     let process = spec
         .process()
         .as_ref()
         .expect("validated: process is present");
-    let terminal = terminal(&spec, opts)?;
     let rootfs = Rootfs {
         spec: &spec,
-        root: crate::spec::rootfs_path(&spec, &bundle)?,
+        root: rootfs_path,
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
     };
-    rootfs.validate()?;
-    let ns = namespaces::Plan::new(&spec)?;
-    let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
-    let seccomp = compile_seccomp(&spec, &opts.root)?;
     let (keep_fds, extra_env) = passed_fds(opts.preserve_fds);
 
     // 2. Prepare: the state directory (locked) and the exec fifo init will wait on.
@@ -79,6 +92,10 @@ pub fn create(opts: &Options) -> Result<Created> {
         cgroup: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
+    if notify_socket.is_some() {
+        let notify_dir = crate::io::notify::dir(&dir.path);
+        std::fs::create_dir(&notify_dir).with_ctx(|| format!("create {}", notify_dir.display()))?;
+    }
     nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
     // 0622 whatever the umask: init may write it after switching to any user.
@@ -105,6 +122,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         init_start_time: 0,
         config: spec.clone(),
         cgroup: None,
+        notify_socket,
     };
 
     // 3. Clone init into its namespaces.

@@ -25,9 +25,16 @@ pub fn start(dir: &Dir, state: &State) -> Result<()> {
             )))
         }
     }
+    let notify = match &state.notify_socket {
+        Some(_) => Some(crate::io::notify::listen(&dir.path)?),
+        None => None,
+    };
     release(dir, state)?;
     // Once released, the fifo has done its job; its absence marks the container running.
     let _ = std::fs::remove_file(dir.fifo());
+    if let (Some(sock), Some(host)) = (&notify, &state.notify_socket) {
+        crate::io::notify::relay_ready(sock, host, state.pid, || state::init_alive(state))?;
+    }
     if let Err(e) = hooks::run(
         state.config.hooks().as_ref(),
         Point::Poststart,

@@ -90,6 +90,9 @@ pub struct State {
     /// The cgroup manager's saved form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<serde_json::Value>,
+    /// The caller's NOTIFY_SOCKET, when it passed one: `start` relays READY=1 to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_socket: Option<PathBuf>,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.

@@ -1,7 +1,7 @@
 //! hull-probe: run inside a container, prints one JSON object with what the process sees.
 //! Built static (`RUSTFLAGS="-C target-feature=+crt-static"`) so it runs in any rootfs.
 //!
-//! `hull-probe [--stat PATH]... [--sysctl NAME]... [--write PATH]...`
+//! `hull-probe [--stat PATH]... [--sysctl NAME]... [--write PATH]... [--notify MSG]`
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -163,6 +163,13 @@ fn main() {
             }
             "--write" => {
                 writes.insert(v.clone(), json!(try_write(v)));
+            }
+            "--notify" => {
+                // sd_notify: one datagram to $NOTIFY_SOCKET.
+                let path = std::env::var("NOTIFY_SOCKET").unwrap_or_default();
+                let sent = std::os::unix::net::UnixDatagram::unbound()
+                    .and_then(|s| s.send_to(v.as_bytes(), &path));
+                writes.insert(format!("notify:{path}"), json!(sent.is_ok()));
             }
             _ => {}
         }
