@@ -1,1 +1,0 @@
-//! Seccomp filters from linux.seccomp.
