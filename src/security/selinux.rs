@@ -11,7 +11,7 @@ const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
 /// than "kernel" (what go-selinux checks).
 pub fn is_enabled() -> bool {
     let fs = nix::sys::statfs::statfs("/sys/fs/selinux")
-        .is_ok_and(|s| s.filesystem_type().0 as i64 == SELINUX_MAGIC);
+        .is_ok_and(|s| s.filesystem_type().0 == SELINUX_MAGIC);
     if !fs {
         return false;
     }

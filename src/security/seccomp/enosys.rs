@@ -292,7 +292,9 @@ mod tests {
         // x86_64: read=0, clone=56; socketcall does not exist there.
         assert_eq!(l[&AUDIT_ARCH_X86_64].max, Some(56));
         assert_eq!(l[&AUDIT_ARCH_X86_64].max_x32, Some(X32_SYSCALL_BIT | 56));
-        // i386: socketcall=102 is the largest.
-        assert_eq!(l[&0x4000_0003].max, Some(102));
+        // i386: read=3, socketcall=102, clone=120.
+        assert_eq!(l[&0x4000_0003].max, Some(120));
+        let only_old = limits(&[ScmpArch::X86], ["read", "socketcall"].iter().copied());
+        assert_eq!(only_old[&0x4000_0003].max, Some(102));
     }
 }
