@@ -93,9 +93,8 @@ pub(super) fn store(dir: &Path, key: &str, p: &Program) -> Result<()> {
         fs::rename(&tmp, path(dir, key))
     };
     write()
-        .map_err(|e| {
+        .inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
-            e
         })
         .with_ctx(|| format!("write seccomp cache entry {}", path(dir, key).display()))
 }
