@@ -27,19 +27,10 @@ const MAGIC: &[u8; 8] = b"HULLBPF1";
 const FORMAT: &str = "hull seccomp program v1";
 
 pub(super) fn key(s: &LinuxSeccomp) -> String {
-    let rules = serde_json::to_vec(&(
-        s.default_action(),
-        s.default_errno_ret(),
-        s.architectures(),
-        s.flags(),
-        s.syscalls(),
-    ))
-    .unwrap_or_default();
     let mut h = Sha256::new();
     h.update(FORMAT);
     h.update([0]);
-    h.update(&rules);
-    h.update([0]);
+    feed_rules(&mut h, s);
     h.update(super::audit_arch(libseccomp::ScmpArch::Native).to_le_bytes());
     h.update(super::libseccomp_version());
     h.update([0]);
@@ -48,6 +39,51 @@ pub(super) fn key(s: &LinuxSeccomp) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>()
+}
+
+/// Feed the rules to the hash field by field, every list and string prefixed with its
+/// length so no two profiles encode alike. (Serializing to JSON first costs more
+/// than the hashing on a Docker-sized profile.)
+fn feed_rules(h: &mut Sha256, s: &LinuxSeccomp) {
+    let num = |h: &mut Sha256, v: u64| h.update(v.to_le_bytes());
+    let opt = |h: &mut Sha256, v: Option<u64>| {
+        num(h, v.is_some() as u64);
+        num(h, v.unwrap_or(0));
+    };
+    num(
+        h,
+        u64::from(s.default_action().as_u32(s.default_errno_ret())),
+    );
+    opt(h, s.default_errno_ret().map(u64::from));
+    let arches = s.architectures().as_deref().unwrap_or_default();
+    num(h, arches.len() as u64);
+    for a in arches {
+        num(h, *a as u64);
+    }
+    let flags = s.flags().as_deref().unwrap_or_default();
+    num(h, flags.len() as u64);
+    for f in flags {
+        num(h, *f as u64);
+    }
+    let syscalls = s.syscalls().as_deref().unwrap_or_default();
+    num(h, syscalls.len() as u64);
+    for sc in syscalls {
+        num(h, sc.names().len() as u64);
+        for n in sc.names() {
+            num(h, n.len() as u64);
+            h.update(n.as_bytes());
+        }
+        num(h, u64::from(sc.action().as_u32(sc.errno_ret())));
+        opt(h, sc.errno_ret().map(u64::from));
+        let args = sc.args().as_deref().unwrap_or_default();
+        num(h, args.len() as u64);
+        for a in args {
+            num(h, a.index() as u64);
+            num(h, a.value());
+            opt(h, a.value_two());
+            num(h, a.op() as u64);
+        }
+    }
 }
 
 fn path(dir: &Path, key: &str) -> PathBuf {

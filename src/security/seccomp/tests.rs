@@ -539,6 +539,29 @@ fn cache_returns_the_same_program_and_survives_garbage() {
     assert_eq!(cache::key(&other), cache::key(&s));
     other.set_default_errno_ret(Some(libc::EACCES as u32));
     assert_ne!(cache::key(&other), cache::key(&s));
+    // Every part of a rule is in the key: names, action, errno and each argument.
+    let base = profile(
+        serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}]}]}),
+    );
+    let variants = [
+        serde_json::json!({"names": ["readwrite"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}]}),
+        serde_json::json!({"names": ["read", "write"], "action": "SCMP_ACT_LOG",
+         "args": [{"index": 0, "value": 1, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}]}),
+        serde_json::json!({"names": ["read", "write"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "valueTwo": 3, "op": "SCMP_CMP_MASKED_EQ"}]}),
+        serde_json::json!({"names": ["read", "write"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "valueTwo": 2, "op": "SCMP_CMP_EQ"}]}),
+        serde_json::json!({"names": ["read", "write"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 1, "value": 1, "valueTwo": 2, "op": "SCMP_CMP_MASKED_EQ"}]}),
+    ];
+    for v in variants {
+        let other =
+            profile(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [v]}));
+        assert_ne!(cache::key(&other), cache::key(&base), "{v}");
+    }
 
     // A damaged entry is ignored and replaced.
     std::fs::write(&entries[0], b"HULLBPF1garbage").unwrap();
