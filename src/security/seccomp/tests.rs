@@ -712,8 +712,8 @@ fn confine(caps: &[&str], p: &Program) -> Result<(), String> {
     Ok(())
 }
 
-/// A busybox shell session under a profile: files, directories, pipes, subshells.
-fn busybox_session(caps: &'static [&'static str], p: &Program) -> Outcome {
+/// A busybox shell under a profile: files, directories, pipes, subshells.
+fn busybox_shell(caps: &'static [&'static str], p: &Program) -> Outcome {
     let dir = TempDir::new("busybox");
     let script = format!(
         "cd {} && echo hello > f && cat f && mkdir d && ls && rmdir d && rm f && \
@@ -821,7 +821,7 @@ fn docker_default_profile_denies_and_allows_as_docker() {
                 .into()
         )
     );
-    let sh = busybox_session(DOCKER_CAPS, &p);
+    let sh = busybox_shell(DOCKER_CAPS, &p);
     assert_eq!(
         sh,
         Outcome::Exited(
@@ -867,7 +867,7 @@ fn podman_profile_denies_and_allows_as_podman() {
         "unshare=EPERM mount=EPERM keyctl=ok add_key=ENOSYS clone3=EINVAL setns=EBADF \
          userfaultfd=EPERM personality=ok fchmodat2=ENOSYS"
     );
-    let sh = busybox_session(PODMAN_CAPS, &p);
+    let sh = busybox_shell(PODMAN_CAPS, &p);
     assert_eq!(
         sh,
         Outcome::Exited(
