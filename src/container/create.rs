@@ -54,6 +54,14 @@ pub fn create(opts: &Options) -> Result<Created> {
         .map_err(|e| Error::invalid(format!("bundle {}: {e}", opts.bundle.display())))?;
     let mut spec = crate::spec::load(&bundle)?;
     crate::spec::validate(&spec, true)?;
+    crate::process::attrs::check_labels(
+        spec.process()
+            .as_ref()
+            .expect("validated: process is present"),
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref()),
+    )?;
     let terminal = terminal(&spec, opts)?;
     let rootfs_path = crate::spec::rootfs_path(&spec, &bundle)?;
     Rootfs {
@@ -173,8 +181,15 @@ pub fn create(opts: &Options) -> Result<Created> {
             Some((FromInit::SeccompListener, Some(fd))) => {
                 let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
                 let state: serde_json::Value = serde_json::from_str(&creating).unwrap_or_default();
-                if let Some(s) = s {
-                    crate::security::seccomp::send_listener(s, &state, pid.as_raw(), &fd)?;
+                if let Some(path) = s.and_then(|s| s.listener_path().as_ref()) {
+                    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
+                    crate::security::seccomp::send_listener(
+                        path,
+                        metadata,
+                        pid.as_raw(),
+                        &state,
+                        fd.as_fd(),
+                    )?;
                 }
             }
             Some((FromInit::SeccompListener, None)) => {}

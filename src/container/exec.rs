@@ -43,6 +43,7 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         _ => {}
     }
     validate(&opts.process)?;
+    attrs::check_labels(&opts.process, None)?;
     let ns = namespaces::Plan::of_process(st.pid)?;
     // The namespace files are open: if init still is who we think, they are its.
     if !state::init_alive(st) {
@@ -85,15 +86,22 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
             None => break,
             Some((FromInit::Console, fd)) => console = fd,
             Some((FromInit::SeccompListener, Some(fd))) => {
-                if let Some(s) = st
+                let s = st
                     .config
                     .linux()
                     .as_ref()
-                    .and_then(|l| l.seccomp().as_ref())
-                {
-                    let state =
-                        serde_json::to_value(st.public(Status::Running)).unwrap_or_default();
-                    crate::security::seccomp::send_listener(s, &state, pid.as_raw(), &fd)?;
+                    .and_then(|l| l.seccomp().as_ref());
+                if let Some(path) = s.and_then(|s| s.listener_path().as_ref()) {
+                    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
+                    let state = st.public(Status::Running);
+                    let fd = std::os::fd::AsFd::as_fd(&fd);
+                    crate::security::seccomp::send_listener(
+                        path,
+                        metadata,
+                        pid.as_raw(),
+                        &state,
+                        fd,
+                    )?;
                 }
             }
             Some((FromInit::Failed(msg), _)) => {

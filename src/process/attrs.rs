@@ -192,7 +192,7 @@ pub enum SeccompStage {
 }
 
 pub fn seccomp_stage(p: &Process, prog: &crate::security::seccomp::Program) -> SeccompStage {
-    if prog.notify {
+    if prog.notifies() {
         SeccompStage::Early
     } else if p.no_new_privileges() == Some(true) {
         SeccompStage::Last
@@ -213,9 +213,32 @@ pub fn load_seccomp_at(
     }
 }
 
+fn no_capabilities() -> oci_spec::runtime::LinuxCapabilities {
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    let empty = Some(Default::default());
+    c.set_bounding(empty.clone());
+    c.set_effective(empty.clone());
+    c.set_permitted(empty.clone());
+    c.set_inheritable(empty.clone());
+    c.set_ambient(empty);
+    c
+}
+
+/// The LSM labels of a process, checked against what the host has (before anything exists).
+pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
+    let labels = crate::security::lsm::Labels {
+        apparmor_profile: p.apparmor_profile().as_deref(),
+        selinux_label: p.selinux_label().as_deref(),
+        mount_label,
+    };
+    crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
+}
+
 /// Capabilities, user, umask, cwd: the process's identity.
 pub fn become_user(p: &Process) -> Result<()> {
-    let caps = p.capabilities().as_ref();
+    // No `capabilities` means none at all (oci-spec's Default would bring a default set).
+    let none = no_capabilities();
+    let caps = p.capabilities().as_ref().unwrap_or(&none);
     crate::security::capabilities::drop_bounding(caps)?;
     switch_user(p)?;
     crate::security::capabilities::apply(caps)?;
@@ -232,6 +255,16 @@ pub fn exec(
     keep_fds: u32,
     seccomp: Option<&crate::security::seccomp::Program>,
 ) -> Error {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        if let Err(e) = crate::security::apparmor::apply(profile) {
+            return e;
+        }
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        if let Err(e) = crate::security::selinux::set_exec_label(label) {
+            return e;
+        }
+    }
     if p.no_new_privileges() == Some(true) {
         if let Err(e) = crate::security::set_no_new_privs() {
             return e;

@@ -1,79 +1,287 @@
-//! Capability sets of the container process.
+//! Capability sets of the container process (`process.capabilities`).
+//!
+//! Init runs as root with every capability. The order matters and follows runc:
+//! 1. [`drop_bounding`] while init still has CAP_SETPCAP, before switching user;
+//! 2. init sets PR_SET_KEEPCAPS, switches uid/gid, clears KEEPCAPS;
+//! 3. [`apply`]: effective, permitted and inheritable in one capset(2), then ambient.
+//!
+//! Capabilities the running kernel does not know (newer than cap_last_cap) are
+//! skipped, as runc skips them: the profile may come from a newer engine.
 
-use caps::{CapSet, Capability, CapsHashSet};
-use oci_spec::runtime::LinuxCapabilities;
+use std::sync::OnceLock;
 
-use crate::{Error, Result};
+use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
+use rustix::thread::{self, CapabilitySet, CapabilitySets};
 
-fn set_of(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
-    list.as_ref()
-        .map(|l| {
-            l.iter()
-                .filter_map(|c| format!("CAP_{c}").parse::<Capability>().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::{Context, Result};
 
-fn sys(what: &str, e: caps::errors::CapsError) -> Error {
-    Error::Other(format!("{what}: {e}"))
-}
+/// Every capability hull knows, by kernel number.
+const NAMES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
 
-/// Before the user switch, while the process still has CAP_SETPCAP: the bounding set (every
-/// capability the config does not list is dropped) and the inheritable set.
-pub fn drop_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
-    let inh = c.map(|c| set_of(c.inheritable())).unwrap_or_default();
-    caps::set(None, CapSet::Inheritable, &inh)
-        .map_err(|e| sys("set inheritable capabilities", e))?;
-    let keep = c.map(|c| set_of(c.bounding())).unwrap_or_default();
-    for cap in caps::all() {
-        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap)
-                .map_err(|e| sys(&format!("drop {cap} from the bounding set"), e))?;
-        }
-    }
-    Ok(())
-}
-
-/// Sets the effective, permitted and ambient sets (after the user switch).
-pub fn apply(c: Option<&LinuxCapabilities>) -> Result<()> {
-    // No `capabilities` means none at all (oci-spec's Default would bring a default set).
-    let pick = |f: fn(&LinuxCapabilities) -> &Option<oci_spec::runtime::Capabilities>| {
-        c.map(|c| set_of(f(c))).unwrap_or_default()
-    };
-    let (eff, perm, inh, amb) = (
-        pick(LinuxCapabilities::effective),
-        pick(LinuxCapabilities::permitted),
-        pick(LinuxCapabilities::inheritable),
-        pick(LinuxCapabilities::ambient),
-    );
-    // Inheritable was set before the user switch; permitted, then effective within it.
-    caps::set(
-        None,
-        CapSet::Effective,
-        &eff.intersection(&perm).copied().collect(),
-    )
-    .and_then(|_| caps::set(None, CapSet::Permitted, &perm))
-    .map_err(|e| sys("set permitted capabilities", e))?;
-    caps::set(None, CapSet::Effective, &eff).map_err(|e| sys("set effective capabilities", e))?;
-    caps::clear(None, CapSet::Ambient).map_err(|e| sys("clear ambient capabilities", e))?;
-    // The kernel only lets a capability into the ambient set when it is both permitted and
-    // inheritable; runc's default spec lists ambient caps without inheritable ones and they
-    // are quietly left out, so the same configs behave the same here.
-    for cap in amb
-        .iter()
-        .filter(|c| perm.contains(c) && inh.contains(c))
-        .copied()
-    {
-        caps::raise(None, CapSet::Ambient, cap)
-            .map_err(|e| sys(&format!("raise ambient {cap}"), e))?;
-    }
-    Ok(())
-}
-
-/// Every capability name hull knows, for `features`.
+/// For `features`: every CAP_* name hull knows.
 pub fn known() -> Vec<String> {
-    let mut all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
-    all.sort();
-    all
+    NAMES.iter().map(|s| s.to_string()).collect()
+}
+
+/// The kernel number of a capability.
+pub fn number(cap: Capability) -> u32 {
+    // oci-spec serializes a capability as its CAP_* name.
+    let name = match serde_json::to_value(cap) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => unreachable!("a capability serializes to its name"),
+    };
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .expect("NAMES lists every capability oci-spec knows") as u32
+}
+
+/// The kernel's highest capability number, found by asking the bounding set about
+/// each number until the kernel answers EINVAL (no /proc needed, so this works
+/// after pivot_root too).
+pub fn last_cap() -> u32 {
+    static LAST: OnceLock<u32> = OnceLock::new();
+    *LAST.get_or_init(|| {
+        (0..64u32)
+            .take_while(|&n| {
+                thread::capability_is_in_bounding_set(CapabilitySet::from_bits_retain(1 << n))
+                    .is_ok()
+            })
+            .last()
+            .unwrap_or(0)
+    })
+}
+
+/// A capability list as a kernel bit set, without the capabilities the kernel lacks.
+fn set_of(caps: &Option<Capabilities>) -> CapabilitySet {
+    let last = last_cap();
+    let bits = caps
+        .iter()
+        .flatten()
+        .map(|&c| number(c))
+        .filter(|&n| n <= last)
+        .fold(0u64, |acc, n| acc | (1 << n));
+    CapabilitySet::from_bits_retain(bits)
+}
+
+fn name(n: u32) -> &'static str {
+    NAMES.get(n as usize).copied().unwrap_or("CAP_?")
+}
+
+/// Remove from the bounding set every capability `caps.bounding` does not list. Needs
+/// CAP_SETPCAP, so init calls it before it switches user.
+pub fn drop_bounding(caps: &LinuxCapabilities) -> Result<()> {
+    let keep = set_of(caps.bounding());
+    for n in 0..=last_cap() {
+        let cap = CapabilitySet::from_bits_retain(1 << n);
+        if keep.contains(cap) {
+            continue;
+        }
+        thread::remove_capability_from_bounding_set(cap)
+            .with_ctx(|| format!("drop {} from the bounding set", name(n)))?;
+    }
+    Ok(())
+}
+
+/// Set the effective, permitted and inheritable sets in one capset(2) (setting them
+/// one by one could fail on the way, e.g. effective above permitted), then the ambient set:
+/// `caps.ambient` limited to what is both permitted and inheritable. The kernel refuses
+/// anything else, and runc's own default spec lists ambient capabilities without
+/// inheritable ones: runc leaves those out, so the same configs run the same here.
+pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
+    let sets = CapabilitySets {
+        effective: set_of(caps.effective()),
+        permitted: set_of(caps.permitted()),
+        inheritable: set_of(caps.inheritable()),
+    };
+    thread::set_capabilities(None, sets)
+        .ctx("set the effective, permitted and inheritable capabilities")?;
+
+    thread::clear_ambient_capability_set().ctx("clear the ambient capabilities")?;
+    let ambient = set_of(caps.ambient()) & sets.permitted & sets.inheritable;
+    for n in 0..=last_cap() {
+        let cap = CapabilitySet::from_bits_retain(1 << n);
+        if !ambient.contains(cap) {
+            continue;
+        }
+        thread::configure_capability_in_ambient_set(cap, true)
+            .with_ctx(|| format!("raise ambient {}", name(n)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::testutil::{in_child, Outcome};
+
+    fn caps(list: &[Capability]) -> Capabilities {
+        list.iter().copied().collect()
+    }
+
+    #[test]
+    fn names_match_kernel_numbers() {
+        assert_eq!(number(Capability::Chown), 0);
+        assert_eq!(number(Capability::SysAdmin), 21);
+        assert_eq!(number(Capability::CheckpointRestore), 40);
+        // Every name round-trips through oci-spec's parser.
+        for (i, n) in NAMES.iter().enumerate() {
+            let c: Capability = serde_json::from_value(serde_json::json!(n)).unwrap();
+            assert_eq!(number(c) as usize, i, "{n}");
+        }
+        assert_eq!(known().len(), NAMES.len());
+    }
+
+    #[test]
+    fn last_cap_matches_proc() {
+        let proc: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(last_cap(), proc);
+    }
+
+    /// Root keeps uid 0 but loses CAP_CHOWN: chown to another owner must fail.
+    #[test]
+    fn dropped_capability_is_enforced() {
+        let dir = tempdir();
+        let file = dir.join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let keep = caps(&[Capability::Kill, Capability::Setpcap]);
+        let mut lc = LinuxCapabilities::default();
+        lc.set_bounding(Some(keep.clone()));
+        lc.set_effective(Some(keep.clone()));
+        lc.set_permitted(Some(keep.clone()));
+        lc.set_inheritable(Some(caps(&[])));
+        lc.set_ambient(Some(caps(&[])));
+        let f2 = file.clone();
+        let out = in_child(move || {
+            drop_bounding(&lc).map_err(|e| e.to_string())?;
+            apply(&lc).map_err(|e| e.to_string())?;
+            let now = thread::capabilities(None).map_err(|e| e.to_string())?;
+            let bound_chown = thread::capability_is_in_bounding_set(CapabilitySet::CHOWN)
+                .map_err(|e| e.to_string())?;
+            let chown = nix::unistd::chown(&f2, Some(nix::unistd::Uid::from_raw(1234)), None);
+            Ok(format!(
+                "eff={:#x} perm={:#x} inh={:#x} bound_chown={bound_chown} chown={chown:?}",
+                now.effective.bits(),
+                now.permitted.bits(),
+                now.inheritable.bits()
+            ))
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+        let want = (1u64 << 5) | (1 << 8);
+        assert_eq!(
+            out,
+            Outcome::Exited(format!(
+                "eff={want:#x} perm={want:#x} inh=0x0 bound_chown=false chown=Err(EPERM)"
+            ))
+        );
+    }
+
+    /// The full sequence for a non-root user: bounding, keepcaps, setuid, apply. An
+    /// ambient capability must survive execve of an ordinary binary.
+    #[test]
+    fn ambient_capability_survives_execve_as_non_root() {
+        let set = caps(&[Capability::NetBindService, Capability::Chown]);
+        let mut lc = LinuxCapabilities::default();
+        lc.set_bounding(Some(set.clone()));
+        lc.set_effective(Some(set.clone()));
+        lc.set_permitted(Some(set.clone()));
+        lc.set_inheritable(Some(set.clone()));
+        lc.set_ambient(Some(caps(&[Capability::NetBindService])));
+        let out = crate::security::testutil::exec_in_child(
+            move || {
+                drop_bounding(&lc).map_err(|e| e.to_string())?;
+                thread::set_keep_capabilities(true).map_err(|e| e.to_string())?;
+                nix::unistd::setresgid(1000.into(), 1000.into(), 1000.into())
+                    .map_err(|e| e.to_string())?;
+                nix::unistd::setresuid(1000.into(), 1000.into(), 1000.into())
+                    .map_err(|e| e.to_string())?;
+                thread::set_keep_capabilities(false).map_err(|e| e.to_string())?;
+                apply(&lc).map_err(|e| e.to_string())
+            },
+            &["/bin/busybox", "grep", "^Cap", "/proc/self/status"],
+        );
+        // After execve as uid 1000: ambient NET_BIND_SERVICE (bit 10) becomes
+        // permitted and effective; CHOWN (bit 0) stays only inheritable.
+        let want = "CapInh:\t0000000000000401\nCapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000401\nCapAmb:\t0000000000000400\n";
+        assert_eq!(out, Outcome::Exited(want.to_string()));
+    }
+
+    #[test]
+    fn ambient_outside_inheritable_is_left_out_as_runc_does() {
+        let mut lc = LinuxCapabilities::default();
+        lc.set_bounding(Some(caps(&[Capability::NetRaw])));
+        lc.set_effective(Some(caps(&[Capability::NetRaw])));
+        lc.set_permitted(Some(caps(&[Capability::NetRaw])));
+        lc.set_inheritable(Some(caps(&[])));
+        lc.set_ambient(Some(caps(&[Capability::NetRaw])));
+        let out = in_child(move || {
+            apply(&lc).map_err(|e| e.to_string())?;
+            let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+            Ok(status
+                .lines()
+                .filter(|l| l.starts_with("CapAmb") || l.starts_with("CapPrm"))
+                .collect::<Vec<_>>()
+                .join("\n"))
+        });
+        assert_eq!(
+            out,
+            Outcome::Exited("CapPrm:\t0000000000002000\nCapAmb:\t0000000000000000".to_string())
+        );
+    }
+
+    fn tempdir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "hull-caps-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 }

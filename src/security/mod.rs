@@ -1,10 +1,35 @@
-//! What limits the container's process: capabilities, seccomp, no_new_privs, LSM labels.
+//! What limits the container's process: capabilities, seccomp, no_new_privs and the
+//! LSM labels (AppArmor, SELinux).
+//!
+//! How the runtime calls this module:
+//!
+//! | where | when | call |
+//! |---|---|---|
+//! | parent (create, exec) | while validating, before any clone | [`lsm::check`], [`seccomp::compile`] (with the cache dir under the runtime root) |
+//! | init | after pivot_root, before switching user | [`capabilities::drop_bounding`] |
+//! | init | after setuid (with PR_SET_KEEPCAPS) | [`capabilities::apply`] |
+//! | init | just before execve | [`apparmor::apply`] / [`selinux::set_exec_label`], then [`set_no_new_privs`] when `process.noNewPrivileges`, then [`seccomp::load`] |
+//! | parent | after init passed the listener fd | [`seccomp::send_listener`] |
+//! | `features` | | [`capabilities::known`], [`seccomp::features`], [`apparmor::is_enabled`], [`selinux::is_enabled`] |
+//!
+//! Seccomp is loaded last so that as few system calls as possible run under a filter
+//! the runtime did not write for itself. Without no_new_privs, loading needs
+//! CAP_SYS_ADMIN, so then the filter must be loaded before the capabilities are
+//! reduced; runc does the same (its init loads early in that case).
 
+pub mod apparmor;
 pub mod capabilities;
+pub mod lsm;
 pub mod seccomp;
+pub mod selinux;
+
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use crate::{Context, Result};
 
+/// Set no_new_privs: execve can no longer grant privileges (setuid bits, file caps),
+/// and a seccomp filter can be loaded without CAP_SYS_ADMIN.
 pub fn set_no_new_privs() -> Result<()> {
-    nix::sys::prctl::set_no_new_privs().ctx("set no_new_privs")
+    rustix::thread::set_no_new_privs(true).ctx("set no_new_privs")
 }

@@ -1,0 +1,144 @@
+//! Run a step in a forked child and report what happened, so tests can drop
+//! capabilities and load filters without touching the test process.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult};
+
+/// How the child ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The step returned Ok with this report (or the exec'd program printed it).
+    Exited(String),
+    /// The step returned an error, or the exec'd program failed.
+    Failed(String),
+    /// The child was killed by a signal (e.g. SIGSYS from a KILL action).
+    Signaled(Signal),
+}
+
+/// A child that hangs (a notification nobody answers) dies of SIGALRM instead.
+const CHILD_TIMEOUT_SECS: u32 = 20;
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2")
+}
+
+/// write(2) straight from the child: no locks, no buffering.
+fn raw_write(fd: &OwnedFd, bytes: &[u8]) {
+    let mut off = 0;
+    while off < bytes.len() {
+        // SAFETY: a valid buffer and fd; the child owns both.
+        let n = unsafe {
+            libc::write(
+                fd.as_raw_fd(),
+                bytes[off..].as_ptr().cast(),
+                bytes.len() - off,
+            )
+        };
+        if n <= 0 {
+            return;
+        }
+        off += n as usize;
+    }
+}
+
+fn read_all(fd: OwnedFd) -> String {
+    let mut s = String::new();
+    let _ = std::fs::File::from(fd).read_to_string(&mut s);
+    s
+}
+
+fn wait(pid: nix::unistd::Pid) -> WaitStatus {
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other.expect("waitpid"),
+        }
+    }
+}
+
+/// Run `step` in a forked child. The child only runs `step` and writes its report to
+/// a pipe; glibc's fork makes malloc usable in the child of a threaded test process.
+pub fn in_child<F>(step: F) -> Outcome
+where
+    F: FnOnce() -> Result<String, String>,
+{
+    let (r, w) = pipe();
+    // SAFETY: the child runs `step` and leaves with _exit, never returning to the
+    // test harness.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(r);
+            // SAFETY: alarm and _exit are async-signal-safe.
+            unsafe { libc::alarm(CHILD_TIMEOUT_SECS) };
+            let (tag, msg) = match step() {
+                Ok(m) => (b'O', m),
+                Err(m) => (b'E', m),
+            };
+            raw_write(&w, &[tag]);
+            raw_write(&w, msg.as_bytes());
+            // SAFETY: leave without running the parent's atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let report = read_all(r);
+            match wait(child) {
+                WaitStatus::Signaled(_, sig, _) => Outcome::Signaled(sig),
+                _ => match report.split_at_checked(1) {
+                    Some(("O", m)) => Outcome::Exited(m.to_string()),
+                    Some(("E", m)) => Outcome::Failed(m.to_string()),
+                    _ => Outcome::Failed(format!("child reported nothing: {report:?}")),
+                },
+            }
+        }
+    }
+}
+
+/// Run `setup` in a forked child, then execve `argv` with stdout captured.
+pub fn exec_in_child<F>(setup: F, argv: &[&str]) -> Outcome
+where
+    F: FnOnce() -> Result<(), String>,
+{
+    let argv: Vec<std::ffi::CString> = argv
+        .iter()
+        .map(|a| std::ffi::CString::new(*a).unwrap())
+        .collect();
+    let (status_r, status_w) = pipe();
+    let (out_r, out_w) = pipe();
+    // SAFETY: as in `in_child`; the child ends in execve or _exit.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(status_r);
+            drop(out_r);
+            // SAFETY: async-signal-safe calls on fds the child owns.
+            unsafe { libc::alarm(CHILD_TIMEOUT_SECS) };
+            if let Err(m) = setup() {
+                raw_write(&status_w, m.as_bytes());
+                // SAFETY: see above.
+                unsafe { libc::_exit(1) }
+            }
+            // SAFETY: dup2 onto stdout; the pipe's write end stays open until exec.
+            unsafe { libc::dup2(out_w.as_raw_fd(), 1) };
+            let err = nix::unistd::execv(&argv[0], &argv).unwrap_err();
+            raw_write(&status_w, format!("execv: {err}").as_bytes());
+            // SAFETY: see above.
+            unsafe { libc::_exit(1) }
+        }
+        ForkResult::Parent { child } => {
+            drop(status_w);
+            drop(out_w);
+            let status = read_all(status_r);
+            let out = read_all(out_r);
+            match wait(child) {
+                WaitStatus::Signaled(_, sig, _) => Outcome::Signaled(sig),
+                _ if !status.is_empty() => Outcome::Failed(status),
+                WaitStatus::Exited(_, 0) => Outcome::Exited(out),
+                other => Outcome::Failed(format!("{other:?}: {out}")),
+            }
+        }
+    }
+}
