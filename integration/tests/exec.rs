@@ -156,3 +156,74 @@ fn many_concurrent_execs() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{i}\n"));
     }
 }
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let rt = Runtime::new();
+    let (_b, id) = running(&rt);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(rt.root.path().join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let mem = state["cgroup"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[0] == "memory")
+        .unwrap()[1]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sub = std::path::Path::new(&mem).join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let out = rt.cmd(&[
+        "exec",
+        "--cgroup",
+        "memory:sub",
+        &id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    let _ = std::fs::remove_dir(&sub);
+    let text = ok(&out);
+    assert!(text.lines().any(|l| l.ends_with(":memory:/sub")), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with(":pids:/")),
+        "other hierarchies stay at the container's root: {text}"
+    );
+    let bad = rt.cmd(&["exec", "--cgroup", "../up", &id, "true"]);
+    assert_eq!(bad.status.code(), Some(255));
+}
+
+#[test]
+fn pidfd_socket_receives_a_pidfd_of_init() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("sleep 60");
+    let sock = ConsoleSocket::new();
+    let id = unique("pidfd");
+    let path = sock.path.to_str().unwrap().to_string();
+    let creator = std::thread::spawn({
+        let mut c = rt.command();
+        c.args([
+            "create",
+            "--pidfd-socket",
+            &path,
+            "-b",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        c.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        move || c.status().unwrap()
+    });
+    let fd = sock.receive();
+    assert!(creator.join().unwrap().success());
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let info = std::fs::read_to_string(format!(
+        "/proc/self/fdinfo/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert!(info.lines().any(|l| l == format!("Pid:\t{pid}")), "{info}");
+}

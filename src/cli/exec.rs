@@ -101,6 +101,8 @@ fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         terminal,
+        sub_cgroups: a.cgroup.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
         seccomp: create::compile_seccomp(&state.config, &g.root())?,
     };
     let blocked = if a.detach {

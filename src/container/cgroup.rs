@@ -125,3 +125,58 @@ fn default_allowed(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
     }
     out
 }
+
+/// `exec --cgroup`: moves `pid` into existing sub-cgroups of the container's cgroup. Each
+/// entry is `PATH` (every hierarchy) or `CTRL[,CTRL]:PATH` (the hierarchies of those
+/// controllers), as runc takes them.
+pub fn join_sub(state: &State, pid: i32, entries: &[String]) -> Result<()> {
+    let Some(saved) = state
+        .cgroup
+        .clone()
+        .and_then(|v| serde_json::from_value::<hull_cgroups::Saved>(v).ok())
+    else {
+        return Err(Error::invalid("--cgroup: the container has no cgroup"));
+    };
+    let mut targets: Vec<std::path::PathBuf> = Vec::new();
+    for entry in entries {
+        let (ctrls, sub) = match entry.split_once(':') {
+            Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
+            None => (None, entry.as_str()),
+        };
+        let sub = std::path::Path::new(sub.trim_start_matches('/'));
+        if sub
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(Error::invalid(format!(
+                "--cgroup {entry:?}: the path must stay inside the container's cgroup"
+            )));
+        }
+        match &saved {
+            hull_cgroups::Saved::V1 { paths } => {
+                for (key, dir) in paths {
+                    if ctrls
+                        .as_ref()
+                        .is_none_or(|c| key.split(',').any(|k| c.contains(&k)))
+                    {
+                        targets.push(dir.join(sub));
+                    }
+                }
+            }
+            hull_cgroups::Saved::V2 { path } => {
+                if ctrls.is_some() {
+                    return Err(Error::invalid(format!(
+                        "--cgroup {entry:?}: controllers cannot be named on cgroup v2"
+                    )));
+                }
+                targets.push(path.join(sub));
+            }
+        }
+    }
+    for dir in targets {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string())
+            .map_err(|e| Error::os(format!("--cgroup: join {}", dir.display()), e))?;
+    }
+    Ok(())
+}

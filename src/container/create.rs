@@ -209,7 +209,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         write_pid_file(pid_file, pid)?;
     }
     if let Some(socket) = &opts.pidfd_socket {
-        send_pidfd(socket, &state)?;
+        send_pidfd(socket, pid.as_raw())?;
     }
     let dir = guard.disarm();
     Ok(Created {
@@ -242,8 +242,12 @@ fn terminal(spec: &Spec, opts: &Options) -> Result<Option<init::Terminal>> {
 }
 
 pub fn connect_console(path: &Path) -> Result<std::os::unix::net::UnixStream> {
-    std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| Error::invalid(format!("--console-socket {}: {e}", path.display())))
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| Error::invalid(format!("--console-socket {}: {e}", path.display())))?;
+    // A receiver that never reads must not hang create or exec.
+    sock.set_write_timeout(Some(std::time::Duration::from_secs(10)))
+        .with_ctx(|| format!("--console-socket {}", path.display()))?;
+    Ok(sock)
 }
 
 /// linux.seccomp compiled now (cached under the root), so a bad profile fails before
@@ -291,12 +295,19 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
         .map_err(|e| Error::Other(format!("pid file {}: {e}", path.display())))
 }
 
-/// Sends a pidfd of init over the unix socket at `path` (SCM_RIGHTS), as runc does.
-fn send_pidfd(path: &Path, state: &State) -> Result<()> {
+/// Sends a pidfd of `pid` over the unix socket at `path` (SCM_RIGHTS), as runc's
+/// `--pidfd-socket` does.
+pub fn send_pidfd(path: &Path, pid: i32) -> Result<()> {
     let what = || format!("--pidfd-socket {}", path.display());
-    let fd = super::kill::open_init(state)?
-        .ok_or_else(|| Error::Other("container init exited during create".into()))?;
+    let fd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Other("no pid".into()))?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .with_ctx(what)?;
     let sock = std::os::unix::net::UnixStream::connect(path).with_ctx(what)?;
+    // A receiver that never reads must not hang the runtime.
+    sock.set_write_timeout(Some(std::time::Duration::from_secs(10)))
+        .with_ctx(what)?;
     crate::sys::socket::send_packet(sock.as_fd(), b"pidfd", Some(fd.as_raw_fd())).with_ctx(what)?;
     Ok(())
 }

@@ -20,6 +20,10 @@ pub struct Options {
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     pub terminal: Option<init::Terminal>,
+    /// `--cgroup`: sub-cgroups of the container's to put the process in.
+    pub sub_cgroups: Vec<String>,
+    /// `--pidfd-socket`: where to send a pidfd of the process.
+    pub pidfd_socket: Option<PathBuf>,
     /// The container's linux.seccomp, compiled: exec'd processes get the same filter.
     pub seccomp: Option<crate::security::seccomp::Program>,
 }
@@ -74,6 +78,10 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
         None => Ok(()),
     };
+    let joined_cgroup = joined_cgroup.and_then(|_| match opts.sub_cgroups.is_empty() {
+        true => Ok(()),
+        false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
+    });
     if let Err(e) = joined_cgroup {
         crate::process::spawn::kill_and_reap(pid);
         return Err(e);
@@ -117,6 +125,9 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     }
     if let Some(pid_file) = &opts.pid_file {
         super::create::write_pid_file(pid_file, pid)?;
+    }
+    if let Some(socket) = &opts.pidfd_socket {
+        super::create::send_pidfd(socket, pid.as_raw())?;
     }
     Ok(Started { pid, console })
 }
