@@ -183,6 +183,16 @@ impl Applier {
         Ok(())
     }
 
+    /// Uncompressed bytes and entries applied so far.
+    pub fn used(&self) -> (u64, u64) {
+        (self.bytes, self.entries)
+    }
+
+    /// Counts from `used`, so that limits span several appliers (one per store layer).
+    pub fn start_at(&mut self, used: (u64, u64)) {
+        (self.bytes, self.entries) = used;
+    }
+
     pub fn into_tree(self) -> Tree {
         self.tree
     }

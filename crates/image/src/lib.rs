@@ -9,6 +9,10 @@ pub mod owner;
 pub mod reference;
 pub mod resolve;
 pub mod source;
+pub mod spec;
+pub mod store;
 pub mod tree;
+pub mod unpack;
+pub mod user;
 
 pub use error::{Error, Result};
