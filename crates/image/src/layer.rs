@@ -167,10 +167,28 @@ impl Applier {
         let dirs = std::mem::take(&mut self.dirs);
         for (path, (mode, mtime)) in dirs.iter().rev() {
             let what = || format!("set mode and mtime of directory /{}", path.display());
-            let Some(fd) = self.tree.dir_uncached(path).map_err(io_err(what))? else {
-                continue; // removed by a later layer
+            let fd = match path.file_name() {
+                // The root, from a "./" entry.
+                None => reopen_dir(&self.tree.root()).ctx(what)?,
+                Some(name) => {
+                    let parent = path.parent().unwrap_or(Path::new(""));
+                    let Some(pfd) = self.tree.dir_uncached(parent).map_err(io_err(what))? else {
+                        continue; // removed by a later layer
+                    };
+                    let flags =
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    match rfs::openat(&pfd, name, flags, Mode::empty()) {
+                        Ok(fd) => fd,
+                        // Replaced by a later layer with a file or symlink, or removed.
+                        Err(
+                            rustix::io::Errno::NOTDIR
+                            | rustix::io::Errno::LOOP
+                            | rustix::io::Errno::NOENT,
+                        ) => continue,
+                        Err(e) => return Err(e).ctx(what),
+                    }
+                }
             };
-            let fd = reopen_dir(&fd).map_err(io_err(what))?;
             if self.owners.rootless {
                 rfs::fchmod(&fd, Mode::from_raw_mode(*mode)).ctx(what)?;
             }

@@ -2,7 +2,7 @@
 //! tree: parents through openat2(RESOLVE_IN_ROOT), so `..` and symlinks planted by earlier
 //! entries stay inside; final components with *at calls that never follow them.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -91,22 +91,63 @@ impl Tree {
         }
         match rfs::openat2(&self.root, rel, DIR_PATH, Mode::empty(), IN_ROOT) {
             Ok(fd) => Ok(Some(fd)),
-            Err(rustix::io::Errno::NOENT) if create => {
-                let parent = rel.parent().unwrap_or(Path::new(""));
-                let name = rel
-                    .file_name()
-                    .expect("a cleaned non-empty path has a last component");
-                let pfd = self.resolve_dir(parent, true)?.expect("created");
-                match rfs::mkdirat(&pfd, name, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                let fd = rfs::openat2(&pfd, name, DIR_PATH, Mode::empty(), IN_ROOT)?;
-                Ok(Some(fd))
-            }
+            Err(rustix::io::Errno::NOENT) if create => self.walk_create(rel).map(Some),
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The slow path of `dir`: walks `rel` one component at a time, creating what is
+    /// missing, and following symlinks itself (a dangling symlink to an absolute path gets
+    /// its target created inside the tree, as tar and umoci do). Each step opens a single
+    /// name with O_NOFOLLOW from a directory fd, and `..` pops a stack that cannot go
+    /// above the tree's root.
+    fn walk_create(&self, rel: &Path) -> io::Result<OwnedFd> {
+        const MAX_SYMLINKS: usize = 40;
+        let mut stack: Vec<OwnedFd> = vec![rfs::openat(&self.root, ".", DIR_PATH, Mode::empty())?];
+        let mut todo: std::collections::VecDeque<OsString> = rel
+            .components()
+            .map(|c| c.as_os_str().to_os_string())
+            .collect();
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            match name.as_bytes() {
+                b"" | b"." | b"/" => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let cur = stack.last().expect("the root is never popped");
+            match kind_at(cur, &name)? {
+                Some(FileType::Symlink) => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(rustix::io::Errno::LOOP.into());
+                    }
+                    let target = rfs::readlinkat(cur, &name, Vec::new())?;
+                    let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                    if target.is_absolute() {
+                        stack.truncate(1);
+                    }
+                    for c in target.components().rev() {
+                        todo.push_front(c.as_os_str().to_os_string());
+                    }
+                    continue;
+                }
+                None => match rfs::mkdirat(cur, &name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                Some(_) => {}
+            }
+            let next = rfs::openat(cur, &name, DIR_PATH | OFlags::NOFOLLOW, Mode::empty())?;
+            stack.push(next);
+        }
+        Ok(stack.pop().expect("the root is never popped"))
     }
 
     pub fn forget_cache(&mut self) {
