@@ -124,7 +124,7 @@ impl Applier {
         let diff_name = format!("{name} (uncompressed, DiffID {})", layer.diff_id);
         let diff = Verifier::new(decoder, diff_name, Some(layer.diff_id.clone()), None);
         let capped = Capped {
-            inner: diff,
+            inner: LenientEnd::new(diff),
             left: self.limits.max_bytes.saturating_sub(self.bytes),
             limit: self.limits.max_bytes,
             layer: name.clone(),
@@ -152,7 +152,7 @@ impl Applier {
         }
         let capped = archive.into_inner();
         self.bytes += capped.read;
-        let decoder = capped.inner.finish()?;
+        let decoder = capped.inner.inner.finish()?;
         decoder.into_inner().into_inner().inner.finish()?;
         self.finish_opaque(&name)?;
         if self.target == Target::Overlay {
@@ -739,9 +739,54 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
+/// Some writers (umoci 0.4.7 among them) end a layer right after the last file's data:
+/// no padding to the 512-byte block, no end-of-archive blocks. Go's archive/tar accepts
+/// that, and umoci unpacks such layers; so do we. When the stream ends off a block
+/// boundary this supplies the missing padding and two zero blocks. The DiffID still covers
+/// the real bytes, and a file truncated by more than a block still fails.
+struct LenientEnd<R> {
+    inner: R,
+    seen: u64,
+    /// Zero bytes still to supply once `inner` has ended.
+    fill: Option<u64>,
+}
+
+impl<R: Read> LenientEnd<R> {
+    fn new(inner: R) -> Self {
+        LenientEnd {
+            inner,
+            seen: 0,
+            fill: None,
+        }
+    }
+}
+
+impl<R: Read> Read for LenientEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.fill.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.seen += n as u64;
+                return Ok(n);
+            }
+            let partial = self.seen % 512;
+            self.fill = Some(if partial == 0 {
+                0
+            } else {
+                512 - partial + 1024
+            });
+        }
+        let left = self.fill.as_mut().expect("set above");
+        let n = buf.len().min(*left as usize);
+        buf[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
+}
+
 enum Decoder<R: BufRead> {
     Plain(R),
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(zstd::Decoder<'static, R>),
 }
 
@@ -754,7 +799,7 @@ impl<R: BufRead> Decoder<R> {
         let zstd = media_type.ends_with("zstd")
             || (!media_type.contains("tar") && head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
         Ok(if gzip {
-            Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(inner))
+            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(inner)))
         } else if zstd {
             Decoder::Zstd(zstd::Decoder::with_buffer(inner)?)
         } else {
