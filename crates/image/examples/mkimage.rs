@@ -52,6 +52,8 @@ fn main() {
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
             h.set_mtime(1_600_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
             h.set_entry_type(tar::EntryType::Regular);
             let path = format!("layer{l}/dir{:03}/file{i:06}", i % 200);
             tar.append_data(&mut h, path, data.as_slice()).unwrap();

@@ -226,12 +226,20 @@ impl Applier {
         let io_ctx = |e: io::Error| hostile_or_io(layer, &raw, e);
         let header = entry.header().clone();
         let kind = header.entry_type();
+        // Go's archive/tar reads an empty numeric field as 0, and some writers rely on it.
+        let old = header.as_old();
+        let numeric = |field: &[u8], v: io::Result<u64>| -> io::Result<u64> {
+            if field.iter().all(|&b| b == 0 || b == b' ') {
+                return Ok(0);
+            }
+            v
+        };
         let mut meta = Meta {
-            mode: header.mode().map_err(io_ctx)? & 0o7777,
-            uid: header.uid().map_err(io_ctx)? as u32,
-            gid: header.gid().map_err(io_ctx)? as u32,
+            mode: numeric(&old.mode, header.mode().map(u64::from)).map_err(io_ctx)? as u32 & 0o7777,
+            uid: numeric(&old.uid, header.uid()).map_err(io_ctx)? as u32,
+            gid: numeric(&old.gid, header.gid()).map_err(io_ctx)? as u32,
             mtime: Timespec {
-                tv_sec: header.mtime().map_err(io_ctx)? as i64,
+                tv_sec: numeric(&old.mtime, header.mtime()).map_err(io_ctx)? as i64,
                 tv_nsec: 0,
             },
             xattrs: Vec::new(),

@@ -572,3 +572,27 @@ fn bundle_must_be_new_or_empty() {
     run(&img.dir, "t", &empty).unwrap();
     assert_eq!(fs::metadata(&empty).unwrap().mode() & 0o777, 0o700);
 }
+
+#[test]
+fn empty_numeric_header_fields_read_as_zero() {
+    // Writers that leave uid/gid/mtime unset (all NUL) produce layers Go's tar and umoci
+    // accept.
+    let mut h = tar::Header::new_ustar();
+    h.as_old_mut().name[..4].copy_from_slice(b"file");
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(2);
+    h.as_old_mut().uid = [0; 8];
+    h.as_old_mut().gid = [0; 8];
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"ok"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut img = Layout::new(&tmp.path().join("img"));
+    img.raw_layer(&tar, Compression::None);
+    img.finish("t");
+    run(&img.dir, "t", &tmp.path().join("b")).unwrap();
+    let md = fs::metadata(tmp.path().join("b/rootfs/file")).unwrap();
+    assert_eq!((md.uid(), md.gid(), md.len()), (0, 0, 2));
+}
