@@ -1,0 +1,346 @@
+//! The content-addressed layer store of overlay mode, and the overlay mounts over it.
+//!
+//! ```text
+//! STORE/lock                       flock: shared while unpacking, exclusive for gc
+//! STORE/layers/<algo>/<hex>/       one extracted layer, named by its DiffID; complete
+//!                                  layers only (extraction happens in tmp/, then rename)
+//! STORE/tmp/                       extractions in progress
+//! STORE/bundles/<hash>.json        which bundle mounts which layers (what gc keeps)
+//! BUNDLE/.hull-image/{upper,work}  the bundle's own overlay upper and work dirs
+//! BUNDLE/.hull-image/mount.json    where the bundle's store record is
+//! ```
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, CWD};
+use rustix::mount::{
+    self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Algorithm, Digest};
+use crate::error::{Context, Error, Result};
+
+pub const BUNDLE_STATE: &str = ".hull-image";
+
+pub struct Store {
+    root: PathBuf,
+    /// Held (shared or exclusive) for the life of the Store.
+    _lock: File,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    bundle: PathBuf,
+    layers: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BundleState {
+    store: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) the store. `exclusive` for gc, which must not run while a layer
+    /// is being extracted or a bundle is being mounted.
+    pub fn open(root: &Path, exclusive: bool) -> Result<Self> {
+        for sub in ["layers/sha256", "layers/sha512", "tmp", "bundles"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).ctx(|| format!("create store directory {}", p.display()))?;
+        }
+        // Layers hold setuid files and device nodes of images: not for other users.
+        set_private(root)?;
+        let root = fs::canonicalize(root).ctx(|| format!("resolve store {}", root.display()))?;
+        let lock_path = root.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .ctx(|| format!("open {}", lock_path.display()))?;
+        let op = if exclusive {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::LockShared
+        };
+        rustix::fs::flock(&lock, op).ctx(|| format!("lock {}", lock_path.display()))?;
+        Ok(Store { root, _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.root
+            .join("layers")
+            .join(diff_id.algorithm().name())
+            .join(diff_id.hex())
+    }
+
+    pub fn has_layer(&self, diff_id: &Digest) -> bool {
+        self.layer_dir(diff_id).is_dir()
+    }
+
+    /// A fresh directory to extract a layer into; `commit_layer` or drop it.
+    pub fn temp_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("layer-")
+            .tempdir_in(self.root.join("tmp"))
+            .ctx(|| format!("create a temporary directory in {}", self.root.display()))
+    }
+
+    /// Publishes a completely extracted and verified layer under its DiffID. If another
+    /// unpack published the same layer meanwhile, ours is thrown away.
+    pub fn commit_layer(&self, tmp: tempfile::TempDir, diff_id: &Digest) -> Result<()> {
+        let dest = self.layer_dir(diff_id);
+        match rustix::fs::renameat(CWD, tmp.path(), CWD, &dest) {
+            Ok(()) => {
+                let _ = tmp.keep();
+                Ok(())
+            }
+            Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => Ok(()),
+            Err(e) => Err(Error::Io {
+                what: format!("move layer into {}", dest.display()),
+                source: e.into(),
+            }),
+        }
+    }
+
+    fn record_path(&self, bundle: &Path) -> PathBuf {
+        let hash = Digest::of(Algorithm::Sha256, bundle.as_os_str().as_encoded_bytes());
+        self.root
+            .join("bundles")
+            .join(format!("{}.json", hash.hex()))
+    }
+
+    /// Mounts the overlay of `layers` (bottom first) on `BUNDLE/rootfs` and records it.
+    pub fn mount(&self, bundle: &Path, layers: &[Digest]) -> Result<()> {
+        let state = bundle.join(BUNDLE_STATE);
+        let upper = state.join("upper");
+        let work = state.join("work");
+        let rootfs = bundle.join("rootfs");
+        for d in [&upper, &work, &rootfs] {
+            fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+        }
+        // Record first: a gc that runs right after must already see the layers in use.
+        let record = Record {
+            bundle: bundle.to_path_buf(),
+            layers: layers.iter().map(ToString::to_string).collect(),
+        };
+        write_json(&self.record_path(bundle), &record)?;
+        write_json(
+            &state.join("mount.json"),
+            &BundleState {
+                store: self.root.clone(),
+            },
+        )?;
+        let lowers: Vec<PathBuf> = layers.iter().rev().map(|d| self.layer_dir(d)).collect();
+        mount_overlay(&rootfs, &lowers, &upper, &work).map_err(|source| Error::Io {
+            what: format!(
+                "mount overlay on {} ({} layers)",
+                rootfs.display(),
+                lowers.len()
+            ),
+            source,
+        })
+    }
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let data = serde_json::to_vec_pretty(value).expect("plain data serializes");
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+    f.write_all(&data)
+        .ctx(|| format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, path).ctx(|| format!("rename {} into place", tmp.display()))
+}
+
+pub fn set_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+        .ctx(|| format!("chmod 0700 {}", path.display()))
+}
+
+/// overlayfs through the mount API: `lowerdir+` takes one layer at a time, so no option
+/// string limit (one page) caps the number of layers. Kernels before 6.8 lack it; they
+/// get the classic colon-joined `lowerdir`.
+fn mount_overlay(target: &Path, lowers: &[PathBuf], upper: &Path, work: &Path) -> io::Result<()> {
+    let fs = rmount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    let mut appended = true;
+    for lower in lowers {
+        if let Err(e) = rmount::fsconfig_set_string(fs.as_fd(), "lowerdir+", lower) {
+            if e == rustix::io::Errno::INVAL && lower == &lowers[0] {
+                appended = false;
+                break;
+            }
+            return Err(e.into());
+        }
+    }
+    let fs = if appended {
+        fs
+    } else {
+        let fs = rmount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        let joined: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+        rmount::fsconfig_set_string(fs.as_fd(), "lowerdir", joined.join(":"))?;
+        fs
+    };
+    rmount::fsconfig_set_string(fs.as_fd(), "upperdir", upper)?;
+    rmount::fsconfig_set_string(fs.as_fd(), "workdir", work)?;
+    rmount::fsconfig_create(fs.as_fd())?;
+    let mnt = rmount::fsmount(
+        fs.as_fd(),
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::empty(),
+    )?;
+    rmount::move_mount(
+        mnt.as_fd(),
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?;
+    Ok(())
+}
+
+/// Whether `path` is an overlay mount point in this mount namespace.
+pub fn is_overlay_mount(path: &Path) -> Result<bool> {
+    let info =
+        fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo".into())?;
+    let want = path.as_os_str().as_encoded_bytes();
+    Ok(info.lines().any(|line| {
+        let mut fields = line.split(' ');
+        let mount_point = fields.nth(4).map(unescape_mountinfo);
+        let fstype = line
+            .split(" - ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next());
+        mount_point.as_deref() == Some(want) && fstype == Some("overlay")
+    }))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `hull-image umount BUNDLE`: unmounts the rootfs, drops the bundle's work dir and its
+/// claim on the store's layers. The upper dir (what the container changed) stays.
+pub fn umount(bundle: &Path) -> Result<()> {
+    let bundle = fs::canonicalize(bundle).ctx(|| format!("resolve bundle {}", bundle.display()))?;
+    let state = bundle.join(BUNDLE_STATE);
+    let state_file = state.join("mount.json");
+    let data = fs::read(&state_file)
+        .ctx(|| format!("read {} (not an overlay bundle?)", state_file.display()))?;
+    let st: BundleState = crate::image::parse_json(&data, || state_file.display().to_string())?;
+    let rootfs = bundle.join("rootfs");
+    if is_overlay_mount(&rootfs)? {
+        rmount::unmount(&rootfs, UnmountFlags::empty())
+            .ctx(|| format!("unmount {}", rootfs.display()))?;
+    }
+    let work = state.join("work");
+    if work.exists() {
+        fs::remove_dir_all(&work).ctx(|| format!("remove {}", work.display()))?;
+    }
+    // The store may be gone already; then there is no claim to drop.
+    if st.store.is_dir() {
+        let store = Store::open(&st.store, false)?;
+        let record = store.record_path(&bundle);
+        match fs::remove_file(&record) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).ctx(|| format!("remove {}", record.display())),
+        }
+    }
+    fs::remove_file(&state_file).ctx(|| format!("remove {}", state_file.display()))
+}
+
+/// What `gc` did.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub removed_layers: Vec<String>,
+    pub kept_layers: usize,
+    pub stale_records: usize,
+}
+
+/// `hull-image gc`: removes layers no mounted bundle uses, records of bundles that are
+/// no longer mounted, and leftovers of interrupted extractions.
+pub fn gc(root: &Path) -> Result<GcReport> {
+    let store = Store::open(root, true)?;
+    let mut report = GcReport::default();
+    let mut used = std::collections::HashSet::new();
+    let records = store.root.join("bundles");
+    for entry in fs::read_dir(&records).ctx(|| format!("list {}", records.display()))? {
+        let path = entry.ctx(|| format!("list {}", records.display()))?.path();
+        let record: Option<Record> = fs::read(&path)
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok());
+        match record {
+            Some(r) if is_overlay_mount(&r.bundle.join("rootfs"))? => used.extend(r.layers),
+            _ => {
+                fs::remove_file(&path).ctx(|| format!("remove stale record {}", path.display()))?;
+                report.stale_records += 1;
+            }
+        }
+    }
+    for algo in ["sha256", "sha512"] {
+        let dir = store.root.join("layers").join(algo);
+        for entry in fs::read_dir(&dir).ctx(|| format!("list {}", dir.display()))? {
+            let entry = entry.ctx(|| format!("list {}", dir.display()))?;
+            let name = format!("{algo}:{}", entry.file_name().to_string_lossy());
+            if used.contains(&name) {
+                report.kept_layers += 1;
+                continue;
+            }
+            // Out of layers/ first, so a crash halfway never leaves a partial layer there.
+            let doomed = store.temp_dir()?;
+            let target = doomed.path().join("layer");
+            fs::rename(entry.path(), &target)
+                .ctx(|| format!("move {} out of the store", entry.path().display()))?;
+            remove_tree(doomed.path())?;
+            report.removed_layers.push(name);
+        }
+    }
+    let tmp = store.root.join("tmp");
+    for entry in fs::read_dir(&tmp).ctx(|| format!("list {}", tmp.display()))? {
+        let path = entry.ctx(|| format!("list {}", tmp.display()))?.path();
+        remove_tree(&path)?;
+    }
+    Ok(report)
+}
+
+/// Removes a tree that may hold read-only directories (an extracted 0555 /usr).
+pub fn remove_tree(path: &Path) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().unwrap_or_default();
+    let dir = File::open(parent).ctx(|| format!("open {}", parent.display()))?;
+    crate::tree::remove_all_at(&dir, name).ctx(|| format!("remove {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_unescape() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), b"/a b");
+        assert_eq!(unescape_mountinfo("/plain"), b"/plain");
+    }
+}
