@@ -367,10 +367,10 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
     }
 }
 
-/// Runs a bundle with runc (private state root, unique id) and returns its stdout.
-pub fn runc_run(bundle: &Path, id: &str) -> (bool, String, String) {
+/// Runs a bundle with `runtime` (private state root, unique id) and returns its output.
+fn run_with(runtime: &Path, bundle: &Path, id: &str) -> (bool, String, String) {
     let state = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("runc")
+    let out = std::process::Command::new(runtime)
         .arg("--root")
         .arg(state.path())
         .args(["run", "--bundle"])
@@ -378,9 +378,9 @@ pub fn runc_run(bundle: &Path, id: &str) -> (bool, String, String) {
         .arg(id)
         .stdin(std::process::Stdio::null())
         .output()
-        .expect("runc is installed");
+        .unwrap_or_else(|e| panic!("run {}: {e}", runtime.display()));
     // `run` deletes the container when it exits; make sure nothing is left either way.
-    let _ = std::process::Command::new("runc")
+    let _ = std::process::Command::new(runtime)
         .arg("--root")
         .arg(state.path())
         .args(["delete", "-f", id])
@@ -390,6 +390,24 @@ pub fn runc_run(bundle: &Path, id: &str) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs a bundle with runc and, when the workspace's hull is built, with hull too: both must
+/// succeed with the same output. Returns runc's result.
+pub fn runc_run(bundle: &Path, id: &str) -> (bool, String, String) {
+    let runc = run_with(Path::new("runc"), bundle, id);
+    let hull = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/hull");
+    if hull.exists() {
+        let ours = run_with(&hull, bundle, &format!("{id}-hull"));
+        assert_eq!(
+            (ours.0, &ours.1),
+            (runc.0, &runc.1),
+            "hull and runc disagree on {}: {}",
+            bundle.display(),
+            ours.2
+        );
+    }
+    runc
 }
 
 /// A busybox rootfs as layer entries (from the host's static busybox).
