@@ -63,8 +63,7 @@ impl Bundle {
         for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
-            .expect("busybox-static must be installed (hack/setup.sh)");
+        link_or_copy(&busybox_bin(), &rootfs.join("bin/busybox"));
         let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let link = rootfs.join("bin").join(applet);
@@ -355,6 +354,33 @@ pub fn type_in(master: &std::os::fd::OwnedFd, data: &str) {
     }
 }
 
+/// Puts a binary into a rootfs as a hard link where it can: a copy holds a writable fd on the
+/// new file, a child forked meanwhile by a parallel test keeps that fd until its own exec, and
+/// exec of the copy then fails with ETXTBSY. A link never opens the file for writing.
+fn link_or_copy(from: &Path, to: &Path) {
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to)
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    }
+}
+
+/// A private copy of the host's busybox-static (so that links to it never reach the host's
+/// own file), made once per test run under target/.
+fn busybox_bin() -> PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-rootfs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busybox");
+        let tmp = dir.join(format!("busybox.{}", std::process::id()));
+        std::fs::copy("/bin/busybox", &tmp)
+            .expect("busybox-static must be installed (hack/setup.sh)");
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    })
+    .clone()
+}
+
 /// The static probe binary (crates/probe), built once per test run into target/probe.
 pub fn probe_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -384,7 +410,7 @@ impl Bundle {
         let mut all = vec!["/probe"];
         all.extend_from_slice(args);
         let b = Bundle::busybox(&all);
-        std::fs::copy(probe_bin(), b.rootfs().join("probe")).unwrap();
+        link_or_copy(&probe_bin(), &b.rootfs().join("probe"));
         b
     }
 }

@@ -20,7 +20,10 @@ fn report(rt: &Runtime, b: &Bundle) -> Value {
 
 /// Mounts as (target, fstype, per-mount options, super options), sorted. The tmpfs under
 /// /sys/fs/cgroup is left out: runc leaves it writable under a read-only cgroup mount, hull
-/// makes it read-only too (the cgroup hierarchies in it are read-only under both).
+/// makes it read-only too (the cgroup hierarchies in it are read-only under both). The
+/// superblock options of /sys are left out too: runc's mount(2) with MS_RDONLY also makes
+/// sysfs's superblock read-only, hull's `ro` is a per-mount attribute only, because without a
+/// new network namespace that superblock is the host's (the mount is read-only under both).
 fn mounts(r: &Value) -> Vec<String> {
     let mut m: Vec<String> = r["mounts"]
         .as_array()
@@ -28,10 +31,12 @@ fn mounts(r: &Value) -> Vec<String> {
         .iter()
         .filter(|m| !(m["target"] == "/sys/fs/cgroup" && m["fstype"] == "tmpfs"))
         .map(|m| {
-            format!(
-                "{} {} {} {}",
-                m["target"], m["fstype"], m["options"], m["super"]
-            )
+            let sup = if m["target"] == "/sys" {
+                &Value::Null
+            } else {
+                &m["super"]
+            };
+            format!("{} {} {} {}", m["target"], m["fstype"], m["options"], sup)
         })
         .collect();
     m.sort();

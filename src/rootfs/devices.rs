@@ -1,17 +1,38 @@
-//! /dev: the default devices every container gets, `linux.devices`, and the standard links.
+//! /dev inside the container: the default devices, `linux.devices`, /dev/ptmx and the
+//! /dev/fd, /dev/std{in,out,err} links.
+//!
+//! Like runc, nodes are made with mknod; where mknod is not allowed (a user namespace) the
+//! host's node at the same path is bound over an empty file instead.
 
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
-use nix::unistd::{fchownat, Gid, Uid};
-use oci_spec::runtime::{LinuxDeviceType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
+use pathrs::Root;
+use rustix::fs::{
+    chmodat, chownat, makedev, mknodat, symlinkat, unlinkat, AtFlags, FileType, Mode,
+};
+use rustix::io::Errno;
+use rustix::process::{Gid, Uid};
 
-use super::mount::{fd_path, resolve_dest};
+use super::fdmount;
+use super::inroot::{self, clean};
 use crate::{Context, Error, Result};
 
-/// The devices runc gives every container: (path, major, minor).
-const DEFAULT: [(&str, u64, u64); 6] = [
+/// One device node to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub path: PathBuf,
+    pub kind: FileType,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The devices every container gets, as in runc (ptmx is a link to pts/ptmx instead).
+const DEFAULTS: &[(&str, u32, u32)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
     ("/dev/full", 1, 7),
@@ -20,148 +41,239 @@ const DEFAULT: [(&str, u64, u64); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
-pub fn create_default(root: &pathrs::Root) -> Result<()> {
-    for (path, major, minor) in DEFAULT {
-        make_node(
-            root,
-            Path::new(path),
-            SFlag::S_IFCHR,
-            0o666,
+impl Device {
+    /// Checks and converts one `linux.devices` entry; `field` names it in errors.
+    pub fn from_spec(field: &str, d: &LinuxDevice) -> Result<Device> {
+        let path = d.path();
+        let bad = |why: String| Error::invalid(format!("{field} ({}): {why}", path.display()));
+        if !path.is_absolute() {
+            return Err(bad("path must be absolute".into()));
+        }
+        if clean(path) == Path::new("/") {
+            return Err(bad("path is the root".into()));
+        }
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+            LinuxDeviceType::B => FileType::BlockDevice,
+            LinuxDeviceType::P => FileType::Fifo,
+            LinuxDeviceType::A => return Err(bad("type \"a\" cannot be created".into())),
+        };
+        let number = |n: i64, what: &str| {
+            u32::try_from(n).map_err(|_| bad(format!("{what} {n} out of range")))
+        };
+        let (major, minor) = if kind == FileType::Fifo {
+            (0, 0)
+        } else {
+            (number(d.major(), "major")?, number(d.minor(), "minor")?)
+        };
+        // fileMode carries permission bits; a type in it (as some configs write) is dropped.
+        let mode = d.file_mode().unwrap_or(0o666) & !libc::S_IFMT;
+        if mode & !0o7777 != 0 {
+            return Err(bad(format!("fileMode {mode:#o} has bits beyond 07777")));
+        }
+        Ok(Device {
+            path: clean(path),
+            kind,
             major,
             minor,
-            0,
-            0,
-        )?;
+            mode,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        })
     }
-    Ok(())
 }
 
-/// /dev/fd and /dev/std* into /proc/self/fd, /dev/ptmx into the container's devpts.
-pub fn create_links(root: &pathrs::Root) -> Result<()> {
+/// The default devices plus `linux.devices`; an entry in the config replaces a default at
+/// the same path.
+pub fn devices(spec: &Spec) -> Result<Vec<Device>> {
+    let configured: Vec<Device> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, d)| Device::from_spec(&format!("linux.devices[{i}]"), d))
+        .collect::<Result<_>>()?;
+    let mut all: Vec<Device> = DEFAULTS
+        .iter()
+        .filter(|(path, _, _)| !configured.iter().any(|d| d.path == Path::new(path)))
+        .map(|&(path, major, minor)| Device {
+            path: path.into(),
+            kind: FileType::CharacterDevice,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    all.extend(configured);
+    Ok(all)
+}
+
+/// Creates every device, then /dev/ptmx and the standard links. `bind`: do not try mknod.
+pub fn setup(root: &Root, devices: &[Device], bind: bool) -> Result<()> {
+    for device in devices {
+        create(root, device, bind)
+            .map_err(|e| Error::Other(format!("device {}: {e}", device.path.display())))?;
+    }
+    setup_ptmx(root)?;
+    setup_links(root)
+}
+
+fn create(root: &Root, device: &Device, bind: bool) -> Result<()> {
+    if bind {
+        return bind_from_host(root, device);
+    }
+    let (dir, name) = inroot::ensure_parent(root, &device.path)?;
+    let dev = makedev(device.major, device.minor);
+    match mknodat(
+        &dir,
+        &name,
+        device.kind,
+        Mode::from_raw_mode(device.mode),
+        dev,
+    ) {
+        Ok(()) => {}
+        // Something already there (the rootfs ships it, or /dev is not a fresh tmpfs): keep
+        // it, and do not chown or chmod what may be a symlink.
+        Err(Errno::EXIST) => return Ok(()),
+        Err(Errno::PERM) => return bind_from_host(root, device),
+        Err(e) => return Err(e).ctx("mknod"),
+    }
+    chownat(
+        &dir,
+        &name,
+        Some(Uid::from_raw(device.uid)),
+        Some(Gid::from_raw(device.gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .ctx("chown")?;
+    // mknod applied the umask; set the exact mode. We made this node, it is not a symlink.
+    chmodat(
+        &dir,
+        &name,
+        Mode::from_raw_mode(device.mode),
+        AtFlags::empty(),
+    )
+    .ctx("chmod")
+}
+
+/// Binds the host's node at the same path over an empty file (how runc does it when mknod
+/// is not permitted).
+fn bind_from_host(root: &Root, device: &Device) -> Result<()> {
+    let target = inroot::ensure_file(root, &device.path)?;
+    let tree = fdmount::clone_tree(&device.path, false)?;
+    fdmount::attach(&tree, target.as_fd())
+}
+
+fn setup_ptmx(root: &Root) -> Result<()> {
+    let (dir, name) = inroot::ensure_parent(root, Path::new("/dev/ptmx"))?;
+    match unlinkat(&dir, &name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(e).ctx("remove /dev/ptmx"),
+    }
+    symlinkat("pts/ptmx", &dir, &name).ctx("symlink /dev/ptmx -> pts/ptmx")
+}
+
+fn setup_links(root: &Root) -> Result<()> {
     let mut links = vec![
         ("/proc/self/fd", "/dev/fd"),
         ("/proc/self/fd/0", "/dev/stdin"),
         ("/proc/self/fd/1", "/dev/stdout"),
         ("/proc/self/fd/2", "/dev/stderr"),
-        ("pts/ptmx", "/dev/ptmx"),
     ];
+    // Only where the kernel has it (CONFIG_PROC_KCORE); the host's /proc tells.
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "/dev/core"));
     }
     for (target, link) in links {
-        // A link (or device) already there is left alone, as runc does.
-        if root.resolve_nofollow(link).is_ok() {
-            continue;
+        let (dir, name) = inroot::ensure_parent(root, Path::new(link))?;
+        match symlinkat(target, &dir, &name) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e).with_ctx(|| format!("symlink {link} -> {target}")),
         }
-        root.create(link, &pathrs::InodeType::Symlink(target.into()))
-            .map_err(|e| Error::Other(format!("symlink {link} -> {target}: {e}")))?;
     }
     Ok(())
 }
 
-/// `linux.devices`, with their type, numbers, mode and owner.
-pub fn create_configured(spec: &Spec, root: &pathrs::Root) -> Result<()> {
-    let devices = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or_default();
-    for (i, d) in devices.iter().enumerate() {
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => {
-                return Err(Error::invalid(format!(
-                    "linux.devices[{i}]: type \"a\" is not a device node"
-                )))
-            }
-        };
-        let path = d.path();
-        if !path.starts_with("/dev") {
-            return Err(Error::invalid(format!(
-                "linux.devices[{i}] {}: must be under /dev",
-                path.display()
-            )));
-        }
-        make_node(
-            root,
-            path,
-            kind,
-            d.file_mode().unwrap_or(0o666),
-            d.major() as u64,
-            d.minor() as u64,
-            d.uid().unwrap_or(0),
-            d.gid().unwrap_or(0),
-        )
-        .map_err(|e| Error::Other(format!("linux.devices[{i}] {}: {e}", path.display())))?;
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxBuilder, LinuxDeviceBuilder, SpecBuilder};
 
-#[allow(clippy::too_many_arguments)]
-fn make_node(
-    root: &pathrs::Root,
-    path: &Path,
-    kind: SFlag,
-    mode: u32,
-    major: u64,
-    minor: u64,
-    uid: u32,
-    gid: u32,
-) -> Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/dev"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid(format!("{}: not a file name", path.display())))?;
-    let dir = resolve_dest(root, parent, false)?;
-    if root.resolve_nofollow(path).is_ok() {
-        // The rootfs (or an earlier entry) already has it; replace it with the asked node.
-        let _ = nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    fn spec_with(devices: Vec<LinuxDevice>) -> Spec {
+        SpecBuilder::default()
+            .linux(LinuxBuilder::default().devices(devices).build().unwrap())
+            .build()
+            .unwrap()
     }
-    let perm = Mode::from_bits_truncate(mode & 0o7777);
-    match mknodat(dir.as_fd(), name, kind, perm, makedev(major, minor)) {
-        Ok(()) => {}
-        // No mknod (a user namespace): bind the host's node, as runc does.
-        Err(nix::errno::Errno::EPERM) if kind != SFlag::S_IFIFO => {
-            return bind_host_node(root, path);
-        }
-        Err(e) => return Err(e).with_ctx(|| format!("mknod {}", path.display())),
-    }
-    // mknod applies the umask: set the mode exactly, then the owner.
-    nix::sys::stat::fchmodat(
-        dir.as_fd(),
-        name,
-        perm,
-        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-    )
-    .or_else(|_| {
-        nix::sys::stat::fchmodat(
-            dir.as_fd(),
-            name,
-            perm,
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-    })
-    .with_ctx(|| format!("chmod {}", path.display()))?;
-    fchownat(
-        dir.as_fd(),
-        name,
-        Some(Uid::from_raw(uid)),
-        Some(Gid::from_raw(gid)),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .with_ctx(|| format!("chown {}", path.display()))
-}
 
-fn bind_host_node(root: &pathrs::Root, path: &Path) -> Result<()> {
-    let target = resolve_dest(root, path, true)?;
-    nix::mount::mount(
-        Some(path),
-        &fd_path(&target.as_fd()),
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_ctx(|| format!("bind host {}", path.display()))
+    #[test]
+    fn defaults_are_replaced_by_config_entries() {
+        let custom_null = LinuxDeviceBuilder::default()
+            .path("/dev/null")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .file_mode(0o600u32)
+            .uid(7u32)
+            .build()
+            .unwrap();
+        let fuse = LinuxDeviceBuilder::default()
+            .path("/dev/fuse")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(229)
+            .build()
+            .unwrap();
+        let all = devices(&spec_with(vec![custom_null, fuse])).unwrap();
+        assert_eq!(all.len(), DEFAULTS.len() + 1);
+        let null: Vec<_> = all
+            .iter()
+            .filter(|d| d.path == Path::new("/dev/null"))
+            .collect();
+        assert_eq!(null.len(), 1);
+        assert_eq!((null[0].mode, null[0].uid), (0o600, 7));
+        let fuse = all
+            .iter()
+            .find(|d| d.path == Path::new("/dev/fuse"))
+            .unwrap();
+        assert_eq!((fuse.major, fuse.minor, fuse.mode), (10, 229, 0o666));
+    }
+
+    #[test]
+    fn bad_entries_name_the_field() {
+        let relative = LinuxDeviceBuilder::default()
+            .path("dev/x")
+            .typ(LinuxDeviceType::C)
+            .build()
+            .unwrap();
+        let err = devices(&spec_with(vec![relative])).unwrap_err().to_string();
+        assert!(err.contains("linux.devices[0] (dev/x)"), "{err}");
+        let all = LinuxDeviceBuilder::default()
+            .path("/dev/all")
+            .typ(LinuxDeviceType::A)
+            .build()
+            .unwrap();
+        assert!(devices(&spec_with(vec![all])).is_err());
+        let negative = LinuxDeviceBuilder::default()
+            .path("/dev/neg")
+            .typ(LinuxDeviceType::B)
+            .major(-1)
+            .build()
+            .unwrap();
+        let err = devices(&spec_with(vec![negative])).unwrap_err().to_string();
+        assert!(err.contains("major -1"), "{err}");
+        // A type in fileMode is dropped, like runc does.
+        let typed = LinuxDeviceBuilder::default()
+            .path("/dev/typed")
+            .typ(LinuxDeviceType::C)
+            .file_mode(0o020640u32)
+            .build()
+            .unwrap();
+        let all = devices(&spec_with(vec![typed])).unwrap();
+        assert_eq!(all.last().unwrap().mode, 0o640);
+    }
 }

@@ -1,23 +1,36 @@
 //! The container's filesystem: mounts, devices, pivot_root, masked and read-only paths.
 //!
-//! Called from init in this order: `validate` (in the runtime, before anything exists), then in
-//! the container's mount namespace `prepare`, (createContainer hooks run here), `pivot`,
-//! `finalize`. Every destination inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT)
-//! (pathrs) and mounted through its fd, so a symlink planted in the rootfs cannot send a mount
-//! outside it.
+//! Called from init in this order: `validate` (parent, before anything exists), then in the
+//! container's mount namespace `prepare`, (createContainer hooks run here), `pivot`, then
+//! (console setup, which may need a writable /dev) `finalize`.
+//!
+//! Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) through pathrs
+//! and every mount is made by fd (fsopen/fsmount or open_tree, then move_mount onto the
+//! resolved target), so a symlink in the rootfs cannot send a mount outside it.
 
+mod cgroup;
+mod copyup;
 mod devices;
-mod mount;
-pub mod options;
+mod fdmount;
+mod inroot;
+mod mountinfo;
+mod mounts;
+mod options;
 mod paths;
 mod pivot;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::mount::{mount_change, MountPropagationFlags};
 
-use crate::{Error, Result};
+use crate::{Context, Error, Result};
+
+pub use mounts::Plan;
+pub use options::MountOptions;
 
 /// Everything the rootfs code needs to know about one container.
 pub struct Rootfs<'a> {
@@ -30,122 +43,214 @@ pub struct Rootfs<'a> {
     pub no_pivot: bool,
 }
 
+/// Every mount option name hull accepts, for `features` (from the parser's own table).
+pub fn mount_options() -> Vec<&'static str> {
+    options::names()
+}
+
+/// `rootfsPropagation` as mount(2) propagation flags.
+fn root_propagation(value: &str) -> Option<MountPropagationFlags> {
+    use MountPropagationFlags as P;
+    Some(match value {
+        "private" => P::PRIVATE,
+        "rprivate" => P::PRIVATE | P::REC,
+        "slave" => P::DOWNSTREAM,
+        "rslave" => P::DOWNSTREAM | P::REC,
+        "shared" => P::SHARED,
+        "rshared" => P::SHARED | P::REC,
+        "unbindable" => P::UNBINDABLE,
+        "runbindable" => P::UNBINDABLE | P::REC,
+        _ => return None,
+    })
+}
+
 impl Rootfs<'_> {
-    fn mounts(&self) -> &[Mount] {
-        self.spec.mounts().as_deref().unwrap_or_default()
+    fn linux(&self) -> Option<&oci_spec::runtime::Linux> {
+        self.spec.linux().as_ref()
     }
 
-    /// Checks every mount before anything is created.
-    pub fn validate(&self) -> Result<()> {
-        for (i, m) in self.mounts().iter().enumerate() {
-            let what = || format!("mounts[{i}] ({})", m.destination().display());
-            if m.destination().as_os_str().is_empty() {
-                return Err(Error::invalid(format!("mounts[{i}]: destination is empty")));
-            }
-            if m.destination()
-                .components()
-                .any(|c| c == std::path::Component::ParentDir)
-            {
+    fn propagation_setting(&self) -> Option<&str> {
+        self.linux()
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .filter(|p| !p.is_empty())
+    }
+
+    fn propagation(&self) -> Result<MountPropagationFlags> {
+        match self.propagation_setting() {
+            None => Ok(MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC),
+            Some(p) => root_propagation(p).ok_or_else(|| {
+                Error::invalid(format!("linux.rootfsPropagation: unknown value {p:?}"))
+            }),
+        }
+    }
+
+    fn has_namespace(&self, typ: LinuxNamespaceType) -> bool {
+        self.linux()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| ns.iter().any(|n| n.typ() == typ))
+    }
+
+    /// Devices are made only when /dev is not a bind mount from the config.
+    fn setup_dev(&self, plans: &[Plan]) -> bool {
+        !plans
+            .iter()
+            .any(|p| matches!(p.kind, mounts::Kind::Bind { .. }) && p.dest == Path::new("/dev"))
+    }
+
+    fn paths(list: Option<&Vec<String>>, field: &str) -> Result<Vec<String>> {
+        let list = list.cloned().unwrap_or_default();
+        for (i, p) in list.iter().enumerate() {
+            if !p.starts_with('/') {
                 return Err(Error::invalid(format!(
-                    "{}: destination must not hold \"..\"",
-                    what()
-                )));
-            }
-            let opts = options::parse(m.options().as_deref().unwrap_or_default());
-            if mount::is_bind(m, &opts) {
-                let source = self.bind_source(m).ok_or_else(|| {
-                    Error::invalid(format!("{}: a bind mount needs a source", what()))
-                })?;
-                std::fs::symlink_metadata(&source).map_err(|e| {
-                    Error::invalid(format!("{}: bind source {}: {e}", what(), source.display()))
-                })?;
-            } else if m.typ().as_deref().unwrap_or_default().is_empty() {
-                return Err(Error::invalid(format!(
-                    "{}: type is required unless it is a bind mount",
-                    what()
+                    "{field}[{i}] ({p}): path must be absolute"
                 )));
             }
         }
-        Ok(())
+        Ok(list)
     }
 
-    /// A bind mount's source on the host; relative sources are relative to the bundle.
-    fn bind_source(&self, m: &Mount) -> Option<PathBuf> {
-        let source = m.source().as_ref()?;
-        Some(if source.is_absolute() {
-            source.clone()
-        } else {
-            self.bundle.join(source)
-        })
+    fn masked_paths(&self) -> Result<Vec<String>> {
+        Self::paths(
+            self.linux().and_then(|l| l.masked_paths().as_ref()),
+            "linux.maskedPaths",
+        )
+    }
+
+    fn readonly_paths(&self) -> Result<Vec<String>> {
+        Self::paths(
+            self.linux().and_then(|l| l.readonly_paths().as_ref()),
+            "linux.readonlyPaths",
+        )
+    }
+
+    /// Checks every mount, option and device before anything is created.
+    pub fn validate(&self) -> Result<()> {
+        if !self.root.is_absolute() {
+            return Err(Error::invalid(format!(
+                "root.path {}: must resolve to an absolute path",
+                self.root.display()
+            )));
+        }
+        let meta = std::fs::metadata(&self.root)
+            .with_ctx(|| format!("root.path {}", self.root.display()))?;
+        if !meta.is_dir() {
+            return Err(Error::invalid(format!(
+                "root.path {}: not a directory",
+                self.root.display()
+            )));
+        }
+        // Without a mount namespace of its own the container's mounts would be made in the
+        // runtime's, the host's.
+        if !self.has_namespace(LinuxNamespaceType::Mount) {
+            return Err(Error::invalid(
+                "linux.namespaces: the rootfs setup needs a mount namespace",
+            ));
+        }
+        self.propagation()?;
+        for plan in mounts::plans(self.spec, &self.bundle)? {
+            plan.check_source()?;
+        }
+        devices::devices(self.spec)?;
+        self.masked_paths()?;
+        self.readonly_paths()?;
+        Ok(())
     }
 
     /// In init, inside the new mount namespace: propagation, the rootfs bind, every mount,
     /// /dev and its devices and links.
     pub fn prepare(&self) -> Result<()> {
-        pivot::prepare_root(self)?;
-        let root = pathrs::Root::open(&self.root)
-            .map_err(|e| Error::Other(format!("open rootfs {}: {e}", self.root.display())))?;
-        for (i, m) in self.mounts().iter().enumerate() {
-            mount::mount_one(self, &root, i, m)?;
+        let plans = mounts::plans(self.spec, &self.bundle)?;
+        let devices = devices::devices(self.spec)?;
+        let propagation = self.propagation()?;
+
+        // Nothing we mount may propagate back to the host.
+        mount_change("/", propagation)
+            .with_ctx(|| format!("set propagation of / ({propagation:?})"))?;
+        self.make_parent_private(propagation)?;
+
+        // The rootfs becomes a mount of its own (pivot_root needs one), and every later
+        // lookup walks the container's mount tree from it.
+        let tree = fdmount::clone_tree(&self.root, true)?;
+        let here = rustix::fs::open(
+            &self.root,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .with_ctx(|| format!("open rootfs {}", self.root.display()))?;
+        fdmount::attach(&tree, &here)
+            .map_err(|e| mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e))?;
+        drop(here);
+        let root = inroot::open_root(&self.root)?;
+
+        for plan in &plans {
+            mounts::mount(&root, self.spec, plan)?;
         }
-        if !self.dev_is_bind_mounted() {
-            devices::create_default(&root)?;
-            devices::create_links(&root)?;
+        if self.setup_dev(&plans) {
+            let bind = self.has_namespace(LinuxNamespaceType::User);
+            devices::setup(&root, &devices, bind)?;
         }
-        devices::create_configured(self.spec, &root)?;
         Ok(())
     }
 
-    /// A bind-mounted /dev comes with its devices: runc then makes none.
-    fn dev_is_bind_mounted(&self) -> bool {
-        self.mounts().iter().any(|m| {
-            m.destination() == Path::new("/dev")
-                && mount::is_bind(
-                    m,
-                    &options::parse(m.options().as_deref().unwrap_or_default()),
-                )
+    /// With a shared root propagation the rootfs's parent mount would be shared too, and
+    /// pivot_root refuses that (and the rootfs bind would propagate out): make it private.
+    fn make_parent_private(&self, propagation: MountPropagationFlags) -> Result<()> {
+        let done = MountPropagationFlags::REC
+            | MountPropagationFlags::DOWNSTREAM
+            | MountPropagationFlags::PRIVATE;
+        if propagation & !done == MountPropagationFlags::empty()
+            && propagation.contains(MountPropagationFlags::REC)
+        {
+            return Ok(());
+        }
+        let canonical = std::fs::canonicalize(&self.root)
+            .with_ctx(|| format!("resolve {}", self.root.display()))?;
+        let mounts = mountinfo::read_self()?;
+        let Some(parent) = mountinfo::mount_of(&mounts, &canonical) else {
+            return Ok(());
+        };
+        mount_change(&parent.mount_point, MountPropagationFlags::PRIVATE).with_ctx(|| {
+            format!(
+                "make the rootfs's parent mount {} private",
+                parent.mount_point.display()
+            )
         })
     }
 
     /// pivot_root (or MS_MOVE + chroot) into the rootfs; cwd is / afterwards.
     pub fn pivot(&self) -> Result<()> {
         if self.no_pivot {
-            pivot::move_root(&self.root)
+            pivot::move_root(&self.root)?;
         } else {
-            pivot::pivot_root(&self.root)
-        }?;
-        pivot::apply_root_propagation(self.spec)
-    }
-
-    /// After pivot: read-only paths, masked paths, a read-only root.
-    pub fn finalize(&self) -> Result<()> {
-        let linux = self.spec.linux().as_ref();
-        for p in linux
-            .and_then(|l| l.readonly_paths().as_deref())
-            .unwrap_or_default()
-        {
-            paths::make_readonly(Path::new(p))?;
+            pivot::pivot(&self.root)?;
         }
-        for p in linux
-            .and_then(|l| l.masked_paths().as_deref())
-            .unwrap_or_default()
-        {
-            paths::mask(Path::new(p))?;
-        }
-        if self
-            .spec
-            .root()
-            .as_ref()
-            .and_then(|r| r.readonly())
-            .unwrap_or(false)
-        {
-            paths::remount_readonly(Path::new("/"), MsFlags::empty())?;
+        // The propagation asked for is that of the container's root mount, which only
+        // now is /.
+        if self.propagation_setting().is_some() {
+            let propagation = self.propagation()?;
+            mount_change("/", propagation)
+                .with_ctx(|| format!("set propagation of the container's / ({propagation:?})"))?;
         }
         Ok(())
     }
-}
 
-/// Every mount option name hull accepts (for `features`).
-pub fn mount_options() -> Vec<&'static str> {
-    options::names()
+    /// After pivot: a read-only /dev if asked, `root.readonly`, read-only paths, masked
+    /// paths (in runc's order).
+    pub fn finalize(&self) -> Result<()> {
+        let plans = mounts::plans(self.spec, &self.bundle)?;
+        let dev_ro = plans.iter().any(|p| {
+            p.dest == Path::new("/dev")
+                && matches!(p.kind, mounts::Kind::Fs(_))
+                && p.opts.readonly == Some(true)
+        });
+        if dev_ro {
+            paths::remount_readonly("/dev")?;
+        }
+        if self.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            paths::remount_readonly("/")?;
+        }
+        paths::readonly(&self.readonly_paths()?)?;
+        paths::mask(&self.masked_paths()?)?;
+        Ok(())
+    }
 }

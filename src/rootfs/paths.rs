@@ -1,82 +1,98 @@
-//! After pivot_root: masked paths (hidden) and read-only paths.
+//! After pivot: `maskedPaths`, `readonlyPaths`, a read-only /dev and `root.readonly`.
+//!
+//! These run with the container's root as `/`, so absolute symlinks and `..` resolve inside
+//! it; a path that does not exist is skipped, as runc does.
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::mount::{mount, MsFlags};
-use nix::sys::stat::SFlag;
+use rustix::fs::{fstat, major, minor, open, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use super::mount::locked_flags;
+use super::fdmount::{self, FsContext};
+use super::options::AttrChange;
 use crate::{Context, Error, Result};
 
-/// Hides `path`: a directory under an empty read-only tmpfs, anything else under /dev/null.
-/// A path that does not exist is skipped.
-pub fn mask(path: &Path) -> Result<()> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::os(format!("maskedPaths {}", path.display()), e)),
-    };
-    if meta.is_dir() {
-        return mount(
-            Some("tmpfs"),
-            path,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .with_ctx(|| format!("maskedPaths {}: mount an empty tmpfs", path.display()));
-    }
-    check_dev_null()?;
-    mount(
-        Some("/dev/null"),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_ctx(|| format!("maskedPaths {}: bind /dev/null", path.display()))
+fn open_path(path: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    open(path, OFlags::PATH | OFlags::CLOEXEC | flags, Mode::empty())
 }
 
-/// The container's /dev/null must really be the null device before it masks anything: a
-/// rootfs could ship a regular file or a link there.
-fn check_dev_null() -> Result<()> {
-    let st = nix::sys::stat::lstat("/dev/null").ctx("lstat /dev/null")?;
-    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
-    if !is_chr || nix::sys::stat::major(st.st_rdev) != 1 || nix::sys::stat::minor(st.st_rdev) != 3 {
+/// The container's /dev/null, checked to really be the null device (1:3) before it is
+/// bound over anything.
+fn dev_null() -> Result<OwnedFd> {
+    let fd = open_path(Path::new("/dev/null"), OFlags::NOFOLLOW).ctx("open /dev/null")?;
+    let st = fstat(&fd).ctx("stat /dev/null")?;
+    let is_null = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
+        && major(st.st_rdev) == 1
+        && minor(st.st_rdev) == 3;
+    if !is_null {
         return Err(Error::Other(
-            "/dev/null is not the null device (1:3); refusing to mask with it".into(),
+            "/dev/null in the container is not the null device (1:3)".into(),
         ));
+    }
+    Ok(fd)
+}
+
+/// Masks each path: files get /dev/null bound over them, directories an empty read-only
+/// tmpfs (one superblock, cloned for each directory).
+pub fn mask(paths: &[String]) -> Result<()> {
+    let mut null: Option<OwnedFd> = None;
+    let mut empty_dir: Option<OwnedFd> = None;
+    for (i, path) in paths.iter().enumerate() {
+        let field = || format!("maskedPaths[{i}] ({path})");
+        let target = match open_path(Path::new(path), OFlags::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e).with_ctx(|| format!("{}: open", field())),
+        };
+        let st = fstat(&target).with_ctx(|| format!("{}: stat", field()))?;
+        let result = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            if empty_dir.is_none() {
+                empty_dir = Some(empty_readonly_tmpfs()?);
+            }
+            fdmount::clone_fd(empty_dir.as_ref().unwrap(), false)
+        } else {
+            if null.is_none() {
+                null = Some(dev_null()?);
+            }
+            fdmount::clone_fd(null.as_ref().unwrap(), false)
+        };
+        result
+            .and_then(|mnt| fdmount::attach(&mnt, &target))
+            .map_err(|e| crate::rootfs::mounts::in_mount(&field(), e))?;
     }
     Ok(())
 }
 
-/// Makes `path` read-only (keeping nosuid/nodev/noexec). A path that does not exist is skipped.
-pub fn make_readonly(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::os(format!("readonlyPaths {}", path.display()), e)),
-        Ok(_) => {}
-    }
-    mount(
-        Some(path),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .with_ctx(|| format!("readonlyPaths {}: bind", path.display()))?;
-    remount_readonly(path, MsFlags::MS_REC)
+fn empty_readonly_tmpfs() -> Result<OwnedFd> {
+    let fs = FsContext::open("tmpfs")?;
+    fs.set_string("source", "tmpfs")?;
+    fs.set_flag("ro")?;
+    fs.mount(crate::sys::mount::MOUNT_ATTR_RDONLY)
 }
 
-/// Remounts the mount at `path` read-only, repeating the flags it already has.
-pub fn remount_readonly(path: &Path, extra: MsFlags) -> Result<()> {
-    let keep = locked_flags(path)?;
-    mount(
-        None::<&str>,
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep | extra,
-        None::<&str>,
-    )
-    .with_ctx(|| format!("remount {} read-only", path.display()))
+/// Binds each path over itself read-only; nosuid, nodev and noexec stay as they were.
+pub fn readonly(paths: &[String]) -> Result<()> {
+    for (i, path) in paths.iter().enumerate() {
+        let field = || format!("readonlyPaths[{i}] ({path})");
+        let target = match open_path(Path::new(path), OFlags::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e).with_ctx(|| format!("{}: open", field())),
+        };
+        fdmount::clone_fd(&target, true)
+            .and_then(|tree| {
+                fdmount::set_attrs(&tree, &AttrChange::readonly(), &AttrChange::default())?;
+                fdmount::attach(&tree, &target)
+            })
+            .map_err(|e| crate::rootfs::mounts::in_mount(&field(), e))?;
+    }
+    Ok(())
+}
+
+/// Makes the mount at `path` (the container's / or /dev) read-only, that mount only.
+pub fn remount_readonly(path: &str) -> Result<()> {
+    let fd = open_path(Path::new(path), OFlags::DIRECTORY).with_ctx(|| format!("open {path}"))?;
+    fdmount::set_attrs(&fd, &AttrChange::readonly(), &AttrChange::default())
+        .map_err(|e| crate::rootfs::mounts::in_mount(&format!("read-only {path}"), e))
 }

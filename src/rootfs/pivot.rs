@@ -1,99 +1,78 @@
-//! Entering the rootfs: propagation of the mount tree, the rootfs bind, pivot_root.
+//! Making the rootfs the process's root: pivot_root, or for `--no-pivot` MS_MOVE + chroot.
 
 use std::path::Path;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use oci_spec::runtime::Spec;
+use rustix::fs::{open, Mode, OFlags};
+use rustix::mount::{mount_change, mount_move, unmount, MountPropagationFlags, UnmountFlags};
+use rustix::process::{chdir, chroot, fchdir, pivot_root};
 
-use super::Rootfs;
-use crate::{Context, Error, Result};
+use super::mountinfo;
+use crate::{Context, Result};
 
-fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
-    let Some(p) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-    else {
-        return Ok(None);
-    };
-    let flags = match p {
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        other => {
-            return Err(Error::invalid(format!(
-                "linux.rootfsPropagation {other:?}: unknown propagation"
-            )))
-        }
-    };
-    Ok(Some(flags))
-}
-
-/// Cuts the container's mount tree off from the host's (rslave unless rootfsPropagation says
-/// otherwise: nothing mounted inside reaches the host), and binds the rootfs onto itself so
-/// it is a mount pivot_root can take.
-pub fn prepare_root(rootfs: &Rootfs) -> Result<()> {
-    let prop = root_propagation(rootfs.spec)?.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    // Shared propagation is set on the new root after pivot; until then keep it slave.
-    let first = if prop.contains(MsFlags::MS_SHARED) {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
-    } else {
-        prop | MsFlags::MS_REC
-    };
-    mount(None::<&str>, "/", None::<&str>, first, None::<&str>).ctx("make / rslave")?;
-    mount(
-        Some(&rootfs.root),
-        &rootfs.root,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
+fn open_dir(path: &Path) -> Result<std::os::fd::OwnedFd> {
+    open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
     )
-    .with_ctx(|| format!("bind rootfs {}", rootfs.root.display()))
+    .with_ctx(|| format!("open {}", path.display()))
 }
 
-/// pivot_root(".", "."): the old root ends up stacked on the new one and is detached, so no
-/// temporary directory inside the rootfs is needed.
-pub fn pivot_root(root: &Path) -> Result<()> {
-    nix::unistd::chdir(root).with_ctx(|| format!("chdir {}", root.display()))?;
-    nix::unistd::pivot_root(".", ".").with_ctx(|| format!("pivot_root {}", root.display()))?;
-    // Slave first: the unmount must not propagate to the host's mounts.
-    mount(
-        None::<&str>,
+/// pivot_root(".", "."): the old root ends up stacked on the new one, where it is detached
+/// without needing a directory for it in the rootfs.
+pub fn pivot(rootfs: &Path) -> Result<()> {
+    let old_root = open_dir(Path::new("/"))?;
+    let new_root = open_dir(rootfs)?;
+    fchdir(&new_root).ctx("chdir to rootfs")?;
+    pivot_root(".", ".").with_ctx(|| format!("pivot_root {}", rootfs.display()))?;
+    // "." is now the old root, mounted over the new one.
+    fchdir(&old_root).ctx("chdir to old root")?;
+    // Unmounting must not reach the host's mounts through propagation.
+    mount_change(
         ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
+        MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
     )
-    .ctx("make the old root rslave")?;
-    umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
-    nix::unistd::chdir("/").ctx("chdir /")
+    .ctx("make old root rslave")?;
+    unmount(".", UnmountFlags::DETACH).ctx("detach old root")?;
+    chdir("/").ctx("chdir /")
 }
 
-/// `--no-pivot`: move the rootfs onto / and chroot (for ramdisk roots, where pivot_root fails).
-pub fn move_root(root: &Path) -> Result<()> {
-    nix::unistd::chdir(root).with_ctx(|| format!("chdir {}", root.display()))?;
-    mount(
-        Some(root),
-        "/",
-        None::<&str>,
-        MsFlags::MS_MOVE,
-        None::<&str>,
-    )
-    .ctx("move the rootfs onto /")?;
-    nix::unistd::chroot(".").ctx("chroot")?;
-    nix::unistd::chdir("/").ctx("chdir /")
-}
-
-/// rootfsPropagation of the new root, once it is /.
-pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
-    if let Some(p) = root_propagation(spec)? {
-        mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
-            .ctx("set rootfsPropagation on /")?;
+/// `--no-pivot`: move the rootfs over / and chroot into it. The host's full procfs and
+/// sysfs mounts stay reachable in this mount namespace otherwise (and the kernel checks
+/// them when the container mounts its own), so they are detached first, as runc does.
+pub fn move_root(rootfs: &Path) -> Result<()> {
+    let hidden = mountinfo::read_self()?.into_iter().filter(|m| {
+        m.root == Path::new("/")
+            && (m.fstype == "proc" || m.fstype == "sysfs")
+            && !m.mount_point.starts_with(rootfs)
+    });
+    for m in hidden {
+        let p = &m.mount_point;
+        match mount_change(
+            p,
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+        ) {
+            // A parent was already detached.
+            Err(rustix::io::Errno::NOENT) => continue,
+            other => other.with_ctx(|| format!("make {} rslave", p.display()))?,
+        }
+        match unmount(p, UnmountFlags::DETACH) {
+            Ok(()) => {}
+            // Not ours to unmount (a user namespace): cover it instead.
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::PERM) => rustix::mount::mount(
+                "tmpfs",
+                p,
+                "tmpfs",
+                rustix::mount::MountFlags::empty(),
+                None,
+            )
+            .with_ctx(|| format!("cover {}", p.display()))?,
+            Err(e) => return Err(e).with_ctx(|| format!("detach {}", p.display())),
+        }
     }
-    Ok(())
+    let new_root = open_dir(rootfs)?;
+    fchdir(&new_root).ctx("chdir to rootfs")?;
+    mount_move(rootfs, "/").with_ctx(|| format!("move {} to /", rootfs.display()))?;
+    chroot(".").ctx("chroot into rootfs")?;
+    chdir("/").ctx("chdir /")
 }

@@ -1,41 +1,69 @@
-//! The parts of the mount API that nix and rustix lack.
+//! `mount_setattr(2)`: rustix wraps the rest of the new mount API but not this call.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 
-/// struct mount_attr from linux/mount.h.
+// `MOUNT_ATTR_*` from linux/mount.h (the libc crate does not carry them).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// `MOUNT_ATTR__ATIME`: the mask that must be cleared to change the access-time mode.
+pub const ATIME_MASK: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
+
+/// `struct mount_attr` (linux/mount.h), MOUNT_ATTR_SIZE_VER0.
 #[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    /// One of MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE, or 0 to leave it alone.
+    pub propagation: u64,
+    pub userns_fd: u64,
 }
 
-const AT_RECURSIVE: libc::c_uint = 0x8000;
+impl MountAttr {
+    pub fn is_empty(&self) -> bool {
+        *self == MountAttr::default()
+    }
+}
 
-/// mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE): set/clear attributes on the whole
-/// mount tree at `fd`.
-pub fn setattr_recursive(fd: BorrowedFd, set: u64, clr: u64) -> nix::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: `attr` is a valid mount_attr for the call and its size is passed with it; the
-    // empty path is a NUL-terminated static string.
+/// Changes the attributes of the mount at `dirfd`/`path`; with `recursive` of every mount
+/// below it too. An empty `path` means the mount `dirfd` refers to itself.
+pub fn mount_setattr(
+    dirfd: impl AsFd,
+    path: &CStr,
+    recursive: bool,
+    attr: &MountAttr,
+) -> io::Result<()> {
+    let mut flags = libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+    }
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: every pointer is valid for the duration of the call, and the size passed is the
+    // size of the struct the kernel reads; the kernel does not keep either pointer.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &attr as *const MountAttr,
+            dirfd.as_fd().as_raw_fd(),
+            path.as_ptr(),
+            flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
-    if ret == -1 {
-        return Err(nix::errno::Errno::last());
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
-    Ok(())
 }

@@ -1,0 +1,444 @@
+//! The config's `mounts`, one at a time: what each entry asks for (checked before anything
+//! exists), and doing it inside the rootfs by fd.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use pathrs::Root;
+use rustix::fs::{fchmod, fstat, Mode, PROC_SUPER_MAGIC};
+use rustix::mount::{fsconfig_reconfigure, fspick, FsPickFlags};
+
+use super::cgroup;
+use super::copyup;
+use super::fdmount::{self, FsContext};
+use super::inroot::{self, clean, PathrsContext};
+use super::options::{AttrChange, MountOptions};
+use crate::{Context, Error, Result};
+
+/// What kind of mount an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Bind {
+        recursive: bool,
+    },
+    /// A new filesystem of this type.
+    Fs(String),
+    /// `cgroup`: the container's own hierarchies, the way the host has them (v1 or v2).
+    Cgroup,
+}
+
+/// One `mounts` entry, checked and parsed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// How errors name the entry: `mounts[3] (/data)`.
+    pub field: String,
+    /// The destination, cleaned and absolute (relative ones are taken from /, as runc does).
+    pub dest: PathBuf,
+    pub kind: Kind,
+    pub opts: MountOptions,
+    /// For a bind, the host path (relative sources are relative to the bundle); otherwise
+    /// the source string handed to the filesystem.
+    pub source: Option<PathBuf>,
+}
+
+/// Files under /proc that may be mounted over: what lxcfs emulates (runc's list).
+const PROC_OVERMOUNTS: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+impl Plan {
+    pub fn new(index: usize, mount: &Mount, bundle: &Path) -> Result<Plan> {
+        let field = format!("mounts[{index}] ({})", mount.destination().display());
+        let bad = |why: String| Error::invalid(format!("{field}: {why}"));
+        if mount.destination().as_os_str().is_empty() {
+            return Err(bad("destination is empty".into()));
+        }
+        let dest = clean(mount.destination());
+        if dest == Path::new("/") {
+            return Err(bad("cannot mount over the container's root".into()));
+        }
+        let opts = MountOptions::parse(mount.options().as_deref().unwrap_or_default());
+        let typ = mount.typ().as_deref().unwrap_or_default();
+        let kind = if opts.bind.is_some() || typ == "bind" {
+            Kind::Bind {
+                recursive: opts.bind == Some(true),
+            }
+        } else if typ == "cgroup" {
+            Kind::Cgroup
+        } else if typ.is_empty() || typ == "none" {
+            return Err(bad("no type, and not a bind mount".into()));
+        } else {
+            Kind::Fs(typ.to_string())
+        };
+        let data_type = match &kind {
+            Kind::Bind { .. } => "bind",
+            Kind::Cgroup => "cgroup",
+            Kind::Fs(t) => t,
+        };
+        if let Some(unknown) = opts.unknown_data_flags(data_type).first() {
+            return Err(bad(format!("unknown mount option {unknown:?}")));
+        }
+        if opts.tmpcopyup && kind != Kind::Fs("tmpfs".into()) {
+            return Err(bad("tmpcopyup is only for tmpfs".into()));
+        }
+        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+            return Err(bad("id-mapped mounts are not supported yet".into()));
+        }
+        let source = match (&kind, mount.source()) {
+            (Kind::Bind { .. }, None) => return Err(bad("a bind mount needs a source".into())),
+            (Kind::Bind { .. }, Some(src)) => Some(bundle.join(src)),
+            (_, src) => src.clone(),
+        };
+        let plan = Plan {
+            field,
+            dest,
+            kind,
+            opts,
+            source,
+        };
+        plan.check_proc()?;
+        Ok(plan)
+    }
+
+    fn err(&self, why: impl std::fmt::Display) -> Error {
+        Error::invalid(format!("{}: {why}", self.field))
+    }
+
+    /// Nothing may be mounted inside /proc but the few files lxcfs emulates, and only a
+    /// procfs on /proc itself (a bind is checked to come from a procfs when it is made).
+    fn check_proc(&self) -> Result<()> {
+        if self.dest == Path::new("/proc") {
+            return match &self.kind {
+                Kind::Fs(t) if t == "proc" => Ok(()),
+                Kind::Bind { .. } => Ok(()),
+                _ => Err(self.err("only a procfs can be mounted on /proc")),
+            };
+        }
+        if self.dest.starts_with("/proc")
+            && !PROC_OVERMOUNTS.iter().any(|p| self.dest == Path::new(p))
+        {
+            return Err(self.err("cannot mount inside /proc"));
+        }
+        Ok(())
+    }
+
+    /// Host-side checks the parent can make before anything exists: a bind's source.
+    pub fn check_source(&self) -> Result<()> {
+        if let (Kind::Bind { .. }, Some(src)) = (&self.kind, &self.source) {
+            std::fs::metadata(src)
+                .map_err(|e| self.err(format!("bind source {}: {e}", src.display())))?;
+            if self.dest == Path::new("/proc") {
+                check_procfs(src).map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_procfs(src: &Path) -> std::result::Result<(), String> {
+    let st = rustix::fs::statfs(src).map_err(|e| format!("statfs {}: {e}", src.display()))?;
+    if st.f_type != PROC_SUPER_MAGIC {
+        return Err(format!("{} is not a procfs", src.display()));
+    }
+    Ok(())
+}
+
+/// Every `mounts` entry, parsed and checked.
+pub fn plans(spec: &Spec, bundle: &Path) -> Result<Vec<Plan>> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, m)| Plan::new(i, m, bundle))
+        .collect()
+}
+
+/// Prefixes an error with the mount it happened on, keeping its errno.
+pub fn in_mount(field: &str, e: Error) -> Error {
+    match e {
+        Error::Os { what, source } => Error::Os {
+            what: format!("{field}: {what}"),
+            source,
+        },
+        Error::Invalid(m) => Error::Invalid(format!("{field}: {m}")),
+        other => Error::Other(format!("{field}: {other}")),
+    }
+}
+
+/// Does the mount `plan` describes inside `root`.
+pub fn mount(root: &Root, spec: &Spec, plan: &Plan) -> Result<()> {
+    let result = if plan.opts.remount {
+        remount(root, plan)
+    } else {
+        match &plan.kind {
+            Kind::Bind { recursive } => bind(root, plan, *recursive),
+            Kind::Fs(fstype) => new_fs(root, plan, fstype),
+            Kind::Cgroup => cgroup::mount(root, plan, has_cgroupns(spec)),
+        }
+    };
+    result.map_err(|e| in_mount(&plan.field, e))
+}
+
+fn has_cgroupns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
+}
+
+fn bind(root: &Root, plan: &Plan, recursive: bool) -> Result<()> {
+    let source = plan.source.as_deref().expect("a bind has a source");
+    let meta =
+        std::fs::metadata(source).with_ctx(|| format!("bind source {}", source.display()))?;
+    if plan.dest == Path::new("/proc") {
+        check_procfs(source).map_err(|e| plan.err(e))?;
+    }
+    let target = if meta.is_dir() {
+        inroot::ensure_dir(root, &plan.dest)?
+    } else {
+        inroot::ensure_file(root, &plan.dest)?
+    };
+    let tree = fdmount::clone_tree(source, recursive)?;
+    fdmount::set_attrs(&tree, &plan.opts.mount_attrs(), &plan.opts.rec_attrs)?;
+    fdmount::attach(&tree, &target)?;
+    fdmount::set_propagation(&tree, &plan.opts.propagation)
+}
+
+/// Binds `source` where `plan` says with `plan`'s options: the fallback for filesystems the
+/// kernel will not mount here (sysfs without a network namespace of our own, cgroup2 in a
+/// user namespace).
+pub fn bind_instead(root: &Root, plan: &Plan, source: &Path) -> Result<()> {
+    let mut fallback = plan.clone();
+    fallback.kind = Kind::Bind { recursive: true };
+    fallback.source = Some(source.to_path_buf());
+    bind(root, &fallback, true)
+}
+
+fn new_fs(root: &Root, plan: &Plan, fstype: &str) -> Result<()> {
+    let tmpfs = fstype == "tmpfs";
+    if fstype == "proc" || fstype == "sysfs" {
+        ordinary_dir(root, plan, fstype)?;
+    }
+    let before = inroot::resolve(root, &plan.dest)?;
+    let old_mode = match &before {
+        Some(h) if tmpfs => Some(fstat(h).ctx("stat destination")?.st_mode & 0o7777),
+        _ => None,
+    };
+    let target = inroot::ensure_dir(root, &plan.dest)?;
+    // A read-only tmpfs is filled and chmod-ed first, /dev gets its devices first (and
+    // `finalize` makes it read-only), so neither is mounted read-only yet.
+    let mut opts = plan.opts.clone();
+    let late_ro = (tmpfs || plan.dest == Path::new("/dev")) && opts.readonly == Some(true);
+    if late_ro {
+        opts.readonly = None;
+    }
+    let source = plan
+        .source
+        .as_deref()
+        .and_then(Path::to_str)
+        .unwrap_or(fstype);
+    let mnt = match fdmount::new_fs(fstype, Some(source), &opts) {
+        Err(e)
+            if fstype == "sysfs" && matches!(e.errno(), Some(libc::EPERM) | Some(libc::EBUSY)) =>
+        {
+            return bind_instead(root, plan, Path::new("/sys"));
+        }
+        other => other?,
+    };
+    if tmpfs {
+        fill_tmpfs(&mnt, &target, &opts, old_mode)?;
+        if late_ro && plan.dest != Path::new("/dev") {
+            make_readonly(&mnt)?;
+        }
+    }
+    fdmount::attach(&mnt, &target)?;
+    fdmount::set_propagation(&mnt, &opts.propagation)
+}
+
+/// procfs and sysfs go on a plain directory or nowhere: a symlink there (even one that
+/// stays inside the rootfs) would put the container's /proc somewhere else, where the
+/// masked and read-only paths do not reach.
+fn ordinary_dir(root: &Root, plan: &Plan, fstype: &str) -> Result<()> {
+    let existing = match root.resolve_nofollow(inroot::relative(&plan.dest)) {
+        Ok(h) => h,
+        Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
+            return Ok(())
+        }
+        Err(e) => {
+            return Err(e).ctx_in_root(|| format!("resolve {} in rootfs", plan.dest.display()))
+        }
+    };
+    let st = fstat(&existing).ctx("stat destination")?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return Err(plan.err(format!("{fstype} must be mounted on an ordinary directory")));
+    }
+    Ok(())
+}
+
+/// tmpcopyup, and the mode of the directory the tmpfs covers (runc keeps it, unless the
+/// config says `mode=`).
+fn fill_tmpfs(
+    mnt: &OwnedFd,
+    target: &impl AsFd,
+    opts: &MountOptions,
+    old_mode: Option<u32>,
+) -> Result<()> {
+    if !opts.tmpcopyup && old_mode.is_none() {
+        return Ok(());
+    }
+    let dir = fdmount::open_dir(mnt)?;
+    if opts.tmpcopyup {
+        let below = fdmount::open_dir(target)?;
+        copyup::copy_dir(below.as_fd(), dir.as_fd())?;
+    }
+    if let Some(mode) = old_mode {
+        if !opts.data.iter().any(|d| d.starts_with("mode=")) {
+            fchmod(&dir, Mode::from_raw_mode(mode)).ctx("chmod tmpfs root")?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes a mount and its superblock read-only, like `mount -o remount,ro`.
+pub fn make_readonly(mnt: impl AsFd) -> Result<()> {
+    let mnt = mnt.as_fd();
+    let fs = fspick(
+        mnt,
+        "",
+        FsPickFlags::FSPICK_EMPTY_PATH | FsPickFlags::FSPICK_CLOEXEC,
+    )
+    .ctx("fspick")?;
+    rustix::mount::fsconfig_set_flag(&fs, "ro").ctx("fsconfig ro")?;
+    fsconfig_reconfigure(&fs).ctx("remount read-only")?;
+    fdmount::set_attrs(mnt, &AttrChange::readonly(), &AttrChange::default())
+}
+
+/// `remount`: change what is already mounted at the destination.
+fn remount(root: &Root, plan: &Plan) -> Result<()> {
+    let target = inroot::resolve(root, &plan.dest)?
+        .ok_or_else(|| plan.err("remount: nothing mounted at the destination"))?;
+    let opts = &plan.opts;
+    if let Kind::Fs(fstype) = &plan.kind {
+        if !opts.data.is_empty() || !opts.superblock.is_empty() || opts.readonly.is_some() {
+            let fs = fspick(
+                &target,
+                "",
+                FsPickFlags::FSPICK_EMPTY_PATH | FsPickFlags::FSPICK_CLOEXEC,
+            )
+            .ctx("fspick")?;
+            let ctx = FsContext::from_fd(fs, fstype);
+            for option in &opts.data {
+                ctx.set_data(option)?;
+            }
+            for flag in &opts.superblock {
+                ctx.set_flag(flag)?;
+            }
+            match opts.readonly {
+                Some(true) => ctx.set_flag("ro")?,
+                Some(false) => ctx.set_flag("rw")?,
+                None => {}
+            }
+            ctx.reconfigure()?;
+        }
+    }
+    fdmount::set_attrs(&target, &opts.mount_attrs(), &opts.rec_attrs)?;
+    fdmount::set_propagation(&target, &opts.propagation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::MountBuilder;
+
+    fn m(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Mount {
+        let mut b = MountBuilder::default()
+            .destination(dest)
+            .source(src)
+            .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        if !typ.is_empty() {
+            b = b.typ(typ);
+        }
+        b.build().unwrap()
+    }
+
+    fn plan(mount: Mount) -> Result<Plan> {
+        Plan::new(3, &mount, Path::new("/bundle"))
+    }
+
+    #[test]
+    fn kinds() {
+        let p = plan(m("/data", "none", "vol", &["rbind", "ro"])).unwrap();
+        assert_eq!(p.kind, Kind::Bind { recursive: true });
+        assert_eq!(p.source.unwrap(), Path::new("/bundle/vol"));
+        let p = plan(m("/abs", "bind", "/srv", &[])).unwrap();
+        assert_eq!(p.kind, Kind::Bind { recursive: false });
+        assert_eq!(p.source.unwrap(), Path::new("/srv"));
+        let p = plan(m("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"])).unwrap();
+        assert_eq!(p.kind, Kind::Cgroup);
+        let p = plan(m("relative/../x", "tmpfs", "tmpfs", &["size=1m"])).unwrap();
+        assert_eq!(p.kind, Kind::Fs("tmpfs".into()));
+        assert_eq!(p.dest, Path::new("/x"));
+    }
+
+    #[test]
+    fn errors_name_the_entry() {
+        let err = plan(m("/data", "tmpfs", "tmpfs", &["foo"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "mounts[3] (/data): unknown mount option \"foo\"");
+        let err = plan(m("/data", "", "x", &["nosuid"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("mounts[3] (/data): "), "{err}");
+        let err = plan(m("/data", "bind", "/x", &["rbind", "nonsense"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"nonsense\""), "{err}");
+        let err = plan(m("/proc/sys", "tmpfs", "tmpfs", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inside /proc"), "{err}");
+        let err = plan(m("/proc", "tmpfs", "tmpfs", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only a procfs"), "{err}");
+        assert!(plan(m("/proc/meminfo", "bind", "/x", &["bind"])).is_ok());
+        let err = plan(m("/", "tmpfs", "tmpfs", &[])).unwrap_err().to_string();
+        assert!(err.contains("root"), "{err}");
+        let err = plan(m("/x", "proc", "proc", &["tmpcopyup"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tmpcopyup"), "{err}");
+        // Data with a value is the filesystem's to judge, flags of unknown types too.
+        assert!(plan(m("/x", "tmpfs", "tmpfs", &["size=1m", "nr_inodes=5"])).is_ok());
+        assert!(plan(m(
+            "/x",
+            "ext4",
+            "/dev/sda",
+            &["errors=remount-ro", "discard"]
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn bind_source_is_checked_on_the_host() {
+        let p = plan(m("/data", "bind", "/nonexistent-hull-source", &["bind"])).unwrap();
+        let err = p.check_source().unwrap_err().to_string();
+        assert!(err.contains("mounts[3] (/data): bind source"), "{err}");
+        let p = plan(m("/proc", "bind", "/tmp", &["rbind"])).unwrap();
+        let err = p.check_source().unwrap_err().to_string();
+        assert!(err.contains("not a procfs"), "{err}");
+        let p = plan(m("/proc", "bind", "/proc", &["rbind"])).unwrap();
+        p.check_source().unwrap();
+    }
+}
