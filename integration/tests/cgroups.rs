@@ -51,6 +51,47 @@ fn memory_limit_oom_kills_and_events_report_it() {
     assert_eq!(ev["data"]["memory"]["usage"]["limit"], 16 * 1024 * 1024);
 }
 
+/// Streaming `events` reports an OOM as it happens (the stats interval is far longer than the
+/// test), and ends when the container stops.
+#[test]
+fn streaming_events_report_an_oom_when_it_happens() {
+    use std::io::{BufRead, BufReader};
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("sleep 60");
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 16 * 1024 * 1024});
+    b.save();
+    let id = unique("oomev");
+    ok(&rt.run_detached(&id, &b));
+    let mut events = rt
+        .command()
+        .args(["events", "--interval", "60s", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(events.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "stats", "{first}");
+    let started = std::time::Instant::now();
+    let out = rt.cmd(&[
+        "exec",
+        &id,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let next: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(next["type"], "oom", "{next}");
+    assert_eq!(next["id"], id.as_str());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    ok(&rt.cmd(&["kill", &id, "KILL"]));
+    let status = events.wait().unwrap();
+    assert!(status.success(), "events ends with the container: {status}");
+    ok(&rt.cmd(&["delete", "-f", &id]));
+}
+
 #[test]
 fn pids_limit_stops_a_fork_loop() {
     let rt = Runtime::new();

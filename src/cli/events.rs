@@ -1,9 +1,12 @@
 //! `hull events`: resource usage (`--stats` once, or every `--interval`) and OOM events.
 
-use std::time::Duration;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::Global;
-use crate::container::{cgroup, state, Status};
+use crate::container::{cgroup, kill};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -52,23 +55,54 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     drop(dir);
+    // Woken by whichever comes first: init's exit (its pidfd turns readable), an OOM (the
+    // cgroup's notification fd), or the next stats tick. Without a notification fd the OOM
+    // counter is sampled instead.
+    let init = kill::open_init(&st)?;
+    let mut watch = cgroup::call(cg.oom_watch())?;
     let mut ooms = cgroup::call(cg.stats())?.memory.oom_kill;
-    let mut last_stats = std::time::Instant::now() - interval;
+    let mut next_stats = Instant::now();
     loop {
-        let stats = cgroup::call(cg.stats())?;
-        if stats.memory.oom_kill > ooms {
-            ooms = stats.memory.oom_kill;
-            event("oom", serde_json::Value::Null);
+        if Instant::now() >= next_stats {
+            event("stats", serde_json::to_value(cgroup::call(cg.stats())?)?);
+            next_stats = Instant::now() + interval;
         }
-        if last_stats.elapsed() >= interval {
-            event("stats", serde_json::to_value(&stats)?);
-            last_stats = std::time::Instant::now();
+        let Some(init) = &init else {
+            return Ok(0);
+        };
+        let mut wait = next_stats.saturating_duration_since(Instant::now());
+        if watch.is_none() {
+            wait = wait.min(Duration::from_millis(100));
         }
-        let (dir, st) = super::open(g, &a.id)?;
-        if state::status(&dir, &st) == Status::Stopped {
+        let mut fds = vec![PollFd::new(init.as_fd(), PollFlags::POLLIN)];
+        if let Some(w) = &watch {
+            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
+        }
+        let timeout = PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => anyhow::bail!("poll: {e}"),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let exited = ready(&fds[0]);
+        let oom_ready = fds.get(1).is_some_and(ready);
+        drop(fds);
+        if oom_ready {
+            let taken = watch.as_mut().map(|w| w.take()).transpose();
+            match cgroup::call(taken.map(Option::flatten))? {
+                Some(n) => (0..n).for_each(|_| event("oom", serde_json::Value::Null)),
+                None => watch = None,
+            }
+        } else if watch.is_none() {
+            let now = cgroup::call(cg.stats())?.memory.oom_kill;
+            if now > ooms {
+                (ooms..now).for_each(|_| event("oom", serde_json::Value::Null));
+            }
+            ooms = now;
+        }
+        if exited {
             return Ok(0);
         }
-        drop(dir);
-        std::thread::sleep(Duration::from_millis(100).min(interval));
     }
 }

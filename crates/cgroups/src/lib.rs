@@ -9,6 +9,7 @@
 //! update, kill --all, delete).
 
 mod hierarchy;
+mod oom;
 pub mod render;
 mod v1;
 mod v2;
@@ -19,6 +20,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use hierarchy::{host_mode, Mode};
+pub use oom::OomWatch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -124,6 +126,11 @@ pub trait Manager {
     /// Removes the cgroup, retrying while it drains.
     fn destroy(&self) -> Result<()>;
     fn saved(&self) -> Saved;
+    /// Notification of OOMs in the cgroup, where the manager can give it (`events` samples
+    /// the counters otherwise).
+    fn oom_watch(&self) -> Result<Option<OomWatch>> {
+        Ok(None)
+    }
 }
 
 /// The manager for this host and config.

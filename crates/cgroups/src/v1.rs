@@ -247,4 +247,11 @@ impl crate::Manager for Manager {
             paths: self.paths.clone(),
         }
     }
+
+    fn oom_watch(&self) -> Result<Option<crate::OomWatch>> {
+        match self.dir("memory") {
+            Some(dir) if dir.exists() => crate::OomWatch::v1(dir).map(Some),
+            _ => Ok(None),
+        }
+    }
 }

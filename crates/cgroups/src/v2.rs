@@ -155,4 +155,11 @@ impl crate::Manager for Manager {
             path: self.path.clone(),
         }
     }
+
+    fn oom_watch(&self) -> Result<Option<crate::OomWatch>> {
+        if !self.path.join("memory.events").exists() {
+            return Ok(None);
+        }
+        crate::OomWatch::v2(&self.path).map(Some)
+    }
 }
