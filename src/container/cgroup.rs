@@ -49,10 +49,13 @@ pub fn of(state: &State) -> Option<Box<dyn Manager>> {
     Some(hull_cgroups::load(&saved))
 }
 
-/// Puts init in its cgroup and applies the config's resources, with the devices every
-/// container needs allowed after the config's own rules (runc's default list).
-pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32) -> Result<()> {
-    m.apply(pid).map_err(err)?;
+/// Puts init in its cgroup (unless it was born there: `join` false) and applies the config's
+/// resources, with the devices every container needs allowed after the config's own rules
+/// (runc's default list).
+pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<()> {
+    if join {
+        m.apply(pid).map_err(err)?;
+    }
     let mut resources = spec
         .linux()
         .as_ref()

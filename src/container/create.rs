@@ -146,18 +146,27 @@ pub fn create(opts: &Options) -> Result<Created> {
         seccomp,
         no_new_keyring: opts.no_new_keyring,
     };
-    let (pid, chan) = spawn::spawn(&plan, &spec)?;
+    // On cgroup v2 init is born in its cgroup (clone3 CLONE_INTO_CGROUP), so the cgroup is
+    // made first; the guard owns it from here.
+    let mut clone_target = None;
+    if let Some(cg) = cgroup {
+        state.cgroup = serde_json::to_value(cg.saved()).ok();
+        let cg = guard.cgroup.insert(cg);
+        clone_target = cgroup::call(cg.clone_target())?;
+    }
+    let (pid, chan, in_cgroup) =
+        spawn::spawn(&plan, &spec, clone_target.as_ref().map(|fd| fd.as_fd()))?;
+    drop(clone_target);
     guard.init = Some(pid);
     state.pid = pid.as_raw();
     state.init_start_time = state::proc_stat(pid.as_raw())
         .map(|s| s.start_time)
         .ok_or_else(|| Error::Other("init exited during create".into()))?;
 
-    // 4. Init goes into its cgroup before it runs anything of the container's.
-    if let Some(cg) = cgroup {
-        state.cgroup = serde_json::to_value(cg.saved()).ok();
-        let cg = guard.cgroup.insert(cg);
-        cgroup::apply(cg.as_ref(), &spec, pid.as_raw())?;
+    // 4. Init is in its cgroup, with the limits set, before it runs anything of the
+    // container's (it waits for the Continue below).
+    if let Some(cg) = &guard.cgroup {
+        cgroup::apply(cg.as_ref(), &spec, pid.as_raw(), !in_cgroup)?;
     }
 
     // 5. Init runs its setup; answer its requests until it is ready.

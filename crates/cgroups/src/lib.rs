@@ -113,6 +113,12 @@ pub struct PidsStats {
 pub trait Manager {
     /// Creates the cgroup (every hierarchy) and moves `pid` into it.
     fn apply(&self, pid: i32) -> Result<()>;
+    /// Creates the cgroup and opens its directory, for a process to be born in it
+    /// (clone3 with CLONE_INTO_CGROUP), where the manager's hierarchy allows that (v2).
+    /// `None`: create the process, then [`apply`](Manager::apply) it.
+    fn clone_target(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        Ok(None)
+    }
     /// Writes every resource; absent and 0 values leave a setting as it is.
     fn set(&self, r: &LinuxResources) -> Result<()>;
     fn freeze(&self) -> Result<()>;

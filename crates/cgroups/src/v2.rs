@@ -1,5 +1,6 @@
 //! cgroup v2: one directory in the unified hierarchy.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -58,11 +59,17 @@ fn enable_controllers(path: &Path) -> Result<()> {
 
 impl crate::Manager for Manager {
     fn apply(&self, pid: i32) -> Result<()> {
+        self.clone_target()?;
+        write(&self.path.join("cgroup.procs"), &pid.to_string())
+    }
+
+    fn clone_target(&self) -> Result<Option<OwnedFd>> {
         enable_controllers(&self.path)?;
         if !self.path.exists() {
             std::fs::create_dir_all(&self.path).map_err(|e| io("create", &self.path, e))?;
         }
-        write(&self.path.join("cgroup.procs"), &pid.to_string())
+        let dir = std::fs::File::open(&self.path).map_err(|e| io("open", &self.path, e))?;
+        Ok(Some(dir.into()))
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
