@@ -32,6 +32,14 @@ macro_rules! ensure {
     };
 }
 
+/// The cgroup mounted in the container is its own: this process is listed in `procs`.
+fn own_pid_in(procs: &str) -> Result<(), String> {
+    let text = fs::read_to_string(procs).map_err(|e| format!("{procs}: {e}"))?;
+    let me = std::process::id().to_string();
+    ensure!(text.lines().any(|l| l == me), "own pid not in {procs}");
+    Ok(())
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -288,27 +296,16 @@ fn default_config_works() {
         ] {
             check_char_device(path, major, minor, 0o666, 0)?;
         }
-        let link = |p: &str| fs::read_link(p).map_err(|e| format!("{p}: {e}"));
-        ensure!(
-            link("/dev/ptmx")? == Path::new("pts/ptmx"),
-            "/dev/ptmx link"
-        );
-        ensure!(
-            link("/dev/fd")? == Path::new("/proc/self/fd"),
-            "/dev/fd link"
-        );
-        ensure!(
-            link("/dev/stdin")? == Path::new("/proc/self/fd/0"),
-            "/dev/stdin"
-        );
-        ensure!(
-            link("/dev/stdout")? == Path::new("/proc/self/fd/1"),
-            "/dev/stdout"
-        );
-        ensure!(
-            link("/dev/stderr")? == Path::new("/proc/self/fd/2"),
-            "/dev/stderr"
-        );
+        for (path, target) in [
+            ("/dev/ptmx", "pts/ptmx"),
+            ("/dev/fd", "/proc/self/fd"),
+            ("/dev/stdin", "/proc/self/fd/0"),
+            ("/dev/stdout", "/proc/self/fd/1"),
+            ("/dev/stderr", "/proc/self/fd/2"),
+        ] {
+            let link = fs::read_link(path).map_err(|e| format!("{path}: {e}"))?;
+            ensure!(link == Path::new(target), "{path} links to {link:?}");
+        }
         // The null device works, and ptmx leads to the container's own devpts.
         ensure!(
             fs::read("/dev/null")
@@ -368,13 +365,7 @@ fn default_config_works() {
             has_option("/sys/fs/cgroup/memory", "ro")?,
             "cgroup/memory not ro"
         );
-        let procs = fs::read_to_string("/sys/fs/cgroup/memory/cgroup.procs")
-            .map_err(|e| format!("cgroup.procs: {e}"))?;
-        let me = std::process::id().to_string();
-        ensure!(
-            procs.lines().any(|l| l == me),
-            "own pid not in cgroup.procs"
-        );
+        own_pid_in("/sys/fs/cgroup/memory/cgroup.procs")?;
         // Masked: a file reads empty, a directory is empty and read-only.
         for file in ["/proc/version", "/proc/kcore"] {
             if Path::new(file).exists() {
@@ -491,13 +482,7 @@ fn cgroup_v1_binds_own_hierarchies_without_cgroupns() {
             mount_at(&mounts, "/sys/fs/cgroup/unified").is_err(),
             "the v2 hierarchy of a hybrid host is not one of the container's"
         );
-        let procs = fs::read_to_string("/sys/fs/cgroup/memory/cgroup.procs")
-            .map_err(|e| format!("cgroup.procs: {e}"))?;
-        let me = std::process::id().to_string();
-        ensure!(
-            procs.lines().any(|l| l == me),
-            "own pid not in cgroup.procs"
-        );
+        own_pid_in("/sys/fs/cgroup/memory/cgroup.procs")?;
         Ok(())
     })
     .unwrap();
@@ -1159,13 +1144,7 @@ fn cgroup2_mount_in_a_cgroup_namespace() {
         for o in ["ro", "nosuid", "nodev", "noexec"] {
             ensure!(has_option("/sys/fs/cgroup", o)?, "cgroup2 not {o}");
         }
-        let procs = fs::read_to_string("/sys/fs/cgroup/cgroup.procs")
-            .map_err(|e| format!("cgroup.procs: {e}"))?;
-        let me = std::process::id().to_string();
-        ensure!(
-            procs.lines().any(|l| l == me),
-            "own pid not in cgroup.procs"
-        );
+        own_pid_in("/sys/fs/cgroup/cgroup.procs")?;
         Ok(())
     })
     .unwrap();
