@@ -5,7 +5,7 @@
 //! The rules arrive complete: the runtime has already appended the devices every container
 //! gets (null, zero, tty, ...) after the config's own, as it does for v1.
 
-mod load;
+pub mod load;
 pub mod program;
 
 use std::fs::File;

@@ -56,7 +56,8 @@ pub const JEQ_K: u8 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 pub const JNE_K: u8 = 0x05 | 0x50; // BPF_JMP | BPF_JNE | BPF_K
 pub const EXIT: u8 = 0x05 | 0x90; // BPF_JMP | BPF_EXIT
 
-// Registers: R1 holds the context on entry and is free after the prologue.
+// Registers: R1 keeps the context throughout (blocks reload from it, see `block`); R0 is
+// the scratch register until it is given the verdict.
 const R0: u8 = 0;
 const R1: u8 = 1;
 const TYPE: u8 = 2;
@@ -139,16 +140,27 @@ pub fn rules(devices: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
         .collect()
 }
 
+/// Loads the device's type, major and minor from the context (R1) into their registers.
+fn load_device(out: &mut Vec<Insn>, typ: bool, major: bool, minor: bool) {
+    if typ {
+        out.push(insn(LDX_MEM_W, TYPE, R1, 0, 0));
+        out.push(insn(AND32_K, TYPE, 0, 0, 0xffff));
+    }
+    if major {
+        out.push(insn(LDX_MEM_W, MAJOR, R1, 4, 0));
+    }
+    if minor {
+        out.push(insn(LDX_MEM_W, MINOR, R1, 8, 0));
+    }
+}
+
 /// The program for `rules` (see the module comment for what it decides).
 pub fn build(rules: &[Rule]) -> Vec<Insn> {
-    let mut p = vec![
-        insn(LDX_MEM_W, TYPE, R1, 0, 0),
-        insn(AND32_K, TYPE, 0, 0, 0xffff),
-        insn(LDX_MEM_W, ACCESS, R1, 0, 0),
-        insn(RSH32_K, ACCESS, 0, 0, 16),
-        insn(LDX_MEM_W, MAJOR, R1, 4, 0),
-        insn(LDX_MEM_W, MINOR, R1, 8, 0),
-    ];
+    let mut p = Vec::new();
+    load_device(&mut p, true, false, false);
+    p.push(insn(LDX_MEM_W, ACCESS, R1, 0, 0));
+    p.push(insn(RSH32_K, ACCESS, 0, 0, 16));
+    load_device(&mut p, false, true, true);
     for rule in rules.iter().rev() {
         // A rule naming no access decides nothing.
         if rule.access == 0 {
@@ -166,42 +178,65 @@ pub fn build(rules: &[Rule]) -> Vec<Insn> {
     p
 }
 
-/// One rule's instructions. Every jump in a block goes to its end (on to the next rule), so
-/// jumps are written with offset 0 and pointed there once the block is complete.
+/// One rule's instructions: the device tests, each jumping to the end of the block (on to
+/// the next rule) when it fails, then the access part.
+///
+/// A rule that names only some access bits can match the device and still go on to the next
+/// rule. On that path the verifier knows the registers tested equal the rule's numbers, so
+/// the states reaching the next rule would differ from rule to rule and it would walk every
+/// later rule once per such path: a few hundred partial rules exceed its budget of a million
+/// instructions. Reloading the tested registers from the context before going on makes
+/// those states the same as the ones of the "no match" path, so it walks each rule about once.
 fn block(rule: &Rule) -> Vec<Insn> {
+    const TO_END: i16 = -1;
+    const TO_RELOAD: i16 = -2;
     let mut b = Vec::new();
     if let Some(t) = rule.typ {
-        b.push(insn(JNE_K, TYPE, 0, 0, t as i32));
+        b.push(insn(JNE_K, TYPE, 0, TO_END, t as i32));
     }
     if let Some(m) = rule.major {
-        b.push(insn(JNE_K, MAJOR, 0, 0, m as i32));
+        b.push(insn(JNE_K, MAJOR, 0, TO_END, m as i32));
     }
     if let Some(m) = rule.minor {
-        b.push(insn(JNE_K, MINOR, 0, 0, m as i32));
+        b.push(insn(JNE_K, MINOR, 0, TO_END, m as i32));
     }
-    let all = rule.access == ACC_ALL;
+    let partial = rule.access != ACC_ALL;
     if rule.allow {
-        if !all {
+        if partial {
             // Grant this rule's bits; if some are still undecided, earlier rules decide them.
             b.push(insn(AND32_K, ACCESS, 0, 0, !(rule.access as i32)));
-            b.push(insn(JNE_K, ACCESS, 0, 0, 0));
+            b.push(insn(JNE_K, ACCESS, 0, TO_RELOAD, 0));
         }
         b.push(insn(MOV64_K, R0, 0, 0, 1));
     } else {
-        if !all {
+        if partial {
             // Refuse only if this rule names a bit no later rule has granted.
-            b.push(insn(MOV32_X, R1, ACCESS, 0, 0));
-            b.push(insn(AND32_K, R1, 0, 0, rule.access as i32));
-            b.push(insn(JEQ_K, R1, 0, 0, 0));
+            b.push(insn(MOV32_X, R0, ACCESS, 0, 0));
+            b.push(insn(AND32_K, R0, 0, 0, rule.access as i32));
+            b.push(insn(JEQ_K, R0, 0, TO_RELOAD, 0));
         }
         b.push(insn(MOV64_K, R0, 0, 0, 0));
     }
     b.push(insn(EXIT, 0, 0, 0, 0));
-    // A block is at most 8 instructions, so the offsets always fit.
-    let len = b.len();
+    let reload = b.len();
+    if partial {
+        load_device(
+            &mut b,
+            rule.typ.is_some(),
+            rule.major.is_some(),
+            rule.minor.is_some(),
+        );
+    }
+    // Blocks are a few instructions long, so the offsets always fit.
+    let end = b.len();
     for (i, ins) in b.iter_mut().enumerate() {
+        let target = match ins.off {
+            TO_END => end,
+            TO_RELOAD => reload,
+            _ => continue,
+        };
         if matches!(ins.code, JNE_K | JEQ_K) {
-            ins.off = (len - i - 1) as i16;
+            ins.off = (target - i - 1) as i16;
         }
     }
     b
@@ -274,14 +309,19 @@ mod tests {
             insn(LDX_MEM_W, MAJOR, R1, 4, 0),
             insn(LDX_MEM_W, MINOR, R1, 8, 0),
             // c 1:3: a mismatch jumps past the end of the block
-            insn(JNE_K, TYPE, 0, 6, DEV_CHAR as i32),
-            insn(JNE_K, MAJOR, 0, 5, 1),
-            insn(JNE_K, MINOR, 0, 4, 3),
-            // grant r and w; anything else asked for falls through to the default
+            insn(JNE_K, TYPE, 0, 10, DEV_CHAR as i32),
+            insn(JNE_K, MAJOR, 0, 9, 1),
+            insn(JNE_K, MINOR, 0, 8, 3),
+            // grant r and w; if anything else was asked for, go on to earlier rules
             insn(AND32_K, ACCESS, 0, 0, !((R | W) as i32)),
             insn(JNE_K, ACCESS, 0, 2, 0),
             insn(MOV64_K, R0, 0, 0, 1),
             insn(EXIT, 0, 0, 0, 0),
+            // ...with the tested registers reloaded (for the verifier's sake)
+            insn(LDX_MEM_W, TYPE, R1, 0, 0),
+            insn(AND32_K, TYPE, 0, 0, 0xffff),
+            insn(LDX_MEM_W, MAJOR, R1, 4, 0),
+            insn(LDX_MEM_W, MINOR, R1, 8, 0),
             // default: refuse
             insn(MOV64_K, R0, 0, 0, 0),
             insn(EXIT, 0, 0, 0, 0),
@@ -310,13 +350,16 @@ mod tests {
         assert_eq!(
             p[6..],
             [
-                insn(JNE_K, TYPE, 0, 6, DEV_BLOCK as i32),
-                insn(JNE_K, MAJOR, 0, 5, 8),
-                insn(MOV32_X, R1, ACCESS, 0, 0),
-                insn(AND32_K, R1, 0, 0, W as i32),
-                insn(JEQ_K, R1, 0, 2, 0),
+                insn(JNE_K, TYPE, 0, 9, DEV_BLOCK as i32),
+                insn(JNE_K, MAJOR, 0, 8, 8),
+                insn(MOV32_X, R0, ACCESS, 0, 0),
+                insn(AND32_K, R0, 0, 0, W as i32),
+                insn(JEQ_K, R0, 0, 2, 0),
                 insn(MOV64_K, R0, 0, 0, 0),
                 insn(EXIT, 0, 0, 0, 0),
+                insn(LDX_MEM_W, TYPE, R1, 0, 0),
+                insn(AND32_K, TYPE, 0, 0, 0xffff),
+                insn(LDX_MEM_W, MAJOR, R1, 4, 0),
                 // then "a *:* rwm" allow ends the program: no default block after it
                 insn(MOV64_K, R0, 0, 0, 1),
                 insn(EXIT, 0, 0, 0, 0),
@@ -457,7 +500,7 @@ mod tests {
     #[test]
     fn instructions_are_eight_bytes() {
         assert_eq!(std::mem::size_of::<Insn>(), 8);
-        let i = insn(MOV32_X, R1, ACCESS, 0, 0);
-        assert_eq!(i.regs, 0x31);
+        let i = insn(MOV32_X, R0, ACCESS, 0, 0);
+        assert_eq!(i.regs, 0x30);
     }
 }
