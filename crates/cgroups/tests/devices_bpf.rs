@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hull_cgroups::bpf::{self, load, program};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult, Pid};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde_json::json;
@@ -241,6 +241,7 @@ fn attempt(op: Op, scratch: &Path) -> i32 {
 struct Child {
     pid: Pid,
     out: File,
+    reaped: bool,
 }
 
 impl Child {
@@ -273,6 +274,7 @@ impl Child {
                 let c = Child {
                     pid: child,
                     out: File::from(out_r),
+                    reaped: false,
                 };
                 join(child.as_raw());
                 File::from(go_w).write_all(b"g").unwrap();
@@ -285,6 +287,7 @@ impl Child {
         let mut out = Vec::new();
         self.out.read_to_end(&mut out).unwrap();
         let status = waitpid(self.pid, None).unwrap();
+        self.reaped = true;
         assert_eq!(status, WaitStatus::Exited(self.pid, 0), "probe child");
         out.chunks(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
@@ -294,10 +297,12 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        // Reaped already after finish(); otherwise (a failed test) make sure it is gone.
-        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::SIGKILL);
-        let _ = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
-        let _ = waitpid(self.pid, None);
+        // Not reaped yet only when a test failed on the way: make sure it is gone. (After
+        // finish() the pid may already belong to someone else.)
+        if !self.reaped {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
     }
 }
 

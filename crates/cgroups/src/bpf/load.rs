@@ -22,8 +22,8 @@ const BPF_F_ALLOW_MULTI: u32 = 1 << 1;
 /// them from programs someone else attached.
 pub const PROG_NAME: &str = "hull_devices";
 
-/// Allowed to be anything the kernel's `license_is_gpl_compatible` accepts or not: device
-/// programs call no GPL-only helpers. runc says "Apache".
+/// The kernel only looks at the license to gate GPL-only helpers, which device programs do
+/// not call; hull's own license, as runc gives its own.
 const LICENSE: &[u8] = b"Apache\0";
 
 #[repr(C)]
@@ -242,8 +242,8 @@ pub fn open(id: u32) -> io::Result<OwnedFd> {
     bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).map(owned_fd)
 }
 
-/// The name a program was loaded with.
-pub fn name(prog: BorrowedFd) -> io::Result<String> {
+/// A loaded program's id and the name it was loaded with.
+pub fn info(prog: BorrowedFd) -> io::Result<(u32, String)> {
     let mut info = ProgInfo::default();
     let mut attr = InfoAttr {
         bpf_fd: prog.as_raw_fd() as u32,
@@ -251,6 +251,13 @@ pub fn name(prog: BorrowedFd) -> io::Result<String> {
         info: &mut info as *mut ProgInfo as u64,
     };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    let end = info.name.iter().position(|b| *b == 0).unwrap_or(16);
-    Ok(String::from_utf8_lossy(&info.name[..end]).into_owned())
+    let end = info
+        .name
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(info.name.len());
+    Ok((
+        info.id,
+        String::from_utf8_lossy(&info.name[..end]).into_owned(),
+    ))
 }

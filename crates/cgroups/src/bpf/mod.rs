@@ -1,9 +1,10 @@
 //! The cgroup v2 device controller. cgroup2 has no devices.allow/deny files: device access is
 //! decided by BPF_PROG_TYPE_CGROUP_DEVICE programs attached to the cgroup. [`program`] turns
-//! the config's rules into instructions (pure); `load` holds the bpf(2) calls.
+//! the config's rules into instructions (pure); [`load`] holds the bpf(2) calls.
 //!
-//! The rules arrive complete: the runtime has already appended the devices every container
-//! gets (null, zero, tty, ...) after the config's own, as it does for v1.
+//! The rules arrive complete: when the config has device rules, the runtime has already
+//! appended the devices every container gets (null, zero, tty, ...) after them, for v1 and
+//! v2 alike. Nothing here adds to them.
 
 pub mod load;
 pub mod program;
@@ -14,7 +15,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
-use crate::{io, Result};
+use crate::{io, Error, Result};
 
 fn open_dir(dir: &Path) -> Result<File> {
     File::open(dir).map_err(|e| io("open", dir, e))
@@ -33,7 +34,7 @@ pub fn set_devices(dir: &Path, devices: &[LinuxDeviceCgroup]) -> Result<()> {
     let old = hull_programs(&cgroup, dir)?;
     load::attach(cgroup.as_fd(), prog.as_fd())
         .map_err(|e| io("attach the device filter to", dir, e))?;
-    for old in old {
+    for (_, old) in old {
         match load::detach(cgroup.as_fd(), old.as_fd()) {
             // Detached meanwhile: that is what we wanted.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -43,8 +44,8 @@ pub fn set_devices(dir: &Path, devices: &[LinuxDeviceCgroup]) -> Result<()> {
     Ok(())
 }
 
-/// Handles on the hull device programs attached to the cgroup itself.
-fn hull_programs(cgroup: &File, dir: &Path) -> Result<Vec<OwnedFd>> {
+/// The ids of, and handles on, the hull device programs attached to the cgroup itself.
+fn hull_programs(cgroup: &File, dir: &Path) -> Result<Vec<(u32, OwnedFd)>> {
     let ids = load::query(cgroup.as_fd()).map_err(|e| io("list the device filters of", dir, e))?;
     let mut out = Vec::new();
     for id in ids {
@@ -62,8 +63,8 @@ fn hull_programs(cgroup: &File, dir: &Path) -> Result<Vec<OwnedFd>> {
             }
             Err(e) => return Err(io("open a device filter attached to", dir, e)),
         };
-        if load::name(prog.as_fd()).is_ok_and(|n| n == load::PROG_NAME) {
-            out.push(prog);
+        if load::info(prog.as_fd()).is_ok_and(|(_, name)| name == load::PROG_NAME) {
+            out.push((id, prog));
         }
     }
     Ok(out)
@@ -72,14 +73,9 @@ fn hull_programs(cgroup: &File, dir: &Path) -> Result<Vec<OwnedFd>> {
 /// The ids of hull's device programs attached to the cgroup at `dir`.
 pub fn attached(dir: &Path) -> Result<Vec<u32>> {
     let cgroup = open_dir(dir)?;
-    let ids = load::query(cgroup.as_fd()).map_err(|e| io("list the device filters of", dir, e))?;
-    Ok(ids
+    Ok(hull_programs(&cgroup, dir)?
         .into_iter()
-        .filter(|id| {
-            load::open(*id)
-                .and_then(|p| load::name(p.as_fd()))
-                .is_ok_and(|n| n == load::PROG_NAME)
-        })
+        .map(|(id, _)| id)
         .collect())
 }
 
@@ -89,7 +85,7 @@ pub fn check(devices: &[LinuxDeviceCgroup]) -> Result<()> {
     let insns = program::build(&program::rules(devices)?);
     load::load(&insns)
         .map(drop)
-        .map_err(|e| io("load the device filter", Path::new("(not attached)"), e))
+        .map_err(|e| Error::Invalid(format!("the kernel refused the device filter: {e}")))
 }
 
 /// Whether a failure to set the device program may be ignored: inside a user namespace,

@@ -15,13 +15,19 @@
 //!   allow rule already granted is not its business);
 //! - after the first rule (the last one walked), refuse.
 //!
-//! runc's old generator and crun's emit whole rules in reverse with "first match returns",
-//! which is the same except for split access: with `allow c 1:3 r` and `allow c 1:3 w` an
-//! O_RDWR open matches neither there but is allowed here; with `allow c 1:3 rw` then
-//! `deny c 1:3 w` it is refused here, as cgroup v1 refuses it. The one place this departs
-//! from the v1 kernel's own lists is on purpose: in v1's default-deny mode a deny rule only
-//! removes an exception it equals, so `allow c *:* rwm; deny c 1:5 rwm` leaves 1:5 open
-//! there, while here (as in crun) the later deny wins.
+//! crun (and runc before it ran rules through its v1 emulator) emits whole rules in reverse
+//! with "first match returns", which agrees with this except for split access: with
+//! `allow c 1:3 r` and `allow c 1:3 w` an O_RDWR open matches neither rule there but is
+//! allowed here (as v1 allows it, having merged the two); with `allow c 1:3 rw` then
+//! `deny c 1:3 w` it is allowed there and refused here (as v1 refuses it).
+//!
+//! Where this departs from cgroup v1's own lists (and so from today's runc, which emulates
+//! them) it does so on purpose, in the direction of refusing:
+//! - in v1's default-deny mode a deny rule only removes an exception equal to it, so
+//!   `allow c *:* rwm; deny c 1:5 rwm` leaves 1:5 open there; here the later deny wins;
+//! - v1 allows an access only if a single exception names all its bits; here the bits may
+//!   come from different rules (`allow c 1:* r; allow c 1:3 w` allows O_RDWR of 1:3), which
+//!   is the one case where this allows more.
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
@@ -184,9 +190,10 @@ pub fn build(rules: &[Rule]) -> Vec<Insn> {
 /// A rule that names only some access bits can match the device and still go on to the next
 /// rule. On that path the verifier knows the registers tested equal the rule's numbers, so
 /// the states reaching the next rule would differ from rule to rule and it would walk every
-/// later rule once per such path: a few hundred partial rules exceed its budget of a million
-/// instructions. Reloading the tested registers from the context before going on makes
-/// those states the same as the ones of the "no match" path, so it walks each rule about once.
+/// later rule once per such path (2000 mixed rules went over its budget of a million
+/// processed instructions). Reloading the tested registers from the context before going on
+/// makes those states the same as the ones of the "no match" path, so it walks each rule a
+/// few times at most (the same 2000 rules: 178 000).
 fn block(rule: &Rule) -> Vec<Insn> {
     const TO_END: i16 = -1;
     const TO_RELOAD: i16 = -2;
