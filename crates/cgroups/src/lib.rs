@@ -8,6 +8,7 @@
 //! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
 //! update, kill --all, delete).
 
+pub mod bpf;
 mod hierarchy;
 mod oom;
 pub mod render;

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::LinuxResources;
 
 use crate::hierarchy::{own_cgroup, unified_mount};
-use crate::{io, read_pids, remove_dir, render, write, CgroupPath, Error, Result, Saved, Stats};
+use crate::{
+    bpf, io, read_pids, remove_dir, render, write, CgroupPath, Error, Result, Saved, Stats,
+};
 
 pub struct Manager {
     path: PathBuf,
@@ -75,6 +77,13 @@ impl crate::Manager for Manager {
     fn set(&self, r: &LinuxResources) -> Result<()> {
         for w in render::v2(r) {
             write(&self.path.join(&w.file), &w.value)?;
+        }
+        // No rules (as from `update`) leaves the device filter as it is.
+        if let Some(devices) = r.devices().as_deref().filter(|d| !d.is_empty()) {
+            match bpf::set_devices(&self.path, devices) {
+                Err(_) if bpf::can_skip_error() => {}
+                other => other?,
+            }
         }
         Ok(())
     }
