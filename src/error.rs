@@ -9,12 +9,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A system call or file operation failed; `what` names the object and the step.
-    #[error("{what}: {source}")]
-    Os {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The io error is in the message, not in the error chain: `{:#}` would print it twice.
+    #[error("{what}: {err}")]
+    Os { what: String, err: std::io::Error },
     #[error("container does not exist")]
     NotExist,
     #[error("container with id exists: {0}")]
@@ -35,13 +32,13 @@ impl Error {
     pub fn os(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
         Error::Os {
             what: what.into(),
-            source: source.into(),
+            err: source.into(),
         }
     }
     /// The errno behind this error, when it came from the system.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Os { source, .. } => source.raw_os_error(),
+            Error::Os { err, .. } => err.raw_os_error(),
             _ => None,
         }
     }

@@ -34,6 +34,20 @@ fn malformed_json() {
 }
 
 #[test]
+fn missing_config_names_the_file_and_the_cause_once() {
+    let b = Bundle::sh("true");
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    refused(&b, "config.json: No such file or directory");
+    let out = Runtime::new().create(&unique("bad"), &b);
+    assert_eq!(
+        stderr(&out).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn wrong_type_names_the_field() {
     let mut b = Bundle::sh("true");
     b.config["process"]["user"]["uid"] = json!("root");

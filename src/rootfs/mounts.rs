@@ -166,9 +166,9 @@ pub fn plans(spec: &Spec, bundle: &Path) -> Result<Vec<Plan>> {
 /// Prefixes an error with the mount it happened on, keeping its errno.
 pub fn in_mount(field: &str, e: Error) -> Error {
     match e {
-        Error::Os { what, source } => Error::Os {
+        Error::Os { what, err } => Error::Os {
             what: format!("{field}: {what}"),
-            source,
+            err,
         },
         Error::Invalid(m) => Error::Invalid(format!("{field}: {m}")),
         other => Error::Other(format!("{field}: {other}")),
