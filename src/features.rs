@@ -9,7 +9,6 @@ pub fn document() -> Value {
     let hooks: Vec<&str> = Point::ALL.iter().map(|p| p.name()).collect();
     let namespaces: Vec<&str> = namespaces::JOIN_ORDER
         .iter()
-        .filter(|t| **t != oci_spec::runtime::LinuxNamespaceType::User)
         .map(|t| namespaces::name(*t))
         .collect();
     json!({

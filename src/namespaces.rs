@@ -76,6 +76,8 @@ pub struct Plan {
     pub new_cgroup: bool,
     pub new_time: bool,
     pub new_mount: bool,
+    /// The clone creates a user namespace: the runtime writes its id maps before init goes on.
+    pub new_user: bool,
 }
 
 impl Plan {
@@ -88,6 +90,7 @@ impl Plan {
             new_cgroup: false,
             new_time: false,
             new_mount: false,
+            new_user: false,
         };
         for typ in JOIN_ORDER {
             match crate::spec::namespace(spec, typ) {
@@ -97,6 +100,7 @@ impl Plan {
                     LinuxNamespaceType::Time => plan.new_time = true,
                     _ => {
                         plan.new_mount |= typ == LinuxNamespaceType::Mount;
+                        plan.new_user |= typ == LinuxNamespaceType::User;
                         plan.clone_flags |= clone_flag(typ);
                     }
                 },
@@ -141,6 +145,7 @@ impl Plan {
             new_cgroup: false,
             new_time: false,
             new_mount: false,
+            new_user: false,
         };
         for typ in JOIN_ORDER {
             let theirs = PathBuf::from(format!("/proc/{pid}/ns/{}", proc_name(typ)));

@@ -49,12 +49,48 @@ pub fn of(state: &State) -> Option<Box<dyn Manager>> {
     Some(hull_cgroups::load(&saved))
 }
 
+/// Whether a failure to make the cgroup may be passed over: rootless, the caller may not write
+/// there, and the config sets no limits. runc's rule: such a container runs in the caller's
+/// cgroup, with a warning; with limits it is an error, since they would silently not hold.
+pub fn skip_unwritable(e: hull_cgroups::Error, spec: &Spec) -> Result<()> {
+    let denied = matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS));
+    if nix::unistd::geteuid().is_root() || !denied {
+        return Err(err(e));
+    }
+    if has_limits(spec) {
+        return Err(Error::Other(format!(
+            "linux.resources: limits need a cgroup this rootless caller may write ({e})"
+        )));
+    }
+    crate::log::warn(&format!(
+        "rootless: the container stays in the caller's cgroup ({e})"
+    ));
+    Ok(())
+}
+
+/// Any resource setting other than device rules (which the runtime adds to every config).
+fn has_limits(spec: &Spec) -> bool {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return false;
+    };
+    let mut value = serde_json::to_value(r).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("devices");
+        map.retain(|_, v| !v.is_null());
+        return !map.is_empty();
+    }
+    false
+}
+
 /// Puts init in its cgroup (unless it was born there: `join` false) and applies the config's
 /// resources, with the devices every container needs allowed after the config's own rules
-/// (runc's default list).
-pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<()> {
+/// (runc's default list). `Ok(false)`: a rootless caller could not, and may go without.
+pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<bool> {
     if join {
-        m.apply(pid).map_err(err)?;
+        if let Err(e) = m.apply(pid) {
+            skip_unwritable(e, spec)?;
+            return Ok(false);
+        }
     }
     let mut resources = spec
         .linux()
@@ -67,7 +103,8 @@ pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<()> {
     }
     resources.set_devices(Some(devices));
     m.set(&resources)
-        .map_err(|e| Error::Other(format!("linux.resources: {}", err(e))))
+        .map_err(|e| Error::Other(format!("linux.resources: {}", err(e))))?;
+    Ok(true)
 }
 
 /// Applies `update`'s resources (0 and absent leave a setting as it is).

@@ -150,9 +150,13 @@ pub fn create(opts: &Options) -> Result<Created> {
     // made first; the guard owns it from here.
     let mut clone_target = None;
     if let Some(cg) = cgroup {
-        state.cgroup = serde_json::to_value(cg.saved()).ok();
-        let cg = guard.cgroup.insert(cg);
-        clone_target = cgroup::call(cg.clone_target())?;
+        match guard.cgroup.insert(cg).clone_target() {
+            Ok(fd) => clone_target = fd,
+            Err(e) => {
+                cgroup::skip_unwritable(e, &spec)?;
+                guard.drop_cgroup();
+            }
+        }
     }
     let (pid, chan, in_cgroup) =
         spawn::spawn(&plan, &spec, clone_target.as_ref().map(|fd| fd.as_fd()))?;
@@ -166,7 +170,16 @@ pub fn create(opts: &Options) -> Result<Created> {
     // 4. Init is in its cgroup, with the limits set, before it runs anything of the
     // container's (it waits for the Continue below).
     if let Some(cg) = &guard.cgroup {
-        cgroup::apply(cg.as_ref(), &spec, pid.as_raw(), !in_cgroup)?;
+        if !cgroup::apply(cg.as_ref(), &spec, pid.as_raw(), !in_cgroup)? {
+            guard.drop_cgroup();
+        }
+    }
+    state.cgroup = (guard.cgroup.as_ref()).and_then(|cg| serde_json::to_value(cg.saved()).ok());
+
+    // A new user namespace gets its id maps before init goes on: until then nobody is
+    // anybody inside it.
+    if ns.new_user {
+        crate::process::idmap::write(pid.as_raw(), &spec)?;
     }
 
     // 5. Init runs its setup; answer its requests until it is ready.
@@ -330,6 +343,14 @@ struct Cleanup {
 }
 
 impl Cleanup {
+    /// Goes on without a cgroup (rootless, where the caller may not make one): whatever part
+    /// of it was made is removed.
+    fn drop_cgroup(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+    }
+
     fn disarm(&mut self) -> Dir {
         self.init = None;
         self.cgroup = None;
@@ -342,9 +363,7 @@ impl Drop for Cleanup {
         if let Some(pid) = self.init.take() {
             spawn::kill_and_reap(pid);
         }
-        if let Some(cg) = self.cgroup.take() {
-            let _ = cg.destroy();
-        }
+        self.drop_cgroup();
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
         }

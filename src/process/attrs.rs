@@ -10,6 +10,11 @@ use oci_spec::runtime::{PosixRlimit, Process};
 
 use crate::{Context, Error, Result};
 
+/// Whether this user namespace was mapped with setgroups denied.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// Sets every rlimit in the config. Raising a hard limit needs CAP_SYS_RESOURCE.
 pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
@@ -47,7 +52,11 @@ pub fn switch_user(p: &Process) -> Result<()> {
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    nix::unistd::setgroups(&groups).with_ctx(|| format!("setgroups {groups:?}"))?;
+    // In a user namespace mapped without privilege setgroups(2) is denied for good; with no
+    // additional groups asked for there is nothing to set (runc skips it too).
+    if !(groups.is_empty() && setgroups_denied()) {
+        nix::unistd::setgroups(&groups).with_ctx(|| format!("setgroups {groups:?}"))?;
+    }
     nix::sys::prctl::set_keepcaps(true).ctx("set keepcaps")?;
     nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("setgid {gid}"))?;
     nix::unistd::setresuid(uid, uid, uid).with_ctx(|| format!("setuid {uid}"))?;

@@ -80,8 +80,12 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // this line, the channel's end of file stops init at the next receive.)
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx("set pdeathsig")?;
     // Not dumpable: the container cannot ptrace or read /proc/1/mem of init (and so the
-    // runtime's memory) before execve resets it.
-    nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
+    // runtime's memory) before execve resets it. In a new user namespace this waits until the
+    // runtime has written the id maps: an unprivileged runtime may write /proc/PID/uid_map only
+    // while init is dumpable (it is still only the runtime's own process until then).
+    if !plan.ns.new_user {
+        nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
+    }
 
     for ns in &plan.ns.init_joins {
         namespaces::join(ns)?;
@@ -91,6 +95,10 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         ToInit::Continue(state) => state,
         ToInit::Abort(why) => return Err(Error::Other(why)),
     };
+    if plan.ns.new_user {
+        nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
+        become_namespace_root(plan.spec)?;
+    }
     if plan.ns.new_cgroup {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
@@ -170,6 +178,25 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         user_done,
         state_json: state_json.unwrap_or_default(),
     })
+}
+
+/// In a new user namespace, now mapped: init takes the ids of the namespace's root, when the
+/// maps have one, so what it creates while setting up is root's inside (the clone left it with
+/// every capability in the namespace, and uid 0 keeps them).
+fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    use crate::process::idmap::maps_root;
+    let linux = spec.linux().as_ref();
+    let mapped =
+        |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_some_and(|m| maps_root(m));
+    if mapped(linux.and_then(|l| l.gid_mappings().as_ref())) {
+        let root = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root, root, root).ctx("become gid 0 in the user namespace")?;
+    }
+    if mapped(linux.and_then(|l| l.uid_mappings().as_ref())) {
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root, root, root).ctx("become uid 0 in the user namespace")?;
+    }
+    Ok(())
 }
 
 /// Waits for `start`, then becomes the user process. Returns only on failure.

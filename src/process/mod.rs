@@ -4,5 +4,6 @@
 pub mod attrs;
 pub mod channel;
 pub mod foreground;
+pub mod idmap;
 pub mod init;
 pub mod spawn;

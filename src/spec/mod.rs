@@ -163,11 +163,6 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
                 crate::namespaces::name(ns.typ())
             )));
         }
-        if ns.typ() == LinuxNamespaceType::User {
-            return Err(Error::invalid(format!(
-                "linux.namespaces[{i}]: user namespaces are not supported by this build of hull yet"
-            )));
-        }
         if let Some(path) = ns.path() {
             if !path.is_absolute() {
                 return Err(Error::invalid(format!(
@@ -181,6 +176,51 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
         return Err(Error::invalid(
             "linux.timeOffsets: needs a new time namespace (linux.namespaces)",
         ));
+    }
+    validate_id_mappings(spec, linux)
+}
+
+/// A new user namespace needs both mappings; mappings need a new user namespace (runc's rules).
+fn validate_id_mappings(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let new_user = has_new_namespace(spec, LinuxNamespaceType::User);
+    for (field, maps) in [
+        ("linux.uidMappings", linux.uid_mappings()),
+        ("linux.gidMappings", linux.gid_mappings()),
+    ] {
+        let maps = maps.as_deref().unwrap_or_default();
+        if new_user && maps.is_empty() {
+            return Err(Error::invalid(format!(
+                "{field}: a new user namespace needs mappings"
+            )));
+        }
+        if !new_user && !maps.is_empty() {
+            return Err(Error::invalid(format!(
+                "{field}: mappings are only for a new user namespace (linux.namespaces)"
+            )));
+        }
+        if let Some(i) = maps.iter().position(|m| m.size() == 0) {
+            return Err(Error::invalid(format!("{field}[{i}]: size must not be 0")));
+        }
+    }
+    // One clone creates the user namespace with the others, and init joins namespaces given
+    // by path after it: from inside the new user namespace it may not join the host's. (Pid
+    // and time namespaces are joined by the runtime before the clone, so they work.)
+    if new_user {
+        let joined = linux
+            .namespaces()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|ns| {
+                ns.path().is_some()
+                    && !matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+            });
+        if let Some(ns) = joined {
+            return Err(Error::invalid(format!(
+                "linux.namespaces: joining the {} namespace by path together with a new user namespace is not supported",
+                crate::namespaces::name(ns.typ())
+            )));
+        }
     }
     Ok(())
 }

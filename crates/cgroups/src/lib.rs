@@ -43,6 +43,16 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The errno behind a failed file operation.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } | Error::Write { source, .. } => source.raw_os_error(),
+            Error::Invalid(_) => None,
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn io(what: &'static str, path: &Path, source: std::io::Error) -> Error {

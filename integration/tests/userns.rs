@@ -1,0 +1,185 @@
+//! User namespaces: as root with a mapped range, and rootless (an unprivileged caller mapping
+//! its own ids), checked from inside the container and from the host.
+
+use std::os::unix::process::CommandExt;
+
+use hull_integration::*;
+use serde_json::json;
+
+const NOBODY: u32 = 65534;
+
+/// Without `gid=5` on /dev/pts when only one gid is mapped (the kernel refuses an unmapped
+/// gid), as `spec --rootless` writes it.
+fn without_tty_gid(b: &mut Bundle) {
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev/pts" {
+            m["options"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|o| o != "gid=5");
+        }
+    }
+}
+
+fn with_user_namespace(b: &mut Bundle, host: u32, size: u32) {
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": host, "size": size}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    b.save();
+}
+
+/// The Uid: line of /proc/PID/status: real, effective, saved, fs uids as the host sees them.
+fn host_uids(pid: i64) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn root_inside_is_a_mapped_host_range() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(
+        "id -u; id -g; cat /proc/self/uid_map; touch /tmp/f; stat -c '%u %g' /tmp/f; \
+         stat -c '%t:%T' /dev/null; ls /sys/class/net; sleep 30",
+    );
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+    with_user_namespace(&mut b, 100000, 65536);
+    let id = unique("userns");
+    let out_path = b.path().join("out");
+    let err_path = b.path().join("err");
+    // Files, not pipes: the detached container keeps its stdio open for its 30 s.
+    let status = rt
+        .command()
+        .args(["run", "-d", "-b", b.path().to_str().unwrap(), &id])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&err_path).unwrap()
+    );
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    // Init is the container's root, which is host uid 100000.
+    assert_eq!(host_uids(pid), "100000 100000 100000 100000");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut out = String::new();
+    while out.lines().count() < 6 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        out = std::fs::read_to_string(&out_path).unwrap();
+    }
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        ["0", "0", "0 100000 65536", "0 0", "1:3", "lo"],
+        "id, map, file owner, /dev/null (bound from the host), a sysfs of its own: {out}"
+    );
+    // exec joins the user namespace first, then the rest.
+    let exec = ok(&rt.cmd(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map"]));
+    let exec: Vec<String> = exec
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(exec, ["0", "0 100000 65536"]);
+    ok(&rt.cmd(&["delete", "-f", &id]));
+}
+
+#[test]
+fn rootless_caller_maps_its_own_ids() {
+    let root = TempDir::new("hull-rootless");
+    std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut b = Bundle::sh("id -u; cat /proc/self/uid_map; cat /proc/self/setgroups");
+    without_tty_gid(&mut b);
+    with_user_namespace(&mut b, NOBODY, 1);
+    let id = unique("rootless");
+    let out = std::process::Command::new(hull_bin())
+        .args(["--root", root.path().to_str().unwrap()])
+        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+        .env("XDG_RUNTIME_DIR", root.path())
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["0", "0 65534 1", "deny"]);
+    // No cgroup may be made here without privilege: runc's rule, a warning and no limits.
+    assert!(stderr(&out).contains("caller's cgroup"), "{}", stderr(&out));
+    assert!(
+        std::fs::read_dir(root.path()).unwrap().next().is_none(),
+        "run leaves no state behind"
+    );
+}
+
+#[test]
+fn rootless_limits_without_a_writable_cgroup_are_refused() {
+    let root = TempDir::new("hull-rootless");
+    std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut b = Bundle::sh("true");
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    without_tty_gid(&mut b);
+    with_user_namespace(&mut b, NOBODY, 1);
+    let id = unique("rootless");
+    let out = std::process::Command::new(hull_bin())
+        .args(["--root", root.path().to_str().unwrap()])
+        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("linux.resources"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+    assert!(!process_with(&id));
+}
+
+#[test]
+fn mappings_and_user_namespace_go_together() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("true");
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    b.save();
+    let out = rt.create(&unique("map"), &b);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("linux.uidMappings"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut b = Bundle::sh("true");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.save();
+    let out = rt.create(&unique("map"), &b);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("linux.uidMappings: a new user namespace needs mappings"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(rt.ids().is_empty());
+}
