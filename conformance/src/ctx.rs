@@ -55,6 +55,7 @@ pub struct Ctx<'a> {
     ids: Vec<String>,
     helpers: Vec<Child>,
     cgroups: Vec<String>,
+    host_mounts: Vec<PathBuf>,
 }
 
 impl<'a> Ctx<'a> {
@@ -73,6 +74,7 @@ impl<'a> Ctx<'a> {
             ids: Vec::new(),
             helpers: Vec::new(),
             cgroups: Vec::new(),
+            host_mounts: Vec::new(),
         })
     }
 
@@ -304,6 +306,24 @@ impl<'a> Ctx<'a> {
         Ok(pid)
     }
 
+    /// Makes this case's scratch directory a shared mount on the host (a bind mount onto
+    /// itself), so propagation from the host to containers can be observed. Unmounted when
+    /// the case ends.
+    pub fn share_scratch(&mut self) -> Result<()> {
+        let dir = self.dir.clone();
+        let d = dir.to_str().unwrap_or_default();
+        for args in [vec!["--bind", d, d], vec!["--make-shared", d]] {
+            let st = Command::new("mount").args(&args).status()?;
+            if !st.success() {
+                bail!("mount {args:?} failed");
+            }
+            if args[0] == "--bind" {
+                self.host_mounts.push(dir.clone());
+            }
+        }
+        Ok(())
+    }
+
     fn cleanup_cgroups(&self) {
         for name in &self.cgroups {
             for (controller, mount) in crate::host::v1_mounts() {
@@ -330,6 +350,17 @@ impl Drop for Ctx<'_> {
             let _ = h.wait();
         }
         self.cleanup_cgroups();
+        for m in std::mem::take(&mut self.host_mounts).iter().rev() {
+            // A runtime may have propagated mounts back into it: detach lazily then.
+            let ok = Command::new("umount")
+                .arg(m)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                let _ = Command::new("umount").arg("-l").arg(m).status();
+            }
+        }
         // Never recurse into a directory something is still mounted under: that would
         // delete through the mount. Leave it and say so.
         for d in [&self.dir, &self.root] {

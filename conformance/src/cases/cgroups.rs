@@ -309,14 +309,16 @@ fn rdma(ctx: &mut Ctx) -> Res {
 }
 
 /// What opening /dev/kmsg (char 1:11, not a default device) for writing gives inside a
-/// container whose device cgroup rules are `rules`.
+/// container whose device cgroup rules are `rules`. The node is the host's, bind-mounted:
+/// not listed in linux.devices, so only the cgroup rules decide.
 fn kmsg_write(ctx: &mut Ctx, rules: Value) -> Result<i64, super::Verdict> {
-    let mut b = ctx.probe_bundle(&["--write", "/dev/conf-kmsg"])?;
-    b.config["linux"]["devices"] = json!([{"path": "/dev/conf-kmsg", "type": "c", "major": 1, "minor": 11}]);
+    let mut b = ctx.probe_bundle(&["--write", "/conf-kmsg"])?;
+    std::fs::write(b.rootfs().join("conf-kmsg"), "").map_err(anyhow::Error::from)?;
+    b.add_mount(json!({"destination": "/conf-kmsg", "type": "none", "source": "/dev/kmsg", "options": ["bind"]}));
     b.config["linux"]["resources"]["devices"] = rules;
     b.save()?;
     let r = ctx.probe(&b)?;
-    Ok(r["write"]["/dev/conf-kmsg"].as_i64().unwrap_or(-1))
+    Ok(r["write"]["/conf-kmsg"].as_i64().unwrap_or(-1))
 }
 
 const EPERM: i64 = 1;

@@ -366,6 +366,8 @@ fn mounts_noatime(ctx: &mut Ctx) -> Res {
 
 /// The propagation field the probe sees for a bind mount with `option`.
 fn propagation(ctx: &mut Ctx, option: &str) -> Result<String, super::Verdict> {
+    // The source is a shared mount on the host, so each option makes a visible difference.
+    ctx.share_scratch()?;
     let data = bind_source(ctx)?;
     let mut b = ctx.probe_bundle(&[])?;
     b.config["linux"]["rootfsPropagation"] = json!("rshared");

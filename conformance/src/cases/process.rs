@@ -348,7 +348,7 @@ fn tty_output(ctx: &mut Ctx, b: &mut Bundle) -> Result<String, super::Verdict> {
 }
 
 fn terminal_true(ctx: &mut Ctx) -> Res {
-    let mut b = ctx.sh_bundle("tty; readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2")?;
+    let mut b = ctx.sh_bundle("tty; for f in 0 1 2; do readlink /proc/self/fd/$f; done")?;
     let text = tty_output(ctx, &mut b)?;
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     check!(lines.len() >= 4, "terminal output {text:?}");
