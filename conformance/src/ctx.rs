@@ -365,7 +365,10 @@ impl Drop for Ctx<'_> {
         // delete through the mount. Leave it and say so.
         for d in [&self.dir, &self.root] {
             if mounted_under(d) {
-                println!("# left {} in place: something is mounted under it", d.display());
+                println!(
+                    "# left {} in place: something is mounted under it",
+                    d.display()
+                );
             } else {
                 let _ = std::fs::remove_dir_all(d);
             }

@@ -56,7 +56,9 @@ fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
         list.retain(|c| {
             let keep = c.as_str().is_none_or(|n| known.iter().any(|k| k == n));
             if !keep {
-                crate::log::warn(&format!("process.capabilities.{set}: ignoring unknown capability {c}"));
+                crate::log::warn(&format!(
+                    "process.capabilities.{set}: ignoring unknown capability {c}"
+                ));
             }
             keep
         });

@@ -109,7 +109,9 @@ fn read(dir: &std::path::Path, file: &str) -> String {
 /// Checks that `file` of the `controller` cgroup reads `want` after `resources` applied.
 fn expect(ctx: &mut Ctx, controller: &str, resources: Value, file: &str, want: &str) -> Res {
     if !host::has_v1(controller) {
-        return skip(format!("the host has no cgroup v1 {controller} controller (and cgroup v2 has no controllers)"));
+        return skip(format!(
+            "the host has no cgroup v1 {controller} controller (and cgroup v2 has no controllers)"
+        ));
     }
     let (pid, _) = with_resources(ctx, resources)?;
     let d = dir(pid, controller)?;
@@ -127,7 +129,11 @@ fn path_relative(ctx: &mut Ctx) -> Res {
     ctx.must_create(&id, &b)?;
     let pid = ctx.pid(&id)?;
     let d = dir(pid, "pids")?;
-    check!(d.ends_with(&cg), "init is in {}, not under {cg}", d.display());
+    check!(
+        d.ends_with(&cg),
+        "init is in {}, not under {cg}",
+        d.display()
+    );
     Ok(())
 }
 
@@ -145,20 +151,43 @@ fn path_consistent(ctx: &mut Ctx) -> Res {
         let out = ctx.rt(&["delete", "--force", &id]);
         check!(out.ok(), "delete --force: {}", out.describe());
     }
-    check!(seen[0] == seen[1], "the same cgroupsPath gave {} and {}", seen[0].display(), seen[1].display());
+    check!(
+        seen[0] == seen[1],
+        "the same cgroupsPath gave {} and {}",
+        seen[0].display(),
+        seen[1].display()
+    );
     Ok(())
 }
 
 fn memory_limit(ctx: &mut Ctx) -> Res {
-    expect(ctx, "memory", json!({"memory": {"limit": 67108864}}), "memory.limit_in_bytes", "67108864")
+    expect(
+        ctx,
+        "memory",
+        json!({"memory": {"limit": 67108864}}),
+        "memory.limit_in_bytes",
+        "67108864",
+    )
 }
 
 fn memory_unlimited(ctx: &mut Ctx) -> Res {
-    expect(ctx, "memory", json!({"memory": {"limit": -1}}), "memory.limit_in_bytes", "9223372036854771712")
+    expect(
+        ctx,
+        "memory",
+        json!({"memory": {"limit": -1}}),
+        "memory.limit_in_bytes",
+        "9223372036854771712",
+    )
 }
 
 fn memory_reservation(ctx: &mut Ctx) -> Res {
-    expect(ctx, "memory", json!({"memory": {"reservation": 33554432}}), "memory.soft_limit_in_bytes", "33554432")
+    expect(
+        ctx,
+        "memory",
+        json!({"memory": {"reservation": 33554432}}),
+        "memory.soft_limit_in_bytes",
+        "33554432",
+    )
 }
 
 fn memory_swap(ctx: &mut Ctx) -> Res {
@@ -176,7 +205,13 @@ fn memory_swap(ctx: &mut Ctx) -> Res {
 }
 
 fn memory_swappiness(ctx: &mut Ctx) -> Res {
-    expect(ctx, "memory", json!({"memory": {"swappiness": 37}}), "memory.swappiness", "37")
+    expect(
+        ctx,
+        "memory",
+        json!({"memory": {"swappiness": 37}}),
+        "memory.swappiness",
+        "37",
+    )
 }
 
 fn memory_oom(ctx: &mut Ctx) -> Res {
@@ -185,12 +220,21 @@ fn memory_oom(ctx: &mut Ctx) -> Res {
     }
     let (pid, _) = with_resources(ctx, json!({"memory": {"disableOOMKiller": true}}))?;
     let got = read(&dir(pid, "memory")?, "memory.oom_control");
-    check!(got.contains("oom_kill_disable 1"), "memory.oom_control: {got:?}");
+    check!(
+        got.contains("oom_kill_disable 1"),
+        "memory.oom_control: {got:?}"
+    );
     Ok(())
 }
 
 fn cpu_shares(ctx: &mut Ctx) -> Res {
-    expect(ctx, "cpu", json!({"cpu": {"shares": 512}}), "cpu.shares", "512")
+    expect(
+        ctx,
+        "cpu",
+        json!({"cpu": {"shares": 512}}),
+        "cpu.shares",
+        "512",
+    )
 }
 
 fn cpu_quota(ctx: &mut Ctx) -> Res {
@@ -199,8 +243,16 @@ fn cpu_quota(ctx: &mut Ctx) -> Res {
     }
     let (pid, _) = with_resources(ctx, json!({"cpu": {"quota": 50000, "period": 200000}}))?;
     let d = dir(pid, "cpu")?;
-    check!(read(&d, "cpu.cfs_quota_us") == "50000", "cpu.cfs_quota_us = {}", read(&d, "cpu.cfs_quota_us"));
-    check!(read(&d, "cpu.cfs_period_us") == "200000", "cpu.cfs_period_us = {}", read(&d, "cpu.cfs_period_us"));
+    check!(
+        read(&d, "cpu.cfs_quota_us") == "50000",
+        "cpu.cfs_quota_us = {}",
+        read(&d, "cpu.cfs_quota_us")
+    );
+    check!(
+        read(&d, "cpu.cfs_period_us") == "200000",
+        "cpu.cfs_period_us = {}",
+        read(&d, "cpu.cfs_period_us")
+    );
     Ok(())
 }
 
@@ -224,13 +276,27 @@ fn cpuset(ctx: &mut Ctx) -> Res {
     }
     let (pid, _) = with_resources(ctx, json!({"cpu": {"cpus": "0", "mems": "0"}}))?;
     let d = dir(pid, "cpuset")?;
-    check!(read(&d, "cpuset.cpus") == "0", "cpuset.cpus = {}", read(&d, "cpuset.cpus"));
-    check!(read(&d, "cpuset.mems") == "0", "cpuset.mems = {}", read(&d, "cpuset.mems"));
+    check!(
+        read(&d, "cpuset.cpus") == "0",
+        "cpuset.cpus = {}",
+        read(&d, "cpuset.cpus")
+    );
+    check!(
+        read(&d, "cpuset.mems") == "0",
+        "cpuset.mems = {}",
+        read(&d, "cpuset.mems")
+    );
     Ok(())
 }
 
 fn pids_limit(ctx: &mut Ctx) -> Res {
-    expect(ctx, "pids", json!({"pids": {"limit": 123}}), "pids.max", "123")
+    expect(
+        ctx,
+        "pids",
+        json!({"pids": {"limit": 123}}),
+        "pids.max",
+        "123",
+    )
 }
 
 fn blkio_weight(ctx: &mut Ctx) -> Res {
@@ -238,7 +304,13 @@ fn blkio_weight(ctx: &mut Ctx) -> Res {
     if !root.is_some_and(|r| r.join("blkio.weight").exists()) {
         return skip("the host's block IO scheduler has no blkio.weight (no CFQ/BFQ)");
     }
-    expect(ctx, "blkio", json!({"blockIO": {"weight": 300}}), "blkio.weight", "300")
+    expect(
+        ctx,
+        "blkio",
+        json!({"blockIO": {"weight": 300}}),
+        "blkio.weight",
+        "300",
+    )
 }
 
 fn throttle(ctx: &mut Ctx, field: &str, file: &str) -> Res {
@@ -248,26 +320,48 @@ fn throttle(ctx: &mut Ctx, field: &str, file: &str) -> Res {
     let Some((ma, mi)) = host::a_block_device() else {
         return skip("the host has no block device to throttle");
     };
-    let (pid, _) = with_resources(ctx, json!({"blockIO": {field: [{"major": ma, "minor": mi, "rate": 1048576}]}}))?;
+    let (pid, _) = with_resources(
+        ctx,
+        json!({"blockIO": {field: [{"major": ma, "minor": mi, "rate": 1048576}]}}),
+    )?;
     let got = read(&dir(pid, "blkio")?, file);
-    check!(got.contains(&format!("{ma}:{mi} 1048576")), "{file}: {got:?}");
+    check!(
+        got.contains(&format!("{ma}:{mi} 1048576")),
+        "{file}: {got:?}"
+    );
     Ok(())
 }
 
 fn throttle_read_bps(ctx: &mut Ctx) -> Res {
-    throttle(ctx, "throttleReadBpsDevice", "blkio.throttle.read_bps_device")
+    throttle(
+        ctx,
+        "throttleReadBpsDevice",
+        "blkio.throttle.read_bps_device",
+    )
 }
 
 fn throttle_write_bps(ctx: &mut Ctx) -> Res {
-    throttle(ctx, "throttleWriteBpsDevice", "blkio.throttle.write_bps_device")
+    throttle(
+        ctx,
+        "throttleWriteBpsDevice",
+        "blkio.throttle.write_bps_device",
+    )
 }
 
 fn throttle_read_iops(ctx: &mut Ctx) -> Res {
-    throttle(ctx, "throttleReadIOPSDevice", "blkio.throttle.read_iops_device")
+    throttle(
+        ctx,
+        "throttleReadIOPSDevice",
+        "blkio.throttle.read_iops_device",
+    )
 }
 
 fn throttle_write_iops(ctx: &mut Ctx) -> Res {
-    throttle(ctx, "throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")
+    throttle(
+        ctx,
+        "throttleWriteIOPSDevice",
+        "blkio.throttle.write_iops_device",
+    )
 }
 
 fn hugepages(ctx: &mut Ctx) -> Res {
@@ -287,16 +381,28 @@ fn net_cls(ctx: &mut Ctx) -> Res {
     if !host::has_v1("net_cls") {
         return skip("the host has no cgroup v1 net_cls controller");
     }
-    expect(ctx, "net_cls", json!({"network": {"classID": 1048577}}), "net_cls.classid", "1048577")
+    expect(
+        ctx,
+        "net_cls",
+        json!({"network": {"classID": 1048577}}),
+        "net_cls.classid",
+        "1048577",
+    )
 }
 
 fn net_prio(ctx: &mut Ctx) -> Res {
     if !host::has_v1("net_prio") {
         return skip("the host has no cgroup v1 net_prio controller");
     }
-    let (pid, _) = with_resources(ctx, json!({"network": {"priorities": [{"name": "lo", "priority": 7}]}}))?;
+    let (pid, _) = with_resources(
+        ctx,
+        json!({"network": {"priorities": [{"name": "lo", "priority": 7}]}}),
+    )?;
     let got = read(&dir(pid, "net_prio")?, "net_prio.ifpriomap");
-    check!(got.lines().any(|l| l == "lo 7"), "net_prio.ifpriomap: {got:?}");
+    check!(
+        got.lines().any(|l| l == "lo 7"),
+        "net_prio.ifpriomap: {got:?}"
+    );
     Ok(())
 }
 
@@ -328,7 +434,10 @@ fn devices_deny(ctx: &mut Ctx) -> Res {
         return skip("the host has no cgroup v1 devices controller");
     }
     let got = kmsg_write(ctx, json!([{"allow": false, "access": "rwm"}]))?;
-    check!(got == EPERM, "opening a denied device gave {got} (want EPERM)");
+    check!(
+        got == EPERM,
+        "opening a denied device gave {got} (want EPERM)"
+    );
     Ok(())
 }
 
@@ -356,7 +465,10 @@ fn devices_order(ctx: &mut Ctx) -> Res {
             {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "w"},
         ]),
     )?;
-    check!(got == EPERM, "the later deny did not win: opening for writing gave {got}");
+    check!(
+        got == EPERM,
+        "the later deny did not win: opening for writing gave {got}"
+    );
     Ok(())
 }
 
@@ -371,7 +483,10 @@ fn unified_absent(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     let out = ctx.create(&id, &b);
-    check!(!out.ok(), "unified pids.max was accepted without a cgroup v2 pids controller");
+    check!(
+        !out.ok(),
+        "unified pids.max was accepted without a cgroup v2 pids controller"
+    );
     Ok(())
 }
 

@@ -90,11 +90,21 @@ fn pid_file(ctx: &mut Ctx) -> Res {
     let b = ctx.bundle(&["sleep", "60"])?;
     let id = ctx.id();
     let pf = ctx.path("init.pid");
-    let out = ctx.rt(&["create", "--bundle", b.path(), "--pid-file", pf.to_str().unwrap_or_default(), &id]);
+    let out = ctx.rt(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pf.to_str().unwrap_or_default(),
+        &id,
+    ]);
     check!(out.ok(), "create: {}", out.describe());
     let written = std::fs::read_to_string(&pf).unwrap_or_default();
     let pid = ctx.pid(&id)?;
-    check!(written.trim() == pid.to_string(), "pid file {written:?}, state pid {pid}");
+    check!(
+        written.trim() == pid.to_string(),
+        "pid file {written:?}, state pid {pid}"
+    );
     Ok(())
 }
 
@@ -102,7 +112,15 @@ fn pid_file_early_exit(ctx: &mut Ctx) -> Res {
     let b = ctx.bundle(&["true"])?;
     let id = ctx.id();
     let pf = ctx.path("init.pid");
-    let out = ctx.rt(&["run", "--detach", "--bundle", b.path(), "--pid-file", pf.to_str().unwrap_or_default(), &id]);
+    let out = ctx.rt(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pf.to_str().unwrap_or_default(),
+        &id,
+    ]);
     check!(out.ok(), "run --detach: {}", out.describe());
     let written = std::fs::read_to_string(&pf).unwrap_or_default();
     check!(
@@ -135,7 +153,10 @@ fn preserve_fds(ctx: &mut Ctx) -> Res {
 
 fn no_leaked_fds(ctx: &mut Ctx) -> Res {
     let fds = fds_of(ctx, &[])?;
-    let keys: Vec<&String> = fds.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    let keys: Vec<&String> = fds
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
     check!(keys.len() == 3, "open fds in the container: {fds}");
     Ok(())
 }
@@ -143,7 +164,11 @@ fn no_leaked_fds(ctx: &mut Ctx) -> Res {
 fn delete_force_missing(ctx: &mut Ctx) -> Res {
     let id = ctx.id();
     let out = ctx.rt(&["delete", "--force", &id]);
-    check!(out.ok(), "delete --force of a missing container: {}", out.describe());
+    check!(
+        out.ok(),
+        "delete --force of a missing container: {}",
+        out.describe()
+    );
     Ok(())
 }
 
@@ -163,7 +188,11 @@ fn run_exit_status(ctx: &mut Ctx) -> Res {
     let b = ctx.sh_bundle("exit 7")?;
     let id = ctx.id();
     let out = ctx.run(&id, &b);
-    check!(out.code == Some(7), "run exited {:?}, the process 7", out.code);
+    check!(
+        out.code == Some(7),
+        "run exited {:?}, the process 7",
+        out.code
+    );
     Ok(())
 }
 
@@ -201,12 +230,26 @@ fn list(ctx: &mut Ctx) -> Res {
 fn log_json(ctx: &mut Ctx) -> Res {
     let log = ctx.path("log.json");
     let id = ctx.id();
-    let out = ctx.rt(&["--log", log.to_str().unwrap_or_default(), "--log-format", "json", "start", &id]);
+    let out = ctx.rt(&[
+        "--log",
+        log.to_str().unwrap_or_default(),
+        "--log-format",
+        "json",
+        "start",
+        &id,
+    ]);
     check!(!out.ok(), "start of a missing container succeeded");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     let v: Value = serde_json::from_str(last)
         .map_err(|e| anyhow::anyhow!("last log line is not JSON ({e}): {text:?}"))?;
-    check!(v["level"] == "error" && v["msg"].is_string(), "log line {v}");
+    check!(
+        v["level"] == "error" && v["msg"].is_string(),
+        "log line {v}"
+    );
     Ok(())
 }

@@ -195,9 +195,16 @@ fn mount_opts(report: &Value, target: &str) -> Vec<String> {
 
 fn root_relative(ctx: &mut Ctx) -> Res {
     let b = ctx.probe_bundle(&["--stat", "/probe"])?;
-    check!(b.config["root"]["path"] == "rootfs", "bundle not set up as expected");
+    check!(
+        b.config["root"]["path"] == "rootfs",
+        "bundle not set up as expected"
+    );
     let r = probe_report(ctx, &b)?;
-    check!(r["stat"]["/probe"]["type"] == "file", "the rootfs is not the bundle's: {}", r["stat"]);
+    check!(
+        r["stat"]["/probe"]["type"] == "file",
+        "the rootfs is not the bundle's: {}",
+        r["stat"]
+    );
     Ok(())
 }
 
@@ -206,7 +213,11 @@ fn root_absolute(ctx: &mut Ctx) -> Res {
     b.config["root"]["path"] = json!(b.rootfs());
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["stat"]["/probe"]["type"] == "file", "the rootfs is not the bundle's: {}", r["stat"]);
+    check!(
+        r["stat"]["/probe"]["type"] == "file",
+        "the rootfs is not the bundle's: {}",
+        r["stat"]
+    );
     Ok(())
 }
 
@@ -224,9 +235,16 @@ const EROFS: i64 = 30;
 
 fn root_readonly(ctx: &mut Ctx) -> Res {
     let b = ctx.probe_bundle(&["--write", "/etc/passwd"])?;
-    check!(b.config["root"]["readonly"] == true, "bundle not set up as expected");
+    check!(
+        b.config["root"]["readonly"] == true,
+        "bundle not set up as expected"
+    );
     let r = probe_report(ctx, &b)?;
-    check!(r["write"]["/etc/passwd"] == EROFS, "writing / gave {} (want EROFS)", r["write"]["/etc/passwd"]);
+    check!(
+        r["write"]["/etc/passwd"] == EROFS,
+        "writing / gave {} (want EROFS)",
+        r["write"]["/etc/passwd"]
+    );
     Ok(())
 }
 
@@ -237,7 +255,11 @@ fn root_writable(ctx: &mut Ctx) -> Res {
     }
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["write"]["/etc/passwd"] == 0, "writing / gave errno {}", r["write"]["/etc/passwd"]);
+    check!(
+        r["write"]["/etc/passwd"] == 0,
+        "writing / gave errno {}",
+        r["write"]["/etc/passwd"]
+    );
     Ok(())
 }
 
@@ -293,10 +315,16 @@ fn bind_source(ctx: &mut Ctx) -> anyhow::Result<std::path::PathBuf> {
 fn mounts_bind(ctx: &mut Ctx) -> Res {
     let data = bind_source(ctx)?;
     let mut b = ctx.probe_bundle(&["--stat", "/data/file"])?;
-    b.add_mount(json!({"destination": "/data", "type": "none", "source": data, "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/data", "type": "none", "source": data, "options": ["bind"]}),
+    );
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["stat"]["/data/file"]["readable"] == true, "/data/file: {}", r["stat"]["/data/file"]);
+    check!(
+        r["stat"]["/data/file"]["readable"] == true,
+        "/data/file: {}",
+        r["stat"]["/data/file"]
+    );
     Ok(())
 }
 
@@ -304,10 +332,16 @@ fn mounts_bind_relative(ctx: &mut Ctx) -> Res {
     let mut b = ctx.probe_bundle(&["--stat", "/data/file"])?;
     std::fs::create_dir_all(b.dir.join("hostdata")).map_err(anyhow::Error::from)?;
     std::fs::write(b.dir.join("hostdata/file"), "x").map_err(anyhow::Error::from)?;
-    b.add_mount(json!({"destination": "/data", "type": "none", "source": "hostdata", "options": ["rbind"]}));
+    b.add_mount(
+        json!({"destination": "/data", "type": "none", "source": "hostdata", "options": ["rbind"]}),
+    );
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["stat"]["/data/file"]["readable"] == true, "/data/file: {}", r["stat"]["/data/file"]);
+    check!(
+        r["stat"]["/data/file"]["readable"] == true,
+        "/data/file: {}",
+        r["stat"]["/data/file"]
+    );
     Ok(())
 }
 
@@ -318,7 +352,10 @@ fn mounts_bind_file(ctx: &mut Ctx) -> Res {
     b.save()?;
     let r = probe_report(ctx, &b)?;
     let st = &r["stat"]["/etc/bound"];
-    check!(st["type"] == "file" && st["readable"] == true, "/etc/bound: {st}");
+    check!(
+        st["type"] == "file" && st["readable"] == true,
+        "/etc/bound: {st}"
+    );
     Ok(())
 }
 
@@ -328,17 +365,26 @@ fn mounts_ro(ctx: &mut Ctx) -> Res {
     b.save()?;
     let r = probe_report(ctx, &b)?;
     let opts = mount_opts(&r, "/scratch");
-    check!(opts.contains(&"ro".to_string()), "/scratch options {opts:?}");
+    check!(
+        opts.contains(&"ro".to_string()),
+        "/scratch options {opts:?}"
+    );
     Ok(())
 }
 
 fn mounts_bind_ro(ctx: &mut Ctx) -> Res {
     let data = bind_source(ctx)?;
     let mut b = ctx.probe_bundle(&["--write", "/data/file"])?;
-    b.add_mount(json!({"destination": "/data", "type": "none", "source": data, "options": ["rbind", "ro"]}));
+    b.add_mount(
+        json!({"destination": "/data", "type": "none", "source": data, "options": ["rbind", "ro"]}),
+    );
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["write"]["/data/file"] == EROFS, "writing a ro bind mount gave {}", r["write"]["/data/file"]);
+    check!(
+        r["write"]["/data/file"] == EROFS,
+        "writing a ro bind mount gave {}",
+        r["write"]["/data/file"]
+    );
     Ok(())
 }
 
@@ -349,7 +395,10 @@ fn mounts_nosuid(ctx: &mut Ctx) -> Res {
     let r = probe_report(ctx, &b)?;
     let opts = mount_opts(&r, "/scratch");
     for o in ["nosuid", "nodev", "noexec"] {
-        check!(opts.contains(&o.to_string()), "/scratch options {opts:?} lack {o}");
+        check!(
+            opts.contains(&o.to_string()),
+            "/scratch options {opts:?} lack {o}"
+        );
     }
     Ok(())
 }
@@ -360,7 +409,10 @@ fn mounts_noatime(ctx: &mut Ctx) -> Res {
     b.save()?;
     let r = probe_report(ctx, &b)?;
     let opts = mount_opts(&r, "/scratch");
-    check!(opts.contains(&"noatime".to_string()), "/scratch options {opts:?}");
+    check!(
+        opts.contains(&"noatime".to_string()),
+        "/scratch options {opts:?}"
+    );
     Ok(())
 }
 
@@ -370,7 +422,14 @@ fn propagation(ctx: &mut Ctx, option: &str) -> Result<String, super::Verdict> {
     ctx.share_scratch()?;
     let data = bind_source(ctx)?;
     let mut b = ctx.probe_bundle(&[])?;
-    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    // The rootfs propagation is set so that without the option the mount would show the
+    // opposite: shared for rprivate and rslave, private for rshared.
+    let root = if option == "rshared" {
+        "private"
+    } else {
+        "shared"
+    };
+    b.config["linux"]["rootfsPropagation"] = json!(root);
     b.add_mount(json!({"destination": "/data", "type": "none", "source": data, "options": ["rbind", option]}));
     b.save()?;
     let r = probe_report(ctx, &b)?;
@@ -380,13 +439,19 @@ fn propagation(ctx: &mut Ctx, option: &str) -> Result<String, super::Verdict> {
 
 fn mounts_rprivate(ctx: &mut Ctx) -> Res {
     let p = propagation(ctx, "rprivate")?;
-    check!(!p.contains("shared:") && !p.contains("master:"), "propagation {p:?}");
+    check!(
+        !p.contains("shared:") && !p.contains("master:"),
+        "propagation {p:?}"
+    );
     Ok(())
 }
 
 fn mounts_rslave(ctx: &mut Ctx) -> Res {
     let p = propagation(ctx, "rslave")?;
-    check!(p.contains("master:") && !p.contains("shared:"), "propagation {p:?}");
+    check!(
+        p.contains("master:") && !p.contains("shared:"),
+        "propagation {p:?}"
+    );
     Ok(())
 }
 
@@ -402,7 +467,11 @@ fn mounts_rro(ctx: &mut Ctx) -> Res {
     b.add_mount(json!({"destination": "/data", "type": "none", "source": data, "options": ["rbind", "rro"]}));
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["write"]["/data/file"] == EROFS, "writing a rro mount gave {}", r["write"]["/data/file"]);
+    check!(
+        r["write"]["/data/file"] == EROFS,
+        "writing a rro mount gave {}",
+        r["write"]["/data/file"]
+    );
     Ok(())
 }
 
@@ -413,8 +482,15 @@ fn mounts_data(ctx: &mut Ctx) -> Res {
     let r = probe_report(ctx, &b)?;
     let m = mount(&r, "/scratch").ok_or_else(|| anyhow::anyhow!("no mount at /scratch"))?;
     let sup = m["super"].as_str().unwrap_or_default();
-    check!(sup.contains("size=1024k"), "size=1m not passed to tmpfs: {sup}");
-    check!(r["stat"]["/scratch"]["mode"] == 0o700, "mode=700 not passed: {}", r["stat"]["/scratch"]);
+    check!(
+        sup.contains("size=1024k"),
+        "size=1m not passed to tmpfs: {sup}"
+    );
+    check!(
+        r["stat"]["/scratch"]["mode"] == 0o700,
+        "mode=700 not passed: {}",
+        r["stat"]["/scratch"]
+    );
     Ok(())
 }
 
@@ -423,7 +499,11 @@ fn hostname(ctx: &mut Ctx) -> Res {
     b.config["hostname"] = json!("conformance-host");
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["hostname"] == "conformance-host", "hostname {}", r["hostname"]);
+    check!(
+        r["hostname"] == "conformance-host",
+        "hostname {}",
+        r["hostname"]
+    );
     Ok(())
 }
 
@@ -432,7 +512,11 @@ fn domainname(ctx: &mut Ctx) -> Res {
     b.config["domainname"] = json!("conformance.test");
     b.save()?;
     let r = probe_report(ctx, &b)?;
-    check!(r["domainname"] == "conformance.test", "domainname {}", r["domainname"]);
+    check!(
+        r["domainname"] == "conformance.test",
+        "domainname {}",
+        r["domainname"]
+    );
     Ok(())
 }
 
@@ -464,7 +548,10 @@ fn invalid_namespace(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     let out = ctx.create(&id, &b);
-    check!(!out.ok(), "create with namespace type \"conformance-bogus\" succeeded");
+    check!(
+        !out.ok(),
+        "create with namespace type \"conformance-bogus\" succeeded"
+    );
     Ok(())
 }
 
@@ -474,7 +561,10 @@ fn invalid_mount(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     let out = ctx.create(&id, &b);
-    check!(!out.ok(), "create with an unknown filesystem type succeeded");
+    check!(
+        !out.ok(),
+        "create with an unknown filesystem type succeeded"
+    );
     Ok(())
 }
 

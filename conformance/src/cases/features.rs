@@ -106,7 +106,10 @@ fn versions(ctx: &mut Ctx) -> Res {
     };
     // A pre-release sorts before its release.
     let key = |v: (u64, u64, u64, bool)| (v.0, v.1, v.2, !v.3);
-    check!(key(b) >= key(a), "ociVersionMax {max} < ociVersionMin {min}");
+    check!(
+        key(b) >= key(a),
+        "ociVersionMax {max} < ociVersionMin {min}"
+    );
     Ok(())
 }
 
@@ -151,10 +154,18 @@ fn defined_only(ctx: &mut Ctx) -> Res {
         "mountExtensions",
         "netDevices",
     ];
-    for k in d.as_object().map(|o| o.keys().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in d
+        .as_object()
+        .map(|o| o.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         check!(top.contains(&k.as_str()), "undefined property {k}");
     }
-    for k in d["linux"].as_object().map(|o| o.keys().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in d["linux"]
+        .as_object()
+        .map(|o| o.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         check!(linux.contains(&k.as_str()), "undefined property linux.{k}");
     }
     Ok(())
@@ -162,7 +173,11 @@ fn defined_only(ctx: &mut Ctx) -> Res {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|l| l.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -199,7 +214,10 @@ fn mount_options(ctx: &mut Ctx) -> Res {
     // One tmpfs per option; options that change what kind of mount it is (bind, remount,
     // idmapped) need a different source and are left out.
     let skip_opts = ["bind", "rbind", "remount", "idmap", "ridmap"];
-    let tried: Vec<&String> = opts.iter().filter(|o| !skip_opts.contains(&o.as_str())).collect();
+    let tried: Vec<&String> = opts
+        .iter()
+        .filter(|o| !skip_opts.contains(&o.as_str()))
+        .collect();
     if tmpfs_with(ctx, &tried)? {
         return Ok(());
     }
@@ -210,7 +228,9 @@ fn mount_options(ctx: &mut Ctx) -> Res {
             refused.push(o.clone());
         }
     }
-    super::fail(format!("listed options refused on a tmpfs mount: {refused:?}"))
+    super::fail(format!(
+        "listed options refused on a tmpfs mount: {refused:?}"
+    ))
 }
 
 /// Whether a container with one tmpfs mount per option runs.
@@ -230,7 +250,10 @@ fn mount_options_no_data(ctx: &mut Ctx) -> Res {
         .into_iter()
         .filter(|o| o.contains('='))
         .collect();
-    check!(data.is_empty(), "filesystem-specific options listed: {data:?}");
+    check!(
+        data.is_empty(),
+        "filesystem-specific options listed: {data:?}"
+    );
     Ok(())
 }
 
@@ -258,9 +281,13 @@ fn capabilities(ctx: &mut Ctx) -> Res {
         return skip("the features document lists no capabilities");
     }
     // Those the host cannot grant are another case's business (capabilities-ungrantable).
-    let caps: Vec<String> = caps.into_iter().filter(|c| crate::host::can_grant(c)).collect();
+    let caps: Vec<String> = caps
+        .into_iter()
+        .filter(|c| crate::host::can_grant(c))
+        .collect();
     let mut b = ctx.probe_bundle(&[])?;
-    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
     b.save()?;
     ctx.probe(&b)
         .map_err(|e| super::Verdict::Fail(format!("all listed capabilities: {e:#}")))?;
@@ -275,7 +302,21 @@ fn seccomp(ctx: &mut Ctx) -> Res {
         return skip("the features document lists no seccomp actions or operators");
     }
     // Rules on syscalls the probe never makes; the notify action needs a listener.
-    let unused = ["acct", "swapon", "swapoff", "pivot_root", "syslog", "vhangup", "kexec_load", "init_module", "delete_module", "reboot", "settimeofday", "adjtimex", "quotactl"];
+    let unused = [
+        "acct",
+        "swapon",
+        "swapoff",
+        "pivot_root",
+        "syslog",
+        "vhangup",
+        "kexec_load",
+        "init_module",
+        "delete_module",
+        "reboot",
+        "settimeofday",
+        "adjtimex",
+        "quotactl",
+    ];
     let mut rules = Vec::new();
     let mut i = 0;
     for a in actions.iter().filter(|a| *a != "SCMP_ACT_NOTIFY") {
@@ -287,14 +328,19 @@ fn seccomp(ctx: &mut Ctx) -> Res {
         if op == "SCMP_CMP_MASKED_EQ" {
             arg["valueTwo"] = json!(1234);
         }
-        rules.push(json!({"names": [unused[i % unused.len()]], "action": "SCMP_ACT_ERRNO", "args": [arg]}));
+        rules.push(
+            json!({"names": [unused[i % unused.len()]], "action": "SCMP_ACT_ERRNO", "args": [arg]}),
+        );
         i += 1;
     }
     let mut b = ctx.probe_bundle(&[])?;
     b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules});
     b.save()?;
-    ctx.probe(&b)
-        .map_err(|e| super::Verdict::Fail(format!("listed actions {actions:?} / operators {ops:?}: {e:#}")))?;
+    ctx.probe(&b).map_err(|e| {
+        super::Verdict::Fail(format!(
+            "listed actions {actions:?} / operators {ops:?}: {e:#}"
+        ))
+    })?;
     Ok(())
 }
 

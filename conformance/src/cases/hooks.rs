@@ -194,8 +194,14 @@ fn during_create(ctx: &mut Ctx, phase: &str) -> Res {
     let b = marked(ctx, phase, &mark)?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
-    check!(mark.exists(), "the {phase} hook had not run when create returned");
-    check!(!b.rootfs().join("ran").exists(), "the process ran before start");
+    check!(
+        mark.exists(),
+        "the {phase} hook had not run when create returned"
+    );
+    check!(
+        !b.rootfs().join("ran").exists(),
+        "the process ran before start"
+    );
     Ok(())
 }
 
@@ -223,7 +229,10 @@ fn start_container_during_start(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
-    check!(!b.rootfs().join("hooked").exists(), "startContainer ran during create");
+    check!(
+        !b.rootfs().join("hooked").exists(),
+        "startContainer ran during create"
+    );
     let out = ctx.start(&id);
     check!(out.ok(), "start: {}", out.describe());
     check!(
@@ -241,7 +250,10 @@ fn poststart_before_return(ctx: &mut Ctx) -> Res {
     check!(!mark.exists(), "poststart ran during create");
     let out = ctx.start(&id);
     check!(out.ok(), "start: {}", out.describe());
-    check!(mark.exists(), "the poststart hook had not run when start returned");
+    check!(
+        mark.exists(),
+        "the poststart hook had not run when start returned"
+    );
     Ok(())
 }
 
@@ -255,7 +267,10 @@ fn poststop_before_return(ctx: &mut Ctx) -> Res {
     check!(!mark.exists(), "poststop ran before delete");
     let out = ctx.rt(&["delete", "--force", &id]);
     check!(out.ok(), "delete --force: {}", out.describe());
-    check!(mark.exists(), "the poststop hook had not run when delete returned");
+    check!(
+        mark.exists(),
+        "the poststop hook had not run when delete returned"
+    );
     Ok(())
 }
 
@@ -263,7 +278,11 @@ fn listed_order(ctx: &mut Ctx) -> Res {
     let log = ctx.path("order");
     let mut b = ctx.bundle(&["sleep", "60"])?;
     for n in 1..=3 {
-        add_hook(&mut b, "createRuntime", hook(&format!("echo {n} >> {}", log.display())));
+        add_hook(
+            &mut b,
+            "createRuntime",
+            hook(&format!("echo {n} >> {}", log.display())),
+        );
     }
     b.save()?;
     let id = ctx.id();
@@ -277,7 +296,11 @@ fn phase_order(ctx: &mut Ctx) -> Res {
     let log = ctx.path("order");
     let mut b = ctx.bundle(&["sleep", "60"])?;
     for phase in ["createContainer", "createRuntime", "prestart"] {
-        add_hook(&mut b, phase, hook(&format!("echo {phase} >> {}", log.display())));
+        add_hook(
+            &mut b,
+            phase,
+            hook(&format!("echo {phase} >> {}", log.display())),
+        );
     }
     b.save()?;
     let id = ctx.id();
@@ -299,7 +322,11 @@ fn read_json(p: &std::path::Path) -> Result<Value, super::Verdict> {
 fn state_on_stdin(ctx: &mut Ctx) -> Res {
     let file = ctx.path("state.json");
     let mut b = ctx.bundle(&["sleep", "60"])?;
-    add_hook(&mut b, "createRuntime", hook(&format!("cat > {}", file.display())));
+    add_hook(
+        &mut b,
+        "createRuntime",
+        hook(&format!("cat > {}", file.display())),
+    );
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
@@ -307,7 +334,10 @@ fn state_on_stdin(ctx: &mut Ctx) -> Res {
     let pid = ctx.pid(&id)?;
     check!(st["id"] == id.as_str(), "hook state id: {st}");
     check!(st["pid"] == pid, "hook state pid {} != {pid}", st["pid"]);
-    check!(st["ociVersion"].is_string(), "hook state lacks ociVersion: {st}");
+    check!(
+        st["ociVersion"].is_string(),
+        "hook state lacks ociVersion: {st}"
+    );
     let bundle = std::fs::canonicalize(&b.dir).map_err(anyhow::Error::from)?;
     check!(
         st["bundle"] == bundle.to_str().unwrap_or_default(),
@@ -320,7 +350,11 @@ fn state_on_stdin(ctx: &mut Ctx) -> Res {
 fn poststop_state_on_stdin(ctx: &mut Ctx) -> Res {
     let file = ctx.path("state.json");
     let mut b = ctx.bundle(&["true"])?;
-    add_hook(&mut b, "poststop", hook(&format!("cat > {}", file.display())));
+    add_hook(
+        &mut b,
+        "poststop",
+        hook(&format!("cat > {}", file.display())),
+    );
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
@@ -358,7 +392,11 @@ fn args_and_env(ctx: &mut Ctx) -> Res {
 fn hook_net_ns(ctx: &mut Ctx, phase: &str) -> Result<(String, String), super::Verdict> {
     let file = ctx.path("ns");
     let mut b = ctx.bundle(&["sleep", "60"])?;
-    add_hook(&mut b, phase, hook(&format!("readlink /proc/self/ns/net > {}", file.display())));
+    add_hook(
+        &mut b,
+        phase,
+        hook(&format!("readlink /proc/self/ns/net > {}", file.display())),
+    );
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
@@ -380,7 +418,10 @@ fn hook_net_ns(ctx: &mut Ctx, phase: &str) -> Result<(String, String), super::Ve
 fn in_runtime_ns(ctx: &mut Ctx, phase: &str) -> Res {
     let (hook, container) = hook_net_ns(ctx, phase)?;
     let runtime = crate::host::ns("self", "net");
-    check!(hook == runtime, "{phase} hook ran in {hook}, runtime's is {runtime} (container's {container})");
+    check!(
+        hook == runtime,
+        "{phase} hook ran in {hook}, runtime's is {runtime} (container's {container})"
+    );
     Ok(())
 }
 
@@ -402,7 +443,10 @@ fn poststop_ns(ctx: &mut Ctx) -> Res {
 
 fn create_container_ns(ctx: &mut Ctx) -> Res {
     let (hook, container) = hook_net_ns(ctx, "createContainer")?;
-    check!(hook == container, "createContainer hook ran in {hook}, the container's is {container}");
+    check!(
+        hook == container,
+        "createContainer hook ran in {hook}, the container's is {container}"
+    );
     Ok(())
 }
 
@@ -423,7 +467,11 @@ fn start_container_ns(ctx: &mut Ctx) -> Res {
     check!(out.ok(), "start: {}", out.describe());
     let got = std::fs::read_to_string(b.rootfs().join("ns")).unwrap_or_default();
     check!(!got.is_empty(), "the startContainer hook did not run");
-    check!(got.trim() == container, "startContainer hook ran in {}, the container's is {container}", got.trim());
+    check!(
+        got.trim() == container,
+        "startContainer hook ran in {}, the container's is {container}",
+        got.trim()
+    );
     Ok(())
 }
 
@@ -469,7 +517,10 @@ fn start_container_failure(ctx: &mut Ctx) -> Res {
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
     let out = ctx.start(&id);
-    check!(!out.ok(), "start succeeded although a startContainer hook failed");
+    check!(
+        !out.ok(),
+        "start succeeded although a startContainer hook failed"
+    );
     std::thread::sleep(Duration::from_millis(200));
     check!(!b.rootfs().join("ran").exists(), "the user process ran");
     let st = ctx.state(&id);
@@ -484,14 +535,25 @@ fn poststart_failure(ctx: &mut Ctx) -> Res {
     let mark = ctx.path("second");
     let mut b = ctx.bundle(&["sleep", "60"])?;
     add_hook(&mut b, "poststart", hook("exit 1"));
-    add_hook(&mut b, "poststart", hook(&format!("touch {}", mark.display())));
+    add_hook(
+        &mut b,
+        "poststart",
+        hook(&format!("touch {}", mark.display())),
+    );
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
     let out = ctx.start(&id);
-    check!(out.ok(), "start failed on a poststart hook failure: {}", out.describe());
+    check!(
+        out.ok(),
+        "start failed on a poststart hook failure: {}",
+        out.describe()
+    );
     check!(mark.exists(), "the next poststart hook did not run");
-    check!(ctx.status(&id).as_deref() == Some("running"), "the container is not running");
+    check!(
+        ctx.status(&id).as_deref() == Some("running"),
+        "the container is not running"
+    );
     Ok(())
 }
 
@@ -499,7 +561,11 @@ fn poststop_failure(ctx: &mut Ctx) -> Res {
     let mark = ctx.path("second");
     let mut b = ctx.bundle(&["true"])?;
     add_hook(&mut b, "poststop", hook("exit 1"));
-    add_hook(&mut b, "poststop", hook(&format!("touch {}", mark.display())));
+    add_hook(
+        &mut b,
+        "poststop",
+        hook(&format!("touch {}", mark.display())),
+    );
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
@@ -507,7 +573,11 @@ fn poststop_failure(ctx: &mut Ctx) -> Res {
     check!(out.ok(), "start: {}", out.describe());
     check!(ctx.wait_status(&id, "stopped"), "never stopped");
     let out = ctx.delete(&id);
-    check!(out.ok(), "delete failed on a poststop hook failure: {}", out.describe());
+    check!(
+        out.ok(),
+        "delete failed on a poststop hook failure: {}",
+        out.describe()
+    );
     check!(mark.exists(), "the next poststop hook did not run");
     check!(ctx.state(&id).is_none(), "the container was not deleted");
     Ok(())
@@ -523,7 +593,13 @@ fn timeout(ctx: &mut Ctx) -> Res {
     let t0 = Instant::now();
     let out = ctx.create(&id, &b);
     let took = t0.elapsed();
-    check!(!out.ok(), "create succeeded although its hook ran past its timeout");
-    check!(took < Duration::from_secs(10), "the hook was not aborted after 1 s (create took {took:?})");
+    check!(
+        !out.ok(),
+        "create succeeded although its hook ran past its timeout"
+    );
+    check!(
+        took < Duration::from_secs(10),
+        "the hook was not aborted after 1 s (create took {took:?})"
+    );
     Ok(())
 }

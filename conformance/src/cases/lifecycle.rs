@@ -373,8 +373,14 @@ fn state_stopped(ctx: &mut Ctx) -> Res {
     let id = stopped(ctx)?;
     let st = get_state(ctx, &id)?;
     check!(st["status"] == "stopped", "status {}", st["status"]);
-    check!(st["id"] == id.as_str(), "a stopped container's state lost its id: {st}");
-    check!(st["bundle"].is_string(), "a stopped container's state lost its bundle: {st}");
+    check!(
+        st["id"] == id.as_str(),
+        "a stopped container's state lost its id: {st}"
+    );
+    check!(
+        st["bundle"].is_string(),
+        "a stopped container's state lost its bundle: {st}"
+    );
     Ok(())
 }
 
@@ -387,7 +393,11 @@ fn state_no_id(ctx: &mut Ctx) -> Res {
 fn state_not_found(ctx: &mut Ctx) -> Res {
     let id = ctx.id();
     let out = ctx.rt(&["state", &id]);
-    check!(!out.ok(), "state of a missing container succeeded: {}", out.stdout);
+    check!(
+        !out.ok(),
+        "state of a missing container succeeded: {}",
+        out.stdout
+    );
     Ok(())
 }
 
@@ -398,10 +408,16 @@ fn create_does_not_run(ctx: &mut Ctx) -> Res {
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
     std::thread::sleep(Duration::from_millis(300));
-    check!(!b.rootfs().join("ran").exists(), "the process ran before start");
+    check!(
+        !b.rootfs().join("ran").exists(),
+        "the process ran before start"
+    );
     let out = ctx.start(&id);
     check!(out.ok(), "start: {}", out.describe());
-    check!(wait_file(&b.rootfs().join("ran")), "the process never ran after start");
+    check!(
+        wait_file(&b.rootfs().join("ran")),
+        "the process never ran after start"
+    );
     Ok(())
 }
 
@@ -431,7 +447,10 @@ fn config_changes_ignored(ctx: &mut Ctx) -> Res {
     check!(wait_file(&which), "the process never ran");
     std::thread::sleep(Duration::from_millis(50));
     let got = std::fs::read_to_string(&which).unwrap_or_default();
-    check!(got.trim() == "first", "the container ran the edited config: {got:?}");
+    check!(
+        got.trim() == "first",
+        "the container ran the edited config: {got:?}"
+    );
     Ok(())
 }
 
@@ -444,7 +463,10 @@ fn unable_to_create(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     let out = ctx.create(&id, &b);
-    check!(!out.ok(), "create with a bind mount of a missing source succeeded");
+    check!(
+        !out.ok(),
+        "create with a bind mount of a missing source succeeded"
+    );
     Ok(())
 }
 
@@ -460,18 +482,29 @@ fn failed_create_leaves_nothing(ctx: &mut Ctx) -> Res {
     let id = ctx.id();
     let out = ctx.create(&id, &b);
     check!(!out.ok(), "create succeeded");
-    check!(ctx.state(&id).is_none(), "a failed create left container {id} behind");
+    check!(
+        ctx.state(&id).is_none(),
+        "a failed create left container {id} behind"
+    );
     let list = ctx.rt(&["list", "-q"]);
     check!(!list.stdout.contains(&id), "list still shows {id}");
     for (controller, mount) in crate::host::v1_mounts() {
         let own = crate::host::own_cgroup(&controller);
         let dir = mount.join(own.trim_start_matches('/')).join(&cg);
-        check!(!dir.exists(), "a failed create left cgroup {}", dir.display());
+        check!(
+            !dir.exists(),
+            "a failed create left cgroup {}",
+            dir.display()
+        );
     }
     // The id is free again.
     let b2 = ctx.bundle(&["sleep", "60"])?;
     let out = ctx.create(&id, &b2);
-    check!(out.ok(), "the id of a failed create cannot be reused: {}", out.describe());
+    check!(
+        out.ok(),
+        "the id of a failed create cannot be reused: {}",
+        out.describe()
+    );
     Ok(())
 }
 
@@ -492,7 +525,12 @@ fn create_no_id(ctx: &mut Ctx) -> Res {
 fn create_bad_bundle(ctx: &mut Ctx) -> Res {
     let id = ctx.id();
     let missing = ctx.path("no-such-bundle");
-    let out = ctx.rt(&["create", "--bundle", missing.to_str().unwrap_or_default(), &id]);
+    let out = ctx.rt(&[
+        "create",
+        "--bundle",
+        missing.to_str().unwrap_or_default(),
+        &id,
+    ]);
     check!(!out.ok(), "create with a missing bundle succeeded");
     check!(ctx.state(&id).is_none(), "a container was created anyway");
     Ok(())
@@ -521,7 +559,10 @@ fn create_invalid_id(ctx: &mut Ctx) -> Res {
             return fail(format!("create with id {bad:?} succeeded"));
         }
     }
-    check!(!ctx.dir.parent().unwrap_or(&ctx.dir).join("escape").exists(), "id escaped root");
+    check!(
+        !ctx.dir.parent().unwrap_or(&ctx.dir).join("escape").exists(),
+        "id escaped root"
+    );
     Ok(())
 }
 
@@ -584,7 +625,10 @@ fn start_stopped(ctx: &mut Ctx) -> Res {
     let id = stopped(ctx)?;
     let out = ctx.start(&id);
     check!(!out.ok(), "start of a stopped container succeeded");
-    check!(ctx.status(&id).as_deref() == Some("stopped"), "the container changed");
+    check!(
+        ctx.status(&id).as_deref() == Some("stopped"),
+        "the container changed"
+    );
     Ok(())
 }
 
@@ -605,22 +649,33 @@ fn kill_stopped(ctx: &mut Ctx) -> Res {
     let id = stopped(ctx)?;
     let out = ctx.kill(&id, "KILL");
     check!(!out.ok(), "kill of a stopped container succeeded");
-    check!(ctx.status(&id).as_deref() == Some("stopped"), "the container changed");
+    check!(
+        ctx.status(&id).as_deref() == Some("stopped"),
+        "the container changed"
+    );
     Ok(())
 }
 
 fn kill_sends_signal(ctx: &mut Ctx) -> Res {
-    let mut b = ctx.sh_bundle("trap 'echo got > /usr1; exit 0' USR1; echo ready > /ready; while true; do sleep 0.1; done")?;
+    let mut b = ctx.sh_bundle(
+        "trap 'echo got > /usr1; exit 0' USR1; echo ready > /ready; while true; do sleep 0.1; done",
+    )?;
     b.writable();
     b.save()?;
     let id = ctx.id();
     ctx.must_create(&id, &b)?;
     let out = ctx.start(&id);
     check!(out.ok(), "start: {}", out.describe());
-    check!(wait_file(&b.rootfs().join("ready")), "the process never got ready");
+    check!(
+        wait_file(&b.rootfs().join("ready")),
+        "the process never got ready"
+    );
     let out = ctx.kill(&id, "USR1");
     check!(out.ok(), "kill USR1: {}", out.describe());
-    check!(wait_file(&b.rootfs().join("usr1")), "the process never saw SIGUSR1");
+    check!(
+        wait_file(&b.rootfs().join("usr1")),
+        "the process never saw SIGUSR1"
+    );
     Ok(())
 }
 
@@ -628,7 +683,10 @@ fn kill_status_stopped(ctx: &mut Ctx) -> Res {
     let id = running(ctx)?;
     let out = ctx.kill(&id, "KILL");
     check!(out.ok(), "kill: {}", out.describe());
-    check!(ctx.wait_status(&id, "stopped"), "status never became stopped");
+    check!(
+        ctx.wait_status(&id, "stopped"),
+        "status never became stopped"
+    );
     Ok(())
 }
 
@@ -636,7 +694,10 @@ fn kill_created(ctx: &mut Ctx) -> Res {
     let id = created(ctx)?;
     let out = ctx.kill(&id, "KILL");
     check!(out.ok(), "kill of a created container: {}", out.describe());
-    check!(ctx.wait_status(&id, "stopped"), "status never became stopped");
+    check!(
+        ctx.wait_status(&id, "stopped"),
+        "status never became stopped"
+    );
     Ok(())
 }
 
@@ -657,7 +718,10 @@ fn delete_running(ctx: &mut Ctx) -> Res {
     let id = running(ctx)?;
     let out = ctx.delete(&id);
     check!(!out.ok(), "delete of a running container succeeded");
-    check!(ctx.status(&id).as_deref() == Some("running"), "the container changed");
+    check!(
+        ctx.status(&id).as_deref() == Some("running"),
+        "the container changed"
+    );
     Ok(())
 }
 
@@ -673,7 +737,11 @@ fn delete_created(ctx: &mut Ctx) -> Res {
     let id = created(ctx)?;
     let pid = ctx.pid(&id)?;
     let out = ctx.delete(&id);
-    check!(out.ok(), "delete of a created container: {}", out.describe());
+    check!(
+        out.ok(),
+        "delete of a created container: {}",
+        out.describe()
+    );
     check!(ctx.state(&id).is_none(), "state still answers after delete");
     // Its init is gone too (reaped by whoever is its parent, or a zombie at worst).
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -727,7 +795,10 @@ fn delete_keeps_foreign(ctx: &mut Ctx) -> Res {
         std::fs::read_to_string(data.join("keep")).ok().as_deref() == Some("mine"),
         "delete removed the bind mount's source"
     );
-    check!(b.rootfs().join("bin/busybox").exists(), "delete removed the rootfs");
+    check!(
+        b.rootfs().join("bin/busybox").exists(),
+        "delete removed the rootfs"
+    );
     Ok(())
 }
 

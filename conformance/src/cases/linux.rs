@@ -224,7 +224,12 @@ fn fstype_at(r: &Value, target: &str) -> String {
 fn default_filesystems(ctx: &mut Ctx) -> Res {
     let b = ctx.probe_bundle(&[])?;
     let r = report(ctx, &b)?;
-    for (path, fs) in [("/proc", "proc"), ("/sys", "sysfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs")] {
+    for (path, fs) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+    ] {
         let got = fstype_at(&r, path);
         check!(got == fs, "{path} is {got}, want {fs}");
     }
@@ -236,16 +241,26 @@ fn ns_differs(ctx: &mut Ctx, kind: &str, typ: &str) -> Res {
     b.set_namespace(typ, None);
     b.save()?;
     let r = report(ctx, &b)?;
-    let inside = r["namespaces"][kind].as_str().unwrap_or_default().to_string();
+    let inside = r["namespaces"][kind]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let host = host::ns("self", kind);
-    check!(!inside.is_empty() && inside != host, "{kind} namespace {inside} is the host's {host}");
+    check!(
+        !inside.is_empty() && inside != host,
+        "{kind} namespace {inside} is the host's {host}"
+    );
     Ok(())
 }
 
 fn ns_pid_new(ctx: &mut Ctx) -> Res {
     let b = ctx.probe_bundle(&[])?;
     let r = report(ctx, &b)?;
-    check!(r["pid"] == 1, "the process is pid {} in its namespace, not 1", r["pid"]);
+    check!(
+        r["pid"] == 1,
+        "the process is pid {} in its namespace, not 1",
+        r["pid"]
+    );
     ns_differs(ctx, "pid", "pid")
 }
 
@@ -271,7 +286,10 @@ fn ns_cgroup_new(ctx: &mut Ctx) -> Res {
     b.save()?;
     let r = report(ctx, &b)?;
     let inside = r["namespaces"]["cgroup"].as_str().unwrap_or_default();
-    check!(inside != host::ns("self", "cgroup"), "cgroup namespace is the host's");
+    check!(
+        inside != host::ns("self", "cgroup"),
+        "cgroup namespace is the host's"
+    );
     // An isolated view: the container's own cgroup is its root.
     let cg = r["cgroup"].as_str().unwrap_or_default();
     check!(
@@ -298,7 +316,10 @@ fn time_offsets(ctx: &mut Ctx) -> Res {
     b.save()?;
     let out = ctx.run_ok(&b)?;
     let up: u64 = out.trim().parse().unwrap_or(0);
-    check!(up >= 10_000_000, "uptime {up} s inside: the boottime offset was not applied");
+    check!(
+        up >= 10_000_000,
+        "uptime {up} s inside: the boottime offset was not applied"
+    );
     Ok(())
 }
 
@@ -315,7 +336,10 @@ fn ns_inherited(ctx: &mut Ctx, kind: &str, typ: &str) -> Res {
     let r = report(ctx, &b)?;
     let inside = r["namespaces"][kind].as_str().unwrap_or_default();
     let host = host::ns("self", kind);
-    check!(inside == host, "{kind} namespace {inside} is not the runtime's {host}");
+    check!(
+        inside == host,
+        "{kind} namespace {inside} is not the runtime's {host}"
+    );
     Ok(())
 }
 
@@ -336,7 +360,10 @@ fn ns_holder(ctx: &mut Ctx) -> Result<u32, super::Verdict> {
     let pid = ctx.helper("unshare", &["--net", "--ipc", "--uts", "sleep", "60"])?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while host::ns(&pid.to_string(), "net") == host::ns("self", "net") {
-        check!(Instant::now() < deadline, "unshare never entered its namespaces");
+        check!(
+            Instant::now() < deadline,
+            "unshare never entered its namespaces"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(pid)
@@ -351,7 +378,10 @@ fn ns_joined(ctx: &mut Ctx, kind: &str, typ: &str) -> Res {
     let r = report(ctx, &b)?;
     let inside = r["namespaces"][kind].as_str().unwrap_or_default();
     let want = host::ns(&holder.to_string(), kind);
-    check!(inside == want, "{kind} namespace {inside}, want {want} (from {path})");
+    check!(
+        inside == want,
+        "{kind} namespace {inside}, want {want} (from {path})"
+    );
     Ok(())
 }
 
@@ -374,7 +404,10 @@ fn ns_path_wrong_type(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     let out = ctx.run(&id, &b);
-    check!(!out.ok(), "an ipc namespace was accepted as the network namespace");
+    check!(
+        !out.ok(),
+        "an ipc namespace was accepted as the network namespace"
+    );
     Ok(())
 }
 
@@ -399,19 +432,37 @@ fn device_case(ctx: &mut Ctx, dev: Value, path: &str) -> Result<Value, super::Ve
 }
 
 fn devices_char(ctx: &mut Ctx) -> Res {
-    let st = device_case(ctx, json!({"path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3}), "/dev/conf-null")?;
-    check!(st["type"] == "char" && st["major"] == 1 && st["minor"] == 3, "/dev/conf-null: {st}");
+    let st = device_case(
+        ctx,
+        json!({"path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3}),
+        "/dev/conf-null",
+    )?;
+    check!(
+        st["type"] == "char" && st["major"] == 1 && st["minor"] == 3,
+        "/dev/conf-null: {st}"
+    );
     Ok(())
 }
 
 fn devices_block(ctx: &mut Ctx) -> Res {
-    let st = device_case(ctx, json!({"path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 200}), "/dev/conf-loop")?;
-    check!(st["type"] == "block" && st["major"] == 7 && st["minor"] == 200, "/dev/conf-loop: {st}");
+    let st = device_case(
+        ctx,
+        json!({"path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 200}),
+        "/dev/conf-loop",
+    )?;
+    check!(
+        st["type"] == "block" && st["major"] == 7 && st["minor"] == 200,
+        "/dev/conf-loop: {st}"
+    );
     Ok(())
 }
 
 fn devices_fifo(ctx: &mut Ctx) -> Res {
-    let st = device_case(ctx, json!({"path": "/dev/conf-fifo", "type": "p"}), "/dev/conf-fifo")?;
+    let st = device_case(
+        ctx,
+        json!({"path": "/dev/conf-fifo", "type": "p"}),
+        "/dev/conf-fifo",
+    )?;
     check!(st["type"] == "fifo", "/dev/conf-fifo: {st}");
     Ok(())
 }
@@ -422,7 +473,11 @@ fn devices_mode(ctx: &mut Ctx) -> Res {
         json!({"path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640}),
         "/dev/conf-null",
     )?;
-    check!(st["mode"] == 0o640, "/dev/conf-null mode {:o}", st["mode"].as_u64().unwrap_or(0));
+    check!(
+        st["mode"] == 0o640,
+        "/dev/conf-null mode {:o}",
+        st["mode"].as_u64().unwrap_or(0)
+    );
     Ok(())
 }
 
@@ -432,18 +487,25 @@ fn devices_owner(ctx: &mut Ctx) -> Res {
         json!({"path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3, "uid": 1234, "gid": 5678}),
         "/dev/conf-null",
     )?;
-    check!(st["uid"] == 1234 && st["gid"] == 5678, "/dev/conf-null owner: {st}");
+    check!(
+        st["uid"] == 1234 && st["gid"] == 5678,
+        "/dev/conf-null owner: {st}"
+    );
     Ok(())
 }
 
 fn devices_mismatch(ctx: &mut Ctx) -> Res {
     let mut b = ctx.bundle(&["true"])?;
     std::fs::write(b.rootfs().join("existing"), "a regular file").map_err(anyhow::Error::from)?;
-    b.config["linux"]["devices"] = json!([{"path": "/existing", "type": "c", "major": 1, "minor": 3}]);
+    b.config["linux"]["devices"] =
+        json!([{"path": "/existing", "type": "c", "major": 1, "minor": 3}]);
     b.save()?;
     let id = ctx.id();
     let out = ctx.create(&id, &b);
-    check!(!out.ok(), "a device over an existing regular file was accepted");
+    check!(
+        !out.ok(),
+        "a device over an existing regular file was accepted"
+    );
     Ok(())
 }
 
@@ -464,7 +526,10 @@ fn default_devices(ctx: &mut Ctx) -> Res {
     let r = report(ctx, &b)?;
     for (p, ma, mi) in devs {
         let st = &r["stat"][p];
-        check!(st["type"] == "char" && st["major"] == ma && st["minor"] == mi, "{p}: {st}");
+        check!(
+            st["type"] == "char" && st["major"] == ma && st["minor"] == mi,
+            "{p}: {st}"
+        );
     }
     Ok(())
 }
@@ -474,7 +539,10 @@ fn dev_ptmx(ctx: &mut Ctx) -> Res {
     let r = report(ctx, &b)?;
     let st = &r["stat"]["/dev/ptmx"];
     let symlink_ok = st["type"] == "symlink"
-        && matches!(st["link"].as_str(), Some("pts/ptmx") | Some("/dev/pts/ptmx"));
+        && matches!(
+            st["link"].as_str(),
+            Some("pts/ptmx") | Some("/dev/pts/ptmx")
+        );
     // A bind mount of the container's own devpts ptmx: char 5:2 on the devpts mount.
     let bind_ok = st["type"] == "char"
         && st["major"] == 5
@@ -507,7 +575,10 @@ fn dev_symlinks(ctx: &mut Ctx) -> Res {
 fn fds_stdio_only(ctx: &mut Ctx) -> Res {
     let b = ctx.probe_bundle(&[])?;
     let r = report(ctx, &b)?;
-    let fds: Vec<&String> = r["fds"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    let fds: Vec<&String> = r["fds"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
     check!(
         fds.len() == 3 && ["0", "1", "2"].iter().all(|f| r["fds"].get(*f).is_some()),
         "open fds: {}",
@@ -517,12 +588,25 @@ fn fds_stdio_only(ctx: &mut Ctx) -> Res {
 }
 
 fn sysctl(ctx: &mut Ctx) -> Res {
-    let mut b = ctx.probe_bundle(&["--sysctl", "net.ipv4.ip_forward", "--sysctl", "kernel.msgmax"])?;
+    let mut b = ctx.probe_bundle(&[
+        "--sysctl",
+        "net.ipv4.ip_forward",
+        "--sysctl",
+        "kernel.msgmax",
+    ])?;
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"});
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(r["sysctl"]["net.ipv4.ip_forward"] == "1", "net.ipv4.ip_forward {}", r["sysctl"]["net.ipv4.ip_forward"]);
-    check!(r["sysctl"]["kernel.msgmax"] == "4321", "kernel.msgmax {}", r["sysctl"]["kernel.msgmax"]);
+    check!(
+        r["sysctl"]["net.ipv4.ip_forward"] == "1",
+        "net.ipv4.ip_forward {}",
+        r["sysctl"]["net.ipv4.ip_forward"]
+    );
+    check!(
+        r["sysctl"]["kernel.msgmax"] == "4321",
+        "kernel.msgmax {}",
+        r["sysctl"]["kernel.msgmax"]
+    );
     Ok(())
 }
 
@@ -558,21 +642,35 @@ fn seccomp_applied(ctx: &mut Ctx) -> Res {
     b.config["linux"]["seccomp"] = mkdir_rule(json!({}));
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(r["seccomp"] == "2", "Seccomp mode {} (want 2, filter)", r["seccomp"]);
+    check!(
+        r["seccomp"] == "2",
+        "Seccomp mode {} (want 2, filter)",
+        r["seccomp"]
+    );
     Ok(())
 }
 
 fn seccomp_errno(ctx: &mut Ctx) -> Res {
     let b = seccomp_bundle(ctx, "mkdir /dev/shm/x 2>&1; true", mkdir_rule(json!({})))?;
     let out = ctx.run_ok(&b)?;
-    check!(out.contains("Operation not permitted"), "mkdir said {out:?}");
+    check!(
+        out.contains("Operation not permitted"),
+        "mkdir said {out:?}"
+    );
     Ok(())
 }
 
 fn seccomp_errno_ret(ctx: &mut Ctx) -> Res {
-    let b = seccomp_bundle(ctx, "mkdir /dev/shm/x 2>&1; true", mkdir_rule(json!({"errnoRet": 13})))?;
+    let b = seccomp_bundle(
+        ctx,
+        "mkdir /dev/shm/x 2>&1; true",
+        mkdir_rule(json!({"errnoRet": 13})),
+    )?;
     let out = ctx.run_ok(&b)?;
-    check!(out.contains("Permission denied"), "mkdir said {out:?} (want EACCES)");
+    check!(
+        out.contains("Permission denied"),
+        "mkdir said {out:?} (want EACCES)"
+    );
     Ok(())
 }
 
@@ -588,7 +686,10 @@ fn seccomp_args(ctx: &mut Ctx) -> Res {
         seccomp,
     )?;
     let out = ctx.run_ok(&b)?;
-    check!(out.contains("refused-0") && out.contains("sent-cont"), "output {out:?}");
+    check!(
+        out.contains("refused-0") && out.contains("sent-cont"),
+        "output {out:?}"
+    );
     Ok(())
 }
 
@@ -636,13 +737,19 @@ fn prop_shared(ctx: &mut Ctx) -> Res {
 
 fn prop_slave(ctx: &mut Ctx) -> Res {
     let p = root_propagation(ctx, "slave")?;
-    check!(p.contains("master:") && !p.contains("shared:"), "/ propagation {p:?}");
+    check!(
+        p.contains("master:") && !p.contains("shared:"),
+        "/ propagation {p:?}"
+    );
     Ok(())
 }
 
 fn prop_private(ctx: &mut Ctx) -> Res {
     let p = root_propagation(ctx, "private")?;
-    check!(!p.contains("master:") && !p.contains("shared:"), "/ propagation {p:?}");
+    check!(
+        !p.contains("master:") && !p.contains("shared:"),
+        "/ propagation {p:?}"
+    );
     Ok(())
 }
 
@@ -658,7 +765,10 @@ fn prop_invalid(ctx: &mut Ctx) -> Res {
     b.save()?;
     let id = ctx.id();
     let out = ctx.create(&id, &b);
-    check!(!out.ok(), "rootfsPropagation \"conformance-bogus\" was accepted");
+    check!(
+        !out.ok(),
+        "rootfsPropagation \"conformance-bogus\" was accepted"
+    );
     Ok(())
 }
 
@@ -668,7 +778,10 @@ fn masked_file(ctx: &mut Ctx) -> Res {
     b.config["linux"]["maskedPaths"] = json!(["/etc/secret"]);
     b.save()?;
     let out = ctx.run_ok(&b)?;
-    check!(!out.contains("SECRET"), "a masked file could be read: {out:?}");
+    check!(
+        !out.contains("SECRET"),
+        "a masked file could be read: {out:?}"
+    );
     check!(out.contains("END"), "output {out:?}");
     Ok(())
 }
@@ -680,7 +793,10 @@ fn masked_dir(ctx: &mut Ctx) -> Res {
     b.config["linux"]["maskedPaths"] = json!(["/etc/secrets"]);
     b.save()?;
     let out = ctx.run_ok(&b)?;
-    check!(!out.contains("SECRET") && !out.contains("key"), "a masked directory could be read: {out:?}");
+    check!(
+        !out.contains("SECRET") && !out.contains("key"),
+        "a masked directory could be read: {out:?}"
+    );
     Ok(())
 }
 
@@ -692,8 +808,16 @@ fn readonly_paths(ctx: &mut Ctx) -> Res {
     b.config["linux"]["readonlyPaths"] = json!(["/data"]);
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(r["write"]["/data/file"] == 30, "writing under a readonly path gave {}", r["write"]["/data/file"]);
-    check!(r["write"]["/etc/passwd"] == 0, "the rest of the rootfs is not writable: {}", r["write"]["/etc/passwd"]);
+    check!(
+        r["write"]["/data/file"] == 30,
+        "writing under a readonly path gave {}",
+        r["write"]["/data/file"]
+    );
+    check!(
+        r["write"]["/etc/passwd"] == 0,
+        "the rest of the rootfs is not writable: {}",
+        r["write"]["/etc/passwd"]
+    );
     Ok(())
 }
 
@@ -706,7 +830,14 @@ fn mount_label(ctx: &mut Ctx) -> Res {
     b.add_mount(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}));
     b.save()?;
     let r = report(ctx, &b)?;
-    let sup = r["mounts"].as_array().and_then(|l| l.iter().find(|m| m["target"] == "/scratch")).map(|m| m["super"].to_string()).unwrap_or_default();
-    check!(sup.contains("container_file_t"), "/scratch superblock options {sup}");
+    let sup = r["mounts"]
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["target"] == "/scratch"))
+        .map(|m| m["super"].to_string())
+        .unwrap_or_default();
+    check!(
+        sup.contains("container_file_t"),
+        "/scratch superblock options {sup}"
+    );
     Ok(())
 }

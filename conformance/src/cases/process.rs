@@ -212,7 +212,15 @@ fn report(ctx: &mut Ctx, b: &Bundle) -> Result<Value, super::Verdict> {
 }
 
 fn args(ctx: &mut Ctx) -> Res {
-    let b = ctx.bundle(&["/bin/sh", "-c", "for a; do echo \"[$a]\"; done", "sh", "a b", "", "c"])?;
+    let b = ctx.bundle(&[
+        "/bin/sh",
+        "-c",
+        "for a; do echo \"[$a]\"; done",
+        "sh",
+        "a b",
+        "",
+        "c",
+    ])?;
     let out = ctx.run_ok(&b)?;
     check!(out == "[a b]\n[]\n[c]\n", "the process saw {out:?}");
     Ok(())
@@ -292,8 +300,15 @@ fn additional_gids(ctx: &mut Ctx) -> Res {
     b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6]});
     b.save()?;
     let r = report(ctx, &b)?;
-    let groups: Vec<&str> = r["groups"].as_str().unwrap_or_default().split_whitespace().collect();
-    check!(groups.contains(&"5") && groups.contains(&"6"), "groups {groups:?}");
+    let groups: Vec<&str> = r["groups"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    check!(
+        groups.contains(&"5") && groups.contains(&"6"),
+        "groups {groups:?}"
+    );
     Ok(())
 }
 
@@ -313,7 +328,11 @@ fn umask_unset(ctx: &mut Ctx) -> Res {
     let out = ctx.rt_via_shell("umask 0027", &["run", "--bundle", b.path(), &id]);
     check!(out.ok(), "run: {}", out.describe());
     let r = crate::ctx::parse_report(&out.stdout)?;
-    check!(r["umask"] == "0027", "umask {} (the caller's was 0027)", r["umask"]);
+    check!(
+        r["umask"] == "0027",
+        "umask {} (the caller's was 0027)",
+        r["umask"]
+    );
     Ok(())
 }
 
@@ -334,7 +353,14 @@ fn tty_output(ctx: &mut Ctx, b: &mut Bundle) -> Result<String, super::Verdict> {
     let mut sock = ConsoleSocket::listen(&ctx.path("console.sock"))?;
     let id = ctx.id();
     let sock_path = sock.path.display().to_string();
-    let out = ctx.rt(&["create", "--bundle", b.path(), "--console-socket", &sock_path, &id]);
+    let out = ctx.rt(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        &sock_path,
+        &id,
+    ]);
     let master = sock.master();
     check!(out.ok(), "create with a terminal: {}", out.describe());
     let master = master?;
@@ -350,9 +376,17 @@ fn tty_output(ctx: &mut Ctx, b: &mut Bundle) -> Result<String, super::Verdict> {
 fn terminal_true(ctx: &mut Ctx) -> Res {
     let mut b = ctx.sh_bundle("tty; for f in 0 1 2; do readlink /proc/self/fd/$f; done")?;
     let text = tty_output(ctx, &mut b)?;
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     check!(lines.len() >= 4, "terminal output {text:?}");
-    check!(lines[0].starts_with("/dev/pts/"), "stdin is not a pty: {}", lines[0]);
+    check!(
+        lines[0].starts_with("/dev/pts/"),
+        "stdin is not a pty: {}",
+        lines[0]
+    );
     check!(
         lines[1..4].iter().all(|l| l.starts_with("/dev/pts/")),
         "stdio not all on the pty: {lines:?}"
@@ -414,10 +448,15 @@ fn cap_set(r: &Value, set: &str) -> u64 {
 fn caps_bounding(ctx: &mut Ctx) -> Res {
     let mut b = ctx.probe_bundle(&[])?;
     let set = ["CAP_CHOWN", "CAP_KILL"];
-    b.config["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": set, "effective": set, "permitted": set});
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(cap_set(&r, "bounding") == mask(&set), "CapBnd {:x}", cap_set(&r, "bounding"));
+    check!(
+        cap_set(&r, "bounding") == mask(&set),
+        "CapBnd {:x}",
+        cap_set(&r, "bounding")
+    );
     Ok(())
 }
 
@@ -429,7 +468,11 @@ fn caps_inheritable(ctx: &mut Ctx) -> Res {
     });
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(cap_set(&r, "inheritable") == mask(&["CAP_KILL"]), "CapInh {:x}", cap_set(&r, "inheritable"));
+    check!(
+        cap_set(&r, "inheritable") == mask(&["CAP_KILL"]),
+        "CapInh {:x}",
+        cap_set(&r, "inheritable")
+    );
     Ok(())
 }
 
@@ -463,18 +506,30 @@ fn caps_non_root(ctx: &mut Ctx) -> Res {
     });
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(cap_set(&r, "effective") == mask(&kept), "CapEff {:x}", cap_set(&r, "effective"));
-    check!(cap_set(&r, "permitted") == mask(&kept), "CapPrm {:x}", cap_set(&r, "permitted"));
+    check!(
+        cap_set(&r, "effective") == mask(&kept),
+        "CapEff {:x}",
+        cap_set(&r, "effective")
+    );
+    check!(
+        cap_set(&r, "permitted") == mask(&kept),
+        "CapPrm {:x}",
+        cap_set(&r, "permitted")
+    );
     Ok(())
 }
 
 fn caps_unknown(ctx: &mut Ctx) -> Res {
     let mut b = ctx.probe_bundle(&[])?;
     let set = ["CAP_KILL", "CAP_CONFORMANCE_UNKNOWN"];
-    b.config["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": set, "effective": set, "permitted": set});
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(cap_set(&r, "bounding") & mask(&["CAP_KILL"]) != 0, "CAP_KILL was dropped too");
+    check!(
+        cap_set(&r, "bounding") & mask(&["CAP_KILL"]) != 0,
+        "CAP_KILL was dropped too"
+    );
     Ok(())
 }
 
@@ -484,10 +539,14 @@ fn caps_ungrantable(ctx: &mut Ctx) -> Res {
     }
     let mut b = ctx.probe_bundle(&[])?;
     let set = ["CAP_KILL", "CAP_SYS_RESOURCE"];
-    b.config["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": set, "effective": set, "permitted": set});
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(cap_set(&r, "bounding") & mask(&["CAP_KILL"]) != 0, "CAP_KILL was dropped too");
+    check!(
+        cap_set(&r, "bounding") & mask(&["CAP_KILL"]) != 0,
+        "CAP_KILL was dropped too"
+    );
     Ok(())
 }
 
@@ -497,7 +556,11 @@ fn nnp(ctx: &mut Ctx, on: bool) -> Res {
     b.save()?;
     let r = report(ctx, &b)?;
     let want = if on { "1" } else { "0" };
-    check!(r["no_new_privs"] == want, "NoNewPrivs {}", r["no_new_privs"]);
+    check!(
+        r["no_new_privs"] == want,
+        "NoNewPrivs {}",
+        r["no_new_privs"]
+    );
     Ok(())
 }
 
@@ -517,8 +580,16 @@ fn rlimits(ctx: &mut Ctx) -> Res {
     ]);
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(r["rlimits"]["RLIMIT_NOFILE"] == json!([512, 768]), "NOFILE {}", r["rlimits"]["RLIMIT_NOFILE"]);
-    check!(r["rlimits"]["RLIMIT_CORE"] == json!([0, 4096]), "CORE {}", r["rlimits"]["RLIMIT_CORE"]);
+    check!(
+        r["rlimits"]["RLIMIT_NOFILE"] == json!([512, 768]),
+        "NOFILE {}",
+        r["rlimits"]["RLIMIT_NOFILE"]
+    );
+    check!(
+        r["rlimits"]["RLIMIT_CORE"] == json!([0, 4096]),
+        "CORE {}",
+        r["rlimits"]["RLIMIT_CORE"]
+    );
     Ok(())
 }
 
@@ -560,7 +631,11 @@ fn rlimits_raise(ctx: &mut Ctx) -> Res {
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": hard}]);
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(r["rlimits"]["RLIMIT_NOFILE"] == json!([1024, hard]), "NOFILE {}", r["rlimits"]["RLIMIT_NOFILE"]);
+    check!(
+        r["rlimits"]["RLIMIT_NOFILE"] == json!([1024, hard]),
+        "NOFILE {}",
+        r["rlimits"]["RLIMIT_NOFILE"]
+    );
     Ok(())
 }
 
@@ -569,7 +644,11 @@ fn oom_score_adj(ctx: &mut Ctx) -> Res {
     b.config["process"]["oomScoreAdj"] = json!(345);
     b.save()?;
     let r = report(ctx, &b)?;
-    check!(r["oom_score_adj"] == "345", "oom_score_adj {}", r["oom_score_adj"]);
+    check!(
+        r["oom_score_adj"] == "345",
+        "oom_score_adj {}",
+        r["oom_score_adj"]
+    );
     Ok(())
 }
 
@@ -582,7 +661,11 @@ fn oom_score_adj_unset(ctx: &mut Ctx) -> Res {
     );
     check!(out.ok(), "run: {}", out.describe());
     let r = crate::ctx::parse_report(&out.stdout)?;
-    check!(r["oom_score_adj"] == "123", "oom_score_adj {} (the caller's was 123)", r["oom_score_adj"]);
+    check!(
+        r["oom_score_adj"] == "123",
+        "oom_score_adj {} (the caller's was 123)",
+        r["oom_score_adj"]
+    );
     Ok(())
 }
 
