@@ -325,9 +325,13 @@ impl<'a> Ctx<'a> {
     }
 
     fn cleanup_cgroups(&self) {
+        let mut hierarchies: Vec<(String, PathBuf)> = crate::host::v1_mounts();
+        if let Some(v2) = crate::host::v2_mount() {
+            hierarchies.push((String::new(), v2));
+        }
         for name in &self.cgroups {
-            for (controller, mount) in crate::host::v1_mounts() {
-                let own = crate::host::own_cgroup(&controller);
+            for (controller, mount) in &hierarchies {
+                let own = crate::host::own_cgroup(controller);
                 for parent in [own.as_str(), "/"] {
                     let dir = mount.join(parent.trim_start_matches('/')).join(name);
                     // rmdir only removes an empty cgroup: never one with processes in it.

@@ -66,15 +66,20 @@ pub fn cgroup_dir(pid: i64, controller: &str) -> Option<PathBuf> {
     None
 }
 
-/// The cgroup v2 directory of `pid`.
-pub fn cgroup_dir_v2(pid: i64) -> Option<PathBuf> {
+/// The mount point of the cgroup v2 (unified) hierarchy.
+pub fn v2_mount() -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = info.lines().find_map(|l| {
+    info.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
         right
             .starts_with("cgroup2 ")
             .then(|| PathBuf::from(left.split(' ').nth(4).unwrap_or_default()))
-    })?;
+    })
+}
+
+/// The cgroup v2 directory of `pid`.
+pub fn cgroup_dir_v2(pid: i64) -> Option<PathBuf> {
+    let mount = v2_mount()?;
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
     Some(mount.join(path.trim_start_matches('/')))
@@ -88,6 +93,7 @@ pub fn own_cgroup(controller: &str) -> String {
         let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
+        // The v2 line ("0::/path") has no controllers: asked for as "".
         if ctrls.split(',').any(|c| c == controller) {
             return path.to_string();
         }
