@@ -40,7 +40,7 @@ declare -A bin=([hull]=target/debug/hull [runc]="$(command -v runc)" [crun]="$wo
 for rt in hull runc crun; do
     s=$SECONDS
     # The suite exits non-zero when a case fails; that is what the table below is for.
-    "$suite" --runtime "${bin[$rt]}" --probe "$probe" > "$work/$rt.tap" 2>&1 || true
+    "$suite" --runtime "${bin[$rt]}" --probe "$probe" --jobs 3 > "$work/$rt.tap" 2>&1 || true
     echo "$rt: $(tail -n 1 "$work/$rt.tap") ($((SECONDS - s)) s)"
 done
 

@@ -465,7 +465,11 @@ fn start_container_ns(ctx: &mut Ctx) -> Res {
     let container = crate::host::ns(&pid.to_string(), "net");
     let out = ctx.start(&id);
     check!(out.ok(), "start: {}", out.describe());
-    let got = std::fs::read_to_string(b.rootfs().join("ns")).unwrap_or_default();
+    // start may return before init has run the hook: wait for its mark.
+    let mark = b.rootfs().join("ns");
+    super::lifecycle::wait_file(&mark);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let got = std::fs::read_to_string(&mark).unwrap_or_default();
     check!(!got.is_empty(), "the startContainer hook did not run");
     check!(
         got.trim() == container,
