@@ -133,7 +133,7 @@ fn main() -> Result<()> {
             pending.insert(i, result);
             while let Some(r) = pending.remove(&printed) {
                 let c = selected[printed];
-                tally.report(printed + 1, c.name, c.spec, &r);
+                tally.report(printed + 1, c, &r);
                 printed += 1;
             }
         }

@@ -1,7 +1,7 @@
 //! TAP output: `1..N`, one `ok`/`not ok` line per case (skips as `ok N - name # SKIP why`),
 //! diagnostics as `#` lines, and a final `N passed, N failed, N skipped` summary.
 
-use crate::cases::Verdict;
+use crate::cases::{Case, Verdict};
 
 #[derive(Default)]
 pub struct Tally {
@@ -12,7 +12,8 @@ pub struct Tally {
 
 impl Tally {
     /// Prints one case's result and counts it.
-    pub fn report(&mut self, n: usize, name: &str, spec: &str, result: &Result<(), Verdict>) {
+    pub fn report(&mut self, n: usize, case: &Case, result: &Result<(), Verdict>) {
+        let name = case.name;
         match result {
             Ok(()) => {
                 self.passed += 1;
@@ -25,7 +26,7 @@ impl Tally {
             Err(Verdict::Fail(why)) => {
                 self.failed += 1;
                 println!("not ok {n} - {name}");
-                println!("#   spec: {spec}");
+                println!("#   spec: {}: \"{}\"", case.spec, case.quote);
                 for line in why.lines() {
                     println!("#   {line}");
                 }

@@ -49,6 +49,8 @@ pub const CASES: &[Case] = &[
     Case { name: "linux/ns-network-inherit", spec: "config-linux.md#namespaces", quote: "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.", run: ns_net_inherit },
     Case { name: "linux/ns-ipc-inherit", spec: "config-linux.md#namespaces", quote: "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.", run: ns_ipc_inherit },
     Case { name: "linux/ns-uts-inherit", spec: "config-linux.md#namespaces", quote: "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.", run: ns_uts_inherit },
+    Case { name: "linux/ns-cgroup-inherit", spec: "config-linux.md#namespaces", quote: "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.", run: ns_cgroup_inherit },
+    Case { name: "linux/ns-cgroup-path", spec: "config-linux.md#namespaces", quote: "The runtime MUST place the container process in the namespace associated with that path.", run: ns_cgroup_path },
     Case { name: "linux/ns-network-path", spec: "config-linux.md#namespaces", quote: "The runtime MUST place the container process in the namespace associated with that path.", run: ns_net_path },
     Case { name: "linux/ns-ipc-path", spec: "config-linux.md#namespaces", quote: "The runtime MUST place the container process in the namespace associated with that path.", run: ns_ipc_path },
     Case { name: "linux/ns-uts-path", spec: "config-linux.md#namespaces", quote: "The runtime MUST place the container process in the namespace associated with that path.", run: ns_uts_path },
@@ -343,6 +345,14 @@ fn ns_inherited(ctx: &mut Ctx, kind: &str, typ: &str) -> Res {
     Ok(())
 }
 
+fn ns_cgroup_inherit(ctx: &mut Ctx) -> Res {
+    ns_inherited(ctx, "cgroup", "cgroup")
+}
+
+fn ns_cgroup_path(ctx: &mut Ctx) -> Res {
+    ns_joined(ctx, "cgroup", "cgroup")
+}
+
 fn ns_net_inherit(ctx: &mut Ctx) -> Res {
     ns_inherited(ctx, "net", "network")
 }
@@ -355,9 +365,12 @@ fn ns_uts_inherit(ctx: &mut Ctx) -> Res {
     ns_inherited(ctx, "uts", "uts")
 }
 
-/// A host process in new net, ipc and uts namespaces (killed when the case ends).
+/// A host process in new net, ipc, uts and cgroup namespaces (killed when the case ends).
 fn ns_holder(ctx: &mut Ctx) -> Result<u32, super::Verdict> {
-    let pid = ctx.helper("unshare", &["--net", "--ipc", "--uts", "sleep", "60"])?;
+    let pid = ctx.helper(
+        "unshare",
+        &["--net", "--ipc", "--uts", "--cgroup", "sleep", "60"],
+    )?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while host::ns(&pid.to_string(), "net") == host::ns("self", "net") {
         check!(
