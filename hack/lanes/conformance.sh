@@ -74,7 +74,7 @@ paste <(results "$work/hull.tap") <(results "$work/runc.tap" | cut -f2) \
     echo
     awk -F'\t' '$2 == "FAIL" && $3 == "FAIL" && $4 == "FAIL" { print "- " $1 }' "$work/table"
     echo
-    echo "Why each of these fails is in the coverage table of conformance/README.md."
+    echo "Why each of these fails is under \"Known failures of the reference runtimes\" in conformance/README.md."
 } > conformance/RESULTS.md
 
 # The gate: hull passes every case runc passes.
