@@ -2,6 +2,7 @@
 //! directory for bundles, and cleanup of everything the case made when it ends, pass or fail
 //! (containers force-deleted, helper processes killed, cgroups removed, directories removed).
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ pub struct Target {
 /// A finished command: exit code (None when killed or timed out) and both streams.
 pub struct Out {
     pub code: Option<i32>,
+    /// The signal that ended the command, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -34,9 +37,13 @@ impl Out {
 
     /// The exit code and stderr, for failure messages.
     pub fn describe(&self) -> String {
+        let status = match (self.code, self.signal) {
+            (Some(c), _) => format!("exit {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "no exit status".to_string(),
+        };
         format!(
-            "exit {:?}, stderr: {}",
-            self.code,
+            "{status}, stderr: {}",
             self.stderr.trim().chars().take(600).collect::<String>()
         )
     }
@@ -136,6 +143,7 @@ impl<'a> Ctx<'a> {
         let (Ok(out_file), Ok(err_file)) = files else {
             return Out {
                 code: None,
+                signal: None,
                 stdout: String::new(),
                 stderr: "cannot create output files".into(),
             };
@@ -148,6 +156,7 @@ impl<'a> Ctx<'a> {
             Err(e) => {
                 return Out {
                     code: None,
+                    signal: None,
                     stdout: String::new(),
                     stderr: format!("spawn: {e}"),
                 }
@@ -155,9 +164,9 @@ impl<'a> Ctx<'a> {
         };
         let deadline = Instant::now() + timeout;
         let mut timed_out = false;
-        let code = loop {
+        let (code, signal) = loop {
             match child.try_wait() {
-                Ok(Some(st)) => break st.code(),
+                Ok(Some(st)) => break (st.code(), st.signal()),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5))
                 }
@@ -165,7 +174,7 @@ impl<'a> Ctx<'a> {
                     let _ = child.kill();
                     let _ = child.wait();
                     timed_out = true;
-                    break None;
+                    break (None, None);
                 }
             }
         };
@@ -175,6 +184,7 @@ impl<'a> Ctx<'a> {
         }
         Out {
             code,
+            signal,
             stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
             stderr,
         }
