@@ -98,6 +98,22 @@ pub fn run(hooks: Option<&Hooks>, point: Point, state_json: &str) -> Result<()> 
     Ok(())
 }
 
+/// Runs every hook of `point`, logging each failure as a warning: the spec's rule for
+/// poststart and poststop ("the remaining hooks and lifecycle continue as if the hook had
+/// succeeded").
+pub fn run_warn(hooks: Option<&Hooks>, point: Point, state_json: &str) {
+    let Some(hooks) = hooks else { return };
+    for (i, hook) in point.of(hooks).iter().enumerate() {
+        if let Err(e) = run_one(hook, state_json) {
+            crate::log::warn(&format!(
+                "{} hook #{i} ({}): {e}",
+                point.name(),
+                hook.path().display()
+            ));
+        }
+    }
+}
+
 fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
     let mut cmd = Command::new(hook.path());
     if let Some([argv0, rest @ ..]) = hook.args().as_deref() {

@@ -27,14 +27,12 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
     if let Some(cg) = super::cgroup::of(state) {
         super::cgroup::call(cg.destroy())?;
     }
-    if let Err(e) = hooks::run(
+    // The spec: a failed poststop hook is a warning; delete goes on.
+    hooks::run_warn(
         state.config.hooks().as_ref(),
         Point::Poststop,
         &state.hook_json(Status::Stopped),
-    ) {
-        // The spec: a failed poststop hook is a warning; delete goes on.
-        crate::log::warn(&e.to_string());
-    }
+    );
     dir.remove()
 }
 

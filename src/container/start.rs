@@ -35,14 +35,12 @@ pub fn start(dir: &Dir, state: &State) -> Result<()> {
     if let (Some(sock), Some(host)) = (&notify, &state.notify_socket) {
         crate::io::notify::relay_ready(sock, host, state.pid, || state::init_alive(state))?;
     }
-    if let Err(e) = hooks::run(
+    // The spec: a failed poststart hook is logged and the container goes on.
+    hooks::run_warn(
         state.config.hooks().as_ref(),
         Point::Poststart,
         &state.hook_json(Status::Running),
-    ) {
-        // The spec: a failed poststart hook is logged and the container goes on.
-        crate::log::warn(&e.to_string());
-    }
+    );
     Ok(())
 }
 

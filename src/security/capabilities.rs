@@ -131,11 +131,12 @@ pub fn drop_bounding(caps: &LinuxCapabilities) -> Result<()> {
 /// anything else, and runc's own default spec lists ambient capabilities without
 /// inheritable ones: runc leaves those out, so the same configs run the same here.
 pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
-    let sets = CapabilitySets {
+    let mut sets = CapabilitySets {
         effective: set_of(caps.effective()),
         permitted: set_of(caps.permitted()),
         inheritable: set_of(caps.inheritable()),
     };
+    grantable_only(&mut sets)?;
     thread::set_capabilities(None, sets)
         .ctx("set the effective, permitted and inheritable capabilities")?;
 
@@ -149,6 +150,32 @@ pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
         thread::configure_capability_in_ambient_set(cap, true)
             .with_ctx(|| format!("raise ambient {}", name(n)))?;
     }
+    Ok(())
+}
+
+/// Leaves out, with a warning each, what this process cannot grant: a runtime whose own
+/// bounding set lacks a capability (e.g. CAP_SYS_RESOURCE on some hosts) cannot give it. The
+/// spec: such capabilities MUST be logged as a warning and runtimes SHOULD NOT fail.
+fn grantable_only(sets: &mut CapabilitySets) -> Result<()> {
+    let held = thread::capabilities(None)
+        .ctx("read the capabilities")?
+        .permitted;
+    let mut bounding = CapabilitySet::empty();
+    for n in 0..=last_cap() {
+        let cap = CapabilitySet::from_bits_retain(1 << n);
+        if thread::capability_is_in_bounding_set(cap).unwrap_or(false) {
+            bounding |= cap;
+        }
+    }
+    let lacking = ((sets.effective | sets.permitted) - held) | (sets.inheritable - bounding);
+    for n in 0..=last_cap() {
+        if lacking.contains(CapabilitySet::from_bits_retain(1 << n)) {
+            crate::log::warn(&format!("{} cannot be granted: left out", name(n)));
+        }
+    }
+    sets.effective &= held;
+    sets.permitted &= held;
+    sets.inheritable &= bounding;
     Ok(())
 }
 

@@ -26,8 +26,9 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 
 /// Parses a config document; the error says where in the document it went wrong.
 pub fn parse(reader: impl std::io::Read) -> Result<Spec, String> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut doc: serde_json::Value = serde_json::from_reader(reader).map_err(|e| e.to_string())?;
+    drop_unknown_capabilities(&mut doc);
+    serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         if path == "." || path.is_empty() {
             e.inner().to_string()
@@ -35,6 +36,33 @@ pub fn parse(reader: impl std::io::Read) -> Result<Spec, String> {
             format!("{path}: {}", e.inner())
         }
     })
+}
+
+/// The spec: capabilities that cannot be mapped to the kernel are logged as warnings, and a
+/// runtime should not fail on them (runc drops them too). oci-spec's typed capabilities would
+/// refuse the document, so they go before it is typed.
+fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
+    let known = crate::security::capabilities::known();
+    let Some(sets) = doc
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, caps) in sets.iter_mut() {
+        let Some(list) = caps.as_array_mut() else {
+            continue;
+        };
+        list.retain(|c| {
+            let keep = c.as_str().is_none_or(|n| known.iter().any(|k| k == n));
+            if !keep {
+                crate::log::warn(&format!(
+                    "process.capabilities.{set}: ignoring unknown capability {c}"
+                ));
+            }
+            keep
+        });
+    }
 }
 
 /// The absolute host path of the container's root filesystem.
@@ -80,16 +108,17 @@ pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
         crate::hooks::validate(hooks)?;
     }
     if let Some(host) = spec.hostname() {
-        if !host.is_empty() && !has_new_namespace(spec, LinuxNamespaceType::Uts) {
+        // A uts namespace of the container's own, new or joined by path (as runc allows).
+        if !host.is_empty() && namespace(spec, LinuxNamespaceType::Uts).is_none() {
             return Err(Error::invalid(
-                "hostname: setting it needs a new uts namespace (linux.namespaces)",
+                "hostname: setting it needs a uts namespace (linux.namespaces)",
             ));
         }
     }
     if let Some(domain) = spec.domainname() {
-        if !domain.is_empty() && !has_new_namespace(spec, LinuxNamespaceType::Uts) {
+        if !domain.is_empty() && namespace(spec, LinuxNamespaceType::Uts).is_none() {
             return Err(Error::invalid(
-                "domainname: setting it needs a new uts namespace (linux.namespaces)",
+                "domainname: setting it needs a uts namespace (linux.namespaces)",
             ));
         }
     }

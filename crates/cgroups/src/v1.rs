@@ -127,6 +127,13 @@ impl crate::Manager for Manager {
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
+        // The spec: an error when unified refers to a controller that is not present, and
+        // a v1 manager has no unified controllers at all.
+        if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(Error::Invalid(
+                "linux.resources.unified: cgroup v2 controllers are not in use on this host".into(),
+            ));
+        }
         let writes = render::v1(r);
         for w in &writes {
             let dir = match self.require(w.controller) {

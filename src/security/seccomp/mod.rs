@@ -177,6 +177,16 @@ fn scmp_action(action: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<Scm
         let v = errno_ret.unwrap_or(libc::EPERM as u32);
         u16::try_from(v).map_err(|_| format!("errnoRet {v} does not fit in 16 bits"))
     };
+    // The spec: "When the action doesn't support an errno, the runtime MUST print and error
+    // and fail."
+    let takes_errno = matches!(
+        action,
+        LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace
+    );
+    if let (Some(v), false) = (errno_ret, takes_errno) {
+        let name = serde_json::to_value(action).unwrap_or_default();
+        return Err(format!("errnoRet {v}: {name} does not take an errno"));
+    }
     Ok(match action {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
             ScmpAction::KillThread
