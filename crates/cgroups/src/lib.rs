@@ -8,6 +8,8 @@
 //! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
 //! update, kill --all, delete).
 
+#[allow(dead_code, unused_imports)] // used by the systemd driver, which follows
+mod dbus;
 mod hierarchy;
 pub mod render;
 mod v1;
