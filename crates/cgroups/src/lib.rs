@@ -6,12 +6,13 @@
 //! the caller's own cgroup, an absolute path is taken as given, an empty one becomes the
 //! container id (relative), and a path that climbs out with `..` is refused. [`load`] rebuilds
 //! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
-//! update, kill --all, delete).
+//! update, kill --all, delete). With `--systemd-cgroup` the cgroup is a systemd unit instead
+//! (`systemd`), made over D-Bus (`dbus`).
 
-#[allow(dead_code, unused_imports)] // used by the systemd driver, which follows
 mod dbus;
 mod hierarchy;
 pub mod render;
+mod systemd;
 mod v1;
 mod v2;
 
@@ -40,6 +41,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// systemd or its bus failed or refused (the systemd driver).
+    #[error("{0}")]
+    Systemd(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -59,14 +63,29 @@ pub struct Config {
     pub id: String,
     pub systemd: bool,
     pub rootless: bool,
+    /// The limits the cgroup starts with: the systemd driver passes them when it creates the
+    /// unit (the cgroupfs managers get them from [`Manager::set`]).
+    pub resources: Option<LinuxResources>,
 }
 
 /// A manager's persisted form (kept in the container's state.json).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "version", rename_all = "lowercase")]
 pub enum Saved {
-    V1 { paths: Vec<(String, PathBuf)> },
-    V2 { path: PathBuf },
+    V1 {
+        paths: Vec<(String, PathBuf)>,
+    },
+    V2 {
+        path: PathBuf,
+    },
+    /// A systemd unit, and its cgroup as the cgroupfs manager sees it (`V1` or `V2`).
+    Systemd {
+        unit: String,
+        slice: String,
+        #[serde(default)]
+        user: bool,
+        fs: Box<Saved>,
+    },
 }
 
 /// Usage numbers, shaped like the "data" of runc's `events --stats`.
@@ -131,9 +150,7 @@ pub trait Manager {
 /// The manager for this host and config.
 pub fn create(cfg: &Config) -> Result<Box<dyn Manager>> {
     if cfg.systemd {
-        return Err(Error::Invalid(
-            "the systemd cgroup driver is not supported by this build of hull".into(),
-        ));
+        return Ok(Box::new(systemd::Manager::new(cfg)?));
     }
     let rel = container_path(cfg)?;
     match host_mode() {
@@ -147,6 +164,12 @@ pub fn load(saved: &Saved) -> Box<dyn Manager> {
     match saved {
         Saved::V1 { paths } => Box::new(v1::Manager::from_paths(paths.clone())),
         Saved::V2 { path } => Box::new(v2::Manager::from_path(path.clone())),
+        Saved::Systemd {
+            unit,
+            slice,
+            user,
+            fs,
+        } => Box::new(systemd::Manager::load(unit, slice, *user, fs)),
     }
 }
 
@@ -233,8 +256,8 @@ pub fn features() -> serde_json::Value {
     serde_json::json!({
         "v1": matches!(mode, Mode::Legacy | Mode::Hybrid),
         "v2": matches!(mode, Mode::Unified),
-        "systemd": false,
-        "systemdUser": false,
+        "systemd": systemd::available(false),
+        "systemdUser": systemd::available(true),
         "rdma": hierarchy::has_controller("rdma"),
     })
 }

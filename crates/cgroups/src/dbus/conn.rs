@@ -145,6 +145,7 @@ impl Connection {
     }
 
     /// The name the bus gave this connection (":1.42").
+    #[cfg(test)]
     pub fn unique_name(&self) -> &str {
         &self.unique_name
     }

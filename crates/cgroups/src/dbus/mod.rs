@@ -7,7 +7,6 @@ mod message;
 mod wire;
 
 pub use conn::{system_address, user_address, Connection};
-pub use message::Message;
 pub use wire::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
