@@ -230,6 +230,18 @@ impl Connection {
         }
     }
 
+    /// Sends a message as is (a test's fake service answers and signals with this).
+    #[cfg(test)]
+    pub fn send_message(&mut self, m: &Message) -> Result<u32, Error> {
+        self.send(m)
+    }
+
+    /// The next message of any kind (a test's fake service reads calls with this).
+    #[cfg(test)]
+    pub fn next_message(&mut self, deadline: Instant) -> Result<Message, Error> {
+        self.receive(deadline)
+    }
+
     /// Calls a method and returns its reply's body; an error reply is [`Error::Remote`].
     pub fn call(
         &mut self,
@@ -315,48 +327,9 @@ mod tests {
         assert_eq!(unescape("a%2fb%"), "a/b%");
     }
 
-    /// A private bus: `dbus-daemon --session` on a socket in a new directory, killed on drop.
-    struct Daemon {
-        child: std::process::Child,
-        dir: std::path::PathBuf,
-        address: String,
-    }
-
-    impl Daemon {
-        fn start() -> Daemon {
-            use std::io::BufRead;
-            let dir = std::env::temp_dir().join(format!("hull-dbus-test-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let mut child = std::process::Command::new("dbus-daemon")
-                .args(["--session", "--nofork", "--nopidfile", "--print-address"])
-                .arg(format!("--address=unix:path={}/bus", dir.display()))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("dbus-daemon must be installed (hack/setup.sh installs it)");
-            let mut line = String::new();
-            std::io::BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            Daemon {
-                child,
-                dir,
-                address: line.trim().to_string(),
-            }
-        }
-    }
-
-    impl Drop for Daemon {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
     #[test]
     fn talks_to_a_real_bus_daemon() {
-        let daemon = Daemon::start();
+        let daemon = crate::dbus::testbus::Daemon::start();
         assert!(
             daemon.address.starts_with("unix:path="),
             "{}",

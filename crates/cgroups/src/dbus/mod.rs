@@ -4,9 +4,13 @@
 
 mod conn;
 mod message;
+#[cfg(test)]
+pub mod testbus;
 mod wire;
 
 pub use conn::{system_address, user_address, Connection};
+#[cfg(test)]
+pub use message::{Kind, Message};
 pub use wire::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,6 +42,14 @@ impl Systemd {
         })
     }
 
+    #[cfg(test)]
+    fn with_connection(conn: Connection) -> Systemd {
+        Systemd {
+            conn,
+            watching_jobs: false,
+        }
+    }
+
     fn manager(
         &mut self,
         member: &str,
@@ -210,5 +218,206 @@ mod tests {
         assert_eq!(parse_version("v245.4-1.fc32"), 245);
         assert_eq!(parse_version("\"249\""), 249);
         assert_eq!(parse_version("x"), 0);
+    }
+
+    use crate::dbus::testbus::Daemon;
+    use crate::dbus::{Kind, Message};
+    use std::sync::{Arc, Mutex};
+
+    /// Answers like systemd's manager: StartTransientUnit and StopUnit queue a job whose
+    /// JobRemoved follows the reply ("done", or "failed" for fails.scope); exists.scope is a
+    /// leftover until reset; unknown units are NoSuchUnit. Every call is logged.
+    fn fake_systemd(address: &str) -> (Arc<Mutex<Vec<Message>>>, std::thread::JoinHandle<()>) {
+        let mut conn = Connection::open(address).unwrap();
+        let owned = conn
+            .call(
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus",
+                "RequestName",
+                vec![Value::str(DEST), Value::U32(0)],
+            )
+            .unwrap();
+        assert_eq!(owned, [Value::U32(1)]);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        let handle = std::thread::spawn(move || {
+            let mut units: Vec<String> = Vec::new();
+            let mut leftover = true;
+            let mut job = 0u32;
+            loop {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let Ok(call) = conn.next_message(deadline) else {
+                    return;
+                };
+                if call.kind != Kind::MethodCall {
+                    continue;
+                }
+                seen.lock().unwrap().push(call.clone());
+                let name = call
+                    .body
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let reply = |body: Vec<Value>| Message {
+                    kind: Kind::MethodReturn,
+                    reply_serial: Some(call.serial),
+                    destination: call.sender.clone(),
+                    body,
+                    ..Message::method_call("", "", "", "", vec![])
+                };
+                let error = |err: &str| Message {
+                    kind: Kind::Error,
+                    error_name: Some(err.to_string()),
+                    path: None,
+                    interface: None,
+                    member: None,
+                    ..reply(vec![Value::str(format!("{err} for {name}"))])
+                };
+                let mut queue_job = |conn: &mut Connection, result: &str| {
+                    job += 1;
+                    let path = format!("{PATH}/job/{job}");
+                    let r = reply(vec![Value::ObjectPath(path.clone())]);
+                    conn.send_message(&Message {
+                        path: None,
+                        interface: None,
+                        member: None,
+                        ..r
+                    })
+                    .unwrap();
+                    let signal = Message {
+                        kind: Kind::Signal,
+                        destination: None,
+                        ..Message::method_call(
+                            "",
+                            PATH,
+                            MANAGER,
+                            "JobRemoved",
+                            vec![
+                                Value::U32(job),
+                                Value::ObjectPath(path),
+                                Value::str(&name),
+                                Value::str(result),
+                            ],
+                        )
+                    };
+                    conn.send_message(&signal).unwrap();
+                };
+                let plain = |m: Message| Message {
+                    path: None,
+                    interface: None,
+                    member: None,
+                    ..m
+                };
+                let answer = match call.member.as_deref().unwrap_or_default() {
+                    "StartTransientUnit" if name == "exists.scope" && leftover => {
+                        Some(error("org.freedesktop.systemd1.UnitExists"))
+                    }
+                    "StartTransientUnit" => {
+                        let result = if name == "fails.scope" {
+                            "failed"
+                        } else {
+                            "done"
+                        };
+                        units.push(name.clone());
+                        queue_job(&mut conn, result);
+                        None
+                    }
+                    "StopUnit" if units.contains(&name) => {
+                        units.retain(|u| *u != name);
+                        queue_job(&mut conn, "done");
+                        None
+                    }
+                    "StopUnit" => Some(error("org.freedesktop.systemd1.NoSuchUnit")),
+                    "ResetFailedUnit" => {
+                        leftover = false;
+                        Some(reply(vec![]))
+                    }
+                    "SetUnitProperties" => Some(reply(vec![])),
+                    "Get" => Some(reply(vec![Value::variant(Value::str("252.19-1"))])),
+                    "Quit" => {
+                        conn.send_message(&plain(reply(vec![]))).unwrap();
+                        return;
+                    }
+                    _ => Some(error("org.freedesktop.DBus.Error.UnknownMethod")),
+                };
+                if let Some(m) = answer {
+                    conn.send_message(&plain(m)).unwrap();
+                }
+            }
+        });
+        (log, handle)
+    }
+
+    fn calls(log: &Mutex<Vec<Message>>, member: &str) -> Vec<Vec<Value>> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.member.as_deref() == Some(member))
+            .map(|m| m.body.clone())
+            .collect()
+    }
+
+    #[test]
+    fn drives_a_fake_systemd_over_a_real_bus() {
+        let daemon = Daemon::start();
+        let (log, server) = fake_systemd(&daemon.address);
+        let mut sd = Systemd::with_connection(Connection::open(&daemon.address).unwrap());
+
+        let props: Vec<Property> = vec![
+            ("Slice".into(), Value::str("system.slice")),
+            ("Delegate".into(), Value::Bool(true)),
+            ("PIDs".into(), Value::array("u", vec![Value::U32(42)])),
+            ("MemoryMax".into(), Value::U64(1 << 25)),
+            (
+                "AllowedCPUs".into(),
+                Value::array("y", vec![Value::Byte(3)]),
+            ),
+            (
+                "DeviceAllow".into(),
+                Value::array(
+                    "(ss)",
+                    vec![Value::Struct(vec![
+                        Value::str("/dev/char/1:3"),
+                        Value::str("rwm"),
+                    ])],
+                ),
+            ),
+        ];
+        sd.start_transient("hull-a.scope", &props).unwrap();
+        let start = calls(&log, "StartTransientUnit");
+        assert_eq!(start.len(), 1);
+        assert_eq!(start[0][0], Value::str("hull-a.scope"));
+        assert_eq!(start[0][1], Value::str("replace"));
+        // The properties arrive as sent, through the daemon.
+        assert_eq!(start[0][2], properties(&props));
+        assert_eq!(start[0][3], Value::array("(sa(sv))", vec![]));
+
+        // A leftover unit is reset, then started.
+        sd.start_transient("exists.scope", &[]).unwrap();
+        assert_eq!(calls(&log, "ResetFailedUnit").len(), 1);
+        assert_eq!(calls(&log, "StartTransientUnit").len(), 3);
+
+        let err = sd
+            .start_transient("fails.scope", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("fails.scope") && err.contains("failed"),
+            "{err}"
+        );
+
+        sd.set_properties("hull-a.scope", &props[3..4]).unwrap();
+        let set = calls(&log, "SetUnitProperties");
+        assert_eq!(set[0][1], Value::Bool(true), "runtime");
+
+        assert_eq!(sd.version(), 252);
+
+        sd.stop("hull-a.scope").unwrap();
+        sd.stop("never.scope").unwrap(); // NoSuchUnit: already stopped
+
+        sd.conn.call(DEST, PATH, MANAGER, "Quit", vec![]).unwrap();
+        server.join().unwrap();
     }
 }

@@ -270,3 +270,56 @@ impl crate::Manager for Manager {
 pub fn available(user: bool) -> bool {
     Path::new("/run/systemd/system").is_dir() && Systemd::connect(user).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_form() {
+        let m = Manager::load(
+            "hull-web.scope",
+            "system.slice",
+            false,
+            &Saved::V2 {
+                path: "/sys/fs/cgroup/system.slice/hull-web.scope".into(),
+            },
+        );
+        let json = serde_json::to_value(crate::Manager::saved(&m)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "version": "systemd",
+                "unit": "hull-web.scope",
+                "slice": "system.slice",
+                "user": false,
+                "fs": {"version": "v2", "path": "/sys/fs/cgroup/system.slice/hull-web.scope"}
+            })
+        );
+        let back: Saved = serde_json::from_value(json).unwrap();
+        assert_eq!(back, crate::Manager::saved(&m));
+        // The cgroupfs forms keep their shape.
+        let v1 = Saved::V1 {
+            paths: vec![("memory".into(), "/sys/fs/cgroup/memory/x".into())],
+        };
+        assert_eq!(
+            serde_json::to_value(&v1).unwrap(),
+            serde_json::json!({"version": "v1", "paths": [["memory", "/sys/fs/cgroup/memory/x"]]})
+        );
+    }
+
+    #[test]
+    fn placement_check_reads_proc() {
+        let me = std::process::id() as i32;
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("0::"))
+            .or_else(|| text.lines().find(|l| l.contains(":name=systemd:")))
+            .unwrap();
+        let own = line.splitn(3, ':').nth(2).unwrap();
+        check_placed(me, own, "x.scope").unwrap();
+        let err = check_placed(me, "/elsewhere.scope", "x.scope").unwrap_err();
+        assert!(err.to_string().contains("/elsewhere.scope"), "{err}");
+    }
+}
