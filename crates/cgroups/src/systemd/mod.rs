@@ -195,21 +195,23 @@ fn check_placed(pid: i32, want: &str, unit: &str) -> Result<()> {
 
 impl crate::Manager for Manager {
     fn apply(&self, pid: i32) -> Result<()> {
-        match &self.new {
+        let created = match &self.new {
             Some(new) if self.started_with.borrow().is_none() => {
                 self.start(new, pid)?;
-                if self.v2_path().is_some() {
-                    return Ok(()); // systemd has put it there
-                }
+                true
             }
-            _ => {}
-        }
+            _ => false,
+        };
         match self.v2_path() {
-            // Joining (exec): no controllers to enable, the unit's cgroup exists.
-            Some(path) => crate::write(&path.join("cgroup.procs"), &pid.to_string()),
-            // systemd makes the unit's directory only in the hierarchies it manages: the
-            // cgroupfs manager makes the others (cpuset, freezer...) and joins them all.
-            None => self.fs.apply(pid),
+            // Joining (exec) on v2: the unit's cgroup is there with its controllers.
+            Some(path) if !created => crate::write(&path.join("cgroup.procs"), &pid.to_string()),
+            // A user's manager delegated the scope only: the path above it is not ours.
+            Some(_) if self.user => Ok(()),
+            // As runc: the cgroupfs manager enables the controllers systemd does not manage
+            // (hugetlb, rdma...) along the path on v2; on v1 it makes the unit's directory in
+            // the hierarchies systemd leaves alone (cpuset, freezer...). Either way it then
+            // (re)joins `pid`.
+            _ => self.fs.apply(pid),
         }
     }
 
