@@ -262,17 +262,15 @@ check_sd_timing() {
   t0=$(date +%s%N)
   for i in 1 2 3 4 5; do hsd create -b "$b" "tsd$i" </dev/null >/dev/null 2>"$WORK/tm.err" || note "$(cat "$WORK/tm.err")"; done
   t1=$(date +%s%N)
-  for i in 1 2 3 4 5; do
-    jq --arg p "/hulltiming/$i" '.linux.cgroupsPath = $p' "$bfs/config.json" >"$WORK/c.json" && mv "$WORK/c.json" "$bfs/config.json"
-    hull create -b "$bfs" "tfs$i" </dev/null >/dev/null 2>"$WORK/tm.err" || note "$(cat "$WORK/tm.err")"
-  done
+  # (the five share one cgroup: enough for timing)
+  for i in 1 2 3 4 5; do hull create -b "$bfs" "tfs$i" </dev/null >/dev/null 2>"$WORK/tm.err" || note "$(cat "$WORK/tm.err")"; done
   t2=$(date +%s%N)
   for i in 1 2 3 4 5; do
     runc --systemd-cgroup --root "$WORK/runc" create -b "$b" "trc$i" </dev/null >/dev/null 2>"$WORK/tm.err" || note "$(cat "$WORK/tm.err")"
   done
   t3=$(date +%s%N)
   note "create, mean of 5: hull --systemd-cgroup $(((t1 - t0) / 5000000)) ms," \
-    "hull cgroupfs $(((t2 - t1) / 5000000)) ms (2 of its ms are the jq edit), runc --systemd-cgroup $(((t3 - t2) / 5000000)) ms"
+    "hull cgroupfs $(((t2 - t1) / 5000000)) ms, runc --systemd-cgroup $(((t3 - t2) / 5000000)) ms"
   expect_eq "5 containers, 5 scopes" "$(systemctl list-units --plain --no-legend 'hull-tsd*.scope' | wc -l)" 5
   for i in 1 2 3 4 5; do runc --root "$WORK/runc" delete -f "trc$i" >/dev/null 2>&1 || true; done
 }
