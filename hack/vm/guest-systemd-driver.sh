@@ -17,7 +17,7 @@ exec > >(tee target/vm/guest-systemd-driver.tap) 2>&1
 . hack/vm/lib.sh
 
 DRIVER_CHECKS=(sd_features sd_scope sd_runc_parity sd_default_path sd_nested_slice sd_pids sd_pause
-  sd_kill_all sd_exec sd_stats sd_update sd_delete sd_failed_create sd_bad_path sd_timing)
+  sd_kill_all sd_exec sd_duplicate sd_stats sd_update sd_delete sd_failed_create sd_bad_path sd_timing)
 
 MiB=$((1024 * 1024))
 hsd() { "$HULL" --root "$ROOT" --systemd-cgroup "$@"; }
@@ -36,6 +36,11 @@ check_sd_features() {
   f=$("$HULL" features)
   expect_eq "features: linux.cgroup.systemd" "$(jq -r .linux.cgroup.systemd <<<"$f")" true
   expect_eq "features: linux.cgroup.v2" "$(jq -r .linux.cgroup.v2 <<<"$f")" true
+  # root has no user bus in this image (no dbus-user-session): systemdUser must say so.
+  local user=false
+  [ -S "${XDG_RUNTIME_DIR:-/run/user/0}/bus" ] && user=true
+  expect_eq "features: linux.cgroup.systemdUser (user bus: $user)" \
+    "$(jq -r .linux.cgroup.systemdUser <<<"$f")" $user
 }
 
 # create + start: the scope exists with Delegate=yes and the limits as properties, init is in
@@ -181,6 +186,31 @@ check_sd_exec() {
   expect_eq "ps lists both" "$(hull ps --format json sde | jq length)" 2
   kill "$ex" 2>/dev/null || true
   wait "$ex" 2>/dev/null || true
+  # exec --cgroup: a sub-cgroup of the delegated scope.
+  mkdir "$d/sub"
+  hull exec --cgroup sub sde sleep 5 &
+  ex=$!
+  expect "exec --cgroup sub joins $d/sub" wait_for 10 sh -c "[ \$(wc -l <'$d/sub/cgroup.procs') = 1 ]"
+  kill "$ex" 2>/dev/null || true
+  wait "$ex" 2>/dev/null || true
+}
+
+# A second container asking for a unit that exists fails, and the first is untouched.
+check_sd_duplicate() {
+  local b
+  b=$(bundle dup1 'sleep 1000' '.linux.cgroupsPath = "system.slice:hull:dup"')
+  run_sd dup1 "$b"
+  b=$(bundle dup2 'sleep 1000' '.linux.cgroupsPath = "system.slice:hull:dup"')
+  if hsd create -b "$b" dup2 </dev/null >/dev/null 2>"$WORK/dup2.err"; then
+    fail "a second container for hull-dup.scope is refused"
+  else
+    pass "a second container for hull-dup.scope is refused"
+    note "$(cat "$WORK/dup2.err")"
+  fi
+  expect "the error names the unit" grep -q "hull-dup.scope" "$WORK/dup2.err"
+  expect_eq "the first is still running" "$(state dup1 status)" running
+  expect_eq "its scope still active" "$(systemctl is-active hull-dup.scope)" active
+  expect "and its init still in it" grep -qx "$(state dup1 pid)" "$(scopedir dup1)/cgroup.procs"
 }
 
 check_sd_stats() {

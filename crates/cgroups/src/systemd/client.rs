@@ -118,7 +118,15 @@ impl Systemd {
         }
         .map_err(|e| failed(&what, e))?;
         let job = Self::job_path(&reply)?;
-        match self.wait_job(&job, &what)?.as_str() {
+        let result = match self.wait_job(&job, &what) {
+            Ok(r) => r,
+            Err(e) => {
+                // The unit is ours but did not come up in time: take it away again.
+                let _ = self.stop(name);
+                return Err(e);
+            }
+        };
+        match result.as_str() {
             "done" => Ok(()),
             result => {
                 let _ = self.reset_failed(name);

@@ -252,6 +252,11 @@ impl crate::Manager for Manager {
     /// Stops the unit (systemd removes its cgroups), then removes what is left (the
     /// directories the cgroupfs manager made in hierarchies systemd does not manage).
     fn destroy(&self) -> Result<()> {
+        if self.new.is_some() && self.started_with.borrow().is_none() {
+            // A create that failed before its unit started: the unit of that name, if any,
+            // belongs to someone else.
+            return Ok(());
+        }
         let stopped = self.bus().and_then(|mut b| b.stop(&self.unit));
         let removed = self.fs.destroy();
         stopped.and(removed)
@@ -308,6 +313,30 @@ mod tests {
             serde_json::to_value(&v1).unwrap(),
             serde_json::json!({"version": "v1", "paths": [["memory", "/sys/fs/cgroup/memory/x"]]})
         );
+    }
+
+    #[test]
+    fn a_create_that_never_started_its_unit_stops_nothing() {
+        // Another container may own a unit of this name: destroy must not touch it (nor even
+        // connect: there is no bus here).
+        let m = Manager {
+            new: Some(NewUnit {
+                description: "hull container dup".into(),
+                is_slice: false,
+                cgroup: "/system.slice/hull-dup.scope".into(),
+                resources: LinuxResources::default(),
+            }),
+            ..Manager::load(
+                "hull-dup.scope",
+                "system.slice",
+                false,
+                &Saved::V2 {
+                    path: "/nonexistent/system.slice/hull-dup.scope".into(),
+                },
+            )
+        };
+        crate::Manager::destroy(&m).unwrap();
+        assert!(m.bus.borrow().is_none());
     }
 
     #[test]
