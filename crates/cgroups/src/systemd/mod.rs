@@ -12,7 +12,6 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::dbus::Value;
 use crate::hierarchy::{host_mode, unified_mount, v1_hierarchies, Mode};
 use crate::{Config, Error, Result, Saved, Stats};
 use client::Systemd;
@@ -138,29 +137,13 @@ impl Manager {
 
     /// Creates the unit with `pid` in it and waits until systemd has.
     fn start(&self, new: &NewUnit, pid: i32) -> Result<()> {
-        let unified = unified(&self.fs_saved);
-        let yes = || Value::Bool(true);
-        let p = |name: &str, v: Value| (name.to_string(), v);
-        let mut props = vec![p("Description", Value::str(&new.description))];
-        if new.is_slice {
-            props.push(p("Wants", Value::str(&self.slice)));
-        } else {
-            props.push(p("Slice", Value::str(&self.slice)));
-            props.push(p("Delegate", yes()));
-        }
-        props.push(p("PIDs", Value::array("u", vec![Value::U32(pid as u32)])));
-        props.push(p("MemoryAccounting", yes()));
-        props.push(p("CPUAccounting", yes()));
-        props.push(p(
-            if unified {
-                "IOAccounting"
-            } else {
-                "BlockIOAccounting"
-            },
-            yes(),
-        ));
-        props.push(p("TasksAccounting", yes()));
-        props.push(p("DefaultDependencies", Value::Bool(false)));
+        let mut props = props::unit(
+            &new.description,
+            &self.slice,
+            new.is_slice,
+            pid,
+            unified(&self.fs_saved),
+        );
         props.extend(self.resource_props(&new.resources)?);
         self.bus()?.start_transient(&self.unit, &props)?;
         *self.started_with.borrow_mut() = Some(new.resources.clone());

@@ -28,6 +28,40 @@ pub struct Target {
     pub version: u32,
 }
 
+/// What every unit starts with (runc's list): where it goes, its pid, delegation, accounting.
+/// A slice goes in its parent with Wants= and cannot be delegated.
+pub fn unit(
+    description: &str,
+    slice: &str,
+    is_slice: bool,
+    pid: i32,
+    unified: bool,
+) -> Vec<Property> {
+    let yes = || Value::Bool(true);
+    let mut out = vec![prop("Description", Value::str(description))];
+    if is_slice {
+        out.push(prop("Wants", Value::str(slice)));
+    } else {
+        out.push(prop("Slice", Value::str(slice)));
+        out.push(prop("Delegate", yes()));
+    }
+    out.push(prop(
+        "PIDs",
+        Value::array("u", vec![Value::U32(pid as u32)]),
+    ));
+    out.push(prop("MemoryAccounting", yes()));
+    out.push(prop("CPUAccounting", yes()));
+    let io = if unified {
+        "IOAccounting"
+    } else {
+        "BlockIOAccounting"
+    };
+    out.push(prop(io, yes()));
+    out.push(prop("TasksAccounting", yes()));
+    out.push(prop("DefaultDependencies", Value::Bool(false)));
+    out
+}
+
 /// Whether converting `r` needs the systemd version (so the caller can skip asking).
 pub fn needs_version(r: &LinuxResources) -> bool {
     r.cpu().as_ref().is_some_and(|c| {
@@ -387,6 +421,23 @@ mod tests {
 
     fn get<'a>(props: &'a [Property], name: &str) -> Option<&'a Value> {
         props.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn unit_basics() {
+        let p = unit("hull container web", "system.slice", false, 42, true);
+        assert_eq!(get(&p, "Slice"), Some(&Value::str("system.slice")));
+        assert_eq!(get(&p, "Delegate"), Some(&Value::Bool(true)));
+        assert_eq!(
+            get(&p, "PIDs"),
+            Some(&Value::array("u", vec![Value::U32(42)]))
+        );
+        assert_eq!(get(&p, "IOAccounting"), Some(&Value::Bool(true)));
+        assert_eq!(get(&p, "DefaultDependencies"), Some(&Value::Bool(false)));
+        let p = unit("hull container pod", "system.slice", true, 42, false);
+        assert_eq!(get(&p, "Wants"), Some(&Value::str("system.slice")));
+        assert!(get(&p, "Delegate").is_none() && get(&p, "Slice").is_none());
+        assert_eq!(get(&p, "BlockIOAccounting"), Some(&Value::Bool(true)));
     }
 
     #[test]
