@@ -8,6 +8,7 @@ packages=(
   busybox-static                              # the rootfs of test and demo containers
   runc crun                                   # reference runtimes for differential tests
   jq                                          # scripts read JSON
+  dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data
   "$@"
 )

@@ -249,3 +249,31 @@ fn escaping_cgroups_path_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cgroupsPath"), "{}", stderr(&out));
 }
+
+/// This host has no systemd as PID 1: `--systemd-cgroup` fails up front, saying what is
+/// missing, and leaves no container behind. (The driver itself is tested in the systemd VM.)
+#[test]
+fn systemd_cgroup_without_systemd_is_a_clear_error() {
+    if std::path::Path::new("/run/systemd/system").exists() {
+        return; // a systemd host: the VM lane covers the driver
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("true");
+    b.config["linux"]["cgroupsPath"] = json!("system.slice:hull:nosd");
+    b.save();
+    let id = unique("nosd");
+    let out = rt.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "-b",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("--systemd-cgroup") && err.contains("systemd is not running"),
+        "{err}"
+    );
+    assert!(rt.state(&id).is_none(), "nothing is left: {:?}", rt.ids());
+}

@@ -273,7 +273,15 @@ pub fn check_cgroup_driver(g: &Global) -> anyhow::Result<()> {
         }
     }
     if systemd && !std::path::Path::new("/run/systemd/system").is_dir() {
-        anyhow::bail!("systemd cgroup flag passed, but systemd support for managing cgroups is not available (systemd is not running)");
+        // runc's words, with the flag and what is missing named.
+        let flag = if g.systemd_cgroup {
+            "--systemd-cgroup"
+        } else {
+            "--cgroup-manager systemd"
+        };
+        anyhow::bail!(
+            "systemd cgroup flag passed ({flag}), but systemd support for managing cgroups is not available (systemd is not running: no /run/systemd/system)"
+        );
     }
     Ok(())
 }

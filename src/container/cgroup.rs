@@ -39,6 +39,7 @@ pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dy
         id: id.to_string(),
         systemd: driver == Driver::Systemd,
         rootless: !nix::unistd::geteuid().is_root(),
+        resources: Some(resources(spec)),
     };
     hull_cgroups::create(&cfg).map(Some).map_err(err)
 }
@@ -92,6 +93,13 @@ pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<bool>
             return Ok(false);
         }
     }
+    m.set(&resources(spec))
+        .map_err(|e| Error::Other(format!("linux.resources: {}", err(e))))?;
+    Ok(true)
+}
+
+/// linux.resources, with the default devices added after the config's own rules.
+fn resources(spec: &Spec) -> LinuxResources {
     let mut resources = spec
         .linux()
         .as_ref()
@@ -102,9 +110,7 @@ pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<bool>
         devices.extend(default_allowed(spec));
     }
     resources.set_devices(Some(devices));
-    m.set(&resources)
-        .map_err(|e| Error::Other(format!("linux.resources: {}", err(e))))?;
-    Ok(true)
+    resources
 }
 
 /// Applies `update`'s resources (0 and absent leave a setting as it is).
@@ -170,11 +176,16 @@ fn default_allowed(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
 /// entry is `PATH` (every hierarchy) or `CTRL[,CTRL]:PATH` (the hierarchies of those
 /// controllers), as runc takes them.
 pub fn join_sub(state: &State, pid: i32, entries: &[String]) -> Result<()> {
-    let Some(saved) = state
+    let saved = state
         .cgroup
         .clone()
         .and_then(|v| serde_json::from_value::<hull_cgroups::Saved>(v).ok())
-    else {
+        .map(|s| match s {
+            // A systemd unit's sub-cgroups are directories like any other.
+            hull_cgroups::Saved::Systemd { fs, .. } => *fs,
+            other => other,
+        });
+    let Some(saved) = saved else {
         return Err(Error::invalid("--cgroup: the container has no cgroup"));
     };
     let mut targets: Vec<std::path::PathBuf> = Vec::new();
@@ -211,6 +222,7 @@ pub fn join_sub(state: &State, pid: i32, entries: &[String]) -> Result<()> {
                 }
                 targets.push(path.join(sub));
             }
+            hull_cgroups::Saved::Systemd { .. } => unreachable!("unwrapped above"),
         }
     }
     for dir in targets {

@@ -6,12 +6,15 @@
 //! the caller's own cgroup, an absolute path is taken as given, an empty one becomes the
 //! container id (relative), and a path that climbs out with `..` is refused. [`load`] rebuilds
 //! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
-//! update, kill --all, delete).
+//! update, kill --all, delete). With `--systemd-cgroup` the cgroup is a systemd unit instead
+//! (`systemd`), made over D-Bus (`dbus`).
 
 pub mod bpf;
+mod dbus;
 mod hierarchy;
 mod oom;
 pub mod render;
+mod systemd;
 mod v1;
 mod v2;
 
@@ -41,6 +44,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// systemd or its bus failed or refused (the systemd driver).
+    #[error("{0}")]
+    Systemd(String),
 }
 
 impl Error {
@@ -48,7 +54,7 @@ impl Error {
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Io { source, .. } | Error::Write { source, .. } => source.raw_os_error(),
-            Error::Invalid(_) => None,
+            Error::Invalid(_) | Error::Systemd(_) => None,
         }
     }
 }
@@ -70,14 +76,29 @@ pub struct Config {
     pub id: String,
     pub systemd: bool,
     pub rootless: bool,
+    /// The limits the cgroup starts with: the systemd driver passes them when it creates the
+    /// unit (the cgroupfs managers get them from [`Manager::set`]).
+    pub resources: Option<LinuxResources>,
 }
 
 /// A manager's persisted form (kept in the container's state.json).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "version", rename_all = "lowercase")]
 pub enum Saved {
-    V1 { paths: Vec<(String, PathBuf)> },
-    V2 { path: PathBuf },
+    V1 {
+        paths: Vec<(String, PathBuf)>,
+    },
+    V2 {
+        path: PathBuf,
+    },
+    /// A systemd unit, and its cgroup as the cgroupfs manager sees it (`V1` or `V2`).
+    Systemd {
+        unit: String,
+        slice: String,
+        #[serde(default)]
+        user: bool,
+        fs: Box<Saved>,
+    },
 }
 
 /// Usage numbers, shaped like the "data" of runc's `events --stats`.
@@ -153,9 +174,7 @@ pub trait Manager {
 /// The manager for this host and config.
 pub fn create(cfg: &Config) -> Result<Box<dyn Manager>> {
     if cfg.systemd {
-        return Err(Error::Invalid(
-            "the systemd cgroup driver is not supported by this build of hull".into(),
-        ));
+        return Ok(Box::new(systemd::Manager::new(cfg)?));
     }
     let rel = container_path(cfg)?;
     match host_mode() {
@@ -169,6 +188,12 @@ pub fn load(saved: &Saved) -> Box<dyn Manager> {
     match saved {
         Saved::V1 { paths } => Box::new(v1::Manager::from_paths(paths.clone())),
         Saved::V2 { path } => Box::new(v2::Manager::from_path(path.clone())),
+        Saved::Systemd {
+            unit,
+            slice,
+            user,
+            fs,
+        } => Box::new(systemd::Manager::load(unit, slice, *user, fs)),
     }
 }
 
@@ -255,8 +280,8 @@ pub fn features() -> serde_json::Value {
     serde_json::json!({
         "v1": matches!(mode, Mode::Legacy | Mode::Hybrid),
         "v2": matches!(mode, Mode::Unified),
-        "systemd": false,
-        "systemdUser": false,
+        "systemd": systemd::available(false),
+        "systemdUser": systemd::available(true),
         "rdma": hierarchy::has_controller("rdma"),
     })
 }
