@@ -48,6 +48,19 @@ fn missing_config_names_the_file_and_the_cause_once() {
 }
 
 #[test]
+fn device_over_an_existing_file() {
+    let mut b = Bundle::sh("true");
+    std::fs::write(b.rootfs().join("existing"), "a regular file").unwrap();
+    b.config["linux"]["devices"] =
+        json!([{"path": "/existing", "type": "c", "major": 1, "minor": 3}]);
+    b.save();
+    refused(
+        &b,
+        "device /existing: a RegularFile 0:0 already exists there",
+    );
+}
+
+#[test]
 fn wrong_type_names_the_field() {
     let mut b = Bundle::sh("true");
     b.config["process"]["user"]["uid"] = json!("root");

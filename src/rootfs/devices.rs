@@ -138,7 +138,7 @@ fn create(root: &Root, device: &Device, bind: bool) -> Result<()> {
         Ok(()) => {}
         // Something already there (the rootfs ships it, or /dev is not a fresh tmpfs): keep
         // it, and do not chown or chmod what may be a symlink.
-        Err(Errno::EXIST) => return Ok(()),
+        Err(Errno::EXIST) => return check_existing(&dir, &name, device),
         Err(Errno::PERM) => return bind_from_host(root, device),
         Err(e) => return Err(e).ctx("mknod"),
     }
@@ -158,6 +158,28 @@ fn create(root: &Root, device: &Device, bind: bool) -> Result<()> {
         AtFlags::empty(),
     )
     .ctx("chmod")
+}
+
+/// A node the rootfs already has must be the device asked for: the spec makes anything else
+/// an error (runc keeps whatever is there). The default devices stay lenient, as in runc: an
+/// image may ship its own /dev.
+fn check_existing(dir: &impl AsFd, name: &Path, device: &Device) -> Result<()> {
+    let is_default = DEFAULTS.iter().any(|&(p, ma, mi)| {
+        device.path == Path::new(p) && (ma, mi) == (device.major, device.minor)
+    });
+    if is_default {
+        return Ok(());
+    }
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ctx("stat")?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    if kind == device.kind && (major, minor) == (device.major, device.minor) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "a {kind:?} {major}:{minor} already exists there, not the device {}:{} asked for",
+        device.major, device.minor
+    )))
 }
 
 /// Binds the host's node at the same path over an empty file (how runc does it when mknod
