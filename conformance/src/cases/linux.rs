@@ -35,6 +35,18 @@ pub const CASES: &[Case] = &[
         run: ns_cgroup_new,
     },
     Case {
+        name: "linux/user-ns-mappings",
+        spec: "config-linux.md#user-namespace-mappings",
+        quote: "uidMappings (array of objects, OPTIONAL) describes the user namespace uid mappings from the host to the container. gidMappings (array of objects, OPTIONAL) describes the user namespace gid mappings from the host to the container.",
+        run: user_ns_mappings,
+    },
+    Case {
+        name: "linux/user-ns-rootfs-ownership",
+        spec: "config-linux.md#user-namespace-mappings",
+        quote: "The runtime SHOULD NOT modify the ownership of referenced filesystems to realize the mapping.",
+        run: user_ns_rootfs_ownership,
+    },
+    Case {
         name: "linux/ns-time-new",
         spec: "config-linux.md#namespaces",
         quote: "If path is not specified, the runtime MUST create a new container namespace of type type. (time: the container will be able to have its own clocks)",
@@ -851,6 +863,48 @@ fn mount_label(ctx: &mut Ctx) -> Res {
     check!(
         sup.contains("container_file_t"),
         "/scratch superblock options {sup}"
+    );
+    Ok(())
+}
+
+/// A new user namespace mapping container 0-65535 to host 100000-165535.
+fn user_ns_bundle(ctx: &mut Ctx, script: &str) -> Result<Bundle, anyhow::Error> {
+    let mut b = ctx.sh_bundle(script)?;
+    b.set_namespace("user", None);
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    b.save()?;
+    Ok(b)
+}
+
+fn user_ns_mappings(ctx: &mut Ctx) -> Res {
+    let b = user_ns_bundle(
+        ctx,
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g",
+    )?;
+    let out = ctx.run_ok(&b)?;
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    check!(
+        lines == ["0 100000 65536", "0 100000 65536", "0", "0"],
+        "uid_map, gid_map, uid, gid inside: {lines:?}"
+    );
+    Ok(())
+}
+
+fn user_ns_rootfs_ownership(ctx: &mut Ctx) -> Res {
+    use std::os::unix::fs::MetadataExt;
+    let b = user_ns_bundle(ctx, "true")?;
+    let owner = |p: &std::path::Path| std::fs::symlink_metadata(p).map(|m| (m.uid(), m.gid()));
+    let before = owner(&b.rootfs().join("bin/busybox")).map_err(anyhow::Error::from)?;
+    ctx.run_ok(&b)?;
+    let after = owner(&b.rootfs().join("bin/busybox")).map_err(anyhow::Error::from)?;
+    check!(
+        before == after,
+        "rootfs ownership {before:?} became {after:?}"
     );
     Ok(())
 }
