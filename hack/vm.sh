@@ -144,6 +144,7 @@ build_initramfs() {
   for a in $("$root/bin/busybox" --list); do
     [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
   done
+  ln -s /bin/busybox "$root/usr/bin/env"   # for #!/usr/bin/env bash
   echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
   echo 'root:x:0:' >"$root/etc/group"
   local mdir=lib/modules/$(kver)
@@ -318,6 +319,8 @@ if [ ! -e /.stage2 ]; then
 fi
 
 mkdir -p /dev/pts /dev/shm /sys/fs/cgroup "$repo"
+ln -s /proc/self/fd /dev/fd   # what udev would add: bash's process substitution needs it
+for i in 0 1 2; do ln -s "/proc/self/fd/$i" "/dev/$(echo stdin stdout stderr | cut -d' ' -f$((i + 1)))"; done
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs shm /dev/shm
 mount -t tmpfs run /run
