@@ -38,10 +38,13 @@ check_limits() {
   expect "init ($pid) is in $d" grep -qx "$pid" "$d/cgroup.procs"
   expect_eq "the container's cgroup is the root of its cgroup namespace" \
     "$(hull exec limits cat /proc/self/cgroup)" "0::/"
+  # One exec reads every file in the container (an exec costs ~0.5 s in the VM).
+  hull exec limits sh -c 'cd /sys/fs/cgroup && for f in *; do [ -f "$f" ] && echo "$f $(cat "$f" 2>/dev/null | tr "\n" " ")"; done' \
+    >"$WORK/limits.in" 2>/dev/null || true
   local f want
   while read -r f want; do
     expect_eq "$f (host)" "$(cat "$d/$f")" "$want"
-    expect_eq "$f (in the container)" "$(inside limits "$f")" "$want"
+    expect_eq "$f (in the container)" "$(awk -v f="$f" '$1 == f {$1 = ""; sub(/^ /, ""); sub(/ +$/, ""); print}' "$WORK/limits.in")" "$want"
   done <<EOF
 memory.max 67108864
 memory.low 33554432
@@ -63,12 +66,16 @@ check_cpu_quota() {
   b=$(bundle cpuq 'sleep 1000' '.linux.resources.cpu = {"quota": 10000, "period": 100000}')
   run_d cpuq "$b"
   d=$(cgdir cpuq)
+  local t0 t1 thr usec
+  uptime_us() { awk '{printf "%d", $1 * 1000000}' /proc/uptime; }
+  t0=$(uptime_us)
   hull exec cpuq timeout 2 sh -c 'while :; do :; done' || true
-  local thr usec
+  t1=$(uptime_us)
   thr=$(awk '$1 == "nr_throttled" {print $2}' "$d/cpu.stat")
   usec=$(awk '$1 == "usage_usec" {print $2}' "$d/cpu.stat")
   expect "a busy loop under cpu.max 10000 100000 is throttled (nr_throttled $thr)" [ "$thr" -gt 0 ]
-  expect "and used at most ~0.5 s of CPU in 2 s (usage_usec $usec)" [ "$usec" -lt 500000 ]
+  # 10% of the wall time, plus exec's own start-up, is far below what an unthrottled loop takes.
+  expect "and got little CPU: usage ${usec} us in $((t1 - t0)) us" [ "$usec" -lt $(((t1 - t0) / 4)) ]
 }
 
 check_oom() {
@@ -142,6 +149,7 @@ check_kill_all() {
     d=$(cgdir "kill$sig")
     wait_for 20 sh -c "[ \$(wc -l < '$d/cgroup.procs') = 3 ]" || note "procs: $(cat "$d/cgroup.procs")"
     pids=$(cat "$d/cgroup.procs")
+    expect_eq "ps lists the 3 processes" "$(hull ps --format json "kill$sig" | jq length)" 3
     hull kill --all "kill$sig" "$sig"
     expect "kill --all $sig: the cgroup empties" wait_for 10 sh -c "[ -z \"\$(cat '$d/cgroup.procs')\" ]"
     # shellcheck disable=SC2086
@@ -171,6 +179,8 @@ check_update() {
   hull update --pids-limit 3 update
   hull exec update sh -c 'sleep 5 & sleep 5 & sleep 5 & wait' >/dev/null 2>"$WORK/update.err" || rc=$?
   expect "after update --pids-limit 3 a third process cannot fork (exit $rc)" grep -q "can't fork" "$WORK/update.err"
+  hull update --pids-limit -1 update
+  expect_eq "update --pids-limit -1: pids.max" "$(inside update pids.max)" max
   hull update --pids-limit 100 --memory 16m update
   rc=0
   hull exec update dd if=/dev/zero of=/dev/null bs=32M count=1 >/dev/null 2>&1 || rc=$?
@@ -186,6 +196,13 @@ check_delete() {
   expect "the cgroup exists while running" test -d "$d"
   hull delete -f del
   expect "delete -f removes the cgroup" test ! -e "$d"
+  # A container may make cgroups below its own (systemd in a container does): delete removes
+  # them too, as runc does.
+  run_d del1 "$b"
+  d=$(cgdir del1)
+  mkdir -p "$d/sub/leaf"
+  hull delete -f del1 2>"$WORK/del1.err" || note "delete -f: $(cat "$WORK/del1.err")"
+  expect "delete -f removes the cgroup with sub-cgroups" test ! -e "$d"
   run_d del2 "$b"
   d=$(cgdir del2)
   hull kill del2 KILL
