@@ -20,7 +20,8 @@
 # ($HULL_VM_CACHE, default target/vm); a second run costs only the boot.
 #
 # Environment: HULL_VM_CACHE, HULL_VM_TIMEOUT (seconds, default 900), HULL_VM_MEM (MiB, 1024),
-# HULL_VM_QUIET=1 (don't echo the console, only keep it in $HULL_VM_CACHE/last-<mode>.log).
+# HULL_VM_QUIET=1 (don't echo the console, only keep it in $HULL_VM_CACHE/last-<mode>.log),
+# HULL_VM_ENV (names of variables passed on to CMD; default "HULL HULL_VM_KEEP").
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -240,6 +241,9 @@ rm -rf "${run:?}/root$repo"   # the binaries themselves come over 9p, only their
 {
   echo "cd $(printf %q "$repo")"
   echo "export HULL_VM_MODE=$mode PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+  for v in ${HULL_VM_ENV:-HULL HULL_VM_KEEP}; do
+    [ -n "${!v:-}" ] && echo "export $v=$(printf %q "${!v}")"
+  done
   echo "rc=0; $(printf '%q ' "$@") || rc=\$?"
   echo "echo \"hull-vm-exit $nonce \$rc\""
   # Reboot at once: qemu's -no-reboot turns it into an exit (the root is a snapshot or tmpfs).

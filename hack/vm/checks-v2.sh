@@ -4,7 +4,7 @@
 # guest-systemd.sh (the same checks with systemd as PID 1). One function per check.
 # shellcheck disable=SC2016  # container commands are single-quoted on purpose
 
-V2_CHECKS=(host features limits cpu_quota oom pids pause kill_all update delete paths)
+V2_CHECKS=(host features limits cpu_quota oom pids pause kill_all update delete paths populated_parent)
 
 MiB=$((1024 * 1024))
 inside() { hull exec "$1" cat "/sys/fs/cgroup/$2"; }   # a cgroup file as the container sees it
@@ -237,4 +237,24 @@ check_paths() {
   rmdir "$CG$parent/hulltest-rel" "$CG/hulltest-abs"
   expect "delete removed the containers' cgroups" \
     sh -c "[ ! -e '$CG$parent/none' ] && [ ! -e '$CG$parent/hulltest-rel' ]"
+}
+
+# A cgroup that holds processes cannot enable domain controllers (memory, io) for children:
+# the "no internal processes" rule. hull enables what it can one by one (as runc does), and
+# a container below such a cgroup is refused with the reason, not a bare EOPNOTSUPP.
+check_populated_parent() {
+  local b busy=$CG/hulltest-busy s rc=0
+  mkdir -p "$busy"
+  sleep 1000 &
+  s=$!
+  echo "$s" >"$busy/cgroup.procs"
+  b=$(bundle busy 'sleep 1000' '.linux.cgroupsPath = "/hulltest-busy/ctr" | .linux.resources.pids = {"limit": 20}')
+  hull run -d -b "$b" busy </dev/null >/dev/null 2>"$WORK/busy.err" || rc=$?
+  expect_eq "a container below a cgroup with processes is refused" "$rc" 1
+  expect "saying why: $(cat "$WORK/busy.err")" grep -q "holds processes itself" "$WORK/busy.err"
+  expect "and nothing is left in the runtime's root" sh -c "[ -z \"\$(\"$HULL\" --root '$ROOT' list -q)\" ]"
+  kill "$s"
+  wait "$s" 2>/dev/null || true
+  wait_for 10 rmdir "$busy/ctr" 2>/dev/null || true
+  expect "cleaned up" wait_for 10 rmdir "$busy"
 }

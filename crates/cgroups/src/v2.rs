@@ -79,6 +79,22 @@ impl crate::Manager for Manager {
         if !self.path.exists() {
             std::fs::create_dir_all(&self.path).map_err(|e| io("create", &self.path, e))?;
         }
+        // Below a cgroup that holds processes, where only threaded controllers could be
+        // enabled, the kernel makes the new cgroup "domain invalid": joining it fails with a
+        // bare EOPNOTSUPP. Say why instead.
+        if self
+            .read("cgroup.type")
+            .is_some_and(|t| t.trim() == "domain invalid")
+        {
+            let parent = self.path.parent().unwrap_or(&self.path);
+            return Err(Error::Invalid(format!(
+                "{}: cannot hold processes: its parent {} holds processes itself (cgroup v2 \
+                 allows processes only in leaves); choose a cgroupsPath under a cgroup without \
+                 processes",
+                self.path.display(),
+                parent.display()
+            )));
+        }
         write(&self.path.join("cgroup.procs"), &pid.to_string())
     }
 
