@@ -9,7 +9,8 @@
 #                                  as a oneshot service (Delegate=yes), then the VM powers off
 #   hack/vm.sh fetch [v2|systemd]  only fetch and build the cached pieces
 #
-# The repository is shared over 9p and mounted in the guest at the same path as on the host,
+# The guest's PID 1 is hack/vm/init, a busybox script in an initramfs (busybox-static, the
+# kernel modules, bash and jq with their libraries). The repository is shared over 9p and mounted in the guest at the same path as on the host,
 # read-write, so CMD is run from the repository root, sees target/ and writes results back.
 # The exit status is CMD's; it travels back as a marker line on the serial console, and a
 # missing marker (guest hung, crashed, timed out) is a failure (exit 124 on timeout).
@@ -102,11 +103,12 @@ extract_vmlinux() {
 }
 
 # Kernel modules the guests need and Debian builds as modules, in load order (dependencies
-# first, from modules.dep): the virtio-mmio transport of microvm's devices, 9p for the share, ext4 and virtio_blk for the systemd
-# image, overlay for containers with overlay rootfs.
+# first, from modules.dep): the virtio-mmio transport of microvm's devices, 9p for the share,
+# ext4 (with crc32c) and virtio_blk for the systemd image, overlay for containers' rootfs.
 modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay)
 module_order() {  # prints module paths relative to the modules dir
-  local dir=$sysroot/lib/modules/$(kver) seen=" " out=()
+  local dir seen=" " order=()
+  dir=$sysroot/lib/modules/$(kver)
   visit() {
     local path deps d
     path=$(awk -F: -v m="$1" '{n=$1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n); gsub(/-/, "_", n)} n == m {print $1; exit}' "$dir/modules.dep")
@@ -115,10 +117,10 @@ module_order() {  # prints module paths relative to the modules dir
     seen="$seen$path "
     deps=$(awk -F: -v p="$path" '$1 == p {print $2}' "$dir/modules.dep")
     for d in $deps; do visit "$(basename "$d" | sed -E 's/\.ko(\.[a-z]+)?$//; s/-/_/g')"; done
-    out+=("$path")
+    order+=("$path")
   }
   for m in "${modules_wanted[@]}"; do visit "$m"; done
-  printf '%s\n' "${out[@]}"
+  printf '%s\n' "${order[@]}"
 }
 
 # Copies ELF binaries and the libraries ldd lists for them into a root.
@@ -136,7 +138,7 @@ ship() {  # ship ROOT FILE...
 # libraries (the test scripts are bash and read JSON), and /init.
 build_initramfs() {
   local out=$cache/initramfs.cpio stamp
-  stamp="$(kver) $(sha256sum "$0" /bin/busybox | cut -c1-16 | tr '\n' ' ')"
+  stamp="$(kver) $(sha256sum "$0" "$repo/hack/vm/init" /bin/busybox | cut -c1-16 | tr '\n' ' ')"
   [ -e "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ] && return 0
   local root=$cache/initramfs m
   rm -rf "$root" && mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,newroot,lib/modules}
@@ -148,7 +150,8 @@ build_initramfs() {
   ln -s /bin/busybox "$root/usr/bin/env"   # for #!/usr/bin/env bash
   echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
   echo 'root:x:0:' >"$root/etc/group"
-  local mdir=lib/modules/$(kver)
+  local mdir
+  mdir=lib/modules/$(kver)
   mkdir -p "$root/$mdir"
   : >"$root/modules.list"
   while read -r m; do
@@ -161,8 +164,7 @@ build_initramfs() {
     echo "/$mdir/$m" >>"$root/modules.list"
   done < <(module_order)
   grep -q /9p.ko "$root/modules.list" || die "kernel modules not resolved (modules.dep?)"
-  sed -n '/^# ---- guest init/,$p' "$0" | tail -n +2 >"$root/init"
-  chmod +x "$root/init"
+  cp "$repo/hack/vm/init" "$root/init"
   (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) >"$out"
   echo "$stamp" >"$out.stamp"
 }
@@ -179,7 +181,7 @@ build_image() {
   mkdir -p "$cache/debs"
   [ -e "$cache/debootstrap/usr/sbin/debootstrap" ] || {
     download debootstrap
-    dpkg-deb -x "$(ls "$cache"/debs/debootstrap_*.deb | tail -1)" "$cache/debootstrap"
+    dpkg-deb -x "$(find "$cache/debs" -name 'debootstrap_*.deb' | sort | tail -1)" "$cache/debootstrap"
   }
   rm -rf "$dir"
   DEBOOTSTRAP_DIR=$cache/debootstrap/usr/share/debootstrap \
@@ -258,6 +260,7 @@ append="console=ttyS0 quiet loglevel=1 panic=-1 reboot=t tsc_early_khz=$khz hull
 drive=()
 if [ "$mode" = systemd ]; then
   append+=" systemd.unified_cgroup_hierarchy=1 systemd.show_status=false"
+  # shellcheck disable=SC2054  # commas belong to qemu's option syntax
   drive=(-drive "file=$cache/systemd.ext4,format=raw,if=none,id=root,snapshot=on"
     -device virtio-blk-device,drive=root)
 fi
@@ -280,60 +283,12 @@ set -e
 secs=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}')
 rc=$(awk -v n="$nonce" '$1 == "hull-vm-exit" && $2 == n {print $3}' "$log" | tail -1)
 if [ -z "$rc" ]; then
-  [ "$qrc" = 124 ] && say "TIMEOUT after $timeout_s s ($mode); console: $log" || say "no exit marker from the guest (qemu exited $qrc; $mode); console: $log"
+  if [ "$qrc" = 124 ]; then
+    say "TIMEOUT after $timeout_s s ($mode); console: $log"
+  else
+    say "no exit marker from the guest (qemu exited $qrc; $mode); console: $log"
+  fi
   exit 124
 fi
 say "$mode guest finished in $secs s (boot, command, power off), exit $rc"
 exit "$rc"
-
-# ---- guest init (everything below is the initramfs's /init, a busybox script)
-#!/bin/busybox sh
-# PID 1 of the VM. Stage 1 (on the initramfs): load modules, then switch_root into a tmpfs
-# copy of itself (v2; pivot_root, which containers need, fails while / is the initramfs) or
-# into the systemd image with the repository already mounted (systemd). Stage 2 (v2): mount
-# cgroup2 alone, enable every controller, run the command.
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-arg() { for w in $(cat /proc/cmdline); do case $w in "$1"=*) echo "${w#*=}" ;; esac; done; }
-fail() { echo "vm init: $*"; sync; echo b >/proc/sysrq-trigger; }
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-dmesg -n 1
-mode=$(arg hull.mode)
-repo=$(arg hull.repo)
-
-if [ ! -e /.stage2 ]; then
-  while read -r m; do insmod "$m" || fail "insmod $m"; done </modules.list
-  if [ "$mode" = systemd ]; then
-    mount -t ext4 /dev/vda /newroot || fail "mount /dev/vda"
-    mkdir -p "/newroot$repo" /newroot/etc/hull-vm "/newroot/lib/modules"
-    cp /etc/hull-vm/run /newroot/etc/hull-vm/run
-    cp -a /lib/modules/* /newroot/lib/modules/
-    mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 repo "/newroot$repo" || fail "mount 9p"
-    umount /proc /sys /dev
-    exec switch_root /newroot /lib/systemd/systemd
-  fi
-  mount -t tmpfs -o mode=0755 root /newroot
-  for f in /*; do
-    case $f in /proc | /sys | /dev | /newroot) mkdir -p "/newroot$f" ;; *) cp -a "$f" /newroot/ ;; esac
-  done
-  touch /newroot/.stage2
-  umount /proc /sys /dev
-  exec switch_root /newroot /init
-fi
-
-mkdir -p /dev/pts /dev/shm /sys/fs/cgroup "$repo"
-ln -s /proc/self/fd /dev/fd   # what udev would add: bash's process substitution needs it
-for i in 0 1 2; do ln -s "/proc/self/fd/$i" "/dev/$(echo stdin stdout stderr | cut -d' ' -f$((i + 1)))"; done
-mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs shm /dev/shm
-mount -t tmpfs run /run
-mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
-for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
-  echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control
-done
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 repo "$repo" || fail "mount 9p"
-hostname hull-vm
-ip link set lo up
-/bin/bash /etc/hull-vm/run
-fail "the command script returned"

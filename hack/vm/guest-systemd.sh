@@ -28,7 +28,7 @@ check_systemd_host() {
   s=$(systemctl is-system-running || true)
   expect "systemd is up ($s)" sh -c "case $s in running|starting|degraded) ;; *) exit 1 ;; esac"
   expect_eq "this script runs in its service's cgroup" "$(own_cgroup)" /system.slice/hull-vm.service
-  expect_eq "cgroup2 at /sys/fs/cgroup" "$(awk -v m=$CG '$2 == m {print $3}' /proc/mounts)" cgroup2
+  expect_eq "cgroup2 at /sys/fs/cgroup" "$(awk -v m="$CG" '$2 == m {print $3}' /proc/mounts)" cgroup2
 }
 
 # The reference: runc's systemd driver makes a transient scope with Delegate=yes and the

@@ -6,13 +6,16 @@
 #
 # Environment: HULL (default target/release/hull), HULL_VM_KEEP=1 keeps the work directory.
 
-HULL=${HULL:-$PWD/target/release/hull}
 REPO=$PWD
 WORK=$(mktemp -d /tmp/hull-vmtest.XXXXXX)
+# Run hull from a local copy: executed from the 9p share every start pages it in again
+# (0.6 s for `hull spec`, 0.08 s from the copy).
+cp "${HULL:-$REPO/target/release/hull}" "$WORK/hull"
+HULL=$WORK/hull
 ROOT=$WORK/state              # hull --root
 RESULTS=$WORK/results         # one line per TAP result, so subshells can report
 : >"$RESULTS"
-CG=/sys/fs/cgroup
+CG=/sys/fs/cgroup             # shellcheck disable=SC2034  # used by the checks
 
 note() { echo "#   $*"; }
 _tap() {  # _tap ok|not ok DESCRIPTION
@@ -33,10 +36,19 @@ expect() {  # expect DESCRIPTION COMMAND...: passes if COMMAND succeeds
 
 hull() { "$HULL" --root "$ROOT" "$@"; }
 
-# The base bundle is made once (mkbundle links every busybox applet: hundreds of forks, slow
-# in the VM); each container copies it and edits config.json with a jq filter.
+# The base bundle is made once per boot and each container copies it and edits config.json
+# with a jq filter. Its rootfs (busybox and a link per applet: hundreds of forks, 5 s in the
+# VM) is cached as a tar on the share, keyed by the busybox binary.
 BASE=$WORK/base
-HULL=$HULL "$REPO/hack/mkbundle.sh" "$BASE" true >/dev/null
+_rootfs_tar=$REPO/target/vm/busybox-rootfs-$(sha256sum /bin/busybox | cut -c1-12).tar
+if [ -s "$_rootfs_tar" ]; then
+  mkdir -p "$BASE/rootfs" && tar -xf "$_rootfs_tar" -C "$BASE/rootfs"
+  "$HULL" spec -b "$BASE"
+  jq '.process.terminal = false' "$BASE/config.json" >"$BASE/c.json" && mv "$BASE/c.json" "$BASE/config.json"
+else
+  HULL=$HULL "$REPO/hack/mkbundle.sh" "$BASE" true >/dev/null
+  tar -cf "$_rootfs_tar.tmp" -C "$BASE/rootfs" . && mv "$_rootfs_tar.tmp" "$_rootfs_tar"
+fi
 bundle() {  # bundle NAME 'SHELL COMMAND' [JQ FILTER]: prints the bundle's path
   local b=$WORK/$1
   rm -rf "$b" && cp -a "$BASE" "$b"
