@@ -58,11 +58,15 @@ qemu_pkgs=(qemu-system-x86 qemu-system-common qemu-system-data seabios
 # apt-get download with the package lists as they are; if a file is gone from the mirror
 # (lists older than the archive), refresh the lists once. Neither installs anything.
 download() {
-  (cd "$cache/debs" && apt-get download -q "$@" >/dev/null 2>"$cache/debs/.err") && return 0
-  say "apt-get download failed ($(tail -1 "$cache/debs/.err")); refreshing the package lists"
-  apt-get update -qq || true
-  (cd "$cache/debs" && apt-get download -q "$@" >/dev/null) ||
-    die "cannot download $* (no network or no Debian mirror?): the VM lane cannot run"
+  local err=$cache/debs/.err
+  (cd "$cache/debs" && apt-get download -q "$@" >/dev/null 2>"$err") && return 0
+  if grep -q '404' "$err"; then
+    say "apt-get download: a file is gone from the mirror; refreshing the package lists"
+    apt-get update -qq 2>/dev/null || true
+    (cd "$cache/debs" && apt-get download -q "$@" >/dev/null 2>"$err") && return 0
+  fi
+  grep '^E:' "$err" | head -3 >&2
+  die "cannot download $* (no network or no Debian mirror?): the VM lane cannot run"
 }
 
 fetch_sysroot() {
