@@ -218,7 +218,7 @@ EOF
   echo hull-vm >"$dir/etc/hostname"
   : >"$dir/etc/fstab"
   rm -rf "$dir/var/cache/apt/archives"/*.deb "$dir/var/lib/apt/lists"/*
-  mkfs.ext4 -q -L hullvm -d "$dir" "$img.tmp" 2G
+  mkfs.ext4 -q -L hullvm -d "$dir" "$img.tmp" 2G >/dev/null
   mv "$img.tmp" "$img"
   rm -rf "$dir"
   say "systemd image built in $((SECONDS - t0)) s"
