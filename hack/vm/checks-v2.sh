@@ -164,10 +164,13 @@ check_kill_all() {
 
 check_update() {
   local b d rc=0
-  b=$(bundle update 'sleep 1000' '.linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 100}}')
+  b=$(bundle update 'sleep 1000' '.linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 100},
+    "cpu": {"quota": 40000, "period": 50000}}')
   run_d update "$b"
   d=$(cgdir update)
   expect_eq "memory.max before" "$(inside update memory.max)" $((64 * MiB))
+  hull update --cpu-quota 30000 update
+  expect_eq "update --cpu-quota alone keeps the period set at create" "$(cat "$d/cpu.max")" "30000 50000"
   hull update --memory 32m --pids-limit 20 update
   expect_eq "update --memory 32m: memory.max in the container" "$(inside update memory.max)" $((32 * MiB))
   expect_eq "update --pids-limit 20: pids.max in the container" "$(inside update pids.max)" 20
