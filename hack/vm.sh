@@ -261,12 +261,16 @@ cat "$cache/initramfs.cpio" "$run/extra.cpio" >"$run/initramfs.cpio"
 # Without tsc_early_khz about half the boots hang calibrating the clock under TCG.
 khz=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
 append="console=ttyS0 quiet loglevel=1 panic=-1 reboot=t tsc_early_khz=$khz hull.mode=$mode hull.repo=$repo"
-drive=()
+# shellcheck disable=SC2054  # commas belong to qemu's option syntax
 if [ "$mode" = systemd ]; then
   append+=" systemd.unified_cgroup_hierarchy=1 systemd.show_status=false"
-  # shellcheck disable=SC2054  # commas belong to qemu's option syntax
   drive=(-drive "file=$cache/systemd.ext4,format=raw,if=none,id=root,snapshot=on"
     -device virtio-blk-device,drive=root)
+else
+  # A small scratch disk, so io.max has a block device to throttle (/dev/vda).
+  truncate -s 16M "$run/scratch.img"
+  drive=(-drive "file=$run/scratch.img,format=raw,if=none,id=scratch"
+    -device virtio-blk-device,drive=scratch)
 fi
 
 log=$cache/last-$mode.log

@@ -25,12 +25,16 @@ check_features() {
 # Every resource the v2 manager renders lands in its file, as read on the host and in the
 # container (whose cgroup namespace makes its cgroup the root of /sys/fs/cgroup).
 check_limits() {
-  local b d pid
+  local b d pid dev io=""
+  # A virtio disk (the systemd image, or the v2 VM's scratch disk) to throttle.
+  dev=$(cat /sys/block/vda/dev 2>/dev/null || true)
+  [ -z "$dev" ] || io=", \"throttleReadBpsDevice\": [{\"major\": ${dev%:*}, \"minor\": ${dev#*:}, \"rate\": 1048576}],
+    \"throttleWriteIOPSDevice\": [{\"major\": ${dev%:*}, \"minor\": ${dev#*:}, \"rate\": 100}]"
   b=$(bundle limits 'sleep 1000' '.linux.resources = {
     "memory": {"limit": 67108864, "reservation": 33554432, "swap": 100663296},
     "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
     "pids": {"limit": 50},
-    "blockIO": {"weight": 500},
+    "blockIO": {"weight": 500'"$io"'},
     "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
     "unified": {"memory.high": "50331648"}}')
   run_d limits "$b"
@@ -59,6 +63,11 @@ pids.max 50
 io.weight default 4950
 hugetlb.2MB.max 4194304
 EOF
+  if [ -n "$dev" ]; then
+    expect_eq "io.max (host)" "$(cat "$d/io.max")" "$dev rbps=1048576 wbps=max riops=max wiops=100"
+  else
+    note "io.max not checked: no virtio disk in this VM"
+  fi
 }
 
 # cpu.max by effect: a busy loop under a 10% quota gets throttled.
