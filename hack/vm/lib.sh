@@ -15,7 +15,8 @@ HULL=$WORK/hull
 ROOT=$WORK/state              # hull --root
 RESULTS=$WORK/results         # one line per TAP result, so subshells can report
 : >"$RESULTS"
-CG=/sys/fs/cgroup             # shellcheck disable=SC2034  # used by the checks
+# shellcheck disable=SC2034  # used by the checks
+CG=/sys/fs/cgroup
 
 note() { echo "#   $*"; }
 _tap() {  # _tap ok|not ok DESCRIPTION
