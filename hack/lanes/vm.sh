@@ -8,9 +8,10 @@
 # cached under target/vm (or $HULL_VM_CACHE). Without network the lane FAILS, loudly; set
 # HULL_SKIP_VM=1 to skip it on purpose.
 #
-# Cost on a 2-core machine (software emulation: ~5x slower CPU, ~8x slower fork+exec):
-# first run about +2 min (downloads, debootstrap), then each VM boots in 3 s (v2) and 12 s
-# (systemd) and runs its checks; this lane prints the measured time of each part.
+# Cost on a 2-core machine (software emulation: ~5x slower CPU, ~8x slower fork+exec),
+# measured: cached 90 s (v2 36 s, systemd 53 s, of which boot and reset 3 s and 7 s); the
+# first run adds ~65 s (downloads 9 s, debootstrap 55 s). Other load on the machine stretches
+# it (up to 5x seen). The lane prints the measured time of each part.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
