@@ -6,12 +6,14 @@
 #                                  controller enabled in the root's subtree_control; busybox
 #                                  initramfs, PID 1 is a shell script
 #   hack/vm.sh systemd -- CMD...   a minimal Debian with systemd as PID 1 (cgroup v2); CMD runs
-#                                  as a oneshot service (Delegate=yes), then the VM powers off
+#                                  as a oneshot service (Delegate=yes), then the VM resets
+#                                  (qemu -no-reboot exits)
 #   hack/vm.sh fetch [v2|systemd]  only fetch and build the cached pieces
 #
 # The guest's PID 1 is hack/vm/init, a busybox script in an initramfs (busybox-static, the
-# kernel modules, bash and jq with their libraries). The repository is shared over 9p and mounted in the guest at the same path as on the host,
-# read-write, so CMD is run from the repository root, sees target/ and writes results back.
+# kernel modules, bash and jq with their libraries). The repository is shared over 9p and
+# mounted in the guest at the same path as on the host, read-write, so CMD is run from the
+# repository root, sees target/ and writes results back.
 # The exit status is CMD's; it travels back as a marker line on the serial console, and a
 # missing marker (guest hung, crashed, timed out) is a failure (exit 124 on timeout).
 #
