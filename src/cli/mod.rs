@@ -347,4 +347,33 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn update_takes_minus_one_as_a_value() {
+        let argv = normalize_args(
+            [
+                "hull",
+                "update",
+                "--pids-limit",
+                "-1",
+                "--memory",
+                "-1",
+                "--cpu-quota",
+                "-1",
+                "web",
+            ]
+            .iter()
+            .map(|s| s.into())
+            .collect(),
+        );
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Update(a)) => {
+                assert_eq!(a.pids_limit, Some(-1));
+                assert_eq!(a.memory.as_deref(), Some("-1"));
+                assert_eq!(a.cpu_quota, Some(-1));
+                assert_eq!(a.id, "web");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

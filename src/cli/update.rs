@@ -18,7 +18,7 @@ pub struct Args {
     pub blkio_weight: Option<u16>,
     #[arg(long, value_name = "US")]
     pub cpu_period: Option<u64>,
-    #[arg(long, value_name = "US")]
+    #[arg(long, value_name = "US", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long, value_name = "US")]
     pub cpu_burst: Option<u64>,
@@ -26,7 +26,7 @@ pub struct Args {
     pub cpu_share: Option<u64>,
     #[arg(long, value_name = "US")]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long, value_name = "US")]
+    #[arg(long, value_name = "US", allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long, value_name = "CPUS")]
     pub cpuset_cpus: Option<String>,
@@ -34,14 +34,15 @@ pub struct Args {
     pub cpuset_mems: Option<String>,
     #[arg(long, value_name = "0|1")]
     pub cpu_idle: Option<i64>,
-    /// Memory limit (bytes, or with a k/m/g suffix)
-    #[arg(long, value_name = "BYTES")]
+    /// Memory limit (bytes, or with a k/m/g suffix; -1 for none)
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
     pub memory: Option<String>,
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
-    #[arg(long, value_name = "N")]
+    /// Maximum number of tasks (-1 for unlimited)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     pub id: String,
 }

@@ -3,8 +3,9 @@
 //! [`create`] picks the manager for the host (cgroup v1 and hybrid hosts: one directory per
 //! mounted v1 hierarchy; pure v2 hosts: one directory in the unified hierarchy) and works out
 //! the container's cgroup from `cgroupsPath` with runc's rules: a relative path nests under
-//! the caller's own cgroup, an absolute path is taken as given, an empty one becomes the
-//! container id (relative), and a path that climbs out with `..` is refused. [`load`] rebuilds
+//! the caller's own cgroup (on v2 under its parent, which holds no processes), an absolute
+//! path is taken as given, an empty one becomes the container id (relative), and a path that
+//! climbs out with `..` is refused. [`load`] rebuilds
 //! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
 //! update, kill --all, delete). With `--systemd-cgroup` the cgroup is a systemd unit instead
 //! (`systemd`), made over D-Bus (`dbus`).

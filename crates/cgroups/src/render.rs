@@ -251,14 +251,19 @@ pub fn v2(r: &LinuxResources) -> Vec<Write> {
         if let Some(s) = c.shares().filter(|v| *v != 0) {
             out.push(w("", "cpu.weight", shares_to_weight(s)));
         }
-        if c.quota().is_some() || c.period().is_some() {
+        if c.quota().is_some_and(|q| q != 0) || c.period().is_some_and(|p| p != 0) {
             let quota = c
                 .quota()
                 .filter(|q| *q > 0)
                 .map(|q| q.to_string())
                 .unwrap_or_else(|| "max".into());
-            let period = c.period().filter(|p| *p != 0).unwrap_or(100_000);
-            out.push(w("", "cpu.max", format!("{quota} {period}")));
+            // Without a period, write the quota alone: the kernel keeps the cgroup's period
+            // (`update --cpu-quota` must not reset a period set at create), as runc does.
+            let value = match c.period().filter(|p| *p != 0) {
+                Some(period) => format!("{quota} {period}"),
+                None => quota,
+            };
+            out.push(w("", "cpu.max", value));
         }
         if let Some(b) = c.burst() {
             out.push(w("", "cpu.max.burst", b));
@@ -375,7 +380,11 @@ mod tests {
         );
         let files: Vec<(String, String)> = v2(&r).into_iter().map(|w| (w.file, w.value)).collect();
         assert!(files.contains(&("memory.swap.max".into(), "200".into())));
-        assert!(files.contains(&("cpu.max".into(), "max 100000".into())));
+        assert!(files.contains(&("cpu.max".into(), "max".into())));
+        let r = res(serde_json::json!({"cpu": {"quota": 20000}}));
+        assert_eq!(v2(&r)[0].value, "20000", "the period is left as it is");
+        let r = res(serde_json::json!({"cpu": {"quota": 20000, "period": 50000}}));
+        assert_eq!(v2(&r)[0].value, "20000 50000");
         assert!(files.contains(&("pids.max".into(), "max".into())));
     }
 

@@ -20,7 +20,7 @@ impl Manager {
         let mount = unified_mount()
             .ok_or_else(|| Error::Invalid("no cgroup2 hierarchy is mounted".into()))?;
         Ok(Manager {
-            path: rel.under(&mount, &own_cgroup(&[])),
+            path: rel.under(&mount, &relative_base(&own_cgroup(&[]))),
         })
     }
 
@@ -33,8 +33,22 @@ impl Manager {
     }
 }
 
+/// Where a relative cgroupsPath nests on v2, given the caller's own cgroup: under its PARENT,
+/// as runc does. The caller's own cgroup holds at least the caller, and a cgroup with
+/// processes in it cannot enable controllers for its children ("no internal processes"):
+/// under systemd, nesting in `/system.slice/foo.service` fails with EBUSY.
+fn relative_base(own: &str) -> String {
+    Path::new(own)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
 /// Enables every available controller for the children of each cgroup from the hierarchy
-/// root down to the container's parent, so the container's cgroup gets them all.
+/// root down to the container's parent, so the container's cgroup gets them all. As runc
+/// does, a level that refuses the whole list gets the controllers one by one and what still
+/// fails is left off (a parent may not delegate some): a limit that needs a missing
+/// controller fails later, naming its file.
 fn enable_controllers(path: &Path) -> Result<()> {
     let Some(mount) = unified_mount() else {
         return Ok(());
@@ -48,8 +62,11 @@ fn enable_controllers(path: &Path) -> Result<()> {
             .split_whitespace()
             .map(|c| format!("+{c}"))
             .collect();
-        if !enable.is_empty() {
-            write(&dir.join("cgroup.subtree_control"), &enable.join(" "))?;
+        let control = dir.join("cgroup.subtree_control");
+        if !enable.is_empty() && write(&control, &enable.join(" ")).is_err() {
+            for c in &enable {
+                let _ = write(&control, c);
+            }
         }
         dir.push(part);
         if i + 1 < parts.len() && !dir.exists() {
@@ -69,6 +86,22 @@ impl crate::Manager for Manager {
         enable_controllers(&self.path)?;
         if !self.path.exists() {
             std::fs::create_dir_all(&self.path).map_err(|e| io("create", &self.path, e))?;
+        }
+        // Below a cgroup that holds processes, where only threaded controllers could be
+        // enabled, the kernel makes the new cgroup "domain invalid": joining it (or clone3 into
+        // it) fails with a bare EOPNOTSUPP. Say why instead.
+        if self
+            .read("cgroup.type")
+            .is_some_and(|t| t.trim() == "domain invalid")
+        {
+            let parent = self.path.parent().unwrap_or(&self.path);
+            return Err(Error::Invalid(format!(
+                "{}: cannot hold processes: its parent {} holds processes itself (cgroup v2 \
+                 allows processes only in leaves); choose a cgroupsPath under a cgroup without \
+                 processes",
+                self.path.display(),
+                parent.display()
+            )));
         }
         let dir = std::fs::File::open(&self.path).map_err(|e| io("open", &self.path, e))?;
         Ok(Some(dir.into()))
@@ -163,7 +196,7 @@ impl crate::Manager for Manager {
     }
 
     fn destroy(&self) -> Result<()> {
-        remove_dir(&self.path)
+        remove_tree(&self.path)
     }
 
     fn saved(&self) -> Saved {
@@ -177,5 +210,30 @@ impl crate::Manager for Manager {
             return Ok(None);
         }
         crate::OomWatch::v2(&self.path).map(Some)
+    }
+}
+
+/// Removes a cgroup and the cgroups the container made below it (systemd in a container
+/// does), deepest first, as runc does: rmdir of a cgroup that has children fails with EBUSY.
+fn remove_tree(dir: &Path) -> Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&entry.path())?;
+            }
+        }
+    }
+    remove_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_base;
+
+    #[test]
+    fn relative_paths_nest_under_the_parent_of_our_cgroup() {
+        assert_eq!(relative_base("/system.slice/hull.service"), "/system.slice");
+        assert_eq!(relative_base("/user.slice"), "/");
+        assert_eq!(relative_base("/"), "/");
     }
 }
