@@ -2,7 +2,8 @@
 # Test lane: hull's cgroup v2 manager where the host cannot show it (this machine is cgroup
 # v1-hybrid with no systemd PID 1): two throw-away QEMU VMs booted by hack/vm.sh,
 #   v2       cgroup2 alone, busybox PID 1          -> hack/vm/guest-v2.sh
-#   systemd  Debian with systemd as PID 1, cgroup2 -> hack/vm/guest-systemd.sh
+#   systemd  Debian with systemd as PID 1, cgroup2 -> hack/vm/guest-systemd.sh (the cgroupfs
+#            driver on a systemd host) and hack/vm/guest-systemd-driver.sh (--systemd-cgroup)
 # each printing TAP (kept in target/vm/guest-*.tap). Needs root and, the first time, network:
 # qemu and a kernel come from `apt-get download` and the systemd image from debootstrap, all
 # cached under target/vm (or $HULL_VM_CACHE). Without network the lane FAILS, loudly; set
@@ -49,26 +50,28 @@ if ! timed fetch hack/vm.sh fetch systemd; then
 fi
 
 failed=()
-for mode in v2 systemd; do
+guests=(v2:guest-v2 systemd:guest-systemd systemd:guest-systemd-driver)
+for run in "${guests[@]}"; do
+  mode=${run%%:*} guest=${run#*:}
   # The console goes to target/vm/last-$mode.log; show the TAP without its passing lines.
   rc=0
-  tap=target/vm/guest-$mode.tap   # written by the guest through the share
+  tap=target/vm/$guest.tap   # written by the guest through the share
   rm -f "$tap"
-  HULL_VM_QUIET=1 timed "$mode" hack/vm.sh "$mode" -- "hack/vm/guest-$mode.sh" || rc=$?
+  HULL_VM_QUIET=1 timed "$guest" hack/vm.sh "$mode" -- "hack/vm/$guest.sh" || rc=$?
   if [ -s "$tap" ]; then
     grep -v '^ok ' "$tap" | grep -vE '^# [a-z_]+: [0-9]+ s$' || true
   fi
   case $rc in
     0) ;;
-    124) loud "the $mode VM timed out or gave no exit marker; console: $cache/last-$mode.log"; failed+=("$mode") ;;
-    *) echo "vm lane: $mode guest checks failed (exit $rc); full TAP: $tap"; failed+=("$mode") ;;
+    124) loud "the $mode VM timed out or gave no exit marker; console: $cache/last-$mode.log"; failed+=("$guest") ;;
+    *) echo "vm lane: $guest checks failed (exit $rc); full TAP: $tap"; failed+=("$guest") ;;
   esac
 done
 
 echo "vm lane cost ($run run):"
 printf '  %s\n' "${times[@]}"
-for mode in v2 systemd; do
-  c=$(sed -n 's/^# checks took \([0-9]*\) s$/\1/p' "target/vm/guest-$mode.tap" 2>/dev/null || true)
-  [ -n "$c" ] && echo "  ($mode: checks $c s in the guest, the rest boot and power-off)"
+for guest in guest-v2 guest-systemd guest-systemd-driver; do
+  c=$(sed -n 's/^# checks took \([0-9]*\) s$/\1/p' "target/vm/$guest.tap" 2>/dev/null || true)
+  [ -n "$c" ] && echo "  ($guest: checks $c s in the guest, the rest boot and power-off)"
 done
 [ ${#failed[@]} = 0 ] || { echo "vm lane: failed: ${failed[*]}"; exit 1; }

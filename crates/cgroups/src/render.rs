@@ -225,6 +225,9 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 }
 
 /// cgroup v2 files, in the unified hierarchy.
+/// Written only where the BFQ I/O scheduler provides it.
+pub const BFQ_WEIGHT_DEVICE: &str = "io.bfq.weight_device";
+
 pub fn v2(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
@@ -291,6 +294,17 @@ pub fn v2(r: &LinuxResources) -> Vec<Write> {
                 "io.weight",
                 1 + (u64::from(v).saturating_sub(10)) * 9999 / 990,
             ));
+        }
+        // Per-device weights exist on v2 only with the BFQ scheduler (the manager skips the
+        // file where BFQ is absent, as runc does).
+        for d in b.weight_device().as_deref().unwrap_or_default() {
+            if let Some(weight) = d.weight() {
+                out.push(w(
+                    "",
+                    BFQ_WEIGHT_DEVICE,
+                    format!("{}:{} {weight}", d.major(), d.minor()),
+                ));
+            }
         }
         for (list, key) in [
             (b.throttle_read_bps_device(), "rbps"),
@@ -386,6 +400,20 @@ mod tests {
         let r = res(serde_json::json!({"cpu": {"quota": 20000, "period": 50000}}));
         assert_eq!(v2(&r)[0].value, "20000 50000");
         assert!(files.contains(&("pids.max".into(), "max".into())));
+        let r = res(
+            serde_json::json!({"blockIO": {"weight": 500, "weightDevice": [
+            {"major": 8, "minor": 0, "weight": 300}, {"major": 8, "minor": 16, "leafWeight": 20}
+        ], "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]}}),
+        );
+        let files: Vec<(String, String)> = v2(&r).into_iter().map(|w| (w.file, w.value)).collect();
+        assert_eq!(
+            files,
+            [
+                ("io.weight".into(), "4950".into()),
+                (BFQ_WEIGHT_DEVICE.into(), "8:0 300".into()),
+                ("io.max".into(), "8:0 rbps=1048576".into()),
+            ]
+        );
     }
 
     #[test]

@@ -109,7 +109,11 @@ impl crate::Manager for Manager {
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
         for w in render::v2(r) {
-            write(&self.path.join(&w.file), &w.value)?;
+            let file = self.path.join(&w.file);
+            if w.file == render::BFQ_WEIGHT_DEVICE && !file.exists() {
+                continue;
+            }
+            write(&file, &w.value)?;
         }
         // No rules (as from `update`) leaves the device filter as it is.
         if let Some(devices) = r.devices().as_deref().filter(|d| !d.is_empty()) {
