@@ -181,7 +181,8 @@ pub fn clone_tree(source: &Path, recursive: bool) -> Result<OwnedFd> {
     open_tree(rustix::fs::CWD, source, flags).with_ctx(|| format!("open_tree {}", source.display()))
 }
 
-/// A detached copy of the mount `fd` refers to (an O_PATH handle or another mount fd).
+/// A detached copy of the mount `fd` refers to (an O_PATH handle, or a mount fd: before Linux
+/// 6.15 only of an attached mount).
 pub fn clone_fd(fd: impl AsFd, recursive: bool) -> Result<OwnedFd> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
         | OpenTreeFlags::OPEN_TREE_CLOEXEC

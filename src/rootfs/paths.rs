@@ -34,10 +34,10 @@ fn dev_null() -> Result<OwnedFd> {
 }
 
 /// Masks each path: files get /dev/null bound over them, directories an empty read-only
-/// tmpfs (one superblock, cloned for each directory).
+/// tmpfs each. (Not one tmpfs cloned for every directory: open_tree of a detached mount, as
+/// fsmount returns, is refused before Linux 6.15.)
 pub fn mask(paths: &[String]) -> Result<()> {
     let mut null: Option<OwnedFd> = None;
-    let mut empty_dir: Option<OwnedFd> = None;
     for (i, path) in paths.iter().enumerate() {
         let field = || format!("maskedPaths[{i}] ({path})");
         let target = match open_path(Path::new(path), OFlags::empty()) {
@@ -47,10 +47,7 @@ pub fn mask(paths: &[String]) -> Result<()> {
         };
         let st = fstat(&target).with_ctx(|| format!("{}: stat", field()))?;
         let result = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            if empty_dir.is_none() {
-                empty_dir = Some(empty_readonly_tmpfs()?);
-            }
-            fdmount::clone_fd(empty_dir.as_ref().unwrap(), false)
+            empty_readonly_tmpfs()
         } else {
             if null.is_none() {
                 null = Some(dev_null()?);
