@@ -51,8 +51,8 @@ fi
 
 failed=()
 guests=(v2:guest-v2 systemd:guest-systemd systemd:guest-systemd-driver)
-for run in "${guests[@]}"; do
-  mode=${run%%:*} guest=${run#*:}
+for entry in "${guests[@]}"; do
+  mode=${entry%%:*} guest=${entry#*:}
   # The console goes to target/vm/last-$mode.log; show the TAP without its passing lines.
   rc=0
   tap=target/vm/$guest.tap   # written by the guest through the share
