@@ -192,8 +192,8 @@ impl Rootfs<'_> {
         Ok(())
     }
 
-    /// With a shared root propagation the rootfs's parent mount would be shared too, and
-    /// pivot_root refuses that (and the rootfs bind would propagate out): make it private.
+    /// Unless `/` was changed recursively, the rootfs's parent mount may still be shared, and
+    /// pivot_root refuses that (and the rootfs bind would propagate out).
     fn make_parent_private(&self, propagation: MountPropagationFlags) -> Result<()> {
         let done = MountPropagationFlags::REC
             | MountPropagationFlags::DOWNSTREAM
@@ -209,9 +209,19 @@ impl Rootfs<'_> {
         let Some(parent) = mountinfo::mount_of(&mounts, &canonical) else {
             return Ok(());
         };
-        mount_change(&parent.mount_point, MountPropagationFlags::PRIVATE).with_ctx(|| {
+        // A slave unless `private` or `unbindable` was asked for: binds cloned from it (the
+        // rootfs, mounts whose source lies on it) then stay slaves of the host's peer group,
+        // so `slave` and a mount's `rslave` mean what they say. A slave is no obstacle to
+        // pivot_root, and nothing propagates back from it.
+        let private = MountPropagationFlags::PRIVATE | MountPropagationFlags::UNBINDABLE;
+        let (flag, what) = if propagation.intersects(private) {
+            (MountPropagationFlags::PRIVATE, "private")
+        } else {
+            (MountPropagationFlags::DOWNSTREAM, "a slave")
+        };
+        mount_change(&parent.mount_point, flag).with_ctx(|| {
             format!(
-                "make the rootfs's parent mount {} private",
+                "make the rootfs's parent mount {} {what}",
                 parent.mount_point.display()
             )
         })
