@@ -198,15 +198,17 @@ fn setup_logging(g: &Global) -> anyhow::Result<()> {
 }
 
 fn print_version() {
-    println!("hull version {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "commit: {}",
-        option_env!("HULL_COMMIT").unwrap_or("unknown")
+    let mut text = format!(
+        "hull version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("HULL_COMMIT").unwrap_or("unknown"),
+        crate::OCI_VERSION
     );
-    println!("spec: {}", crate::OCI_VERSION);
     if let Ok(v) = libseccomp::ScmpVersion::current() {
-        println!("libseccomp: {}.{}.{}", v.major, v.minor, v.micro);
+        text.push_str(&format!("libseccomp: {}.{}.{}\n", v.major, v.minor, v.micro));
     }
+    // Not println!: a reader that stops early (`hull --version | head -1`) is no error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
 }
 
 /// Go's flag parser (which runc's callers grew up with) accepts `-bundle x` for `--bundle x`.
