@@ -205,7 +205,10 @@ fn print_version() {
         crate::OCI_VERSION
     );
     if let Ok(v) = libseccomp::ScmpVersion::current() {
-        text.push_str(&format!("libseccomp: {}.{}.{}\n", v.major, v.minor, v.micro));
+        text.push_str(&format!(
+            "libseccomp: {}.{}.{}\n",
+            v.major, v.minor, v.micro
+        ));
     }
     // Not println!: a reader that stops early (`hull --version | head -1`) is no error.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
