@@ -174,7 +174,10 @@ pub fn create(opts: &Options) -> Result<Created> {
             guard.drop_cgroup();
         }
     }
-    state.cgroup = (guard.cgroup.as_ref()).and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    state.cgroup = guard
+        .cgroup
+        .as_ref()
+        .and_then(|cg| serde_json::to_value(cg.saved()).ok());
 
     // A new user namespace gets its id maps before init goes on: until then nobody is
     // anybody inside it.

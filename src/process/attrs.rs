@@ -52,10 +52,11 @@ pub fn switch_user(p: &Process) -> Result<()> {
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    // In a user namespace mapped without privilege setgroups(2) is denied for good; with no
-    // additional groups asked for there is nothing to set (runc skips it too).
-    if !(groups.is_empty() && setgroups_denied()) {
-        nix::unistd::setgroups(&groups).with_ctx(|| format!("setgroups {groups:?}"))?;
+    match nix::unistd::setgroups(&groups) {
+        // In a user namespace mapped without privilege setgroups(2) is denied for good; with
+        // no additional groups asked for there is nothing to set (runc skips it too).
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        other => other.with_ctx(|| format!("setgroups {groups:?}"))?,
     }
     nix::sys::prctl::set_keepcaps(true).ctx("set keepcaps")?;
     nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("setgid {gid}"))?;

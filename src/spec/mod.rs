@@ -4,8 +4,6 @@
 //! message naming the field and leaves nothing behind.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
@@ -20,22 +18,34 @@ pub const ROOTLESS_SPEC: &str = include_str!("rootless.json");
 /// Reads `<bundle>/config.json`. Type errors name the JSON path of the bad field.
 pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let file = File::open(&path).with_ctx(|| format!("open {}", path.display()))?;
-    parse(BufReader::new(file)).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+    let doc = std::fs::read(&path).with_ctx(|| format!("open {}", path.display()))?;
+    parse(&doc).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
 }
 
 /// Parses a config document; the error says where in the document it went wrong.
-pub fn parse(reader: impl std::io::Read) -> Result<Spec, String> {
-    let mut doc: serde_json::Value = serde_json::from_reader(reader).map_err(|e| e.to_string())?;
-    drop_unknown_capabilities(&mut doc);
-    serde_path_to_error::deserialize(doc).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." || path.is_empty() {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
+pub fn parse(doc: &[u8]) -> Result<Spec, String> {
+    let typed = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(doc));
+    match typed {
+        Ok(spec) => Ok(spec),
+        // Only a config naming a capability the types do not know takes the slower way
+        // through an untyped document, to leave those names out.
+        Err(e) if e.path().to_string().starts_with("process.capabilities.") => {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(doc).map_err(|e| e.to_string())?;
+            drop_unknown_capabilities(&mut doc);
+            serde_path_to_error::deserialize(doc).map_err(describe)
         }
-    })
+        Err(e) => Err(describe(e)),
+    }
+}
+
+fn describe<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
+    let path = e.path().to_string();
+    if path == "." || path.is_empty() {
+        e.inner().to_string()
+    } else {
+        format!("{path}: {}", e.inner())
+    }
 }
 
 /// The spec: capabilities that cannot be mapped to the kernel are logged as warnings, and a
@@ -280,6 +290,28 @@ mod tests {
         let spec = parse(DEFAULT_SPEC.as_bytes()).unwrap();
         validate(&spec, true).unwrap();
         assert_eq!(spec.hostname().as_deref(), Some("hull"));
+    }
+
+    #[test]
+    fn unknown_capabilities_are_left_out() {
+        let doc = DEFAULT_SPEC.replace("\"CAP_KILL\",", "\"CAP_KILL\", \"CAP_NO_SUCH\",");
+        assert!(doc.contains("CAP_NO_SUCH"));
+        let spec = parse(doc.as_bytes()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert!(caps
+            .bounding()
+            .as_ref()
+            .unwrap()
+            .contains(&oci_spec::runtime::Capability::Kill));
+        let doc = DEFAULT_SPEC.replace("\"CAP_KILL\",", "\"CAP_KILL\", 7,");
+        let err = parse(doc.as_bytes()).unwrap_err();
+        assert!(err.starts_with("process.capabilities."), "{err}");
     }
 
     #[test]
