@@ -39,7 +39,8 @@ pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dy
         id: id.to_string(),
         systemd: driver == Driver::Systemd,
         rootless: !nix::unistd::geteuid().is_root(),
-        resources: Some(resources(spec)),
+        // Only the systemd driver needs the limits up front (as unit properties).
+        resources: (driver == Driver::Systemd).then(|| resources(spec)),
     };
     hull_cgroups::create(&cfg).map(Some).map_err(err)
 }
