@@ -74,14 +74,21 @@ pub struct Args {
 /// process's own status.
 const RUNTIME_FAILURE: i32 = 255;
 
-pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    match exec(g, a) {
+pub fn run(
+    g: &Global,
+    a: Args,
+    fds: crate::Result<crate::process::fds::Passed>,
+) -> anyhow::Result<i32> {
+    match fds
+        .map_err(anyhow::Error::from)
+        .and_then(|fds| exec(g, a, fds))
+    {
         Ok(code) => Ok(code),
         Err(e) => Ok(super::fail(&e.context("exec failed"), RUNTIME_FAILURE)),
     }
 }
 
-fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
+fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result<i32> {
     let (dir, state) = super::open(g, &a.id)?;
     let process = process(&a, &state.config)?;
     let terminal = match (process.terminal().unwrap_or(false), &a.console_socket) {
@@ -98,7 +105,7 @@ fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
     let opts = Options {
         process,
         pid_file: a.pid_file.clone(),
-        preserve_fds: a.preserve_fds,
+        fds,
         ignore_paused: a.ignore_paused,
         terminal,
         sub_cgroups: a.cgroup.clone(),

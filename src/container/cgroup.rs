@@ -142,6 +142,15 @@ fn rule(
     d
 }
 
+/// A default device rule: the device node it is for (if one), type, major, minor, access.
+type DefaultRule = (
+    Option<&'static str>,
+    LinuxDeviceType,
+    Option<i64>,
+    Option<i64>,
+    &'static str,
+);
+
 /// The rules runc appends to every container's device list (runc 1.1.5 and 1.4 agree, in this
 /// order): mknod of any char or block device, /dev/null, random, full, tty, zero, urandom, the
 /// pts devices, ptmx and tun. As runc does, a default whose path linux.devices lists again is
@@ -149,13 +158,7 @@ fn rule(
 /// node the config makes is usable only if linux.resources.devices (or this list) allows it.
 fn default_allowed(listed: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
-    const DEFAULTS: &[(
-        Option<&str>,
-        LinuxDeviceType,
-        Option<i64>,
-        Option<i64>,
-        &str,
-    )] = &[
+    const DEFAULTS: &[DefaultRule] = &[
         (None, C, None, None, "m"),
         (None, B, None, None, "m"),
         (Some("/dev/null"), C, Some(1), Some(3), "rwm"),

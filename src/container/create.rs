@@ -32,7 +32,8 @@ pub struct Options {
     pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    pub preserve_fds: u32,
+    /// The fds the caller passed (LISTEN_FDS, `--preserve-fds`), claimed by the CLI.
+    pub fds: crate::process::fds::Passed,
     /// `run` in the foreground: a terminal is relayed by hull, not sent to a socket.
     pub foreground: bool,
     pub cgroup_driver: cgroup::Driver,
@@ -90,7 +91,6 @@ pub fn create(opts: &Options) -> Result<Created> {
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
     };
-    let (keep_fds, extra_env) = passed_fds(opts.preserve_fds);
 
     // 2. Prepare: the state directory (locked) and the exec fifo init will wait on.
     let dir = Dir::create(&opts.root, &opts.id)?;
@@ -112,7 +112,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         std::os::unix::fs::PermissionsExt::from_mode(0o622),
     )
     .with_ctx(|| format!("chmod {}", dir.fifo().display()))?;
-    let fifo = state::open_fifo_path(&dir.fifo())?;
+    let fifo = state::open_fifo(&dir.fifo())?;
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),
         id: opts.id.clone(),
@@ -139,9 +139,9 @@ pub fn create(opts: &Options) -> Result<Created> {
         process,
         rootfs,
         ns: &ns,
-        fifo: fifo.as_raw_fd(),
-        keep_fds,
-        extra_env,
+        fifo: fifo.as_fd(),
+        keep_fds: opts.fds.count,
+        extra_env: opts.fds.env.clone(),
         terminal,
         seccomp,
         no_new_keyring: opts.no_new_keyring,
@@ -287,20 +287,6 @@ pub fn compile_seccomp(
     crate::security::seccomp::compile(s, Some(&root.join(".seccomp-cache")))
         .map(Some)
         .map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
-}
-
-/// fds passed through: systemd socket activation (LISTEN_FDS) first, then --preserve-fds.
-fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
-    let listen: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let env = if listen > 0 {
-        vec![format!("LISTEN_FDS={listen}")]
-    } else {
-        Vec::new()
-    };
-    (listen + preserve, env)
 }
 
 fn init_vanished(pid: Pid) -> Error {

@@ -17,6 +17,14 @@ use crate::{Context, Error, Result};
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
+/// What `start` writes to the exec fifo: init may go on.
+pub const FIFO_GO: &[u8] = b"1";
+/// What init answers once startContainer hooks are done and it is going to execve. Two bytes
+/// (written at once, as pipes write up to PIPE_BUF bytes atomically), so `start` can tell from
+/// the count of unread bytes alone whether init has taken its one byte (0 left, or 2 when init
+/// has answered already) or not yet (1).
+pub const FIFO_GOING: &[u8] = b"00";
+
 /// Where containers live: `--root`, or the default runc callers expect of a runtime.
 pub fn default_root() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
@@ -315,13 +323,22 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Opens a path for reading only when it is a FIFO we made (O_PATH handle kept by init).
-pub fn open_fifo_path(path: &Path) -> Result<File> {
-    fs::OpenOptions::new()
+/// Opens the exec fifo for reading and writing: init's end (Linux opens a FIFO this way
+/// without waiting for a peer). Refuses anything that is not a FIFO.
+pub fn open_fifo(path: &Path) -> Result<File> {
+    let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
-        .with_ctx(|| format!("open {}", path.display()))
+        .with_ctx(|| format!("open {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_ctx(|| format!("stat {}", path.display()))?;
+    if !std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()) {
+        return Err(Error::Other(format!("{}: not a fifo", path.display())));
+    }
+    Ok(file)
 }
 
 pub fn lock_fd(dir: &Dir) -> std::os::fd::BorrowedFd<'_> {

@@ -12,7 +12,7 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod fdmount;
-mod inroot;
+pub(crate) mod inroot;
 mod mountinfo;
 mod mounts;
 mod options;
