@@ -281,6 +281,13 @@ pub fn open(
 ) -> anyhow::Result<(crate::container::Dir, crate::container::State)> {
     let dir = crate::container::Dir::open(&g.root(), id)?;
     let state = dir.load()?;
+    if state.creating {
+        // We hold the lock, so the create that wrote this is gone.
+        anyhow::bail!(
+            "container {id} was never created: its create was killed part way (delete it to \
+             remove what is left)"
+        );
+    }
     Ok((dir, state))
 }
 

@@ -69,6 +69,19 @@ impl Channel {
         Ok(())
     }
 
+    /// Whether the other end has closed its side (without waiting).
+    pub fn peer_gone(&self) -> bool {
+        let mut fds = [nix::poll::PollFd::new(
+            self.fd.as_fd(),
+            nix::poll::PollFlags::empty(),
+        )];
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|_| {
+            fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP))
+        })
+    }
+
     /// `Ok(None)` when the other end has gone.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<(T, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; MAX_PACKET];

@@ -74,9 +74,13 @@ struct Ready {
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
 fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
-    // Until ready, init must not outlive a runtime that died mid-create. (Had it died before
-    // this line, the channel's end of file stops init at the next receive.)
+    // Until the runtime has recorded it, init must not outlive a runtime that died mid-create.
+    // Had the runtime died before this line, the signal never comes: its end of the channel
+    // is closed then, which the check below sees.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx("set pdeathsig")?;
+    if chan.peer_gone() {
+        return Err(Error::Other("the runtime went away during create".into()));
+    }
     // Not dumpable: the container cannot ptrace or read /proc/1/mem of init (and so the
     // runtime's memory) before execve resets it. In a new user namespace this waits until the
     // runtime has written the id maps: an unprivileged runtime may write /proc/PID/uid_map only
@@ -166,9 +170,14 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         attrs::become_user(plan.process, setgroups_denied)?;
     }
 
-    // Ready: from here init must outlive the runtime.
-    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
     chan.send(&FromInit::Ready)?;
+    // Init may outlive the runtime only once the runtime has recorded it (state.json, the
+    // pid file): a runtime killed before that takes init with it, so no process it did not
+    // write down is left behind.
+    if let ToInit::Abort(why) = recv(chan)? {
+        return Err(Error::Other(why));
+    }
+    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
     Ok(Ready {
         exe,
         env,

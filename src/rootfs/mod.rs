@@ -13,7 +13,7 @@ mod copyup;
 mod devices;
 mod fdmount;
 pub(crate) mod inroot;
-mod mountinfo;
+pub(crate) mod mountinfo;
 mod mounts;
 mod options;
 mod paths;
