@@ -9,10 +9,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    // Read without the lock: a create or exec running on the container must not hold up
-    // `state` (a create still running shows as "creating").
-    let dir = crate::container::Dir::peek(&g.root(), &a.id)?;
-    let st = dir.load()?;
+    let (dir, st) = crate::container::Dir::observe(&g.root(), &a.id)?;
     let status = state::status(&dir, &st);
     println!("{}", serde_json::to_string_pretty(&st.public(status))?);
     Ok(0)

@@ -214,16 +214,25 @@ impl Dir {
         Self::lock(path)
     }
 
-    /// An existing container's directory, not locked: for reading its state while another
-    /// command (a create still running, a long `exec`) holds the lock. state.json is replaced
-    /// atomically, so a reader sees one whole version.
-    pub fn peek(root: &Path, id: &str) -> Result<Dir> {
+    /// A container and its state for `state` and `list`. A create still running holds the
+    /// lock until it returns, so its record is read without the lock (state.json is replaced
+    /// atomically, so a reader sees one whole version) and shows as "creating". Any other
+    /// container is read under the lock, as before: an operation under way (a delete freezing
+    /// the cgroup to kill it, a start) is not seen half done.
+    pub fn observe(root: &Path, id: &str) -> Result<(Dir, State)> {
         validate_id(id)?;
         let path = root.join(id);
         if !path.join(STATE_FILE).exists() {
             return Err(Error::NotExist);
         }
-        Ok(Dir { path, lock: None })
+        let peek = Dir { path, lock: None };
+        let state = peek.load()?;
+        if state.creating && peek.creator_alive() {
+            return Ok((peek, state));
+        }
+        let dir = Self::open(root, id)?;
+        let state = dir.load()?;
+        Ok((dir, state))
     }
 
     /// Whatever is at `<root>/<id>`, locked (waiting for a create still running there).
