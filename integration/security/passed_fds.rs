@@ -149,11 +149,38 @@ fn a_created_containers_init_holds_nothing_of_the_runtime() {
     drop(stray);
 }
 
-/// process.cwd (create) and `exec --cwd` set to /proc/self/fd/N, and a directory under it.
+/// The runtime with `args`, holding a directory of the host's at fd `at` that its caller
+/// leaked to it (not close-on-exec, not passed with --preserve-fds).
+fn with_stray_dir(
+    rt: &Runtime,
+    args: &[&str],
+    dir: &std::path::Path,
+    at: i32,
+) -> std::process::Output {
+    let stray = std::fs::File::open(dir).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stray);
+    let mut cmd = rt.command();
+    cmd.args(args).stdin(std::process::Stdio::null());
+    // SAFETY: dup2 only, in the child between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, at) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// process.cwd (create) and `exec --cwd` set to /proc/self/fd/N, and a directory under it,
+/// for every N a runtime fd or a directory its caller leaked could have.
 #[test]
 fn cwd_through_proc_self_fd_is_refused() {
     let rt = Runtime::new();
     let marker = unique("cwdfd");
+    let host = TempDir::new("hull-host-dir");
+    let stray_at = 7;
     let mut b = Bundle::sh(&format!("echo RAN; touch {marker}-pwned; ls ../../.."));
     let before = listing(rt.root.path());
     for n in 3..=12 {
@@ -165,7 +192,8 @@ fn cwd_through_proc_self_fd_is_refused() {
             b.save();
             let bundle_before = listing(b.path());
             let id = unique("cwd");
-            let out = rt.run(&id, &b);
+            let args = ["run", "-b", b.path().to_str().unwrap(), &id];
+            let out = with_stray_dir(&rt, &args, host.path(), stray_at);
             assert!(!out.status.success(), "cwd {cwd} accepted");
             assert!(
                 !stdout(&out).contains("RAN"),
@@ -177,6 +205,10 @@ fn cwd_through_proc_self_fd_is_refused() {
             let mut expected = bundle_before.clone();
             expected.retain(|l| !l.contains("config.json"));
             assert_eq!(after, expected, "cwd {cwd}: the bundle changed");
+            assert!(
+                listing(host.path()).is_empty(),
+                "cwd {cwd}: wrote to the host"
+            );
         }
     }
     assert_eq!(listing(rt.root.path()), before);
@@ -191,7 +223,8 @@ fn cwd_through_proc_self_fd_is_refused() {
     for n in 3..=12 {
         let cwd = format!("/proc/self/fd/{n}");
         let script = format!("echo RAN; touch {marker}-pwned; ls ../../..");
-        let out = exec(&rt, &["--cwd", &cwd, &id, "sh", "-c", &script]);
+        let args = ["exec", "--cwd", &cwd, &id, "sh", "-c", &script];
+        let out = with_stray_dir(&rt, &args, host.path(), stray_at);
         assert_eq!(
             out.status.code(),
             Some(255),
@@ -199,6 +232,10 @@ fn cwd_through_proc_self_fd_is_refused() {
             stderr(&out)
         );
         assert!(!stdout(&out).contains("RAN"), "exec --cwd {cwd} ran");
+        assert!(
+            listing(host.path()).is_empty(),
+            "exec --cwd {cwd}: wrote to the host"
+        );
     }
     assert_eq!(
         listing(rt.root.path()),
