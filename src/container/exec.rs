@@ -195,8 +195,10 @@ fn prepare(
     // Only stdio, the passed fds and the channel from here: the runtime's own fds (the state
     // directory's lock, namespace and procfs handles, the caller's stray fds) are closed
     // before the cwd is entered and the user switched, so a cwd of /proc/self/fd/N reaches
-    // nothing of the host (CVE-2024-21626). What needs the runtime's procfs comes first.
+    // nothing of the host (CVE-2024-21626). What needs the runtime's procfs or its log comes
+    // first.
     attrs::apply_labels(p)?;
+    attrs::warn_ungrantable(p)?;
     let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;

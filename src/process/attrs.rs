@@ -246,6 +246,13 @@ pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
     crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
 }
 
+/// Warns about the capabilities [`become_user`] will leave out (call while the log is open).
+pub fn warn_ungrantable(p: &Process) -> Result<()> {
+    let none = no_capabilities();
+    let caps = p.capabilities().as_ref().unwrap_or(&none);
+    crate::security::capabilities::warn_ungrantable(caps)
+}
+
 /// Capabilities, user, umask, cwd: the process's identity.
 pub fn become_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     // No `capabilities` means none at all (oci-spec's Default would bring a default set).

@@ -155,14 +155,16 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
             Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
         )?;
     }
+    // What needs the runtime's procfs or its log comes first.
+    attrs::apply_labels(plan.process)?;
+    attrs::warn_ungrantable(plan.process)?;
+    let setgroups_denied = plan.ns.in_user_namespace() && attrs::setgroups_denied();
     // From here on init holds only what the container may see: stdio, the fds the caller
     // passed, the channel (until Ready) and the exec fifo (until execve). Everything else the
     // runtime had open when it cloned init (the state directory's lock, the console socket,
-    // namespace and cgroup handles, the caller's stray fds) is closed before the user switch,
-    // so neither a cwd of /proc/self/fd/N nor a look at /proc/1/fd while the container waits
-    // for `start` reaches the host (CVE-2024-21626).
-    attrs::apply_labels(plan.process)?;
-    let setgroups_denied = plan.ns.in_user_namespace() && attrs::setgroups_denied();
+    // namespace and cgroup handles, the log file, the caller's stray fds) is closed before the
+    // user switch, so neither a cwd of /proc/self/fd/N nor a look at /proc/1/fd while the
+    // container waits for `start` reaches the host (CVE-2024-21626).
     crate::process::fds::close_others(plan.keep_fds, &[chan.as_raw_fd(), plan.fifo.as_raw_fd()])?;
     let user_done = !has(Point::StartContainer);
     if user_done {
@@ -210,7 +212,7 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
 ///
 /// Init holds the exec fifo open for reading and writing (which never blocks, and needs no
 /// path or /proc handle that would lead out of the container): `start` writes a byte that
-/// init's read waits for. Init answers with a byte of its own once startContainer hooks are
+/// init's read waits for. Init answers (`state::FIFO_GOING`) once startContainer hooks are
 /// done and it is going; then the end of file (its close-on-exec fd closing) tells `start`
 /// that execve happened, so poststart hooks run after the user process has started, as the
 /// spec orders.
