@@ -180,3 +180,46 @@ fn delete_fails_loudly_when_it_cannot_remove_everything() {
     ok(&rt.cmd(&["delete", "--force", &id]));
     assert_nothing_left(&rt, &id, &id, &marker);
 }
+
+/// While a create runs, `state` and `list` show the container as "creating" (pid 0), without
+/// waiting for it; once it is done, "created". A createRuntime hook holds the create until the
+/// test lets it go.
+#[test]
+fn a_create_under_way_shows_as_creating() {
+    let rt = Runtime::new();
+    let gate = TempDir::new("hull-gate");
+    let go = gate.path().join("go");
+    let mut b = marked_sleeper(&unique("creating"));
+    b.config["hooks"] = serde_json::json!({"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("while [ ! -e {} ]; do sleep 0.02; done", go.display())]
+    }]});
+    b.save();
+    let id = unique("slow");
+    let mut create = rt
+        .command()
+        .args(["create", "-b", b.path().to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = None;
+    for _ in 0..1000 {
+        if let Some(s) = rt.state(&id) {
+            seen = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let listed = ok(&rt.cmd(&["list", "-f", "json"]));
+    std::fs::write(&go, "").unwrap();
+    let status = create.wait().unwrap();
+    let seen = seen.expect("no state while the create ran");
+    assert_eq!(seen["status"], "creating", "{seen}");
+    assert_eq!(seen["pid"], 0, "{seen}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["status"], "creating", "{listed}");
+    assert!(status.success());
+    assert_eq!(rt.status(&id).as_deref(), Some("created"));
+}
