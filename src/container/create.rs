@@ -149,6 +149,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         rootfs,
         ns: &ns,
         fifo: fifo.as_fd(),
+        runtime_lock: dir.lock_fd(),
         keep_fds: opts.fds.count,
         extra_env: opts.fds.env.clone(),
         terminal,

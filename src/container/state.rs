@@ -267,6 +267,13 @@ impl Dir {
         })
     }
 
+    /// The fd holding the lock, if this value holds it.
+    pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.lock
+            .as_ref()
+            .map(|l| std::os::fd::AsRawFd::as_raw_fd(&**l))
+    }
+
     /// Whether the create that recorded this directory still runs. It holds the directory's
     /// lock from the moment it made the directory until it returns, so a lock nobody holds
     /// means the create was killed part way.

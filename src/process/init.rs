@@ -6,7 +6,7 @@
 //! the runtime over the channel; after that (the runtime may be gone) to stderr.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 use oci_spec::runtime::{Process, Spec};
@@ -27,6 +27,10 @@ pub struct Plan<'a> {
     pub ns: &'a namespaces::Plan,
     /// `<state dir>/exec.fifo`, open for reading and writing (see [`start`]).
     pub fifo: BorrowedFd<'a>,
+    /// The runtime's lock on the state directory: init lets go of its copy first thing, so
+    /// the lock is free exactly when the runtime is gone (that is how `state` tells a create
+    /// under way from one that was killed).
+    pub runtime_lock: Option<RawFd>,
     /// fds 3..3+keep_fds pass into the container (LISTEN_FDS and --preserve-fds).
     pub keep_fds: u32,
     /// Variables the runtime adds to process.env (LISTEN_FDS).
@@ -73,6 +77,9 @@ struct Ready {
 
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
 fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
+    if let Some(fd) = plan.runtime_lock {
+        sys::exec::close_one(fd).ctx("close the runtime's lock")?;
+    }
     sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     // Until the runtime has recorded it, init must not outlive a runtime that died mid-create.
     // Had the runtime died before this line, the signal never comes: its end of the channel

@@ -79,6 +79,12 @@ pub fn close_from_except(first: u32, keep: &[i32]) -> nix::Result<()> {
     Ok(())
 }
 
+/// Closes `fd` in this process; see [`close_from_except`] for who may call this.
+pub fn close_one(fd: i32) -> nix::Result<()> {
+    let fd = u32::try_from(fd).map_err(|_| nix::errno::Errno::EBADF)?;
+    close_range(fd, fd)
+}
+
 fn close_range(first: u32, last: u32) -> nix::Result<()> {
     // SAFETY: close_range only closes fds of this process; the caller guarantees nothing that
     // runs afterwards uses (or drops an owner of) the numbers in the range.
