@@ -146,15 +146,15 @@ impl Client {
     /// `GET /v2/`: which scheme works, and which authentication the registry wants.
     fn ping(&mut self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let resp = match self.agent.get(&url).call() {
-            Ok(r) => r,
+        let (resp, tls_error) = match self.agent.get(&url).call() {
+            Ok(r) => (r, None),
             Err(e) if self.allow_plain && is_transport(&e) => {
                 self.base = self.base.replacen("https://", "http://", 1);
-                let url = format!("{}/v2/", self.base);
-                self.agent
-                    .get(&url)
-                    .call()
-                    .map_err(|e2| self.fail(format!("GET {url}: {e2} (and over HTTPS: {e})")))?
+                let plain = format!("{}/v2/", self.base);
+                let r = self.agent.get(&plain).call().map_err(|e2| {
+                    self.fail(format!("GET {url}: {e}; and over plain HTTP: {e2}"))
+                })?;
+                (r, Some(e))
             }
             Err(e) if is_transport(&e) => return Err(self.fail(format!(
                 "GET {url}: {e} (plain HTTP is only tried for loopback hosts or with --insecure)"
@@ -164,7 +164,11 @@ impl Client {
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::UNAUTHORIZED => self.authenticate(&resp),
-            _ => Err(self.status_error(&url, resp)),
+            status => Err(match tls_error {
+                // An HTTPS server that refused our TLS: its error is the one that matters.
+                Some(e) => self.fail(format!("GET {url}: {e}; and over plain HTTP: {status}")),
+                None => self.status_error(&url, resp),
+            }),
         }
     }
 
