@@ -156,9 +156,11 @@ impl Client {
                 })?;
                 (r, Some(e))
             }
-            Err(e) if is_transport(&e) => return Err(self.fail(format!(
+            Err(e) if is_transport(&e) => {
+                return Err(self.fail(format!(
                 "GET {url}: {e} (plain HTTP is only tried for loopback hosts or with --insecure)"
-            ))),
+            )))
+            }
             Err(e) => return Err(self.fail(format!("GET {url}: {e}"))),
         };
         match resp.status() {
