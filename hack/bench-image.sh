@@ -106,7 +106,7 @@ for i in $(seq "$runs"); do
     sync
     measure hull-pull "$bin" pull --quiet --store "$work/pull-store" "$ref"
     "$bin" rmi --store "$work/pull-store" "$ref"
-    "$bin" gc --store "$work/pull-store" 2>/dev/null
+    "$bin" gc --store "$work/pull-store" >/dev/null 2>&1
 done
 # skopeo + umoci: per run, the two times added and the larger peak.
 paste -d' ' "$work/skopeo" "$work/umoci-reg" |

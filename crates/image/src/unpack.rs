@@ -35,8 +35,8 @@ use crate::tree::Tree;
 pub const DEFAULT_JOBS: usize = 3;
 
 /// Decompressed bytes a flatten prefetch thread may hold: a queue of this many chunks.
-const CHUNK: usize = 256 << 10;
-const QUEUED_CHUNKS: usize = 4;
+const CHUNK: usize = 64 << 10;
+const QUEUED_CHUNKS: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct Options {
