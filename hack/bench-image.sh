@@ -6,7 +6,8 @@
 #  - from a registry (Debian's docker-registry on 127.0.0.1, private root and port):
 #    `skopeo copy docker://... oci:...` + `umoci unpack` (the two times added, the larger
 #    peak RSS) against `hull-image unpack docker://...` (goal: at most half the time), and
-#    `hull-image pull` into an empty store.
+#    `hull-image pull` into an empty store; `--jobs 1` (no prefetch of later layers) for
+#    comparison with the default of 3.
 # Needs root, umoci, skopeo and docker-registry. Figures mean something on an idle machine
 # only.
 #
@@ -104,6 +105,9 @@ for i in $(seq "$runs"); do
     measure hull-reg "$bin" unpack --quiet "$ref" "$work/b-hull"
     rm -rf "$work/b-hull"
     sync
+    measure hull-reg-1 "$bin" unpack --quiet --jobs 1 "$ref" "$work/b-hull"
+    rm -rf "$work/b-hull"
+    sync
     measure hull-pull "$bin" pull --quiet --store "$work/pull-store" "$ref"
     "$bin" rmi --store "$work/pull-store" "$ref"
     "$bin" gc --store "$work/pull-store" >/dev/null 2>&1
@@ -117,4 +121,5 @@ row "umoci unpack (of the copy)" umoci-reg
 row "skopeo copy + umoci unpack" baseline
 row "hull-image unpack docker://" hull-reg
 ratio "hull-image / (skopeo + umoci)" hull-reg baseline
+row "  the same, --jobs 1" hull-reg-1
 row "hull-image pull (empty store)" hull-pull
