@@ -79,9 +79,16 @@ impl Landing {
 /// is false) if missing, and checks where it landed. The caller names the mount in errors.
 pub fn resolve(root: &RootDir, dest: &Path, dir: bool, source: Source) -> Result<Handle> {
     let wanted = clean(dest);
-    // Before creating anything: what exists of the path must not lead into /proc, so that
-    // nothing is made there (the final check below decides in any case).
-    if inroot::resolve(root, &wanted)?.is_none() {
+    if let Some(handle) = inroot::resolve(root, &wanted)? {
+        let landing = Landing::of(root, &handle)?;
+        // A file where a directory is wanted: ensure_dir below says why that fails.
+        if !dir || landing.kind == Some(FileType::Directory) {
+            check(&wanted, &landing, source)?;
+            return Ok(handle);
+        }
+    } else {
+        // Before creating anything: what exists of the path must not lead into /proc, so
+        // that nothing is made there (the check of what was made decides in any case).
         check_ancestor(root, &wanted, source)?;
     }
     let handle = if dir {
