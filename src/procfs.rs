@@ -142,4 +142,56 @@ mod tests {
         let file = std::fs::File::open("/").unwrap();
         assert_eq!(proc.fd_path(&file).unwrap(), PathBuf::from("/"));
     }
+
+    /// A /proc the process does not control the mounts of (a tmpfs with fake sysctl and
+    /// oom_score_adj files, as a hostile rootfs could arrange): writes through the handle
+    /// reach the kernel, and the fake files stay as they were.
+    #[test]
+    fn writes_ignore_what_is_mounted_on_proc() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let outcome = crate::security::testutil::in_child(|| {
+            use nix::sched::{unshare, CloneFlags};
+            use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+            let err = |e: &dyn std::fmt::Display| e.to_string();
+            // The uts namespace keeps the domainname write away from the host's.
+            unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS).map_err(|e| err(&e))?;
+            mount_change(
+                "/",
+                MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+            )
+            .map_err(|e| err(&e))?;
+            mount("tmpfs", "/proc", "tmpfs", MountFlags::empty(), None).map_err(|e| err(&e))?;
+            for dir in ["/proc/sys/kernel", "/proc/self"] {
+                std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+            }
+            std::fs::write("/proc/sys/kernel/domainname", b"fake").map_err(|e| err(&e))?;
+            std::fs::write("/proc/self/oom_score_adj", b"fake").map_err(|e| err(&e))?;
+
+            let proc = Proc::get().map_err(|e| err(&e))?;
+            proc.write(Base::ProcRoot, "sys/kernel/domainname", "hull-test")
+                .map_err(|e| err(&e))?;
+            let adj = proc
+                .read(Base::ProcSelf, "oom_score_adj")
+                .map_err(|e| err(&e))?;
+            proc.write(Base::ProcSelf, "oom_score_adj", adj.trim())
+                .map_err(|e| err(&e))?;
+            for fake in ["/proc/sys/kernel/domainname", "/proc/self/oom_score_adj"] {
+                let now = std::fs::read(fake).map_err(|e| err(&e))?;
+                if now != b"fake" {
+                    return Err(format!("{fake} was written: {now:?}"));
+                }
+            }
+            let uts = rustix::system::uname();
+            if uts.domainname().to_bytes() != b"hull-test" {
+                return Err(format!("domainname is {:?}", uts.domainname()));
+            }
+            Ok(String::new())
+        });
+        match outcome {
+            crate::security::testutil::Outcome::Exited(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -74,7 +74,9 @@ pub fn bind_console(pty: &Pty) -> Result<()> {
     let tree = open_tree(
         &pty.peer,
         "",
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
     )
     .ctx("clone the terminal for /dev/console")?;
     move_mount(

@@ -141,6 +141,40 @@ mod tests {
         }
     }
 
+    /// CVE-2019-16884: with a tmpfs over /proc holding a fake attr/exec (a volume at /proc,
+    /// or the container's own mount), the label write still goes to the kernel's procfs and
+    /// the fake file stays empty.
+    #[test]
+    fn attribute_writes_ignore_what_is_mounted_on_proc() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let outcome = crate::security::testutil::in_child(|| {
+            use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| format!("unshare: {e}"))?;
+            mount_change(
+                "/",
+                MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+            )
+            .map_err(|e| format!("rslave: {e}"))?;
+            mount("tmpfs", "/proc", "tmpfs", MountFlags::empty(), None)
+                .map_err(|e| format!("tmpfs on /proc: {e}"))?;
+            std::fs::create_dir_all("/proc/thread-self/attr").map_err(|e| e.to_string())?;
+            std::fs::write("/proc/thread-self/attr/exec", b"").map_err(|e| e.to_string())?;
+            let result = write_thread_attr("attr/exec", "exec unconfined");
+            let fake = std::fs::read("/proc/thread-self/attr/exec").map_err(|e| e.to_string())?;
+            if !fake.is_empty() {
+                return Err(format!("the label went to the fake file: {fake:?}"));
+            }
+            Ok(format!("{result:?}"))
+        });
+        match outcome {
+            crate::security::testutil::Outcome::Exited(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Writing an attribute no LSM provides fails, and the error names the file.
     #[test]
     fn attribute_write_goes_through_procfs() {
