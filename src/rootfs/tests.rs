@@ -1283,7 +1283,7 @@ fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
         ]);
         let rootfs = b.rootfs(&spec);
         let err = in_child(CloneFlags::CLONE_NEWNET, || setup(&rootfs)).unwrap_err();
-        assert!(err.contains(&format!("mounts[3] (")), "{err}");
+        assert!(err.contains("mounts[3] ("), "{err}");
         assert!(err.contains(why), "{why}: {err}");
     }
 }
