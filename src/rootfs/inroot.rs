@@ -169,7 +169,20 @@ fn ensure_file_following(root: &Root, path: &Path, links: usize) -> Result<Handl
         rustix::fs::Mode::from_raw_mode(0o755),
     );
     match created {
-        Ok(_) => {}
+        // What we made, from the directory we made it in: the path is not walked again (a
+        // racing rename of a directory above it cannot change what we get).
+        Ok(_) => {
+            return rustix::fs::openat(
+                &dir,
+                &name,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map(Handle::from_fd)
+            .with_ctx(|| format!("open the file created at {}", path.display()));
+        }
         // Already there: a dangling symlink (followed inside the root) or a racing creator.
         Err(rustix::io::Errno::EXIST) => {
             if links < MAX_LINKS {
