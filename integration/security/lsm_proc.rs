@@ -11,8 +11,10 @@
 //! `security::lsm::tests::attribute_writes_ignore_what_is_mounted_on_proc` shows the label
 //! write itself ignoring a tmpfs over /proc.
 //!
-//! runc 1.1.5: refuses both ("/proc cannot be mounted because it is not of type proc" for the
-//! bind; the tmpfs likewise).
+//! runc 1.1.5: refuses the bind ("/proc cannot be mounted because it is not of type proc"),
+//! but accepts the tmpfs, then fails writing the sysctl into it ("open
+//! /proc/sys/kernel/domainname: no such file or directory"): its writes follow whatever is
+//! mounted at the container's /proc.
 
 use hull_integration::*;
 use serde_json::json;
