@@ -157,8 +157,13 @@ pub fn check(wanted: &Path, landing: &Landing, source: Source) -> Result<()> {
     }
     let in_proc = at.starts_with("/proc") || landing.fs == PROC_SUPER_MAGIC;
     if in_proc && !PROC_OVERMOUNTS.iter().any(|p| at == Path::new(p)) {
+        let where_ = if at.starts_with("/proc") {
+            "inside /proc"
+        } else {
+            "on a procfs"
+        };
         return refuse(format!(
-            "resolves {through}to {}, inside /proc: cannot be mounted there",
+            "resolves {through}to {}, {where_}: cannot be mounted there",
             at.display()
         ));
     }
@@ -233,7 +238,7 @@ mod tests {
             Source::Other,
         )
         .unwrap_err();
-        assert!(e.contains("inside /proc"), "{e}");
+        assert!(e.contains("to /other/sys, on a procfs"), "{e}");
     }
 
     #[test]
