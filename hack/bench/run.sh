@@ -2,7 +2,7 @@
 # The measuring part of hack/bench.sh; runs inside the bench's private mount and cgroup
 # namespaces, under the driver's subreaper, with the bench's cgroup as the namespace root.
 # Input: BENCH_WORK (bundles, driver, floor; samples go to $BENCH_WORK/samples),
-# BENCH_ROUNDS, BENCH_RUNS_N, BENCH_LEVELS, BENCH_RUNTIMES (paths; crun last is not needed).
+# BENCH_ROUNDS, BENCH_RUNS_N, BENCH_LEVELS, BENCH_RUNTIMES (paths; hull's first).
 set -euo pipefail
 work=$BENCH_WORK
 rounds=$BENCH_ROUNDS
@@ -15,40 +15,8 @@ n=${#rts[@]}
 drv=$work/driver
 out=$work/samples
 
-# --- The shared environment: cgroup hierarchies mounted afresh inside our cgroup namespace,
-# so their roots (and /proc/self/cgroup) are the bench's cgroup for every runtime alike: a
-# container's cgroup lands at <bench cgroup>/<id> whether a runtime reads a missing
-# cgroupsPath as "/<id>" (crun) or as relative to its own cgroup (runc, hull).
-hier=()
-while read -r _ _ _ _ mnt _ rest; do
-  read -r fstype _ super <<< "${rest#*- }"
-  case $fstype in
-    cgroup)
-      opts=$(tr , '\n' <<< "$super" | grep -Ev '^(rw|ro|xattr|clone_children|noprefix|cpuset_v2_mode|favordynmods|release_agent=.*)$' | paste -sd,)
-      hier+=("$mnt cgroup $opts") ;;
-    cgroup2)
-      [ "$mnt" != /sys/fs/cgroup ] || { echo "bench: cgroup v2-only hosts are not supported yet" >&2; exit 1; }
-      hier+=("$mnt cgroup2 -") ;;
-  esac
-done < /proc/self/mountinfo
-umount -R /sys/fs/cgroup
-mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
-for h in "${hier[@]}"; do
-  read -r mnt type opts <<< "$h"
-  mkdir -p "$mnt"
-  if [ "$type" = cgroup ]; then
-    mount -t cgroup -o "$opts" cgroup "$mnt"
-  else
-    mount -t cgroup2 cgroup2 "$mnt"
-    # crun 1.8.1 takes a hybrid host for a unified one unless this reads empty.
-    : > "$work/empty"
-    mount --bind "$work/empty" "$mnt/cgroup.controllers"
-  fi
-done
-# Sanity: we are at the root of every hierarchy, in our own cgroup.
-if grep -qv ':/$' /proc/self/cgroup; then
-  echo "bench: not at the root of the cgroup namespace:" >&2; cat /proc/self/cgroup >&2; exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+bench_remount_cgroups "$work"
 
 root_of() { echo "$work/root-$1"; }
 cleanup() {
