@@ -22,7 +22,8 @@
 #               24 so the floor also takes each position in the run row equally often)
 #   --quick     smoke test: 6 rounds, run x10 instead of x100, 2/5/10 containers present
 #               instead of 10/50/100, no extra bench lanes. Not for figures.
-#   BENCH_SAMPLES=DIR (environment) keeps the raw samples there.
+#   BENCH_SAMPLES=DIR (environment) keeps the raw samples there; BENCH_HULL=PATH measures
+#               that hull binary instead of building target/release/hull.
 # Needs root. Figures are meaningful only on an otherwise idle machine: the load is printed.
 # Extra benchmark lanes (hack/bench-*.sh) run after this one, unless --quick.
 set -euo pipefail
@@ -52,24 +53,18 @@ for r in "$runc" "$crun"; do
   [ -x "$r" ] || { echo "bench: $r is missing (hack/setup.sh installs it)" >&2; exit 1; }
 done
 # The release build as shipped: Cargo.toml's [profile.release] (docs/PERFORMANCE.md).
-cargo build --release -q -p hull
-hull=$PWD/target/release/hull
+# BENCH_HULL=PATH measures that binary instead (say which in any figure you quote).
+if [ -n "${BENCH_HULL:-}" ]; then
+  hull=$(realpath "$BENCH_HULL")
+else
+  cargo build --release -q -p hull
+  hull=$PWD/target/release/hull
+fi
 
+. hack/bench/lib.sh
 work=$(mktemp -d /tmp/hull-bench.XXXXXX)
-bench_cg=()
 cleanup() {
-  local d left
-  # Our cgroup in each hierarchy; anything below it was made by a runtime for a container
-  # of this run (a teardown that left it behind is reported, not hidden).
-  for d in ${bench_cg[@]+"${bench_cg[@]}"}; do
-    [ -d "$d" ] || continue
-    for left in "$d"/*/; do
-      [ -d "$left" ] || continue
-      echo "bench: left behind by a runtime: ${left%/}" >&2
-      rmdir "$left" 2>/dev/null || echo "bench: cannot remove ${left%/}" >&2
-    done
-    rmdir "$d" || echo "bench: cannot remove $d" >&2
-  done
+  bench_cgroups_remove
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -97,24 +92,7 @@ python3 hack/bench/engine-seccomp.py /usr/share/containers/seccomp.json \
 jq --slurpfile s "$work/podman.json" '.linux.seccomp = $s[0]' \
   "$work/base/config.json" > "$work/podman/config.json"
 
-# The bench's own cgroup, below ours in every hierarchy (v1 and the unified one).
-while read -r _ _ _ _ mnt _ rest; do
-  read -r fstype _ super <<< "${rest#*- }"
-  case $fstype in
-    cgroup) ctl=$(tr , '\n' <<< "$super" | grep -Ev '^(rw|ro|xattr|clone_children|noprefix|cpuset_v2_mode|favordynmods|release_agent=.*)$' | paste -sd,)
-            own=$(awk -F: -v c="$ctl" '$2 == c { print $3 }' /proc/self/cgroup) ;;
-    cgroup2) own=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup) ;;
-    *) continue ;;
-  esac
-  [ -n "$own" ] || { echo "bench: no own cgroup for $mnt" >&2; exit 1; }
-  d=$mnt${own%/}/hull-bench-$$
-  mkdir "$d"
-  bench_cg+=("$d")
-  if [ -e "$d/cpuset.cpus" ]; then
-    cat "$d/../cpuset.cpus" > "$d/cpuset.cpus"
-    cat "$d/../cpuset.mems" > "$d/cpuset.mems"
-  fi
-done < /proc/self/mountinfo
+bench_cgroups_make "hull-bench-$$"
 
 {
   echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -126,8 +104,8 @@ done < /proc/self/mountinfo
   echo "runs_n $runs_n"
   echo "levels $levels"
   echo "quick $quick"
-  for rt in "$hull" "$runc" "$crun"; do
-    name=$(basename "$rt")
+  for spec in "hull=$hull" "runc=$runc" "crun=$crun"; do
+    name=${spec%%=*} rt=${spec#*=}
     echo "version $name $("$rt" --version | head -1)"
     libs=0 nlibs=0
     for lib in $(ldd "$rt" 2>/dev/null | awk '/=> \// { print $3 }'); do
@@ -140,11 +118,8 @@ done < /proc/self/mountinfo
 } > "$work/meta"
 
 export BENCH_WORK=$work BENCH_ROUNDS=$rounds BENCH_RUNS_N=$runs_n BENCH_LEVELS=$levels
-export BENCH_RUNTIMES="$hull $runc $crun"
-(
-  for d in "${bench_cg[@]}"; do echo "$BASHPID" > "$d/cgroup.procs"; done
-  exec unshare --mount --cgroup --propagation private "$work/driver" -r /bin/bash hack/bench/run.sh
-)
+export BENCH_RUNTIMES="hull=$hull runc=$runc crun=$crun"
+bench_enter "$work" /bin/bash hack/bench/run.sh
 echo "load_after $(cat /proc/loadavg)" >> "$work/meta"
 
 python3 hack/bench/report.py "$work"

@@ -2,15 +2,15 @@
 # The measuring part of hack/bench.sh; runs inside the bench's private mount and cgroup
 # namespaces, under the driver's subreaper, with the bench's cgroup as the namespace root.
 # Input: BENCH_WORK (bundles, driver, floor; samples go to $BENCH_WORK/samples),
-# BENCH_ROUNDS, BENCH_RUNS_N, BENCH_LEVELS, BENCH_RUNTIMES (paths; hull's first).
+# BENCH_ROUNDS, BENCH_RUNS_N, BENCH_LEVELS, BENCH_RUNTIMES (NAME=PATH ..., hull first).
 set -euo pipefail
 work=$BENCH_WORK
 rounds=$BENCH_ROUNDS
 runs_n=$BENCH_RUNS_N
 read -r -a levels <<< "$BENCH_LEVELS"
-read -r -a rts <<< "$BENCH_RUNTIMES"
-names=()
-for rt in "${rts[@]}"; do names+=("$(basename "$rt")"); done
+read -r -a specs <<< "$BENCH_RUNTIMES"
+rts=() names=()
+for spec in "${specs[@]}"; do names+=("${spec%%=*}"); rts+=("${spec#*=}"); done
 n=${#rts[@]}
 drv=$work/driver
 out=$work/samples
