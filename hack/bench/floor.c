@@ -18,7 +18,8 @@
  *          /dev/shm tmpfs, mqueue, sysfs (ro) and /sys/fs/cgroup (a tmpfs with one ro
  *          cgroup mount per v1 hierarchy, the tmpfs remounted ro) with the default spec's
  *          options; the six default devices by mknod (null zero full random urandom tty)
- *          and the /dev/ptmx, fd, stdin, stdout, stderr links; pivot_root; the root remounted
+ *          and the /dev/ptmx, fd, stdin, stdout, stderr links (no /dev/core: runc adds it
+ *          only where /proc/kcore exists, and hull does not); pivot_root; the root remounted
  *          read-only (root.readonly); read-only paths (bind + ro remount) and masked paths
  *          (/dev/null over files, a ro tmpfs over directories; absent ones skipped); hostname;
  *          a new session keyring; RLIMIT_NOFILE; setgroups/setresgid/setresuid to 0; the
@@ -314,7 +315,7 @@ static void mknods(void)
 	static const char *links[][2] = {
 	    {"pts/ptmx", "/dev/ptmx"},		{"/proc/self/fd", "/dev/fd"},
 	    {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"},
-	    {"/proc/self/fd/2", "/dev/stderr"}, {"/proc/kcore", "/dev/core"},
+	    {"/proc/self/fd/2", "/dev/stderr"},
 	};
 	for (size_t i = 0; i < sizeof links / sizeof *links; i++)
 		if (symlink(links[i][0], in_root(links[i][1])) < 0)

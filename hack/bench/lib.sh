@@ -8,7 +8,8 @@
 #                             runtime left below them
 #   bench_enter WORK CMD...   runs CMD in those cgroups, in a new private mount namespace
 #                             and a new cgroup namespace rooted there, under the driver's
-#                             subreaper (WORK/driver); returns CMD's status
+#                             subreaper (WORK/driver), with an environment of PATH and the
+#                             BENCH_* variables only; returns CMD's status
 #   bench_remount_cgroups WORK  (inside) mounts every hierarchy afresh, so their roots and
 #                             /proc/self/cgroup are the bench's cgroup for every runtime:
 #                             a container's cgroup lands at <bench cgroup>/<id> whether a
@@ -64,10 +65,17 @@ bench_cgroups_remove() {
 }
 
 bench_enter() {
-  local work=$1; shift
+  local work=$1 v; shift
+  # The runtimes see a fixed environment: PATH and the bench's own variables, nothing from
+  # the caller's shell (RUST_BACKTRACE=1 there makes every error hull meets internally
+  # capture a backtrace; engines do not set it).
+  local env=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+  for v in $(compgen -e); do
+    [[ $v == BENCH_* ]] && env+=("$v=${!v}")
+  done
   (
     for d in "${bench_cg[@]}"; do echo "$BASHPID" > "$d/cgroup.procs"; done
-    exec unshare --mount --cgroup --propagation private "$work/driver" -r "$@"
+    exec env -i "${env[@]}" unshare --mount --cgroup --propagation private "$work/driver" -r "$@"
   )
 }
 

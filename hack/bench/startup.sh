@@ -4,7 +4,8 @@
 # minor page faults and peak RSS (wait4's rusage, as /usr/bin/time's %R and %M), and the
 # waiting init's faults and memory. runc and crun are measured alongside as references.
 #
-#   hack/bench/startup.sh [NAME=BINARY...]     (default: hull=target/release/hull)
+#   hack/bench/startup.sh [--no-refs] [NAME=BINARY...]   (default: hull=target/release/hull;
+#                                                         --no-refs: without runc and crun)
 #
 # Per binary: file size, relocations (readelf -r: what the dynamic loader or a static-pie's
 # own start-up applies), shared libraries as ldd resolves them; instructions of `--version`,
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/../.."
 if [ "${1:-}" = --inner ]; then
   shift
   work=$BENCH_WORK
+  [ -z "${BENCH_XTRACE:-}" ] || set -x
   . hack/bench/lib.sh
   bench_remount_cgroups "$work"
   drv=$work/driver
@@ -52,7 +54,7 @@ if [ "${1:-}" = --inner ]; then
     local st
     for _ in $(seq 100); do
       st=$("$bin" --root "$root" state "$1" 2>/dev/null) || true
-      [[ $st == *'"stopped"'* ]] && return 0
+      [ "$(jq -r .status <<< "$st" 2>/dev/null)" = stopped ] && return 0
       sleep 0.05
     done
     echo "startup: $1 did not stop" >&2
@@ -80,7 +82,7 @@ if [ "${1:-}" = --inner ]; then
     "$bin" --root "$root" create -b "$work/bundle" cg </dev/null >/dev/null 2>&1
     irst=$(ir "$bin" --root "$root" start cg)
     st=$("$bin" --root "$root" state cg 2>/dev/null) || true
-    if [[ $st == *'"created"'* ]]; then  # valgrind could not run start
+    if [ "$(jq -r .status <<< "$st" 2>/dev/null)" = created ]; then  # valgrind could not run start
       irst=-
       "$bin" --root "$root" start cg
     fi
@@ -110,9 +112,11 @@ fi
 
 [ "$(id -u)" = 0 ] || { echo "startup: needs root" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "startup: needs valgrind" >&2; exit 1; }
+refs=(runc=/usr/sbin/runc crun=/usr/bin/crun)
+if [ "${1:-}" = --no-refs ]; then refs=(); shift; fi
 specs=("$@")
 [ ${#specs[@]} -gt 0 ] || specs=("hull=$PWD/target/release/hull")
-specs+=(runc=/usr/sbin/runc crun=/usr/bin/crun)
+specs+=(${refs[@]+"${refs[@]}"})
 first=${specs[0]#*=}
 
 . hack/bench/lib.sh

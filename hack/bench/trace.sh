@@ -38,10 +38,10 @@ if [ "${1:-}" = --inner ]; then
     tracer=$!
     for _ in $(seq 400); do
       s=$("$b" --root "$root" state t 2>/dev/null) || true
-      [[ $s == *'"created"'* ]] && break
+      [ "$(jq -r .status <<< "$s" 2>/dev/null)" = created ] && break
       sleep 0.05
     done
-    [[ $s == *'"created"'* ]] || { echo "trace: $n create did not finish" >&2; exit 1; }
+    [ "$(jq -r .status <<< "$s" 2>/dev/null)" = created ] || { echo "trace: $n create did not finish" >&2; exit 1; }
     st "$out/$n.start.log" "$b" --root "$root" start t
     wait "$tracer"
     st "$out/$n.delete.log" "$b" --root "$root" delete -f t
