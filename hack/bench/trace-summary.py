@@ -9,6 +9,7 @@ Times are sums of strace's -T (time inside the syscall, inflated by tracing): re
 shapes, not as the runtimes' real cost.
 """
 import collections
+import os
 import re
 import sys
 
@@ -135,6 +136,8 @@ def roles(calls, start_t):
 
 
 def summarize(name, phase, start_t=None):
+    if not os.path.exists(f"{out}/{name}.{phase}.log"):
+        return {}, []
     calls, _ = parse(f"{out}/{name}.{phase}.log")
     role = roles(calls, start_t)
     wait = None  # the init's blocking call across start
@@ -168,7 +171,7 @@ def summarize(name, phase, start_t=None):
     for k in KINDS:
         s[f"{k}"] = by_kind.get(k, 0)
     s["~ reads of mountinfo"] = sum(c.name in {"openat", "open"} and "mountinfo" in c.args for c in calls)
-    s["~ cgroup dirs made"] = sum(c.name in {"mkdir", "mkdirat"} and "/sys/fs/cgroup" in c.args for c in calls)
+    s["~ mkdir of .../sys/fs/cgroup/... *"] = sum(c.name in {"mkdir", "mkdirat"} and "/sys/fs/cgroup" in c.args for c in calls)
     s["~ cgroup files opened"] = sum(c.name in {"openat", "open", "openat2"} and "/sys/fs/cgroup" in c.args for c in calls)
     s["~ writes to cgroup files"] = sum(c.name in {"write", "pwrite64"} and "/sys/fs/cgroup" in c.args for c in calls)
     s["~ opens of /proc files"] = sum(c.name in {"openat", "open", "openat2"} and "/proc" in c.args for c in calls)
@@ -178,22 +181,29 @@ def summarize(name, phase, start_t=None):
 
 
 def start_time(name):
+    if not os.path.exists(f"{out}/{name}.start.log"):
+        return None
     calls, _ = parse(f"{out}/{name}.start.log")
     return calls[0].t if calls else None
 
 
 W = 40
+print("Counts of syscalls (strace -f). * the cgroups themselves and the mount points in the")
+print("container's own /sys/fs/cgroup. Categories are by syscall and by the path it names.")
+print()
 for phase in PHASES:
     res = {}
     for n in names:
         res[n] = summarize(n, phase, start_time(n) if phase == "create" else None)
+    shown = [n for n in names if res[n][0]]
     print(f"== {phase}")
-    print(f"{'':<{W}}" + "".join(f"{n:>10}" for n in names))
-    for key in res[names[0]][0]:
-        vals = [res[n][0].get(key, "-") for n in names]
+    print(f"{'':<{W}}" + "".join(f"{n:>10}" for n in shown))
+    keys = list(dict.fromkeys(k for n in shown for k in res[n][0]))
+    for key in keys:
+        vals = [res[n][0].get(key, "-") for n in shown]
         if all(v in (0, "-") for v in vals) and not key.startswith("syscalls"):
             continue
         print(f"{key:<{W}}" + "".join(f"{str(v):>10}" for v in vals))
-    for n in names:
+    for n in shown:
         print(f"  busiest in {n}: " + ", ".join(f"{k} {v}" for k, v in res[n][1]))
     print()

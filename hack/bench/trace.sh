@@ -6,7 +6,8 @@
 #
 #   hack/bench/trace.sh OUTDIR [NAME=BINARY...]   (default: hull=target/release/hull,
 #                                                   crun=/usr/bin/crun, runc=/usr/sbin/runc)
-# OUTDIR gets NAME.PHASE.log (the raw traces) and summary.txt.
+# OUTDIR gets NAME.PHASE.log (the raw traces) and summary.txt; the floor program
+# (hack/bench/floor.c) is traced too, as the run phase of "floor".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -47,6 +48,8 @@ if [ "${1:-}" = --inner ]; then
     st "$out/$n.delete.log" "$b" --root "$root" delete -f t
     st "$out/$n.run.log" "$b" --root "$root" run -b "$work/bundle" r
   done
+  # The floor (hack/bench/floor.c): the same kernel work as run, nothing else.
+  st "$out/floor.run.log" "$work/floor" "$work/bundle/rootfs"
   exit 0
 fi
 
@@ -63,6 +66,7 @@ work=$(mktemp -d /tmp/hull-trace.XXXXXX)
 cleanup() { bench_cgroups_remove; rm -rf "$work"; }
 trap cleanup EXIT
 cc -O2 -Wall -o "$work/driver" hack/bench/driver.c
+cc -O2 -Wall -static -o "$work/floor" hack/bench/floor.c
 HULL=${specs[0]#*=} hack/mkbundle.sh "$work/bundle" /bin/true
 jq '.ociVersion = "1.0.2-dev"' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
 bench_cgroups_make "hull-trace-$$"
@@ -70,4 +74,5 @@ export BENCH_WORK=$work
 bench_enter "$work" /bin/bash hack/bench/trace.sh --inner "$out" "${specs[@]}"
 names=()
 for spec in "${specs[@]}"; do names+=("${spec%%=*}"); done
+names+=(floor)
 python3 hack/bench/trace-summary.py "$out" "$work" "${names[@]}" | tee "$out/summary.txt"
