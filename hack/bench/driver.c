@@ -9,14 +9,14 @@
  *   driver -r CMD...                    (see reaper() below)
  *   STEP = =LABEL[,FLAG...] ARG...      (the next argument starting with '=' ends the step)
  *   FLAG = pid=FILE   after the step, read FILE (the runtime's --pid-file) and record init's
- *                     Rss, Pss and private memory (Private_Clean + Private_Dirty) from
- *                     /proc/PID/smaps_rollup
+ *                     Rss, Pss, private memory (Private_Clean + Private_Dirty) and
+ *                     anonymous memory from /proc/PID/smaps_rollup
  *          n=N        run the command N times in a row; one line with the total time
  *          smaps      no command: ARGs are pid files; record the sums over their processes
  *          anyexit    a non-zero exit status is expected (still not a death by signal)
  *
- * Output line: KEY LABEL NS MAXRSS_KIB MINFLT RSS_KIB PSS_KIB PRIVATE_KIB ("-" where not
- * measured). MAXRSS and MINFLT come from wait4's rusage, as /usr/bin/time's %M and %R: the
+ * Output line: KEY LABEL NS MAXRSS_KIB MINFLT RSS_KIB PSS_KIB PRIVATE_KIB ANON_KIB ("-"
+ * where not measured). MAXRSS and MINFLT come from wait4's rusage, as /usr/bin/time's %M and %R: the
  * peak RSS of the command (or of a child it waited for, if larger) and the minor page faults
  * of the command and the children it waited for (with n=N: the largest peak, the faults of
  * all N runs).
@@ -119,7 +119,7 @@ static int64_t run_once(char **argv, long *maxrss, long *minflt)
 }
 
 struct mem {
-	long rss, pss, priv;
+	long rss, pss, priv, anon;
 };
 
 static pid_t read_pid(const char *pidfile)
@@ -132,7 +132,7 @@ static pid_t read_pid(const char *pidfile)
 	return (pid_t)pid;
 }
 
-/* Adds the Rss, Pss and private KiB of pid's smaps_rollup to *m. */
+/* Adds the Rss, Pss, private and anonymous KiB of pid's smaps_rollup to *m. */
 static void add_smaps(pid_t pid, struct mem *m)
 {
 	char path[64], line[256];
@@ -150,10 +150,12 @@ static void add_smaps(pid_t pid, struct mem *m)
 		else if (sscanf(line, "Private_Clean: %ld", &v) == 1 ||
 			 sscanf(line, "Private_Dirty: %ld", &v) == 1)
 			m->priv += v, seen++;
+		else if (sscanf(line, "Anonymous: %ld", &v) == 1)
+			m->anon += v, seen++;
 	}
 	fclose(f);
-	if (seen != 4)
-		die("%s: Rss, Pss or Private_* missing", path);
+	if (seen != 5)
+		die("%s: Rss, Pss, Private_* or Anonymous missing", path);
 }
 
 /*
@@ -244,7 +246,7 @@ int main(int argc, char **argv)
 			die("bad step %s", argv[start - 1]);
 
 		char ns[32] = "-", maxrss[32] = "-", minflt[32] = "-";
-		struct mem m = {0, 0, 0};
+		struct mem m = {0, 0, 0, 0};
 		int have_mem = 0;
 		if (smaps) {
 			for (int k = 0; k < nargs; k++)
@@ -269,10 +271,10 @@ int main(int argc, char **argv)
 		}
 		int n;
 		if (have_mem)
-			n = snprintf(lines + used, sizeof lines - used, "%s %s %s %s %s %ld %ld %ld\n",
-				     key, label, ns, maxrss, minflt, m.rss, m.pss, m.priv);
+			n = snprintf(lines + used, sizeof lines - used, "%s %s %s %s %s %ld %ld %ld %ld\n",
+				     key, label, ns, maxrss, minflt, m.rss, m.pss, m.priv, m.anon);
 		else
-			n = snprintf(lines + used, sizeof lines - used, "%s %s %s %s %s - - -\n", key,
+			n = snprintf(lines + used, sizeof lines - used, "%s %s %s %s %s - - - -\n", key,
 				     label, ns, maxrss, minflt);
 		if (n < 0 || (size_t)n >= sizeof lines - used)
 			die("too many steps");

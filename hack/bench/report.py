@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints hack/bench.sh's table from WORK/samples and WORK/meta.
 
-Each sample line: ROUND ROW NAME LABEL NS MAXRSS_KIB MINFLT RSS_KIB PSS_KIB PRIVATE_KIB.
+Each sample line: ROUND ROW NAME LABEL NS MAXRSS_KIB MINFLT RSS_KIB PSS_KIB PRIVATE_KIB ANON_KIB.
 Per runtime: the median over rounds and min..max. Ratios: for every round, the runtime's
 value over crun's value in the same round (the two were measured minutes apart at most, in
 the same machine state); the column is the median of those ratios.
@@ -23,12 +23,12 @@ m1 = lambda k: meta[k][0] if meta[k] else "?"
 # (row, name) -> round -> label -> fields
 data = collections.defaultdict(lambda: collections.defaultdict(dict))
 for line in open(f"{work}/samples"):
-    rnd, row, name, label, ns, maxrss, minflt, rss, pss, priv = line.split()
+    rnd, row, name, label, ns, maxrss, minflt, rss, pss, priv, anon = line.split()
     num = lambda x: None if x == "-" else int(x)
     data[(row, name)][int(rnd)][label] = {
         "ms": None if ns == "-" else int(ns) / 1e6,
         "maxrss": num(maxrss), "minflt": num(minflt), "rss": num(rss), "pss": num(pss),
-        "priv": num(priv)}
+        "priv": num(priv), "anon": num(anon)}
 
 
 def series(row, name, pick):
@@ -134,6 +134,7 @@ line("create: minor page faults (count)", "cycle", field("create", "minflt"), la
 line("waiting init: RSS", "cycle", field("create", "rss"), mib)
 line("waiting init: PSS", "cycle", field("create", "pss"), mib)
 line("waiting init: private (USS)", "cycle", field("create", "priv"), mib)
+line("waiting init: anonymous", "cycle", field("create", "anon"), mib)
 last = meta["levels"][0].split()[-1]
 line(f"{last} waiting inits: total PSS", f"inits{last}", field("inits", "pss"), mib)
 line(f"{last} waiting inits: total private (USS)", f"inits{last}", field("inits", "priv"), mib)

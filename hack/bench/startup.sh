@@ -14,7 +14,7 @@
 # plus its cleanup), `start` of a created container and `delete -f` of a stopped one; minor
 # faults (pf) of `--version`, `state`, `create`, `start`, `delete -f` and of the waiting
 # init up to its wait (/proc/PID/stat); create's peak RSS and the waiting init's RSS, PSS
-# and private memory (MiB; medians of 5). Same environment as hack/bench.sh.
+# private and anonymous memory (MiB; medians of 5). Same environment as hack/bench.sh.
 # Needs root, valgrind, and a release build of each hull binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,12 +60,12 @@ if [ "${1:-}" = --inner ]; then
     echo "startup: $1 did not stop" >&2
     return 1
   }
-  # Field F of label L in the driver's output (3 ns, 4 peak RSS KiB, 5 minor faults, 6-8
-  # init's RSS, PSS, private KiB), median over the runs.
+  # Field F of label L in the driver's output (3 ns, 4 peak RSS KiB, 5 minor faults, 6-9
+  # init's RSS, PSS, private, anonymous KiB), median over the runs.
   col() { awk -v l="$1" -v f="$2" '$2 == l { print $f }' "$work/s" | median; }
-  printf '%-14s %8s %7s %5s %10s %10s %11s %10s %10s | %6s %6s %6s %6s %6s %6s | %7s %7s %7s %7s\n' \
+  printf '%-14s %8s %7s %5s %10s %10s %11s %10s %10s | %6s %6s %6s %6s %6s %6s | %7s %7s %7s %7s %7s\n' \
     binary "size MiB" relocs libs "Ir version" "Ir state" "Ir create*" "Ir start" "Ir delete" \
-    "pf ver" "pf st" "pf cre" "pf sta" "pf del" "pf ini" "RSS cre" "RSS ini" "PSS ini" "USS ini"
+    "pf ver" "pf st" "pf cre" "pf sta" "pf del" "pf ini" "RSS cre" "RSS ini" "PSS ini" "USS ini" "anon in"
   for spec in "$@"; do
     name=${spec%%=*} bin=${spec#*=}
     root=$work/root-$name
@@ -101,11 +101,11 @@ if [ "${1:-}" = --inner ]; then
       "$drv" -o "$work/s" -k "$k" =delete "$bin" --root "$root" delete -f "c$k"
     done
     kib() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1024 }'; }
-    printf '%-14s %8s %7s %5s %10s %10s %11s %10s %10s | %6s %6s %6s %6s %6s %6s | %7s %7s %7s %7s\n' \
+    printf '%-14s %8s %7s %5s %10s %10s %11s %10s %10s | %6s %6s %6s %6s %6s %6s | %7s %7s %7s %7s %7s\n' \
       "$name" "$size" "$relocs" "$libs" "$irv" "$irs" "$irc" "$irst" "$ird" \
       "$(col version 5)" "$(col state 5)" "$(col create 5)" "$(col start 5)" "$(col delete 5)" \
       "$(printf '%s\n' "${inits[@]}" | median)" \
-      "$(kib "$(col create 4)")" "$(kib "$(col create 6)")" "$(kib "$(col create 7)")" "$(kib "$(col create 8)")"
+      "$(kib "$(col create 4)")" "$(kib "$(col create 6)")" "$(kib "$(col create 7)")" "$(kib "$(col create 8)")" "$(kib "$(col create 9)")"
   done
   exit 0
 fi
