@@ -23,9 +23,10 @@
 #   --quick     smoke test: 6 rounds, run x10 instead of x100, 2/5/10 containers present
 #               instead of 10/50/100, no extra bench lanes. Not for figures.
 #   BENCH_SAMPLES=DIR (environment) keeps the raw samples there; BENCH_HULL=PATH measures
-#               that hull binary instead of building target/release/hull.
+#               that hull binary instead of building target/release/hull; BENCH_EXTRA=0
+#               skips the other bench lanes.
 # Needs root. Figures are meaningful only on an otherwise idle machine: the load is printed.
-# Extra benchmark lanes (hack/bench-*.sh) run after this one, unless --quick.
+# Extra benchmark lanes (hack/bench-*.sh) run after this one, unless --quick or BENCH_EXTRA=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -128,7 +129,7 @@ if [ -n "${BENCH_SAMPLES:-}" ]; then
   mkdir -p "$BENCH_SAMPLES" && cp "$work/samples" "$work/meta" "$BENCH_SAMPLES/"
 fi
 
-if [ "$quick" = 0 ]; then
+if [ "$quick" = 0 ] && [ "${BENCH_EXTRA:-1}" != 0 ]; then
   for extra in hack/bench-*.sh; do
     [ -e "$extra" ] && bash "$extra"
   done
