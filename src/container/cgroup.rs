@@ -42,7 +42,12 @@ pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dy
         // Only the systemd driver needs the limits up front (as unit properties).
         resources: (driver == Driver::Systemd).then(|| resources(spec)),
     };
-    hull_cgroups::create(&cfg).map(Some).map_err(err)
+    let m = hull_cgroups::create(&cfg).map_err(err)?;
+    // Before anything is made: joining a cgroup with processes would mix containers (and
+    // `kill --all` would reach the others), and a frozen one would freeze init and hang.
+    m.check_new()
+        .map_err(|e| Error::invalid(format!("linux.cgroupsPath: {}", err(e))))?;
+    Ok(Some(m))
 }
 
 /// The manager of an existing container, from its state.

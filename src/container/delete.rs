@@ -25,6 +25,16 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         }
     }
     if let Some(cg) = super::cgroup::of(state) {
+        // Without a pid namespace of its own, a container whose init is gone can still have
+        // processes; they are the container's, so they go with it (runc's destroy does this).
+        // (A running one was killed whole by `stop` above.)
+        if status == Status::Stopped
+            && !kill::own_pid_ns(&state.config)
+            && !super::cgroup::call(cg.pids())?.is_empty()
+        {
+            let _ = cg.thaw();
+            super::cgroup::call(cg.kill_all(libc::SIGKILL))?;
+        }
         super::cgroup::call(cg.destroy())?;
     }
     // The spec: a failed poststop hook is a warning; delete goes on.
