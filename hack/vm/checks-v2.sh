@@ -314,7 +314,7 @@ check_refuse_cgroup() {
 # processes with it. runc 1.4: SIGKILL kills the whole cgroup (cgroup.kill), and delete kills
 # what is left after init has gone.
 check_no_pidns() {
-  local b d pids init
+  local b d pids init left
   b=$(bundle nopid 'sleep 1000' 'del(.linux.namespaces[] | select(.type == "pid"))')
   for id in nopid1 nopid2; do
     run_d "$id" "$b"
@@ -338,7 +338,8 @@ check_no_pidns() {
   init=$(state nopid2 pid)
   kill -9 "$init"
   wait_for 10 sh -c "[ \"\$(\"$HULL\" --root '$ROOT' state nopid2 | jq -r .status)\" = stopped ]"
-  expect "init gone, the others are left ($(cat "$d/cgroup.procs" | tr '\n' ' '))" [ -s "$d/cgroup.procs" ]
+  left=$(cat "$d/cgroup.procs")
+  expect "init gone, the others are left ($(echo $left))" [ -n "$left" ]
   hull delete nopid2
   expect "delete of the stopped container kills them ($pids)" \
     wait_for 10 sh -c "for p in $pids; do [ ! -e /proc/\$p ] || exit 1; done"

@@ -92,18 +92,30 @@ impl CgParent {
 
 impl Drop for CgParent {
     fn drop(&mut self) {
-        for (key, _) in hierarchies() {
-            let dir = cg_dir(&key, &self.0);
-            if !dir.exists() {
-                continue;
-            }
-            // Thaw what a test froze, then remove what is left below it, deepest first.
+        let dirs: Vec<PathBuf> = hierarchies()
+            .into_iter()
+            .map(|(key, _)| cg_dir(&key, &self.0))
+            .filter(|d| d.exists())
+            .collect();
+        // Thaw what a test froze: a failed test may have left a runtime's init frozen in
+        // `ctr`, which exits once thawed (its runtime is gone).
+        for dir in &dirs {
             for level in [dir.join("ctr"), dir.clone()] {
                 let _ = std::fs::write(level.join("freezer.state"), "THAWED");
                 let _ = std::fs::write(level.join("cgroup.freeze"), "0");
             }
-            let _ = std::fs::remove_dir(dir.join("ctr"));
-            let _ = std::fs::remove_dir(&dir);
+        }
+        // Then remove `ctr` (the name the tests use for a runtime's cgroup, left only by a
+        // failure) and this level, by name.
+        for dir in &dirs {
+            let ctr = dir.join("ctr");
+            for _ in 0..250 {
+                if std::fs::remove_dir(&ctr).is_ok() || !ctr.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
@@ -136,6 +148,36 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out waiting until {what}");
+}
+
+/// `create`, failed if it has not returned within 30 s: a runtime that joins a frozen cgroup
+/// hangs there, and the test must fail rather than hang with it.
+fn create_or_hang(rt: &Runtime, id: &str, b: &Bundle) -> std::process::Output {
+    let err_path = std::env::temp_dir().join(unique("hull-stderr"));
+    let mut child = rt
+        .command()
+        .args(["create", "-b", b.path().to_str().unwrap(), id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = std::fs::read(&err_path).unwrap_or_default();
+            let _ = std::fs::remove_file(&err_path);
+            return std::process::Output {
+                status,
+                stdout: Vec::new(),
+                stderr,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&err_path);
+    panic!("{} create {id} hung (its init frozen?)", rt.bin.display());
 }
 
 fn init_pid(rt: &Runtime, id: &str) -> i32 {
@@ -185,7 +227,7 @@ fn a_frozen_cgroup_is_refused() {
         std::fs::create_dir_all(&freezer).unwrap();
         std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
         let id = unique("frz");
-        let out = rt.create(&id, &sleeper(&path));
+        let out = create_or_hang(&rt, &id, &sleeper(&path));
         assert!(!out.status.success(), "{name} refuses a frozen cgroup");
         assert!(
             stderr(&out).contains("container's cgroup unexpectedly frozen"),
@@ -219,7 +261,7 @@ fn a_cgroup_below_a_frozen_one_is_refused() {
 
     let hull = Runtime::new();
     let id = unique("frzp");
-    let out = hull.create(&id, &b);
+    let out = create_or_hang(&hull, &id, &b);
     assert!(!out.status.success(), "hull refuses it");
     let err = stderr(&out);
     assert!(err.contains("container's cgroup unexpectedly frozen"), "{err}");
@@ -344,12 +386,15 @@ fn update_memory_and_swap_in_the_order_the_kernel_needs() {
         return; // no swap accounting on this host
     }
     let parent = CgParent::new("swap");
+    // Raise both (swap first), lower both (limit first), swap alone (against the current
+    // limit), an unlimited limit while memsw is limited (which lifts memsw too), then limits
+    // again from unlimited.
     let steps: [&[&str]; 5] = [
         &["--memory", "256m", "--memory-swap", "512m"],
         &["--memory", "32m", "--memory-swap", "64m"],
         &["--memory-swap", "96m"],
-        &["--memory", "128m", "--memory-swap", "-1"],
         &["--memory", "-1"],
+        &["--memory", "128m", "--memory-swap", "256m"],
     ];
     let mut seen: Vec<Vec<String>> = Vec::new();
     for (name, rt) in runtimes() {
