@@ -339,7 +339,7 @@ check_no_pidns() {
   kill -9 "$init"
   wait_for 10 sh -c "[ \"\$(\"$HULL\" --root '$ROOT' state nopid2 | jq -r .status)\" = stopped ]"
   left=$(cat "$d/cgroup.procs")
-  expect "init gone, the others are left ($(echo $left))" [ -n "$left" ]
+  expect "init gone, the others are left (${left//$'\n'/ })" [ -n "$left" ]
   hull delete nopid2
   expect "delete of the stopped container kills them ($pids)" \
     wait_for 10 sh -c "for p in $pids; do [ ! -e /proc/\$p ] || exit 1; done"

@@ -136,8 +136,12 @@ fn pids_in(rel: &str) -> Vec<i32> {
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !matches!(s.rsplit(')').next().unwrap_or("").split_whitespace().next(), Some("Z")))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !matches!(
+            s.rsplit(')').next().unwrap_or("").split_whitespace().next(),
+            Some("Z")
+        )
+    })
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -204,8 +208,16 @@ fn a_cgroup_with_processes_is_refused() {
         );
         if name == "hull" {
             assert!(!out.status.success(), "hull refuses it");
-            assert!(rt.state(&second).is_none(), "nothing is left: {:?}", rt.ids());
-            assert_eq!(pids_in(&path), [init_pid(&rt, &first)], "the first is alone");
+            assert!(
+                rt.state(&second).is_none(),
+                "nothing is left: {:?}",
+                rt.ids()
+            );
+            assert_eq!(
+                pids_in(&path),
+                [init_pid(&rt, &first)],
+                "the first is alone"
+            );
         } else {
             assert!(out.status.success(), "runc 1.1.5 only warns: {err}");
         }
@@ -264,9 +276,19 @@ fn a_cgroup_below_a_frozen_one_is_refused() {
     let out = create_or_hang(&hull, &id, &b);
     assert!(!out.status.success(), "hull refuses it");
     let err = stderr(&out);
-    assert!(err.contains("container's cgroup unexpectedly frozen"), "{err}");
-    assert!(err.contains(&parent.0), "the error names the frozen level: {err}");
-    assert!(hull.state(&id).is_none(), "nothing is left: {:?}", hull.ids());
+    assert!(
+        err.contains("container's cgroup unexpectedly frozen"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&parent.0),
+        "the error names the frozen level: {err}"
+    );
+    assert!(
+        hull.state(&id).is_none(),
+        "nothing is left: {:?}",
+        hull.ids()
+    );
     assert!(!cg_dir("freezer", &path).exists(), "no cgroup was made");
 
     let runc = Runtime::with_bin(RUNC.into());
@@ -370,7 +392,11 @@ fn pids_limits_as_runtime_spec_1_3() {
             b.save();
             let out = rt.run(&unique("pids"), &b);
             assert!(out.status.success(), "{name} {case}: {}", stderr(&out));
-            let want = if name == "hull" { hull_wants } else { runc_wants };
+            let want = if name == "hull" {
+                hull_wants
+            } else {
+                runc_wants
+            };
             assert_eq!(stdout(&out).trim(), *want, "{name}: pids {pids}");
         }
     }
@@ -382,7 +408,10 @@ fn pids_limits_as_runtime_spec_1_3() {
 /// memory -1 end with the same files under both runtimes.
 #[test]
 fn update_memory_and_swap_in_the_order_the_kernel_needs() {
-    if !cg_dir("memory", "").join("memory.memsw.limit_in_bytes").exists() {
+    if !cg_dir("memory", "")
+        .join("memory.memsw.limit_in_bytes")
+        .exists()
+    {
         return; // no swap accounting on this host
     }
     let parent = CgParent::new("swap");
@@ -406,7 +435,12 @@ fn update_memory_and_swap_in_the_order_the_kernel_needs() {
         let id = unique("swap");
         ok(&rt.run_detached(&id, &b));
         let dir = cg_dir("memory", &path);
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().trim().to_string();
+        let read = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
         let mut log = vec![format!(
             "{} {}",
             read("memory.limit_in_bytes"),
@@ -417,7 +451,11 @@ fn update_memory_and_swap_in_the_order_the_kernel_needs() {
             args.extend_from_slice(step);
             args.push(&id);
             let out = rt.cmd(&args);
-            assert!(out.status.success(), "{name} update {step:?}: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "{name} update {step:?}: {}",
+                stderr(&out)
+            );
             log.push(format!(
                 "{step:?}: {} {}",
                 read("memory.limit_in_bytes"),
@@ -428,7 +466,11 @@ fn update_memory_and_swap_in_the_order_the_kernel_needs() {
         ok(&rt.cmd(&["delete", "-f", &id]));
     }
     assert_eq!(seen[0], seen[1], "hull (left) and runc (right) differ");
-    assert!(seen[0][1].ends_with(&format!("{} {}", 256 << 20, 512 << 20)), "{:?}", seen[0]);
+    assert!(
+        seen[0][1].ends_with(&format!("{} {}", 256 << 20, 512 << 20)),
+        "{:?}",
+        seen[0]
+    );
 }
 
 /// `update` of cpuset.cpus and cpuset.mems while the container has processes in its cgroup.
@@ -460,7 +502,12 @@ fn update_cpuset_with_processes_inside() {
             args.extend_from_slice(step);
             args.push(&id);
             let out = rt.cmd(&args);
-            let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().trim().to_string();
+            let read = |f: &str| {
+                std::fs::read_to_string(dir.join(f))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            };
             log.push(format!(
                 "{step:?}: ok={} cpus={} mems={}",
                 out.status.success(),
@@ -472,7 +519,11 @@ fn update_cpuset_with_processes_inside() {
         ok(&rt.cmd(&["delete", "-f", &id]));
     }
     assert_eq!(seen[0], seen[1], "hull (left) and runc (right) differ");
-    assert!(seen[0].iter().all(|l| l.contains("ok=true")), "{:?}", seen[0]);
+    assert!(
+        seen[0].iter().all(|l| l.contains("ok=true")),
+        "{:?}",
+        seen[0]
+    );
 }
 
 /// `events` reports an OOM kill as runc does: a line {"type":"oom","id":ID} (no data), and
@@ -498,7 +549,15 @@ fn events_report_an_oom_kill_in_runcs_shape() {
         // The first stats line (one interval in): the watcher is set up.
         let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
         assert_eq!(first["type"], "stats", "{name}: {first}");
-        let out = rt.cmd(&["exec", &id, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+        let out = rt.cmd(&[
+            "exec",
+            &id,
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=64M",
+            "count=1",
+        ]);
         assert_eq!(out.status.code(), Some(137), "{name}: dd is OOM-killed");
         let oom = loop {
             let line = lines.next().expect("events ended").unwrap();
@@ -549,9 +608,10 @@ fn kill_all_without_a_pid_namespace_reaches_every_process() {
         for sig in ["KILL", "TERM"] {
             let (id, path, pids) = no_pidns(&rt, &parent, name);
             ok(&rt.cmd(&["kill", "--all", &id, sig]));
-            wait_until(&format!("{name}: kill --all {sig} leaves none of {pids:?}"), || {
-                all_gone(&pids)
-            });
+            wait_until(
+                &format!("{name}: kill --all {sig} leaves none of {pids:?}"),
+                || all_gone(&pids),
+            );
             ok(&rt.cmd(&["delete", &id]));
             assert!(!cg_dir("pids", &path).exists(), "{name} removed its cgroup");
         }
@@ -575,7 +635,11 @@ fn kill_kill_without_a_pid_namespace_kills_every_process() {
         } else {
             std::thread::sleep(Duration::from_millis(200));
             let left: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
-            assert_eq!(left.len(), 3, "runc 1.1.5 kills init alone: {left:?} are left");
+            assert_eq!(
+                left.len(),
+                3,
+                "runc 1.1.5 kills init alone: {left:?} are left"
+            );
         }
         ok(&rt.cmd(&["delete", "-f", &id]));
         assert!(all_gone(&pids), "{name}: delete -f reaches them all");
@@ -597,11 +661,17 @@ fn after_init_dies_without_a_pid_namespace_kill_all_and_delete_reach_the_rest() 
                 .unwrap();
             wait_until("stopped", || rt.status(&id).as_deref() == Some("stopped"));
             let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-            assert_eq!(left.len(), 3, "{name}: init's death leaves the others: {left:?}");
+            assert_eq!(
+                left.len(),
+                3,
+                "{name}: init's death leaves the others: {left:?}"
+            );
             match how {
                 "kill --all" => {
                     ok(&rt.cmd(&["kill", "--all", &id, "KILL"]));
-                    wait_until(&format!("{name}: {how} reaches {left:?}"), || all_gone(&left));
+                    wait_until(&format!("{name}: {how} reaches {left:?}"), || {
+                        all_gone(&left)
+                    });
                     ok(&rt.cmd(&["delete", &id]));
                 }
                 "delete" => {
@@ -612,7 +682,10 @@ fn after_init_dies_without_a_pid_namespace_kill_all_and_delete_reach_the_rest() 
                 }
             }
             assert!(all_gone(&left), "{name}: after {how}, {left:?} are gone");
-            assert!(rt.state(&id).is_none(), "{name}: {how} removed the container");
+            assert!(
+                rt.state(&id).is_none(),
+                "{name}: {how} removed the container"
+            );
             for (key, _) in hierarchies() {
                 let dir = cg_dir(&key, &path);
                 assert!(!dir.exists(), "{name}: {how} removed {}", dir.display());

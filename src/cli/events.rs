@@ -53,7 +53,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         println!("{e}");
     };
     if a.stats {
-        event("stats", Some(serde_json::to_value(cgroup::call(cg.stats())?)?));
+        event(
+            "stats",
+            Some(serde_json::to_value(cgroup::call(cg.stats())?)?),
+        );
         return Ok(0);
     }
     drop(dir);
@@ -67,7 +70,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let mut next_stats = Instant::now() + interval;
     loop {
         if Instant::now() >= next_stats {
-            event("stats", Some(serde_json::to_value(cgroup::call(cg.stats())?)?));
+            event(
+                "stats",
+                Some(serde_json::to_value(cgroup::call(cg.stats())?)?),
+            );
             next_stats = Instant::now() + interval;
         }
         let Some(init) = &init else {

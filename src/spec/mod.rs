@@ -60,11 +60,7 @@ fn describe<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
 /// `pids` object without `limit` sets nothing. oci-spec's type reads a missing limit as 0, so
 /// a 0 is checked against the document (`pointer` names the pids object in it); only then, so
 /// the common config is parsed once.
-pub fn drop_unset_pids_limit(
-    r: &mut oci_spec::runtime::LinuxResources,
-    doc: &[u8],
-    pointer: &str,
-) {
+pub fn drop_unset_pids_limit(r: &mut oci_spec::runtime::LinuxResources, doc: &[u8], pointer: &str) {
     if r.pids().is_none_or(|p| p.limit() != 0) {
         return;
     }

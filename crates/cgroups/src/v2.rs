@@ -116,7 +116,9 @@ impl crate::Manager for Manager {
             }
             // Without swap accounting there is no memory.swap.max: "no limit" and "no swap"
             // hold anyway, as runc reasons.
-            if w.file == "memory.swap.max" && matches!(w.value.as_str(), "max" | "0") && !file.exists()
+            if w.file == "memory.swap.max"
+                && matches!(w.value.as_str(), "max" | "0")
+                && !file.exists()
             {
                 continue;
             }
