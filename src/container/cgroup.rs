@@ -42,12 +42,15 @@ pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dy
         // Only the systemd driver needs the limits up front (as unit properties).
         resources: (driver == Driver::Systemd).then(|| resources(spec)),
     };
-    let m = hull_cgroups::create(&cfg).map_err(err)?;
-    // Before anything is made: joining a cgroup with processes would mix containers (and
-    // `kill --all` would reach the others), and a frozen one would freeze init and hang.
+    hull_cgroups::create(&cfg).map(Some).map_err(err)
+}
+
+/// Refuses a cgroup a new container must not join (after the id was found free, before the
+/// cgroup is made, as runc orders it): one with processes would mix containers (and `kill
+/// --all` would reach the others), a frozen one would freeze init and hang create.
+pub fn check_new(m: &dyn Manager) -> Result<()> {
     m.check_new()
-        .map_err(|e| Error::invalid(format!("linux.cgroupsPath: {}", err(e))))?;
-    Ok(Some(m))
+        .map_err(|e| Error::invalid(format!("linux.cgroupsPath: {}", err(e))))
 }
 
 /// The manager of an existing container, from its state.

@@ -100,6 +100,9 @@ pub fn create(opts: &Options) -> Result<Created> {
         cgroup: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
+    if let Some(cg) = &cgroup {
+        cgroup::check_new(cg.as_ref())?;
+    }
     if notify_socket.is_some() {
         let notify_dir = crate::io::notify::dir(&dir.path);
         std::fs::create_dir(&notify_dir).with_ctx(|| format!("create {}", notify_dir.display()))?;
