@@ -171,6 +171,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn own_pid_namespace() {
+        let spec = |ns: serde_json::Value| -> oci_spec::runtime::Spec {
+            serde_json::from_value(
+                serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": ns}}),
+            )
+            .unwrap()
+        };
+        assert!(own_pid_ns(&spec(serde_json::json!([{"type": "pid"}]))));
+        assert!(own_pid_ns(&spec(
+            serde_json::json!([{"type": "pid", "path": ""}])
+        )));
+        assert!(!own_pid_ns(&spec(
+            serde_json::json!([{"type": "pid", "path": "/proc/1/ns/pid"}])
+        )));
+        assert!(!own_pid_ns(&spec(serde_json::json!([{"type": "mount"}]))));
+    }
+
+    #[test]
     fn signals() {
         assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
         assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);

@@ -311,6 +311,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pids_without_limit_set_nothing_and_zero_is_a_limit() {
+        let pids = |json: &str| {
+            let doc = format!(
+                r#"{{"ociVersion": "1.0.2", "linux": {{"resources": {{"pids": {json}}}}}}}"#
+            );
+            parse(doc.as_bytes())
+                .unwrap()
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().clone())
+                .and_then(|r| r.pids().map(|p| p.limit()))
+        };
+        assert_eq!(pids("{}"), None);
+        assert_eq!(pids(r#"{"limit": 0}"#), Some(0));
+        assert_eq!(pids(r#"{"limit": -1}"#), Some(-1));
+        assert_eq!(pids(r#"{"limit": 7}"#), Some(7));
+    }
+
+    #[test]
     fn default_spec_parses_and_validates() {
         let spec = parse(DEFAULT_SPEC.as_bytes()).unwrap();
         validate(&spec, true).unwrap();
