@@ -693,3 +693,68 @@ fn after_init_dies_without_a_pid_namespace_kill_all_and_delete_reach_the_rest() 
         }
     }
 }
+
+/// `update` while the container has a cgroup of its own below its devices cgroup (systemd in a
+/// container makes them): the kernel refuses an "a" rule in a v1 devices cgroup with children
+/// (EINVAL), so a list that starts from "deny all" cannot be written again as it stands.
+/// runc moves the cgroup to the new list by its differences (its devices emulator); so does
+/// hull. A plain update succeeds under both; `update -r` with device rules too, and the
+/// container keeps its default devices. runc (1.1.5 and 1.4) leaves device rules in `-r`
+/// alone; hull applies them rather than drop them silently (here: /dev/kmsg readable).
+#[test]
+fn update_with_a_sub_cgroup_moves_device_rules_by_their_differences() {
+    let parent = CgParent::new("devupd");
+    let rules = r#"{"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}]}"#;
+    for (name, rt) in runtimes() {
+        let path = parent.child(&format!("ctr-{name}"));
+        let id = unique("devupd");
+        let b = sleeper(&path);
+        ok(&rt.run_detached(&id, &b));
+        let devices = cg_dir("devices", &path);
+        let sub = devices.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let list = || std::fs::read_to_string(devices.join("devices.list")).unwrap();
+        let before = list();
+        assert!(before.contains("c 1:3 rwm"), "{name}: {before}");
+        ok(&rt.cmd(&["update", "--pids-limit", "50", &id]));
+        assert_eq!(
+            list(),
+            before,
+            "{name}: a plain update leaves the device list"
+        );
+        let mut c = rt.command();
+        c.args(["update", "-r", "-", &id])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{name}: update -r: {}", stderr(&out));
+        let after = list();
+        for default in ["c 1:3 rwm", "c 1:5 rwm", "c 136:* rwm"] {
+            assert!(after.contains(default), "{name} kept {default}: {after}");
+        }
+        assert_eq!(
+            after.contains("c 1:11 r"),
+            name == "hull",
+            "{name}: the new rule (runc leaves device rules alone): {after}"
+        );
+        let out = rt.cmd(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "echo x > /dev/null && head -c1 /dev/zero | wc -c",
+        ]);
+        assert_eq!(
+            stdout(&out).trim(),
+            "1",
+            "{name}: the defaults still work: {}",
+            stderr(&out)
+        );
+        std::fs::remove_dir(&sub).unwrap();
+        ok(&rt.cmd(&["delete", "-f", &id]));
+    }
+}

@@ -92,7 +92,11 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    cgroup::update(cg.as_ref(), &with_memory_limit(r.clone(), &saved))?;
+    cgroup::update(
+        cg.as_ref(),
+        &st.config,
+        &with_memory_limit(r.clone(), &saved),
+    )?;
     // Remember what was asked, so the saved config tells the truth.
     if let Some(linux) = st.config.linux_mut() {
         let mut merged = serde_json::to_value(&saved)?;

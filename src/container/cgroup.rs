@@ -122,9 +122,22 @@ fn resources(spec: &Spec) -> LinuxResources {
     resources
 }
 
-/// Applies `update`'s resources (0 and absent leave a setting as it is).
-pub fn update(m: &dyn Manager, r: &LinuxResources) -> Result<()> {
-    m.set(r).map_err(err)
+/// Applies `update`'s resources (0 and absent leave a setting as it is). Device rules, when
+/// given, replace the config's and get the same defaults after them as at create (the manager
+/// moves the cgroup to the new list by its differences). runc's `update` leaves device rules
+/// alone whatever it is given; hull applies them rather than drop them silently.
+pub fn update(m: &dyn Manager, config: &Spec, r: &LinuxResources) -> Result<()> {
+    let mut r = r.clone();
+    if let Some(devices) = r.devices().clone().filter(|d| !d.is_empty()) {
+        let mut with_rules = config.clone();
+        let mut linux = with_rules.linux().clone().unwrap_or_default();
+        let mut res = LinuxResources::default();
+        res.set_devices(Some(devices));
+        linux.set_resources(Some(res));
+        with_rules.set_linux(Some(linux));
+        r.set_devices(resources(&with_rules).devices().clone());
+    }
+    m.set(&r).map_err(err)
 }
 
 pub fn call<T>(r: hull_cgroups::Result<T>) -> Result<T> {

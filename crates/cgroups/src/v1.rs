@@ -108,6 +108,128 @@ fn set_memory_and_swap(dir: &Path, limit: Option<&str>, swap: Option<&str>) -> R
     Ok(())
 }
 
+/// A v1 devices cgroup as the kernel keeps it: a default (allow or deny everything) and the
+/// exceptions to it, each (type, major, minor) with its access bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DeviceCgroup {
+    allow_all: bool,
+    exceptions: Vec<(String, u8)>,
+}
+
+const ACCESS: [(char, u8); 3] = [('r', 1), ('w', 2), ('m', 4)];
+
+fn access_bits(s: &str) -> u8 {
+    ACCESS
+        .iter()
+        .filter(|(c, _)| s.contains(*c))
+        .fold(0, |acc, (_, b)| acc | b)
+}
+
+fn access_str(bits: u8) -> String {
+    ACCESS
+        .iter()
+        .filter(|(_, b)| bits & b != 0)
+        .map(|(c, _)| *c)
+        .collect()
+}
+
+impl DeviceCgroup {
+    /// From devices.list; `None` in allow-all mode, where the kernel lists "a *:* rwm" and
+    /// hides the exceptions.
+    fn read(dir: &Path) -> Option<DeviceCgroup> {
+        let list = std::fs::read_to_string(dir.join("devices.list")).ok()?;
+        let mut cg = DeviceCgroup {
+            allow_all: false,
+            exceptions: Vec::new(),
+        };
+        for line in list.lines() {
+            let (key, access) = line.rsplit_once(' ')?;
+            if key.starts_with('a') {
+                return None;
+            }
+            cg.add(key, access_bits(access));
+        }
+        Some(cg)
+    }
+
+    fn add(&mut self, key: &str, bits: u8) {
+        match self.exceptions.iter_mut().find(|(k, _)| k == key) {
+            Some((_, b)) => *b |= bits,
+            None => self.exceptions.push((key.to_string(), bits)),
+        }
+    }
+
+    fn remove(&mut self, key: &str, bits: u8) {
+        if let Some((_, b)) = self.exceptions.iter_mut().find(|(k, _)| k == key) {
+            *b &= !bits;
+        }
+        self.exceptions.retain(|(_, b)| *b != 0);
+    }
+
+    /// What the kernel does with a line written to devices.allow (`allow`) or devices.deny:
+    /// "a…" resets the default and drops the exceptions; a rule is an exception to the
+    /// default, added or taken away (on its exact type, major and minor).
+    fn apply(&mut self, allow: bool, rule: &str) {
+        if rule.starts_with('a') {
+            self.allow_all = allow;
+            self.exceptions.clear();
+            return;
+        }
+        let (key, access) = rule.rsplit_once(' ').unwrap_or((rule, "rwm"));
+        if allow == self.allow_all {
+            self.remove(key, access_bits(access));
+        } else {
+            self.add(key, access_bits(access));
+        }
+    }
+}
+
+/// Sets the device rules in the order the kernel takes them. A cgroup that already has a
+/// deny-all list (a running container: `update`) is moved to the new list by its differences
+/// alone, as runc's device emulator does: the kernel refuses an "a" rule in a cgroup with
+/// sub-cgroups (EINVAL), and resetting to deny-all first would leave the container without
+/// its devices for a moment. A new cgroup (allow-all, its exceptions hidden) gets the rules as
+/// they are.
+fn set_devices(dir: &Path, writes: &[&render::Write]) -> Result<()> {
+    let is_allow = |w: &render::Write| w.file == "devices.allow";
+    let current = DeviceCgroup::read(dir);
+    if let Some(current) = current.filter(|c| !c.allow_all) {
+        let mut target = current.clone();
+        for w in writes {
+            target.apply(is_allow(w), &w.value);
+        }
+        if !target.allow_all {
+            for (key, bits) in &current.exceptions {
+                let keep = target
+                    .exceptions
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(0, |(_, b)| *b);
+                if bits & !keep != 0 {
+                    let rule = format!("{key} {}", access_str(bits & !keep));
+                    write(&dir.join("devices.deny"), &rule)?;
+                }
+            }
+            for (key, bits) in &target.exceptions {
+                let have = current
+                    .exceptions
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(0, |(_, b)| *b);
+                if bits & !have != 0 {
+                    let rule = format!("{key} {}", access_str(bits & !have));
+                    write(&dir.join("devices.allow"), &rule)?;
+                }
+            }
+            return Ok(());
+        }
+    }
+    for w in writes {
+        write(&dir.join(&w.file), &w.value)?;
+    }
+    Ok(())
+}
+
 /// Block IO weights live in blkio.weight with CFQ and in blkio.bfq.weight with BFQ (the only
 /// proportional scheduler of current kernels): runc writes whichever the host has.
 fn blkio_file(dir: &Path, file: &str) -> String {
@@ -193,7 +315,17 @@ impl crate::Manager for Manager {
         if value(LIMIT).is_some() || value(MEMSW).is_some() {
             set_memory_and_swap(self.require("memory")?, value(LIMIT), value(MEMSW))?;
         }
-        for w in writes.iter().filter(|w| w.file != LIMIT && w.file != MEMSW) {
+        let devices: Vec<&render::Write> = writes
+            .iter()
+            .filter(|w| w.controller == "devices")
+            .collect();
+        if !devices.is_empty() {
+            set_devices(self.require("devices")?, &devices)?;
+        }
+        for w in writes
+            .iter()
+            .filter(|w| w.file != LIMIT && w.file != MEMSW && w.controller != "devices")
+        {
             let dir = match self.require(w.controller) {
                 Ok(d) => d,
                 Err(_) if optional(&w.file) => continue,
@@ -358,5 +490,37 @@ impl crate::Manager for Manager {
             Some(dir) if dir.exists() => crate::OomWatch::v1(dir).map(Some),
             _ => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(allow_all: bool, ex: &[(&str, &str)]) -> DeviceCgroup {
+        DeviceCgroup {
+            allow_all,
+            exceptions: ex
+                .iter()
+                .map(|(k, a)| (k.to_string(), access_bits(a)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn device_rules_as_the_kernel_keeps_them() {
+        let mut cg = state(true, &[]);
+        cg.apply(false, "a *:* rwm");
+        assert_eq!(cg, state(false, &[]));
+        cg.apply(true, "c 1:3 rw");
+        cg.apply(true, "c 1:3 m");
+        cg.apply(true, "c *:* m");
+        assert_eq!(cg, state(false, &[("c 1:3", "rwm"), ("c *:*", "m")]));
+        cg.apply(false, "c 1:3 w");
+        assert_eq!(cg, state(false, &[("c 1:3", "rm"), ("c *:*", "m")]));
+        cg.apply(false, "c 1:3 rm");
+        assert_eq!(cg, state(false, &[("c *:*", "m")]));
+        cg.apply(true, "a");
+        assert_eq!(cg, state(true, &[]));
     }
 }
