@@ -120,6 +120,15 @@ impl Drop for CgParent {
     }
 }
 
+/// A cgroup directory a test made, removed when dropped, pass or fail.
+struct RmDir(PathBuf);
+
+impl Drop for RmDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 fn sleeper(path: &str) -> Bundle {
     let mut b = Bundle::sh("sleep 1000");
     b.config["linux"]["cgroupsPath"] = json!(path);
@@ -712,8 +721,8 @@ fn update_with_a_sub_cgroup_moves_device_rules_by_their_differences() {
         let b = sleeper(&path);
         ok(&rt.run_detached(&id, &b));
         let devices = cg_dir("devices", &path);
-        let sub = devices.join("sub");
-        std::fs::create_dir(&sub).unwrap();
+        let sub = RmDir(devices.join("sub"));
+        std::fs::create_dir(&sub.0).unwrap();
         let list = || std::fs::read_to_string(devices.join("devices.list")).unwrap();
         let before = list();
         assert!(before.contains("c 1:3 rwm"), "{name}: {before}");
@@ -754,7 +763,7 @@ fn update_with_a_sub_cgroup_moves_device_rules_by_their_differences() {
             "{name}: the defaults still work: {}",
             stderr(&out)
         );
-        std::fs::remove_dir(&sub).unwrap();
+        drop(sub);
         ok(&rt.cmd(&["delete", "-f", &id]));
     }
 }
