@@ -323,6 +323,28 @@ fn a_cgroup_below_a_frozen_one_is_refused() {
     let status = create.wait().unwrap();
     assert!(status.success(), "runc goes on once thawed: {status}");
     ok(&runc.cmd(&["delete", "-f", &id]));
+
+    // A hybrid host's unified hierarchy has the v2 freezer (cgroup.freeze), which holds the
+    // container's processes as well: hull checks it too.
+    if hierarchies().iter().any(|(k, _)| k.is_empty()) {
+        let unified = cg_dir("", &parent.0);
+        std::fs::create_dir_all(&unified).unwrap();
+        std::fs::write(unified.join("cgroup.freeze"), "1").unwrap();
+        let id = unique("frzu");
+        let out = create_or_hang(&hull, &id, &b);
+        assert!(!out.status.success(), "hull refuses it");
+        let err = stderr(&out);
+        assert!(
+            err.contains("container's cgroup unexpectedly frozen"),
+            "{err}"
+        );
+        assert!(err.contains(&unified.display().to_string()), "{err}");
+        assert!(
+            hull.state(&id).is_none(),
+            "nothing is left: {:?}",
+            hull.ids()
+        );
+    }
 }
 
 /// On a hybrid host runc places init in the unified (cgroup2) hierarchy too, at the same
