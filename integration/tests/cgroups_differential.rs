@@ -621,8 +621,16 @@ fn no_pidns(rt: &Runtime, parent: &CgParent, name: &str) -> (String, String, Vec
     ok(&rt.run_detached(&id, &b));
     ok(&rt.detached(&["exec", "-d", &id, "sleep", "1001"]));
     ok(&rt.detached(&["exec", "-d", &id, "sh", "-c", "sleep 1002 & sleep 1003"]));
-    wait_until("four processes", || pids_in(&path).len() == 4);
-    let pids = pids_in(&path);
+    // Init and the three sleeps, once the runtimes' own helpers have left the cgroup.
+    let sleeps = || {
+        let pids = pids_in(&path);
+        let all_sleep = pids.iter().all(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        });
+        (pids.len() == 4 && all_sleep).then_some(pids)
+    };
+    wait_until("init and three sleeps", || sleeps().is_some());
+    let pids = sleeps().expect("still there");
     (id, path, pids)
 }
 
