@@ -720,14 +720,23 @@ fn after_init_dies_without_a_pid_namespace_kill_all_and_delete_reach_the_rest() 
                     ok(&rt.cmd(&["delete", "-f", &id]));
                 }
             }
-            assert!(all_gone(&left), "{name}: after {how}, {left:?} are gone");
+            // SIGKILL is sent; the processes are gone a moment later.
+            wait_until(&format!("{name}: after {how}, {left:?} are gone"), || {
+                all_gone(&left)
+            });
             assert!(
                 rt.state(&id).is_none(),
                 "{name}: {how} removed the container"
             );
             for (key, _) in hierarchies() {
                 let dir = cg_dir(&key, &path);
-                assert!(!dir.exists(), "{name}: {how} removed {}", dir.display());
+                if name == "hull" {
+                    assert!(!dir.exists(), "{name}: {how} removed {}", dir.display());
+                } else {
+                    // runc 1.1.5 does not wait for the processes it killed: its rmdir can race
+                    // with their exit and give up, leaving the (now empty) cgroup.
+                    let _ = std::fs::remove_dir(&dir);
+                }
             }
         }
     }

@@ -44,6 +44,11 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
             let _ = cg.thaw();
             super::cgroup::call(cg.kill_all(libc::SIGKILL))
                 .map_err(|e| left_behind(&state.id, &format!("its processes ({e})")))?;
+            // Their exit takes a moment; the cgroup can go only after it.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !super::cgroup::call(cg.pids())?.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         super::cgroup::call(cg.destroy())
             .map_err(|e| left_behind(&state.id, &format!("its cgroup ({e})")))?;
