@@ -160,15 +160,27 @@ fn delete_fails_loudly_when_it_cannot_remove_everything() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(libc::SIGKILL)
     );
-    // A child cgroup (ours) keeps the container's cgroup from being removed.
+    // A child cgroup (ours) with a mount on it keeps the container's cgroup from being
+    // removed: delete removes sub-cgroups (as runc does), but not a mount point.
     let dir = cgroup_dirs(&id)
         .into_iter()
         .find(|d| d.exists())
         .expect("the killed create made its cgroup");
     let child = dir.join("held-by-test");
     std::fs::create_dir(&child).unwrap();
+    nix::mount::mount(
+        Some("none"),
+        &child,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
     let out = rt.cmd(&["delete", "--force", &id]);
-    let removed_child = std::fs::remove_dir(&child);
+    let unmounted = nix::mount::umount(&child);
+    let removed_child = unmounted
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::fs::remove_dir(&child));
     assert!(!out.status.success(), "delete claimed success");
     assert!(
         stderr(&out).contains("cgroup") && stderr(&out).contains("kept"),
