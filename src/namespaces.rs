@@ -243,3 +243,33 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
     }
     std::fs::write("/proc/self/timens_offsets", text).ctx("write /proc/self/timens_offsets")
 }
+
+/// Whether this process runs in a user namespace other than the host's: its uid_map is not
+/// the identity map of every id (runc's `userns.RunningInUserNS`).
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_initial_map(&map))
+}
+
+fn is_initial_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
+/// Rootless as runc means it: not root, or root only of a user namespace (podman runs the
+/// runtime as root of the user namespace it made for an ordinary user), where cgroups and
+/// /run belong to someone else.
+pub fn rootless() -> bool {
+    !nix::unistd::geteuid().is_root() || in_user_namespace()
+}
+
+#[cfg(test)]
+mod userns_tests {
+    use super::is_initial_map;
+
+    #[test]
+    fn initial_uid_map() {
+        assert!(is_initial_map("         0          0 4294967295\n"));
+        assert!(!is_initial_map("         0       1000          1\n"));
+        assert!(!is_initial_map("0 1000 1\n1 100000 65536\n"));
+    }
+}

@@ -1,9 +1,13 @@
 //! `exec`: a new process in a running container. It joins every namespace of the container's
-//! init (pid and time through the runtime, before the fork; the rest in the child, mount
-//! last), then gets the process's user, capabilities, no_new_privs, and execve.
+//! init (pid and time through a short-lived intermediate process, before the fork; the rest
+//! in the child, mount last), then gets the process's user, capabilities, no_new_privs, and
+//! execve.
 
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
+use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -55,23 +59,19 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     }
 
     let (ours, theirs) = channel::pair()?;
-    let joined = ParentNamespaces::enter(&ns, &st.config)?;
-    let forked = fork_into(nix::sched::CloneFlags::empty());
-    let pid = match forked {
-        Ok(Forked::Child) => {
-            drop(joined);
-            drop(ours);
-            child(&ns, opts, theirs)
+    let pid = if ns.parent_joins.is_empty() {
+        match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
+            Forked::Child => {
+                drop(ours);
+                child(&ns, opts, theirs)
+            }
+            Forked::Parent(pid) => {
+                drop(theirs);
+                pid
+            }
         }
-        Ok(Forked::Parent(pid)) => {
-            drop(theirs);
-            joined.restore()?;
-            pid
-        }
-        Err(e) => {
-            let _ = joined.restore();
-            return Err(e).ctx("fork the exec process");
-        }
+    } else {
+        fork_in_pid_namespace(&ns, st, opts, ours.as_fd(), theirs)?
     };
     // Into the container's cgroup before the child runs anything; then let it go.
     let joined_cgroup = match super::cgroup::of(st) {
@@ -146,6 +146,55 @@ fn validate(p: &Process) -> Result<()> {
 }
 
 /// The exec'd process, in the child; never returns.
+/// Forks the exec process into the container's pid (and time) namespace without the runtime
+/// entering it: an intermediate process joins them and clones the exec process as the
+/// runtime's own child (CLONE_PARENT), reports its pid and exits. The runtime itself could
+/// join and come back only with CAP_SYS_ADMIN over its own pid namespace, which root of a
+/// user namespace (the runtime under rootless podman) does not have. crun does the same.
+fn fork_in_pid_namespace(
+    ns: &namespaces::Plan,
+    st: &State,
+    opts: &Options,
+    ours: BorrowedFd,
+    theirs: Channel,
+) -> Result<Pid> {
+    let (report_rd, report_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("pipe for the exec process's pid")?;
+    match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
+        Forked::Child => {
+            drop(report_rd);
+            // The runtime's end of the channel stays with the runtime (this copy would
+            // reach the exec process until its execve).
+            let _ = nix::unistd::close(ours.as_raw_fd());
+            let forked = ParentNamespaces::enter(ns, &st.config).and_then(|_joined| {
+                fork_into(CloneFlags::CLONE_PARENT).ctx("fork the exec process")
+            });
+            let (report, code) = match forked {
+                Ok(Forked::Child) => {
+                    drop(report_wr);
+                    child(ns, opts, theirs)
+                }
+                Ok(Forked::Parent(pid)) => (format!("pid {pid}"), 0),
+                Err(e) => (e.to_string(), 1),
+            };
+            let _ = nix::unistd::write(&report_wr, report.as_bytes());
+            exit_now(code)
+        }
+        Forked::Parent(mid) => {
+            drop(report_wr);
+            drop(theirs);
+            let mut report = String::new();
+            let read = std::fs::File::from(report_rd).read_to_string(&mut report);
+            let _ = nix::sys::wait::waitpid(mid, None);
+            read.ctx("read the exec process's pid")?;
+            match report.strip_prefix("pid ").map(str::parse::<i32>) {
+                Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
+                _ => Err(Error::Other(report)),
+            }
+        }
+    }
+}
+
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     let err = match prepare(ns, opts, &chan) {
         Ok((exe, env)) => attrs::exec(

@@ -52,6 +52,12 @@ pub fn pair() -> Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
+impl AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Channel {
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
         self.send_with_fd(msg, None)
