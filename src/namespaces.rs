@@ -173,6 +173,16 @@ impl Plan {
     }
 }
 
+/// Whether this process is in `ns` already (setns into one's own user namespace is EINVAL).
+pub fn is_current(ns: &Joined) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(format!("/proc/self/ns/{}", proc_name(ns.typ)));
+    match (ns.file.metadata(), ours) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// Enters `ns`; the error names the namespace and its path.
 pub fn join(ns: &Joined) -> Result<()> {
     setns(ns.file.as_fd(), clone_flag(ns.typ))

@@ -159,6 +159,7 @@ sc_top() {
 sc_restart() {
   local n=rst-$1 p1 p2
   e_run -d --name "$n" "$IMG" sh -c "$LOOP" >/dev/null
+  wait_for 20 logs_have "$n" started   # the trap is set: TERM ends it at once
   p1=$(pid_of "$n")
   "$E" restart -t 20 "$n" >/dev/null
   p2=$(pid_of "$n")
@@ -218,7 +219,8 @@ sc_bad_cwd() {
   expect "exec -w FILE fails ($code)" test "$code" != 0
   if [ "$1" = hull ]; then
     # podman reads the runtime's --log as one JSON object; Docker gets it from the shim.
-    expect_match "the engine shows hull's error" "$(cat "$WORK/last.err")" "chdir to cwd \(/etc/passwd\): Not a directory"
+    # (docker exec prints it on stdout)
+    expect_match "the engine shows hull's error" "$(cat "$WORK/last.err" "$WORK/last.out")" "chdir to cwd \(/etc/passwd\): Not a directory"
   fi
   if [ "$ENGINE" = podman ]; then
     # podman creates a missing workdir itself, except on a volume: there the runtime decides.

@@ -27,9 +27,12 @@ rootless_setup() {
   done
   RL_SUBUID=$(awk -F: -v u="$RL_USER" '$1 == u {print $2; exit}' /etc/subuid)
   RL_SUBGID=$(awk -F: -v u="$RL_USER" '$1 == u {print $2; exit}' /etc/subgid)
-  mkdir -p "$RL_HOME/run" "$RL_HOME/.config"
+  # The user's own config files, where rootless podman looks (also when conmon runs
+  # `podman container cleanup` for it, with none of our environment).
+  local conf=$RL_HOME/.config/containers
+  mkdir -p "$RL_HOME/run" "$conf"
   chmod 700 "$RL_HOME/run"
-  cat >"$RL_HOME/storage.conf" <<EOF
+  cat >"$conf/storage.conf" <<EOF
 [storage]
 driver = "$STORAGE_DRIVER"
 graphroot = "$RL_HOME/storage"
@@ -43,14 +46,13 @@ default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 
 EOF
     snippet podman-containers.conf
-  } >"$RL_HOME/containers.conf"
+  } >"$conf/containers.conf"
   cp "$WORK/busybox.tar" "$RL_HOME/busybox.tar"
   chown -R "$RL_USER:$RL_USER" "$RL_HOME"
   cat >"$WORK/bin/podman-rootless" <<EOF
 #!/bin/sh
 cd /
 exec timeout -k 5 ${BOUND:-90} runuser -u $RL_USER -- env HOME=$RL_HOME XDG_RUNTIME_DIR=$RL_HOME/run \\
-  CONTAINERS_CONF=$RL_HOME/containers.conf CONTAINERS_STORAGE_CONF=$RL_HOME/storage.conf \\
   podman --cgroup-manager cgroupfs --events-backend file "\$@"
 EOF
   cat >"$WORK/bin/hull-rootless" <<EOF
@@ -63,24 +65,32 @@ EOF
 }
 
 rootless_cleanup() {
+  local id
   [ -z "$("$E" ps -aq 2>/dev/null)" ] || "$E" rm -f -a -t 0 >/dev/null 2>&1 || true
+  for id in $("$WORK/bin/hull-rootless" list -q 2>/dev/null); do
+    "$WORK/bin/hull-rootless" delete -f "$id" >/dev/null 2>&1 || true
+  done
 }
 
 # Everything of the user: its containers, podman's pause process (it holds the user namespace
 # and its mounts), any process left, the user and its ranges.
 rootless_teardown() {
   [ -n "$RL_USER" ] || return 0
-  if [ -x "$WORK/bin/podman-rootless" ]; then
-    "$E" rm -f -a -t 0 >/dev/null 2>&1 || true
+  local pid left=0
+  E=$WORK/bin/podman-rootless
+  if [ -x "$E" ]; then
+    rootless_cleanup
     "$E" rmi -a -f >/dev/null 2>&1 || true
   fi
-  local pid
   pid=$(cat "$RL_HOME/run/libpod/tmp/pause.pid" 2>/dev/null || true)
   [ -z "$pid" ] || stop_pid "$pid" 10
   for pid in $(ps -o pid= -u "$RL_USER" 2>/dev/null); do
-    note "process $pid of $RL_USER left: killed"
+    note "process $pid of $RL_USER left: $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-100): killed"
     kill -KILL "$pid" 2>/dev/null || true
+    left=1
   done
+  # (a killed process may take a moment to leave)
+  [ "$left" = 0 ] || wait_for 10 sh -c "! ps -u '$RL_USER' >/dev/null"
   userdel "$RL_USER" 2>/dev/null || note "userdel $RL_USER failed"
   local f
   for f in subuid subgid; do
@@ -89,6 +99,7 @@ rootless_teardown() {
     fi
   done
   RL_USER=""
+  return $left
 }
 
 sc_rootless_podman() {
@@ -100,6 +111,7 @@ sc_rootless_podman() {
 0 $RL_GID 1
 1 $RL_SUBGID 65536"
   "$E" --runtime "$1" run -d --name "$n" "$IMG" sh -c "$LOOP" >/dev/null
+  wait_for 20 logs_have "$n" started
   out=$("$E" exec -u 1000 -e A=b -w /home/user "$n" sh -c 'echo "$(id -u) $A $(pwd)"')
   expect_eq "exec as another user, with env and cwd" "$out" "1000 b /home/user"
   expect_eq "exec exits with the process's status" "$(rc "$E" exec "$n" sh -c 'exit 7')" 7
@@ -116,16 +128,19 @@ sc_rootless_podman() {
 sc_rootless_hull() {
   local b=$WORK/rootless/bundle id=rl-direct out root=$RL_HOME/run/hull
   mkdir -p "$b"
-  HULL=$HULL "$REPO/hack/mkbundle.sh" "$b" sh -c "$LOOP" >/dev/null
+  HULL=$HULL "$REPO/hack/mkbundle.sh" "$b" sh -c "${LOOP/echo started/touch /tmp/started}" >/dev/null
   jq --argjson u "$RL_UID" --argjson g "$RL_GID" --argjson su "$RL_SUBUID" --argjson sg "$RL_SUBGID" '
-    .linux.namespaces += [{"type": "user"}]
+    .root.readonly = false
+    | .linux.namespaces += [{"type": "user"}]
     | .linux.uidMappings = [{containerID: 0, hostID: $u, size: 1}, {containerID: 1, hostID: $su, size: 65536}]
     | .linux.gidMappings = [{containerID: 0, hostID: $g, size: 1}, {containerID: 1, hostID: $sg, size: 65536}]' \
     "$b/config.json" >"$b/config.json.new"
   mv "$b/config.json.new" "$b/config.json"
   chown -R "$RL_USER:$RL_USER" "$b"
+  chmod 1777 "$b/rootfs/tmp"
   (cd "$b" && "$WORK/bin/hull-rootless" run -d -b "$b" "$id" </dev/null >/dev/null 2>"$WORK/last.err")
   expect "state under \$XDG_RUNTIME_DIR/hull" test -e "$root/$id/state.json"
+  wait_for 20 test -e "$b/rootfs/tmp/started"
   out=$("$WORK/bin/hull-rootless" exec "$id" sh -c 'cat /proc/self/uid_map /proc/self/gid_map' | awk '{$1 = $1; print}')
   expect_eq "the maps newuidmap and newgidmap wrote" "$out" "0 $RL_UID 1
 1 $RL_SUBUID 65536

@@ -72,7 +72,7 @@ teardown() {
   podman_teardown
   containerd_teardown
   docker_stop
-  rootless_teardown
+  rootless_teardown || leaks=1
   for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done
   times+=("engines $((SECONDS - t0)) s")
   for p in $(procs_of_work); do

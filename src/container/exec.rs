@@ -1,7 +1,7 @@
 //! `exec`: a new process in a running container. It joins every namespace of the container's
-//! init (pid and time through a short-lived intermediate process, before the fork; the rest
-//! in the child, mount last), then gets the process's user, capabilities, no_new_privs, and
-//! execve.
+//! init (the user namespace, then pid and time, through a short-lived intermediate process
+//! before the fork; the rest in the child, mount last), then gets the process's user,
+//! capabilities, no_new_privs, and execve.
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
@@ -166,9 +166,18 @@ fn fork_in_pid_namespace(
             // The runtime's end of the channel stays with the runtime (this copy would
             // reach the exec process until its execve).
             let _ = nix::unistd::close(ours.as_raw_fd());
-            let forked = ParentNamespaces::enter(ns, &st.config).and_then(|_joined| {
-                fork_into(CloneFlags::CLONE_PARENT).ctx("fork the exec process")
-            });
+            // A rootless runtime may join the pid namespace only from inside the container's
+            // user namespace (setns needs CAP_SYS_ADMIN over the pid namespace's owner).
+            let user = ns
+                .init_joins
+                .iter()
+                .find(|j| j.typ == LinuxNamespaceType::User);
+            let forked = user
+                .map_or(Ok(()), namespaces::join)
+                .and_then(|_| ParentNamespaces::enter(ns, &st.config))
+                .and_then(|_joined| {
+                    fork_into(CloneFlags::CLONE_PARENT).ctx("fork the exec process")
+                });
             let (report, code) = match forked {
                 Ok(Forked::Child) => {
                     drop(report_wr);
@@ -222,7 +231,10 @@ fn prepare(
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
     for j in &ns.init_joins {
-        namespaces::join(j)?;
+        // (the user namespace was joined on the way to the pid namespace)
+        if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
+            namespaces::join(j)?;
+        }
     }
     let p = &opts.process;
     if let Some(terminal) = &opts.terminal {
