@@ -254,3 +254,54 @@ fn root_of_a_user_namespace_runs_and_execs() {
     assert!(delete.status.success(), "delete: {}", stderr(&delete));
     assert!(!process_with(&id));
 }
+
+/// An unprivileged caller's exec: the container's pid namespace belongs to its user namespace,
+/// so the runtime must be in that user namespace before it may join the pid namespace.
+#[test]
+fn rootless_exec_joins_the_user_namespace_first() {
+    let root = TempDir::new("hull-rootless");
+    std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut b = Bundle::sh("sleep 60");
+    without_tty_gid(&mut b);
+    with_user_namespace(&mut b, NOBODY, 1);
+    let id = unique("rootless");
+    let hull = |args: &[&str]| {
+        std::process::Command::new(hull_bin())
+            .args(["--root", root.path().to_str().unwrap()])
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let run = std::process::Command::new(hull_bin())
+        .args(["--root", root.path().to_str().unwrap()])
+        .args(["run", "-d", "-b", b.path().to_str().unwrap(), &id])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let exec = hull(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo pid=$$; id -u; cat /proc/self/uid_map",
+    ]);
+    let delete = hull(&["delete", "-f", &id]);
+    assert!(run.success(), "run -d failed");
+    assert!(exec.status.success(), "exec: {}", stderr(&exec));
+    let lines: Vec<String> = stdout(&exec)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["pid=2", "0", "0 65534 1"]);
+    assert!(delete.status.success(), "delete: {}", stderr(&delete));
+    assert!(!process_with(&id));
+}
