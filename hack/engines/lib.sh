@@ -102,12 +102,7 @@ stop_pid() {
 # Processes that still name the work directory on their command line (shims, conmon, slirp):
 # only ours can, since the directory is unique to this run.
 procs_of_work() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "${p#/proc/}" != $$ ] || continue
-    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$WORK/" && echo "${p#/proc/}"
-  done
-  return 0
+  grep -laF "$WORK/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 | grep -vx "$$" || true
 }
 
 # The directory of our cgroup (the lane's own) in every mounted hierarchy, with NAME appended:
