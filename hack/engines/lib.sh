@@ -102,7 +102,8 @@ stop_pid() {
 # Processes that still name the work directory on their command line (shims, conmon, slirp):
 # only ours can, since the directory is unique to this run.
 procs_of_work() {
-  grep -laF "$WORK/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 | grep -vx "$$" || true
+  # (the pattern is the path with its dots escaped: grep's own command line does not match)
+  grep -laE "${WORK//./\\.}/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 | grep -vx "$$" || true
 }
 
 # The directory of our cgroup (the lane's own) in every mounted hierarchy, with NAME appended:
