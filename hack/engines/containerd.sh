@@ -55,7 +55,7 @@ c_run() {  # c_run [FLAGS...] ID [CMD...]: the image is put before ID
   local flags=() bin=$HULL
   [ "$RT" = hull ] || bin=$RUNC
   while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do flags+=("$1"); shift; done
-  "$E" run --runc-binary "$bin" --runc-root "$WORK/containerd/runc-$RT" \
+  "$E" run --fifo-dir "$WORK/containerd/fifo" --runc-binary "$bin" --runc-root "$WORK/containerd/runc-$RT" \
     --cgroup "$CG_PARENT/$1" "${flags[@]}" "$IMG" "$@"
 }
 c_pid() { "$E" task ls | awk -v id="$1" '$1 == id {print $2}'; }
@@ -114,9 +114,9 @@ csc_detached() {
   local n=det-$1 out
   c_run -d --log-uri="file://$WORK/ctr-$n.log" "$n" sh -c "$LOOP" >/dev/null
   wait_for 20 grep -q started "$WORK/ctr-$n.log"
-  out=$("$E" task exec --exec-id e1 --user 1000 --cwd /home/user "$n" sh -c 'echo "$(id -u) $(pwd)"')
+  out=$("$E" task exec --fifo-dir "$WORK/containerd/fifo" --exec-id e1 --user 1000 --cwd /home/user "$n" sh -c 'echo "$(id -u) $(pwd)"')
   expect_eq "task exec as another user, with cwd" "$out" "1000 /home/user"
-  out=$(rc "$E" task exec --exec-id e2 "$n" sh -c 'exit 7')
+  out=$(rc "$E" task exec --fifo-dir "$WORK/containerd/fifo" --exec-id e2 "$n" sh -c 'exit 7')
   expect_eq "task exec exits with the process's status" "$out" 7
   "$E" task kill -s SIGTERM "$n"
   wait_for 20 c_stopped "$n"
@@ -132,13 +132,13 @@ stopping"
 csc_tty() {
   local n=tty-$1 out code=0 bin=$HULL
   [ "$1" = hull ] || bin=$RUNC
-  out=$(printf 'tty; echo $((6*7)); exit 5\n' | in_pty "$E run -t --rm --runc-binary $bin --runc-root $WORK/containerd/runc-$1 --cgroup $CG_PARENT/$n $IMG $n sh" | tr -d '\r') || code=$?
+  out=$(printf 'tty; echo $((6*7)); exit 5\n' | in_pty "$E run -t --rm --fifo-dir $WORK/containerd/fifo --runc-binary $bin --runc-root $WORK/containerd/runc-$1 --cgroup $CG_PARENT/$n $IMG $n sh" | tr -d '\r') || code=$?
   expect_match "run -t: a pty" "$out" "^/dev/pts/[0-9]+$"
   expect_match "run -t: input reaches the shell" "$out" "^42$"
   expect_eq "run -t: the exit status comes through" "$code" 5
   c_run -d "$n" sleep 1000 >/dev/null
   code=0
-  out=$(printf 'tty; exit 3\n' | in_pty "$E task exec -t --exec-id e1 $n sh" | tr -d '\r') || code=$?
+  out=$(printf 'tty; exit 3\n' | in_pty "$E task exec -t --fifo-dir $WORK/containerd/fifo --exec-id e1 $n sh" | tr -d '\r') || code=$?
   expect_match "exec -t: a pty" "$out" "^/dev/pts/[0-9]+$"
   expect_eq "exec -t: the exit status comes through" "$code" 3
   observe "$code"

@@ -138,6 +138,20 @@ remove_cgroups() {
   return $leaked
 }
 
+# Places outside the work directory that the engines use whatever their configuration says:
+# containerd 1.6's shim sockets (/run/containerd/s), dockerd's plugin directory
+# (/run/docker/plugins), podman's image blob cache (/var/lib/containers/cache). Those that did
+# not exist before the lane are removed after it (by these exact names).
+HOST_PATHS=(/run/containerd /run/docker /var/lib/containers /var/lib/containers/cache)
+HOST_NEW=()
+for _p in "${HOST_PATHS[@]}"; do [ -e "$_p" ] || HOST_NEW+=("$_p"); done
+remove_host_paths() {
+  local p
+  for p in "${HOST_NEW[@]}"; do
+    [ ! -e "$p" ] || rm -rf -- "$p"
+  done
+}
+
 # Mounts under the work directory, deepest first (engines' overlays, shm, netns, ...).
 unmount_work() {
   local m

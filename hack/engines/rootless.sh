@@ -13,12 +13,18 @@ rootless_setup() {
   RL_USER=hull-rl-$$
   RL_HOME=$d/home
   mkdir -p "$d"
+  # usermod refuses subordinate ids without the files: made here (and removed after) if absent.
+  RL_MADE=()
+  local f
+  for f in /etc/subuid /etc/subgid; do
+    [ -e "$f" ] || { install -m 644 /dev/null "$f"; RL_MADE+=("$f"); }
+  done
   useradd -M -d "$RL_HOME" -s /bin/sh -U "$RL_USER"
   RL_UID=$(id -u "$RL_USER")
   RL_GID=$(id -g "$RL_USER")
   # useradd gives a range when /etc/subuid exists and login.defs allows; else one is added
   # above every range already given (never overlapping another user's).
-  local f end
+  local end
   for f in subuid subgid; do
     if ! grep -q "^$RL_USER:" "/etc/$f" 2>/dev/null; then
       end=$(awk -F: 'BEGIN {m = 100000} {e = $2 + $3; if (e > m) m = e} END {print m}' /etc/subuid /etc/subgid 2>/dev/null)
@@ -97,6 +103,9 @@ rootless_teardown() {
     if grep -q "^$RL_USER:" "/etc/$f"; then
       sed -i "/^$RL_USER:/d" "/etc/$f"
     fi
+  done
+  for f in "${RL_MADE[@]}"; do
+    [ -s "$f" ] || rm -f "$f"
   done
   RL_USER=""
   return $left

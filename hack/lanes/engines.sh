@@ -11,9 +11,12 @@
 # if anything was left behind.
 #
 # Needs root and the Debian packages hack/setup.sh installs (podman, containerd, docker.io,
-# uidmap, ...). Cost on a 2-core machine, measured: ~4 min (podman ~80 s, containerd ~50 s,
-# Docker ~100 s, rootless ~15 s, startup and teardown ~15 s); it prints each part's time.
-# ENGINES=podman,ctr,docker,rootless (a subset) runs only those.
+# uidmap, ...). Cost on a 2-core machine shared with other builds, measured: 3 to 6 min
+# (podman 55-160 s, containerd 18-72 s, Docker 75-130 s, rootless 16-37 s, image and
+# teardown ~10 s; the high ends at a load average of 8), plus hull's debug build if nothing
+# built it. Every engine command is bounded (90 s), so a hung runtime fails a scenario, not
+# the lane. It prints each part's time. ENGINES=podman,ctr,docker,rootless (a subset) runs
+# only those; HULL_ENGINES_KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -81,6 +84,7 @@ teardown() {
   done
   remove_cgroups || leaks=1
   unmount_work || leaks=1
+  [ "$leaks" = 1 ] || remove_host_paths
   times+=("cgroups and mounts $((SECONDS - t0)) s")
   if [ "$leaks" = 0 ] && [ -z "${HULL_ENGINES_KEEP:-}" ]; then
     rm -rf "$WORK"
