@@ -47,7 +47,9 @@ EOF
   chmod +x "$WORK/bin/ctr"
   E=$WORK/bin/ctr
   wait_for 30 sh -c "'$E' version >/dev/null 2>&1" || { note "containerd did not start:"; tail -n 20 "$d/containerd.log"; return 1; }
-  "$E" images import "$WORK/busybox.tar" >/dev/null
+  CTR_SNAPSHOTTER=overlayfs
+  [ "$STORAGE_DRIVER" = overlay ] || CTR_SNAPSHOTTER=native
+  "$E" images import --snapshotter "$CTR_SNAPSHOTTER" "$WORK/busybox.tar" >/dev/null
 }
 
 # ctr run with the runtime under test; the shim's runc root is private too.
@@ -55,7 +57,7 @@ c_run() {  # c_run [FLAGS...] ID [CMD...]: the image is put before ID
   local flags=() bin=$HULL
   [ "$RT" = hull ] || bin=$RUNC
   while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do flags+=("$1"); shift; done
-  "$E" run --fifo-dir "$WORK/containerd/fifo" --runc-binary "$bin" --runc-root "$WORK/containerd/runc-$RT" \
+  "$E" run --snapshotter "$CTR_SNAPSHOTTER" --fifo-dir "$WORK/containerd/fifo" --runc-binary "$bin" --runc-root "$WORK/containerd/runc-$RT" \
     --cgroup "$CG_PARENT/$1" "${flags[@]}" "$IMG" "$@"
 }
 c_pid() { "$E" task ls | awk -v id="$1" '$1 == id {print $2}'; }
@@ -132,7 +134,7 @@ stopping"
 csc_tty() {
   local n=tty-$1 out code=0 bin=$HULL
   [ "$1" = hull ] || bin=$RUNC
-  out=$(printf 'tty; echo $((6*7)); exit 5\n' | in_pty "$E run -t --rm --fifo-dir $WORK/containerd/fifo --runc-binary $bin --runc-root $WORK/containerd/runc-$1 --cgroup $CG_PARENT/$n $IMG $n sh" | tr -d '\r') || code=$?
+  out=$(printf 'tty; echo $((6*7)); exit 5\n' | in_pty "$E run -t --rm --snapshotter $CTR_SNAPSHOTTER --fifo-dir $WORK/containerd/fifo --runc-binary $bin --runc-root $WORK/containerd/runc-$1 --cgroup $CG_PARENT/$n $IMG $n sh" | tr -d '\r') || code=$?
   expect_match "run -t: a pty" "$out" "^/dev/pts/[0-9]+$"
   expect_match "run -t: input reaches the shell" "$out" "^42$"
   expect_eq "run -t: the exit status comes through" "$code" 5

@@ -57,7 +57,7 @@ sc_tmpcopyup() {
   local n=cu-$1 id cfg out
   e_run -d --name "$n" --tmpfs /data "$IMG" sleep 1000 >/dev/null
   id=$(cid "$n")
-  cfg=$WORK/podman/root/overlay-containers/$id/userdata/config.json
+  cfg=$WORK/podman/root/$STORAGE_DRIVER-containers/$id/userdata/config.json
   expect_match "podman asks for tmpcopyup" \
     "$(jq -c '.mounts[] | select(.destination == "/data") | .options' "$cfg")" '"tmpcopyup"'
   out=$("$E" exec "$n" sh -c 'cat /data/seed; awk "\$2 == \"/data\" {print \$3}" /proc/mounts')

@@ -62,8 +62,9 @@ eng_cleanup() { :; }
 # The README's snippet FILE as the lane uses it: hull's path is the built binary's.
 snippet() { sed "s#/usr/local/bin/hull#$HULL#g" "hack/engines/$1"; }
 
-# overlayfs on overlayfs (a CI runner in a container) does not work: vfs there.
-STORAGE_DRIVER=overlay
+# overlayfs on overlayfs (a CI runner in a container) does not work: vfs (containerd's
+# native snapshotter) there, or when HULL_ENGINES_STORAGE=vfs asks.
+STORAGE_DRIVER=${HULL_ENGINES_STORAGE:-overlay}
 [ "$(stat -f -c %T "$WORK")" != overlayfs ] || STORAGE_DRIVER=vfs
 
 teardown_done=0
