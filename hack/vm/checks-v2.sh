@@ -72,11 +72,11 @@ EOF
 
 # cpu.max by effect: a busy loop under a 10% quota gets throttled.
 check_cpu_quota() {
-  local b d
+  local b
   b=$(bundle cpuq 'sleep 1000' '.linux.resources.cpu = {"quota": 10000, "period": 100000}')
   run_d cpuq "$b"
-  d=$(cgdir cpuq)
-  stat_of() { awk -v k="$1" '$1 == k {print $2}' "$d/cpu.stat"; }
+  CPUQ_STAT=$(cgdir cpuq)/cpu.stat   # global: the helpers below run inside `expect`
+  stat_of() { awk -v k="$1" '$1 == k {print $2}' "$CPUQ_STAT"; }
   # Asserted on the kernel's own throttling counters, never on CPU time over wall time: a
   # busy machine (the loop gets less than its 10%) only makes the wait longer. The loop runs
   # until the check's container is deleted.
