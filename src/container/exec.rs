@@ -21,7 +21,8 @@ use crate::{Context, Error, Result};
 pub struct Options {
     pub process: Process,
     pub pid_file: Option<PathBuf>,
-    pub preserve_fds: u32,
+    /// The fds the caller passed (`--preserve-fds`), claimed by the CLI.
+    pub fds: crate::process::fds::Passed,
     pub ignore_paused: bool,
     pub terminal: Option<init::Terminal>,
     /// `--cgroup`: sub-cgroups of the container's to put the process in.
@@ -145,7 +146,6 @@ fn validate(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// The exec'd process, in the child; never returns.
 /// Forks the exec process into the container's pid (and time) namespace without the runtime
 /// entering it: an intermediate process joins them and clones the exec process as the
 /// runtime's own child (CLONE_PARENT), reports its pid and exits. The runtime itself could
@@ -204,13 +204,14 @@ fn fork_in_pid_namespace(
     }
 }
 
+/// The exec'd process, in the child; never returns.
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     let err = match prepare(ns, opts, &chan) {
         Ok((exe, env)) => attrs::exec(
             &opts.process,
             &exe,
             &env,
-            opts.preserve_fds,
+            opts.fds.count,
             opts.seccomp.as_ref(),
         ),
         Err(e) => e,
@@ -252,7 +253,16 @@ fn prepare(
             Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
         )?;
     }
+    // Only stdio, the passed fds and the channel from here: the runtime's own fds (the state
+    // directory's lock, namespace and procfs handles, the caller's stray fds) are closed
+    // before the cwd is entered and the user switched, so a cwd of /proc/self/fd/N reaches
+    // nothing of the host (CVE-2024-21626). What needs the runtime's procfs or its log comes
+    // first.
+    attrs::apply_labels(p)?;
+    attrs::warn_ungrantable(p)?;
+    let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
+    crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
-    attrs::become_user(p)?;
+    attrs::become_user(p, setgroups_denied)?;
     Ok((exe, env))
 }
