@@ -260,7 +260,8 @@ fn prepare(
     // first.
     attrs::apply_labels(p)?;
     attrs::warn_ungrantable(p)?;
-    let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
+    let setgroups_denied =
+        (ns.in_user_namespace() || namespaces::in_user_namespace()) && attrs::setgroups_denied();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
     attrs::become_user(p, setgroups_denied)?;
