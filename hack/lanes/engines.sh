@@ -40,7 +40,7 @@ WORK=$(mktemp -d /tmp/hull-engines.XXXXXX)
 chmod 755 "$WORK"   # the rootless user runs hull from here
 mkdir -p "$WORK/bin" "$WORK/obs"
 # A copy the rootless user can reach (the checkout may be under a private home).
-cp target/debug/hull "$WORK/bin/hull"
+cp "${CARGO_TARGET_DIR:-target}/debug/hull" "$WORK/bin/hull"
 HULL=$WORK/bin/hull
 RUNC=$(command -v runc)
 # shellcheck source=hack/engines/lib.sh
