@@ -13,8 +13,8 @@
 # Needs root and the Debian packages hack/setup.sh installs (podman, containerd, docker.io,
 # uidmap, ...). Cost on a 2-core machine shared with other builds, measured: 3 to 6 min
 # (podman 55-160 s, containerd 18-72 s, Docker 75-130 s, rootless 16-37 s, image and
-# teardown ~10 s; the high ends at a load average of 8), plus hull's debug build if nothing
-# built it. Every engine command is bounded (90 s), so a hung runtime fails a scenario, not
+# teardown ~10 s; the high ends at a load average of 8), 11 min at a load average of 15
+# (Docker 366 s), plus hull's debug build if nothing built it. Every engine command is bounded (90 s), so a hung runtime fails a scenario, not
 # the lane. It prints each part's time. ENGINES=podman,ctr,docker,rootless (a subset) runs
 # only those; HULL_ENGINES_KEEP=1 keeps the work directory.
 set -euo pipefail
