@@ -1,11 +1,15 @@
 //! `exec`: a new process in a running container. It joins every namespace of the container's
-//! init (pid and time through the runtime, before the fork; the rest in the child, mount
-//! last), then gets the process's user, capabilities, no_new_privs, and execve.
+//! init (the user namespace, then pid and time, through a short-lived intermediate process
+//! before the fork; the rest in the child, mount last), then gets the process's user,
+//! capabilities, no_new_privs, and execve.
 
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
+use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
@@ -59,23 +63,19 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     // reads /proc through this handle, never through the container's /proc.
     crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
-    let joined = ParentNamespaces::enter(&ns, &st.config)?;
-    let forked = fork_into(nix::sched::CloneFlags::empty());
-    let pid = match forked {
-        Ok(Forked::Child) => {
-            drop(joined);
-            drop(ours);
-            child(&ns, opts, theirs)
+    let pid = if ns.parent_joins.is_empty() {
+        match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
+            Forked::Child => {
+                drop(ours);
+                child(&ns, opts, theirs)
+            }
+            Forked::Parent(pid) => {
+                drop(theirs);
+                pid
+            }
         }
-        Ok(Forked::Parent(pid)) => {
-            drop(theirs);
-            joined.restore()?;
-            pid
-        }
-        Err(e) => {
-            let _ = joined.restore();
-            return Err(e).ctx("fork the exec process");
-        }
+    } else {
+        fork_in_pid_namespace(&ns, st, opts, ours.as_fd(), theirs)?
     };
     // Into the container's cgroup before the child runs anything; then let it go.
     let joined_cgroup = match super::cgroup::of(st) {
@@ -149,6 +149,64 @@ fn validate(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Forks the exec process into the container's pid (and time) namespace without the runtime
+/// entering it: an intermediate process joins them and clones the exec process as the
+/// runtime's own child (CLONE_PARENT), reports its pid and exits. The runtime itself could
+/// join and come back only with CAP_SYS_ADMIN over its own pid namespace, which root of a
+/// user namespace (the runtime under rootless podman) does not have. crun does the same.
+fn fork_in_pid_namespace(
+    ns: &namespaces::Plan,
+    st: &State,
+    opts: &Options,
+    ours: BorrowedFd,
+    theirs: Channel,
+) -> Result<Pid> {
+    let (report_rd, report_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("pipe for the exec process's pid")?;
+    match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
+        Forked::Child => {
+            drop(report_rd);
+            // The runtime's end of the channel stays with the runtime (this copy would
+            // reach the exec process until its execve).
+            let _ = nix::unistd::close(ours.as_raw_fd());
+            // A rootless runtime may join the pid namespace only from inside the container's
+            // user namespace (setns needs CAP_SYS_ADMIN over the pid namespace's owner).
+            let user = ns
+                .init_joins
+                .iter()
+                .find(|j| j.typ == LinuxNamespaceType::User);
+            let forked = user
+                .map_or(Ok(()), namespaces::join)
+                .and_then(|_| ParentNamespaces::enter(ns, &st.config))
+                .and_then(|_joined| {
+                    fork_into(CloneFlags::CLONE_PARENT).ctx("fork the exec process")
+                });
+            let (report, code) = match forked {
+                Ok(Forked::Child) => {
+                    drop(report_wr);
+                    child(ns, opts, theirs)
+                }
+                Ok(Forked::Parent(pid)) => (format!("pid {pid}"), 0),
+                Err(e) => (e.to_string(), 1),
+            };
+            let _ = nix::unistd::write(&report_wr, report.as_bytes());
+            exit_now(code)
+        }
+        Forked::Parent(mid) => {
+            drop(report_wr);
+            drop(theirs);
+            let mut report = String::new();
+            let read = std::fs::File::from(report_rd).read_to_string(&mut report);
+            let _ = nix::sys::wait::waitpid(mid, None);
+            read.ctx("read the exec process's pid")?;
+            match report.strip_prefix("pid ").map(str::parse::<i32>) {
+                Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
+                _ => Err(Error::Other(report)),
+            }
+        }
+    }
+}
+
 /// The exec'd process, in the child; never returns.
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     let err = match prepare(ns, opts, &chan) {
@@ -177,7 +235,10 @@ fn prepare(
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
     for j in &ns.init_joins {
-        namespaces::join(j)?;
+        // (the user namespace was joined on the way to the pid namespace)
+        if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
+            namespaces::join(j)?;
+        }
     }
     let p = &opts.process;
     if let Some(terminal) = &opts.terminal {
@@ -202,7 +263,8 @@ fn prepare(
     // first.
     attrs::apply_labels(p)?;
     attrs::warn_ungrantable(p)?;
-    let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
+    let setgroups_denied =
+        (ns.in_user_namespace() || namespaces::in_user_namespace()) && attrs::setgroups_denied();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
     attrs::become_user(p, setgroups_denied)?;

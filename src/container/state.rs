@@ -24,14 +24,20 @@ pub const FIFO_GO: &[u8] = b"1";
 /// has answered already) or not yet (1).
 pub const FIFO_GOING: &[u8] = b"00";
 
-/// Where containers live: `--root`, or the default runc callers expect of a runtime.
+/// Where containers live: `--root`, or the default runc callers expect of a runtime. Callers
+/// never pass `--root` (podman) rely on runc's rule: /run/hull for the host's root, and
+/// $XDG_RUNTIME_DIR/hull for an ordinary user and for root of a user namespace (rootless
+/// podman) unless $USER says root.
 pub fn default_root() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/run/hull");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("hull"),
-        _ => PathBuf::from(format!("/tmp/hull-{}", nix::unistd::geteuid())),
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let euid = nix::unistd::geteuid();
+    let honor_xdg = !euid.is_root()
+        || (crate::namespaces::in_user_namespace()
+            && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    match xdg {
+        Some(dir) if honor_xdg => PathBuf::from(dir).join("hull"),
+        _ if euid.is_root() => PathBuf::from("/run/hull"),
+        _ => PathBuf::from(format!("/tmp/hull-{euid}")),
     }
 }
 

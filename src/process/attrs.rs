@@ -261,10 +261,22 @@ pub fn become_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     let none = no_capabilities();
     let caps = p.capabilities().as_ref().unwrap_or(&none);
     crate::security::capabilities::drop_bounding(caps)?;
+    // As runc: the cwd is entered while still root, so a user process may start in a
+    // directory it could not enter itself (docker run -u 1000 -w /root); only when root is
+    // refused (a root-squashed or user-owned 0700 volume) is it tried again as the user.
+    let entered = match enter_cwd(p.cwd()) {
+        Ok(()) => true,
+        Err(e) if matches!(e.errno(), Some(libc::EACCES) | Some(libc::EPERM)) => false,
+        Err(e) => return Err(e),
+    };
     switch_user(p, setgroups_denied)?;
     crate::security::capabilities::apply(caps)?;
     set_umask(p);
-    enter_cwd(p.cwd())
+    if entered {
+        Ok(())
+    } else {
+        enter_cwd(p.cwd())
+    }
 }
 
 /// The AppArmor profile and SELinux label the next execve takes on. As in runc, they are set

@@ -166,7 +166,9 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // What needs the runtime's procfs or its log comes first.
     attrs::apply_labels(plan.process)?;
     attrs::warn_ungrantable(plan.process)?;
-    let setgroups_denied = plan.ns.in_user_namespace() && attrs::setgroups_denied();
+    // (the runtime itself may run in a user namespace mapped without setgroups: `unshare -r`)
+    let setgroups_denied = (plan.ns.in_user_namespace() || crate::namespaces::in_user_namespace())
+        && attrs::setgroups_denied();
     // From here on init holds only what the container may see: stdio, the fds the caller
     // passed, the channel (until Ready) and the exec fifo (until execve). Everything else the
     // runtime had open when it cloned init (the state directory's lock, the console socket,
