@@ -38,8 +38,9 @@ pub fn signal_init(fd: &OwnedFd, sig: Signal) -> Result<()> {
     }
 }
 
-/// `kill [--all] ID SIGNAL`.
-pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
+/// `kill [--all] ID SIGNAL`. Signal 0 (`None`) sends nothing: it checks that the container
+/// is alive (kill(2)'s meaning, and runc's).
+pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<()> {
     let status = state::status(dir, state);
     let fd = match (status, open_init(state)?) {
         (Status::Stopped, _) | (_, None) => {
@@ -47,6 +48,15 @@ pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
         }
         (_, Some(fd)) => fd,
     };
+    let Some(sig) = sig else { return Ok(()) };
+    crate::log::debug_with(
+        "sending signal",
+        &[
+            ("signal", &sig.as_str()),
+            ("all", &all),
+            ("pid", &state.pid),
+        ],
+    );
     if all {
         if let Some(cg) = super::cgroup::of(state) {
             return super::cgroup::call(cg.kill_all(sig as i32));
@@ -110,10 +120,16 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
     }
 }
 
-/// Parses a signal as runc does: a number, or a name with or without "SIG".
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// Parses a signal as runc does: a number, or a name with or without "SIG". 0 is `None`:
+/// no signal, a liveness check.
+pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
+        if n == 0 {
+            return Ok(None);
+        }
+        return Signal::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -122,6 +138,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         format!("SIG{upper}")
     };
     name.parse::<Signal>()
+        .map(Some)
         .map_err(|_| Error::invalid(format!("unknown signal {s:?}")))
 }
 
@@ -131,10 +148,11 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }

@@ -3,19 +3,26 @@
 //!
 //! Init is a copy of the runtime process, so it reads its plan from memory; there is no
 //! re-exec of hull and nothing to deserialize. Until it reports `Ready` every failure goes to
-//! the runtime over the channel; after that (the runtime may be gone) to stderr.
+//! the runtime over the channel; after that (the runtime may be gone) to `start` through the
+//! exec fifo, and to stderr.
+//!
+//! The seccomp filter is the last step before execve: everything else (user, capabilities,
+//! cwd, fds) is done before `Ready`, and after the fifo only the filter, the startContainer
+//! hooks (which runc too runs under the filter) and the byte that releases `start` remain. A
+//! notify filter is the exception: its listener must reach the agent through the runtime, so
+//! it goes in just before `Ready`, when everything else is done (as runc loads it).
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use super::attrs;
-use super::channel::{Channel, FromInit, ToInit};
-use crate::hooks::{self, Point};
+use super::channel::{Channel, FromInit, HookStates, ToInit};
+use crate::hooks::{self, Point, Site};
+use crate::log;
 use crate::namespaces;
 use crate::rootfs::Rootfs;
 use crate::sys;
@@ -57,8 +64,10 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
             sys::clone::exit_now(1);
         }
     };
-    drop(chan);
+    // The channel stays open to the end: execve closes it (close-on-exec), so nothing has to
+    // close it under the seccomp filter.
     let err = start(plan, ready);
+    drop(chan);
     // The runtime has gone; the container's stderr is all that is left to tell.
     eprintln!("hull init: {err}");
     sys::clone::exit_now(127);
@@ -66,11 +75,16 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
 
 /// What `prepare` leaves for after the fifo.
 struct Ready {
-    exe: CString,
-    env: Vec<CString>,
+    exec: attrs::ExecArgs,
     proc_fd_dir: OwnedFd,
-    user_done: bool,
-    state_json: String,
+    /// The fifo's name under `proc_fd_dir`, formatted before anything runs that may not
+    /// allocate.
+    fifo_name: CString,
+    /// Left for after the filter, when it was not loaded before `Ready` (a notify filter).
+    identity: Option<attrs::Identity>,
+    states: HookStates,
+    /// startContainer hooks to run: the kept fds are passed only after them.
+    start_hooks: bool,
 }
 
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
@@ -86,13 +100,14 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if !plan.ns.new_user {
         nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
     }
+    log::debug("init: child process started");
 
     for ns in &plan.ns.init_joins {
         namespaces::join(ns)?;
     }
     // The runtime puts init in its cgroup, then says go, with the state hooks read.
-    let state_json = match recv(chan)? {
-        ToInit::Continue(state) => state,
+    let states = match recv(chan)? {
+        ToInit::Continue(states) => states.unwrap_or_default(),
         ToInit::Abort(why) => return Err(Error::Other(why)),
     };
     if plan.ns.new_user {
@@ -103,6 +118,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
     }
+    log::debug("init: namespaces joined");
 
     // The fifo is reopened through this host /proc handle: after pivot_root the container may
     // have no /proc, and the fifo's path is outside its root anyway.
@@ -114,6 +130,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     .ctx("open /proc/self/fd")?;
 
     plan.rootfs.prepare()?;
+    log::debug("init: rootfs prepared");
 
     let hooks = plan.spec.hooks().as_ref();
     let has = |p: Point| hooks.is_some_and(|h| !p.of(h).is_empty());
@@ -126,10 +143,12 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     hooks::run(
         hooks,
         Point::CreateContainer,
-        state_json.as_deref().unwrap_or("{}"),
+        &states.creating,
+        Site::container(Some(&plan.rootfs.root)),
     )?;
 
     plan.rootfs.pivot()?;
+    log::debug("init: pivoted into the rootfs");
     if let Some(terminal) = &plan.terminal {
         setup_terminal(plan.process, terminal, chan, true)?;
     }
@@ -148,35 +167,44 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if !plan.no_new_keyring {
         join_session_keyring()?;
     }
-    let exe = attrs::cstring(&attrs::find_executable(plan.process)?);
-    let env = attrs::environment(plan.process, &plan.extra_env);
+    let env = attrs::environment(plan.process, &plan.extra_env)?;
+    let exe = attrs::find_executable(plan.process, &env)?;
+    let exec = attrs::ExecArgs::new(
+        &exe,
+        plan.process.args().as_deref().unwrap_or_default(),
+        &env,
+    )?;
+    let fifo_name = CString::new(plan.fifo.to_string()).expect("digits");
 
-    // startContainer hooks run as root after `start`; without them the user switch happens
-    // now, so that its errors fail `create` as runc's do.
+    // Everything that can fail because of the config fails `create`, as runc's do: user,
+    // capabilities and cwd are set now.
     let seccomp = plan.seccomp.as_ref();
-    if let Some(listener) =
-        attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::Early)?
-    {
-        chan.send_with_fd(
-            &FromInit::SeccompListener,
-            Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
-        )?;
-    }
-    let user_done = !has(Point::StartContainer);
-    if user_done {
-        attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)?;
-        attrs::become_user(plan.process)?;
+    let identity = attrs::become_user(plan.process, seccomp)?;
+    log::debug("init: user, capabilities and cwd set");
+    let start_hooks = has(Point::StartContainer);
+    attrs::close_fds(plan.keep_fds, !start_hooks)?;
+
+    let mut identity = Some(identity);
+    if let Some(prog) = seccomp.filter(|p| p.notifies()) {
+        log::debug("init: loading the seccomp notify filter");
+        attrs::load_seccomp(prog, |fd| chan.hand_over_listener(fd))?;
+        identity.take().expect("set above").after_seccomp()?;
     }
 
     // Ready: from here init must outlive the runtime.
     nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
-    chan.send(&FromInit::Ready)?;
+    if seccomp.is_none_or(|p| !p.notifies()) {
+        log::debug("init: closing the channel to signal completion");
+        log::debug("init: about to wait on exec fifo");
+    }
+    chan.send_ready()?;
     Ok(Ready {
-        exe,
-        env,
+        exec,
         proc_fd_dir,
-        user_done,
-        state_json: state_json.unwrap_or_default(),
+        fifo_name,
+        identity,
+        states,
+        start_hooks,
     })
 }
 
@@ -203,39 +231,48 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
 ///
 /// The fifo tells `start` two things: the byte says startContainer hooks are done and init is
 /// going; the end of file (our close-on-exec write end closing) says execve happened, so
-/// poststart hooks run after the user process has started, as the spec orders.
+/// poststart hooks run after the user process has started, as the spec orders. When a step
+/// fails before the byte, `start` gets init's words through the fifo instead (a failed
+/// startContainer hook's output must not be lost, least of all into a terminal nobody reads
+/// yet).
 fn start(plan: &Plan, ready: Ready) -> Error {
-    let fifo = match open_fifo(&ready.proc_fd_dir, plan.fifo) {
+    let fifo = match open_fifo(&ready.proc_fd_dir, &ready.fifo_name) {
         Ok(fd) => fd,
         Err(e) => return e,
     };
     drop(ready.proc_fd_dir);
-    if !ready.user_done {
-        if let Err(e) = hooks::run(
+    let fail = |e: Error| -> Error {
+        let msg = format!("E{e}");
+        let _ = nix::unistd::write(&fifo, msg.as_bytes());
+        e
+    };
+    if let Some(identity) = ready.identity {
+        if let Some(prog) = plan.seccomp.as_ref() {
+            if let Err(e) = attrs::load_seccomp(prog, |_| Ok(())) {
+                return fail(e);
+            }
+        }
+        if let Err(e) = identity.after_seccomp() {
+            return fail(e);
+        }
+    }
+    if ready.start_hooks {
+        // runc runs these after the filter, as the container's user, in its cwd.
+        let ran = hooks::run(
             plan.spec.hooks().as_ref(),
             Point::StartContainer,
-            &ready.state_json,
-        ) {
-            return e;
-        }
-        let seccomp = plan.seccomp.as_ref();
-        if let Err(e) =
-            attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)
-                .and_then(|_| attrs::become_user(plan.process))
-        {
-            return e;
+            &ready.states.created,
+            Site::container(None),
+        )
+        .and_then(|_| attrs::pass_fds(plan.keep_fds));
+        if let Err(e) = ran {
+            return fail(e);
         }
     }
     if let Err(e) = nix::unistd::write(&fifo, b"0").ctx("write exec fifo") {
         return e;
     }
-    attrs::exec(
-        plan.process,
-        &ready.exe,
-        &ready.env,
-        plan.keep_fds,
-        plan.seccomp.as_ref(),
-    )
+    ready.exec.exec()
 }
 
 /// A pty from the container's devpts: master to its receiver, peer as our stdio and
@@ -286,7 +323,7 @@ fn write_sysctls(spec: &Spec) -> Result<()> {
                 "linux.sysctl {key:?}: not a sysctl name"
             )));
         }
-        let path = PathBuf::from("/proc/sys").join(rel);
+        let path = std::path::PathBuf::from("/proc/sys").join(rel);
         std::fs::write(&path, value)
             .with_ctx(|| format!("linux.sysctl {key}={value:?}: write {}", path.display()))?;
     }
@@ -314,17 +351,19 @@ fn join_session_keyring() -> Result<()> {
 /// read-only).
 fn ensure_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
-    if !cwd.exists() {
-        std::fs::create_dir_all(cwd).with_ctx(|| format!("create cwd {}", cwd.display()))?;
+    match std::fs::symlink_metadata(cwd) {
+        Ok(_) => Ok(()),
+        // Only root may look: the user switch will see (runc tries again after it too).
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+        Err(_) => std::fs::create_dir_all(cwd).with_ctx(|| format!("create cwd {}", cwd.display())),
     }
-    Ok(())
 }
 
 /// Blocks until `start` opens the fifo for reading; the write end is close-on-exec.
-fn open_fifo(proc_fd_dir: &OwnedFd, fifo: RawFd) -> Result<OwnedFd> {
+fn open_fifo(proc_fd_dir: &OwnedFd, name: &CString) -> Result<OwnedFd> {
     nix::fcntl::openat(
         proc_fd_dir.as_fd(),
-        fifo.to_string().as_str(),
+        name.as_c_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )

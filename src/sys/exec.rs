@@ -1,6 +1,15 @@
-//! The last steps before execve: fd hygiene.
+//! The last steps before execve: fd hygiene and execve itself.
 
-/// Marks every fd from `first` up as close-on-exec, so no runtime fd reaches the container.
+use std::ffi::CStr;
+use std::os::raw::c_char;
+
+/// Marks every fd from `first` up as close-on-exec, so no runtime fd reaches the container
+/// (or a hook).
+///
+/// close_range(2) with CLOSE_RANGE_CLOEXEC does it in one call (Linux 5.11). Older kernels
+/// (ENOSYS, or EINVAL for the flag), and seccomp profiles around the runtime that do not
+/// allow it (EPERM; older Docker profiles predate close_range), get runc's way instead: each
+/// fd listed in /proc/self/fd, one fcntl each.
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on fds; no memory involved.
     let ret = unsafe {
@@ -11,8 +20,32 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if ret == -1 {
-        return Err(nix::errno::Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    match nix::errno::Errno::last() {
+        nix::errno::Errno::ENOSYS | nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM => {
+            cloexec_listed(first)
+        }
+        e => Err(e),
+    }
+}
+
+/// The fallback of [`cloexec_from`]: every fd /proc/self/fd lists.
+fn cloexec_listed(first: u32) -> nix::Result<()> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    // Collected first: the directory's own fd shows in the listing while it is read.
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        match set_cloexec(fd, true) {
+            Ok(()) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
@@ -20,18 +53,46 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
 /// Lets `fd` (a preserved fd the caller passed) survive execve. A number that is not open is
 /// skipped: there is nothing to pass.
 pub fn clear_cloexec(fd: i32) -> nix::Result<()> {
+    match set_cloexec(fd, false) {
+        Err(nix::errno::Errno::EBADF) => Ok(()),
+        other => other,
+    }
+}
+
+/// Sets or clears FD_CLOEXEC on `fd`.
+pub fn set_cloexec(fd: i32, on: bool) -> nix::Result<()> {
     // SAFETY: F_GETFD/F_SETFD only read and change the fd's flags; an fd number that is not
     // open gives EBADF and no effect.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags == -1 {
-        return match nix::errno::Errno::last() {
-            nix::errno::Errno::EBADF => Ok(()),
-            e => Err(e),
-        };
+        return Err(nix::errno::Errno::last());
+    }
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    if new == flags {
+        return Ok(());
     }
     // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1 {
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, new) } == -1 {
         return Err(nix::errno::Errno::last());
     }
     Ok(())
+}
+
+/// execve(2) with argument and environment vectors built beforehand: NULL-terminated arrays
+/// of pointers into C strings that outlive the call. Nothing is allocated here, so nothing but
+/// execve itself runs after a seccomp filter that was loaded just before. Returns only on
+/// failure.
+pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> nix::errno::Errno {
+    assert!(
+        argv.last().is_some_and(|p| p.is_null()) && envp.last().is_some_and(|p| p.is_null()),
+        "argv and envp must end with NULL"
+    );
+    // SAFETY: `path` is a C string; `argv` and `envp` are NULL-terminated arrays of pointers
+    // to C strings the caller keeps alive for the call (checked above for the terminators).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    nix::errno::Errno::last()
 }
