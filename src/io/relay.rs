@@ -62,8 +62,9 @@ fn host_console() -> Option<OwnedFd> {
     .ok()
 }
 
-/// The container's pty leaves `\n` alone (runc's console.ClearONLCR).
-fn clear_onlcr(master: BorrowedFd) {
+/// The container's pty leaves `\n` alone (runc's console.ClearONLCR on what it relays).
+/// Init (or the exec'd process) calls it before it hands the master to the runtime.
+pub fn clear_onlcr(master: BorrowedFd) {
     if let Ok(mut t) = termios::tcgetattr(master) {
         t.output_flags.remove(termios::OutputFlags::ONLCR);
         let _ = termios::tcsetattr(master, SetArg::TCSANOW, &t);
@@ -79,7 +80,6 @@ fn copy_winsize(from: Option<&RawMode>, master: BorrowedFd) {
 
 /// Relays between our stdio and `master` until `pid` exits; returns its status.
 pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
-    clear_onlcr(master.as_fd());
     let raw = RawMode::enter();
     copy_winsize(raw.as_ref(), master.as_fd());
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)

@@ -285,10 +285,15 @@ pub fn setup_terminal(p: &Process, to: &Terminal, chan: &Channel, console: bool)
     }
     match to {
         Terminal::Socket(sock) => crate::io::tty::send_master(sock, &pty.master)?,
-        Terminal::Runtime => chan.send_with_fd(
-            &FromInit::Console,
-            Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
-        )?,
+        Terminal::Runtime => {
+            // The runtime relays it as runc relays its own: `\n` stays `\n`. Done here,
+            // before the process can write anything.
+            crate::io::relay::clear_onlcr(pty.master.as_fd());
+            chan.send_with_fd(
+                &FromInit::Console,
+                Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
+            )?
+        }
     }
     crate::io::tty::take_as_stdio(&pty.peer)
 }
