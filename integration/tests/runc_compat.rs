@@ -31,7 +31,14 @@ fn bpath(b: &Bundle) -> &str {
 }
 
 /// Runs `cmd` with a deadline: a runtime that deadlocks fails the test instead of hanging it.
-fn output_within(mut cmd: Command, secs: u64) -> Output {
+fn output_within(cmd: Command, secs: u64) -> Output {
+    let what = format!("{cmd:?}");
+    try_output_within(cmd, secs)
+        .unwrap_or_else(|| panic!("{what} did not finish in {secs} s (deadlock?)"))
+}
+
+/// [`output_within`], with `None` (the command killed) past the deadline.
+fn try_output_within(mut cmd: Command, secs: u64) -> Option<Output> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -48,17 +55,17 @@ fn output_within(mut cmd: Command, secs: u64) -> Output {
     for _ in 0..secs * 20 {
         if let Some(status) = child.try_wait().unwrap() {
             let (stdout, stderr) = reader.join().unwrap();
-            return Output {
+            return Some(Output {
                 status,
                 stdout,
                 stderr,
-            };
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("{cmd:?} did not finish in {secs} s (deadlock?)");
+    None
 }
 
 // ---- 1. Seccomp and the process's last steps ----------------------------------------------
@@ -220,6 +227,7 @@ fn exec_into_paused_container_waits_for_resume() {
         b.config["linux"]["cgroupsPath"] = json!(format!("hull-compat-{id}"));
         b.save();
         ok(&rt.run_detached(&id, &b));
+        let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
         ok(&rt.cmd(&["pause", &id]));
         let mut exec = rt.command();
         exec.args(["exec", "--ignore-paused", &id, "echo", "exec-ran"]);
@@ -228,7 +236,12 @@ fn exec_into_paused_container_waits_for_resume() {
         std::thread::sleep(Duration::from_millis(500));
         let mut resume = rt.command();
         resume.args(["resume", &id]);
-        let resumed = output_within(resume, 20);
+        let Some(resumed) = try_output_within(resume, 20) else {
+            // Deadlocked: thaw the test's own cgroup so everything can be cleaned up.
+            thaw(init);
+            let _ = exec.join();
+            panic!("{name}: resume did not finish: exec holds the container's lock");
+        };
         assert!(
             resumed.status.success(),
             "{name}: resume: {}",
@@ -240,6 +253,20 @@ fn exec_into_paused_container_waits_for_resume() {
             "{name}: exec: {}",
             stderr(&out)
         );
+    }
+}
+
+/// Thaws the freezer cgroup of process `pid` (a container of the test's own).
+fn thaw(pid: i64) {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if let Some(path) = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string()))
+    {
+        let file = std::path::Path::new("/sys/fs/cgroup/freezer")
+            .join(path.trim_start_matches('/'))
+            .join("freezer.state");
+        let _ = std::fs::write(file, "THAWED");
     }
 }
 
