@@ -11,12 +11,14 @@
 //! environment, and one in the container with init's, which runc 1.4 has cleared; hull does
 //! the same, so a container-side hook without `env` starts with none.
 
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::{Error, Result};
@@ -199,40 +201,102 @@ fn run_one(
     let deadline = hook
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let timed_out = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        format!("timed out after {}s", hook.timeout().unwrap_or(0))
+    };
+    // Its output is read while it runs: a hook that says a lot must not block on a full pipe.
+    let pipes = [
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
+    ];
+    let Some([stdout, stderr]) = drain(pipes, deadline) else {
+        return Err(timed_out(&mut child));
+    };
     let status = loop {
         if deadline.is_none() {
             break child.wait().map_err(|e| e.to_string())?;
         }
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(status) => break status,
-            None => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("timed out after {}s", hook.timeout().unwrap_or(0)));
-                }
-                std::thread::sleep(Duration::from_millis(2));
+            None if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Err(timed_out(&mut child))
             }
+            None => std::thread::sleep(Duration::from_millis(2)),
         }
     };
     if status.success() {
         return Ok(());
     }
-    let read = |s: Option<&mut dyn Read>| {
-        let mut out = String::new();
-        if let Some(s) = s {
-            let _ = s.read_to_string(&mut out);
+    // The end of what it said (where the error usually is), bounded: the message travels
+    // over the init channel and into engines' logs.
+    let text = |b: &[u8]| {
+        const KEEP: usize = 16 * 1024;
+        let cut = b.len().saturating_sub(KEEP);
+        let tail = String::from_utf8_lossy(&b[cut..]).trim().to_string();
+        if cut > 0 {
+            format!("...{tail}")
+        } else {
+            tail
         }
-        out.trim().to_string()
     };
-    let stdout = read(child.stdout.as_mut().map(|s| s as &mut dyn Read));
-    let stderr = read(child.stderr.as_mut().map(|s| s as &mut dyn Read));
     let status = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(sig)) => format!("signal: {}", signal_name(sig)),
         _ => status.to_string(),
     };
-    Err(format!("{status}, stdout: {stdout}, stderr: {stderr}"))
+    Err(format!(
+        "{status}, stdout: {}, stderr: {}",
+        text(&stdout),
+        text(&stderr)
+    ))
+}
+
+/// Reads both pipes until the hook has closed them (normally, by exiting); `None` once the
+/// deadline has passed.
+fn drain(mut pipes: [Option<OwnedFd>; 2], deadline: Option<Instant>) -> Option<[Vec<u8>; 2]> {
+    let mut bufs = [Vec::new(), Vec::new()];
+    let mut chunk = [0u8; 4096];
+    while pipes.iter().any(Option::is_some) {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|&i| PollFd::new(pipes[i].as_ref().expect("open").as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        for (&i, ready) in open.iter().zip(ready) {
+            if !ready {
+                continue;
+            }
+            match nix::unistd::read(pipes[i].as_ref().expect("open"), &mut chunk) {
+                Ok(0) => pipes[i] = None,
+                Ok(n) => bufs[i].extend_from_slice(&chunk[..n]),
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(_) => pipes[i] = None,
+            }
+        }
+    }
+    Some(bufs)
 }
 
 fn signal_name(sig: i32) -> String {

@@ -30,6 +30,22 @@ fn bpath(b: &Bundle) -> &str {
     b.path().to_str().unwrap()
 }
 
+/// Threads reading the child's stdout and stderr, each to its end (one after the other could
+/// leave the child blocked on the other pipe).
+fn readers(child: &mut std::process::Child) -> std::thread::JoinHandle<(Vec<u8>, Vec<u8>)> {
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let e = std::thread::spawn(move || {
+        let mut e = Vec::new();
+        let _ = err.read_to_end(&mut e);
+        e
+    });
+    std::thread::spawn(move || {
+        let mut o = Vec::new();
+        let _ = out.read_to_end(&mut o);
+        (o, e.join().unwrap())
+    })
+}
+
 /// Runs `cmd` with a deadline: a runtime that deadlocks fails the test instead of hanging it.
 fn output_within(cmd: Command, secs: u64) -> Output {
     let what = format!("{cmd:?}");
@@ -45,13 +61,7 @@ fn try_output_within(mut cmd: Command, secs: u64) -> Option<Output> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = out.read_to_end(&mut o);
-        let _ = err.read_to_end(&mut e);
-        (o, e)
-    });
+    let reader = readers(&mut child);
     for _ in 0..secs * 20 {
         if let Some(status) = child.try_wait().unwrap() {
             let (stdout, stderr) = reader.join().unwrap();
@@ -296,13 +306,7 @@ fn output_within_stdin(mut cmd: Command, secs: u64) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = out.read_to_end(&mut o);
-        let _ = err.read_to_end(&mut e);
-        (o, e)
-    });
+    let reader = readers(&mut child);
     for _ in 0..secs * 20 {
         if let Some(status) = child.try_wait().unwrap() {
             let (stdout, stderr) = reader.join().unwrap();
@@ -801,6 +805,32 @@ fn container_side_hook_without_env() {
             "hull" => assert_eq!(mark, "none"),
             _ => assert_eq!(mark, "process", "runc 1.1.5 passes the process env"),
         }
+    }
+}
+
+/// A failing hook that writes more than a pipe holds is not left blocked on a full pipe: its
+/// output is read while it runs (runc copies it in goroutines), and the error quotes it.
+#[test]
+fn talkative_failing_hook_fails_create_with_its_output() {
+    let mut b = Bundle::sh("true");
+    b.config["hooks"] = json!({"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x; echo tail-of-stderr >&2; exit 1"],
+    }]});
+    b.save();
+    for (name, rt) in runtimes() {
+        let mut cmd = rt.command();
+        cmd.args(["create", "-b", bpath(&b), &unique("talk")]);
+        let out = output_within(cmd, 60);
+        assert!(!out.status.success(), "{name}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("exit status 1"),
+            "{name}: {}",
+            &err[..err.len().min(300)]
+        );
+        assert!(err.contains("tail-of-stderr"), "{name}");
+        assert!(rt.ids().is_empty(), "{name}: nothing is left behind");
     }
 }
 
