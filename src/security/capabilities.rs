@@ -307,6 +307,50 @@ mod tests {
         assert_eq!(out, Outcome::Exited(want.to_string()));
     }
 
+    /// CAP_SYS_ADMIN kept through the user switch for the seccomp filter, then dropped by
+    /// `finish`, leaving the config's sets (and the ambient one) as they would have been.
+    #[test]
+    fn kept_capability_is_dropped_by_finish() {
+        let set = caps(&[Capability::NetBindService]);
+        let mut lc = LinuxCapabilities::default();
+        lc.set_bounding(Some(set.clone()));
+        lc.set_effective(Some(set.clone()));
+        lc.set_permitted(Some(set.clone()));
+        lc.set_inheritable(Some(set.clone()));
+        lc.set_ambient(Some(set.clone()));
+        assert!(!grants_sys_admin(&lc));
+        let out = in_child(move || {
+            drop_bounding(&lc).map_err(|e| e.to_string())?;
+            thread::set_keep_capabilities(true).map_err(|e| e.to_string())?;
+            nix::unistd::setresuid(1000.into(), 1000.into(), 1000.into())
+                .map_err(|e| e.to_string())?;
+            thread::set_keep_capabilities(false).map_err(|e| e.to_string())?;
+            let after = apply(&lc, CapabilitySet::SYS_ADMIN)
+                .map_err(|e| e.to_string())?
+                .ok_or("nothing kept")?;
+            let kept = thread::capabilities(None).map_err(|e| e.to_string())?;
+            finish(after).map_err(|e| e.to_string())?;
+            let now = thread::capabilities(None).map_err(|e| e.to_string())?;
+            let amb = thread::capability_is_in_ambient_set(CapabilitySet::NET_BIND_SERVICE)
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "kept={:#x} now={:#x}/{:#x} ambient={amb}",
+                kept.effective.bits(),
+                now.effective.bits(),
+                now.permitted.bits()
+            ))
+        });
+        let nbs = 1u64 << 10;
+        let admin = 1u64 << 21;
+        assert_eq!(
+            out,
+            Outcome::Exited(format!(
+                "kept={:#x} now={nbs:#x}/{nbs:#x} ambient=true",
+                nbs | admin
+            ))
+        );
+    }
+
     #[test]
     fn ambient_outside_inheritable_is_left_out_as_runc_does() {
         let mut lc = LinuxCapabilities::default();
