@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod io;

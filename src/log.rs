@@ -9,7 +9,8 @@
 //!
 //! The container's init is a fork of the runtime, so it logs through the same destination:
 //! with `--debug` and no `--log`, a close-on-exec copy of the runtime's stderr, taken at
-//! startup (init's own stderr becomes the container's, or its terminal).
+//! startup (init's own stderr becomes the container's, or its terminal), until it closes the
+//! runtime's fds ([`detach`]).
 
 use std::fmt::Display;
 use std::fs::File;
@@ -32,6 +33,15 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Set in init and exec'd processes once they close the runtime's fds (the log among them):
+/// from then on they log nothing (a number once the log's may be another file's).
+static DETACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops logging in this process: call before its fds are closed behind the logger's back.
+pub fn detach() {
+    DETACHED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Sets the destination once, at startup.
 pub fn init(file: Option<File>, format: Format, debug: bool) {
@@ -134,6 +144,9 @@ fn text_value(s: &str) -> String {
 }
 
 fn write(level: &str, msg: &str, fields: &[(&str, &dyn Display)]) {
+    if DETACHED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let (format, dest) = match LOGGER.get() {
         Some(l) => (l.format, l.dest.as_ref()),
         None => (Format::Text, None),

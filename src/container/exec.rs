@@ -17,7 +17,8 @@ use crate::{Context, Error, Result};
 pub struct Options {
     pub process: Process,
     pub pid_file: Option<PathBuf>,
-    pub preserve_fds: u32,
+    /// The fds the caller passed (`--preserve-fds`), claimed by the CLI.
+    pub fds: crate::process::fds::Passed,
     pub ignore_paused: bool,
     pub terminal: Option<init::Terminal>,
     /// `--cgroup`: sub-cgroups of the container's to put the process in.
@@ -182,10 +183,20 @@ fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<attr
     let env = attrs::environment(p, &[])?;
     let exe = attrs::find_executable(p, &env)?;
     let exec = attrs::ExecArgs::new(&exe, p.args().as_deref().unwrap_or_default(), &env)?;
-    let seccomp = opts.seccomp.as_ref();
-    let identity = attrs::become_user(p, seccomp)?;
-    attrs::close_fds(opts.preserve_fds, true)?;
+    // Only stdio, the passed fds and the channel from here: the runtime's own fds (the state
+    // directory's lock, namespace and procfs handles, the caller's stray fds) are closed
+    // before the cwd is entered and the user switched, so a cwd of /proc/self/fd/N reaches
+    // nothing of the host (CVE-2024-21626). What needs the runtime's procfs or its log comes
+    // first.
+    attrs::apply_labels(p)?;
+    attrs::warn_ungrantable(p)?;
+    let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
     crate::log::debug("setns_init: about to exec");
+    crate::log::detach();
+    crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
+    let seccomp = opts.seccomp.as_ref();
+    let identity = attrs::become_user(p, seccomp, setgroups_denied)?;
+    attrs::pass_fds(opts.fds.count)?;
     if let Some(prog) = seccomp {
         attrs::load_seccomp(prog, |fd| chan.hand_over_listener(fd))?;
     }

@@ -3,9 +3,9 @@
 //! in the container.
 //!
 //! The order of the last steps is runc's, tightened so that the seccomp filter is the very
-//! last thing before execve: labels → cwd (as root) → bounding set → stdio ownership → user →
-//! cwd (as the user, when root could not reach it) → capabilities → no_new_privs → fds →
-//! seccomp → execve. Without no_new_privs loading the filter needs CAP_SYS_ADMIN, which the
+//! last thing before execve: labels → the runtime's fds closed → cwd (as root) → bounding set
+//! → stdio ownership → user → cwd (as the user, when root could not reach it) → capabilities →
+//! no_new_privs → passed fds → seccomp → execve. Without no_new_privs loading the filter needs CAP_SYS_ADMIN, which the
 //! capabilities step then keeps until [`Identity::after_seccomp`] drops it with one capset.
 
 use std::ffi::{CStr, CString};
@@ -20,8 +20,10 @@ use rustix::thread::{CapabilitySet, CapabilitySets};
 use crate::security::seccomp::Program;
 use crate::{Context, Error, Result};
 
-/// Whether this user namespace was mapped with setgroups denied.
-fn setgroups_denied() -> bool {
+/// Whether this user namespace was mapped with setgroups denied. Init and exec read it before
+/// they close the runtime's fds (and only in a user namespace: elsewhere root may always
+/// setgroups), and pass the answer to [`become_user`].
+pub fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
@@ -47,7 +49,7 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
 
 /// Switches to the config's user: supplementary groups, then gid, then uid. Capabilities
 /// survive the switch (PR_SET_KEEPCAPS) so they can be set to the config's afterwards.
-fn switch_user(p: &Process) -> Result<()> {
+fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     let user = p.user();
     let uid = Uid::from_raw(user.uid());
     let gid = Gid::from_raw(user.gid());
@@ -61,7 +63,7 @@ fn switch_user(p: &Process) -> Result<()> {
     match nix::unistd::setgroups(&groups) {
         // In a user namespace mapped without privilege setgroups(2) is denied for good; with
         // no additional groups asked for there is nothing to set (runc skips it too).
-        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied => {}
         other => other.with_ctx(|| format!("setgroups {groups:?}"))?,
     }
     nix::sys::prctl::set_keepcaps(true).ctx("set keepcaps")?;
@@ -315,9 +317,10 @@ pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
     crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
 }
 
-/// The AppArmor profile and SELinux label for the next execve, written while the process is
-/// still root (runc: AppArmor before the user switch, the SELinux label before seccomp).
-fn set_exec_labels(p: &Process) -> Result<()> {
+/// The AppArmor profile and SELinux label the next execve takes on. As in runc, they are set
+/// before init waits for `start` (and so before startContainer hooks), and before init and
+/// exec close the runtime's fds: the writes need the runtime's procfs.
+pub fn apply_labels(p: &Process) -> Result<()> {
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         crate::security::apparmor::apply(profile)?;
     }
@@ -325,6 +328,13 @@ fn set_exec_labels(p: &Process) -> Result<()> {
         crate::security::selinux::set_exec_label(label)?;
     }
     Ok(())
+}
+
+/// Warns about the capabilities [`become_user`] will leave out (call while the log is open).
+pub fn warn_ungrantable(p: &Process) -> Result<()> {
+    let none = no_capabilities();
+    let caps = p.capabilities().as_ref().unwrap_or(&none);
+    crate::security::capabilities::warn_ungrantable(caps)
 }
 
 /// runc's fixStdioPermissions: stdio the runtime set up (a terminal's peer, pipes) is owned
@@ -374,15 +384,19 @@ impl Identity {
     }
 }
 
-/// The process's identity: exec labels, cwd, bounding set, stdio ownership, user, capabilities,
-/// umask, then no_new_privs. `seccomp`: the filter that will follow; without no_new_privs it
-/// needs CAP_SYS_ADMIN, kept here until [`Identity::after_seccomp`].
+/// The process's identity: cwd, bounding set, stdio ownership, user, capabilities, umask, then
+/// no_new_privs (the exec labels and the runtime's fds are done before: see [`apply_labels`]).
+/// `seccomp`: the filter that will follow; without no_new_privs it needs CAP_SYS_ADMIN, kept
+/// here until [`Identity::after_seccomp`]. `setgroups_denied`: see [`setgroups_denied`].
 ///
 /// The cwd is entered as root first, which reaches a directory only root may enter; when root
 /// may not (a directory of the container's user on a root-squashing filesystem), again once
 /// the user is set (runc's order, both ways).
-pub fn become_user(p: &Process, seccomp: Option<&Program>) -> Result<Identity> {
-    set_exec_labels(p)?;
+pub fn become_user(
+    p: &Process,
+    seccomp: Option<&Program>,
+    setgroups_denied: bool,
+) -> Result<Identity> {
     let cwd = p.cwd();
     let mut cwd_pending = false;
     match chdir(cwd) {
@@ -402,7 +416,7 @@ pub fn become_user(p: &Process, seccomp: Option<&Program>) -> Result<Identity> {
         };
     crate::security::capabilities::drop_bounding(caps)?;
     own_stdio(p.user().uid())?;
-    switch_user(p)?;
+    switch_user(p, setgroups_denied)?;
     if cwd_pending {
         chdir(cwd).map_err(|e| chdir_failed(cwd, e))?;
     }
@@ -415,18 +429,8 @@ pub fn become_user(p: &Process, seccomp: Option<&Program>) -> Result<Identity> {
     Ok(Identity { after_filter })
 }
 
-/// Only stdio and the `keep` fds after them (LISTEN_FDS, --preserve-fds) are left without
-/// close-on-exec. With `pass` false the kept ones stay close-on-exec too, for [`pass_fds`]
-/// to open them later (a startContainer hook must not get them).
-pub fn close_fds(keep: u32, pass: bool) -> Result<()> {
-    crate::sys::exec::cloexec_from(3).ctx("mark fds close-on-exec")?;
-    if pass {
-        pass_fds(keep)?;
-    }
-    Ok(())
-}
-
-/// Lets fds 3..3+keep through execve.
+/// Lets the fds the caller passed (3..3+keep, close-on-exec since hull claimed them) through
+/// execve. Everything else is closed by then ([`crate::process::fds::close_others`]).
 pub fn pass_fds(keep: u32) -> Result<()> {
     for fd in 3..3 + keep as i32 {
         crate::sys::exec::clear_cloexec(fd).with_ctx(|| format!("pass preserved fd {fd}"))?;

@@ -67,6 +67,12 @@ const CONTINUE: &[u8] = br#"{"Continue":null}"#;
 /// `FromInit::Ready` as it travels, for a writer that may not allocate.
 const READY: &[u8] = br#""Ready""#;
 
+impl std::os::fd::AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
         self.send_with_fd(msg, None)
@@ -92,21 +98,51 @@ impl Channel {
             64 - cursor.len()
         };
         nix::unistd::write(&self.fd, &buf[..len]).ctx("send the seccomp listener fd number")?;
-        let mut ack = [0u8; 64];
-        let n = nix::unistd::read(&self.fd, &mut ack)
-            .ctx("wait for the runtime to take the listener")?;
-        if &ack[..n] != CONTINUE {
-            return Err(Error::Other(
-                "the runtime could not pass the seccomp listener to the agent".into(),
-            ));
+        self.wait_continue()
+            .map_err(|e| Error::Other(format!("passing the seccomp listener on: {e}")))
+    }
+
+    /// Waits for the runtime's `Continue` with read(2) into a buffer on the stack (it may
+    /// follow a notify filter); an `Abort` is its error.
+    pub fn wait_continue(&self) -> Result<()> {
+        let mut buf = [0u8; 4096];
+        let n = loop {
+            match nix::unistd::read(&self.fd, &mut buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.ctx("receive on the init channel")?,
+            }
+        };
+        if &buf[..n] == CONTINUE {
+            return Ok(());
         }
-        Ok(())
+        if n == 0 {
+            return Err(Error::Other("the runtime went away during create".into()));
+        }
+        match serde_json::from_slice::<ToInit>(&buf[..n]) {
+            Ok(ToInit::Abort(why)) => Err(Error::Other(why)),
+            _ => Err(Error::Other(
+                "unexpected message on the init channel".into(),
+            )),
+        }
     }
 
     /// `FromInit::Ready`, with write(2) alone: it may follow a notify filter.
     pub fn send_ready(&self) -> Result<()> {
         nix::unistd::write(&self.fd, READY).ctx("send ready on the init channel")?;
         Ok(())
+    }
+
+    /// Whether the other end has closed its side (without waiting).
+    pub fn peer_gone(&self) -> bool {
+        let mut fds = [nix::poll::PollFd::new(
+            self.fd.as_fd(),
+            nix::poll::PollFlags::empty(),
+        )];
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|_| {
+            fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP))
+        })
     }
 
     /// `Ok(None)` when the other end has gone.

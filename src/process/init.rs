@@ -12,11 +12,8 @@
 //! notify filter is the exception: its listener must reach the agent through the runtime, so
 //! it goes in just before `Ready`, when everything else is done (as runc loads it).
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use super::attrs;
@@ -34,8 +31,12 @@ pub struct Plan<'a> {
     pub process: &'a Process,
     pub rootfs: Rootfs<'a>,
     pub ns: &'a namespaces::Plan,
-    /// O_PATH handle on `<state dir>/exec.fifo`.
-    pub fifo: RawFd,
+    /// `<state dir>/exec.fifo`, open for reading and writing (see [`start`]).
+    pub fifo: BorrowedFd<'a>,
+    /// The runtime's lock on the state directory: init lets go of its copy first thing, so
+    /// the lock is free exactly when the runtime is gone (that is how `state` tells a create
+    /// under way from one that was killed).
+    pub runtime_lock: Option<RawFd>,
     /// fds 3..3+keep_fds pass into the container (LISTEN_FDS and --preserve-fds).
     pub keep_fds: u32,
     /// Variables the runtime adds to process.env (LISTEN_FDS).
@@ -64,10 +65,9 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
             sys::clone::exit_now(1);
         }
     };
-    // The channel stays open to the end: execve closes it (close-on-exec), so nothing has to
-    // close it under the seccomp filter.
-    let err = start(plan, ready);
+    // Closing it tells the runtime init has let go of it (see `prepare`).
     drop(chan);
+    let err = start(plan, ready);
     // The runtime has gone; the container's stderr is all that is left to tell.
     eprintln!("hull init: {err}");
     sys::clone::exit_now(127);
@@ -76,10 +76,6 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
 /// What `prepare` leaves for after the fifo.
 struct Ready {
     exec: attrs::ExecArgs,
-    proc_fd_dir: OwnedFd,
-    /// The fifo's name under `proc_fd_dir`, formatted before anything runs that may not
-    /// allocate.
-    fifo_name: CString,
     /// Left for after the filter, when it was not loaded before `Ready` (a notify filter).
     identity: Option<attrs::Identity>,
     states: HookStates,
@@ -89,10 +85,17 @@ struct Ready {
 
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
 fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
+    if let Some(fd) = plan.runtime_lock {
+        sys::exec::close_one(fd).ctx("close the runtime's lock")?;
+    }
     sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
-    // Until ready, init must not outlive a runtime that died mid-create. (Had it died before
-    // this line, the channel's end of file stops init at the next receive.)
+    // Until the runtime has recorded it, init must not outlive a runtime that died mid-create.
+    // Had the runtime died before this line, the signal never comes: its end of the channel
+    // is closed then, which the check below sees.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx("set pdeathsig")?;
+    if chan.peer_gone() {
+        return Err(Error::Other("the runtime went away during create".into()));
+    }
     // Not dumpable: the container cannot ptrace or read /proc/1/mem of init (and so the
     // runtime's memory) before execve resets it. In a new user namespace this waits until the
     // runtime has written the id maps: an unprivileged runtime may write /proc/PID/uid_map only
@@ -119,15 +122,6 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
             .ctx("unshare cgroup namespace")?;
     }
     log::debug("init: namespaces joined");
-
-    // The fifo is reopened through this host /proc handle: after pivot_root the container may
-    // have no /proc, and the fifo's path is outside its root anyway.
-    let proc_fd_dir = nix::fcntl::open(
-        "/proc/self/fd",
-        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
-        Mode::empty(),
-    )
-    .ctx("open /proc/self/fd")?;
 
     plan.rootfs.prepare()?;
     log::debug("init: rootfs prepared");
@@ -174,34 +168,45 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         plan.process.args().as_deref().unwrap_or_default(),
         &env,
     )?;
-    let fifo_name = CString::new(plan.fifo.to_string()).expect("digits");
+
+    // What needs the runtime's procfs or its log comes first. Then init holds only what the
+    // container may see: stdio, the fds the caller passed, the channel (until Ready) and the
+    // exec fifo (until execve). Everything else the runtime had open when it cloned init (the
+    // console socket, namespace and cgroup handles, the log file, the caller's stray fds) is
+    // closed before the user switch, so neither a cwd of /proc/self/fd/N nor a look at
+    // /proc/1/fd while the container waits for `start` reaches the host (CVE-2024-21626).
+    attrs::apply_labels(plan.process)?;
+    attrs::warn_ungrantable(plan.process)?;
+    let setgroups_denied = plan.ns.in_user_namespace() && attrs::setgroups_denied();
+    log::debug("init: closing the runtime's fds; user, capabilities and cwd next");
+    log::detach();
+    crate::process::fds::close_others(plan.keep_fds, &[chan.as_raw_fd(), plan.fifo.as_raw_fd()])?;
 
     // Everything that can fail because of the config fails `create`, as runc's do: user,
     // capabilities and cwd are set now.
     let seccomp = plan.seccomp.as_ref();
-    let identity = attrs::become_user(plan.process, seccomp)?;
-    log::debug("init: user, capabilities and cwd set");
+    let identity = attrs::become_user(plan.process, seccomp, setgroups_denied)?;
+    // The passed fds open up now, unless startContainer hooks come first (they must not get
+    // them).
     let start_hooks = has(Point::StartContainer);
-    attrs::close_fds(plan.keep_fds, !start_hooks)?;
+    if !start_hooks {
+        attrs::pass_fds(plan.keep_fds)?;
+    }
 
     let mut identity = Some(identity);
     if let Some(prog) = seccomp.filter(|p| p.notifies()) {
-        log::debug("init: loading the seccomp notify filter");
         attrs::load_seccomp(prog, |fd| chan.hand_over_listener(fd))?;
         identity.take().expect("set above").after_seccomp()?;
     }
 
-    // Ready: from here init must outlive the runtime.
-    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
-    if seccomp.is_none_or(|p| !p.notifies()) {
-        log::debug("init: closing the channel to signal completion");
-        log::debug("init: about to wait on exec fifo");
-    }
     chan.send_ready()?;
+    // Init may outlive the runtime only once the runtime has recorded it (state.json, the
+    // pid file): a runtime killed before that takes init with it, so no process it did not
+    // write down is left behind.
+    chan.wait_continue()?;
+    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
     Ok(Ready {
         exec,
-        proc_fd_dir,
-        fifo_name,
         identity,
         states,
         start_hooks,
@@ -229,21 +234,21 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
 
 /// Waits for `start`, then becomes the user process. Returns only on failure.
 ///
-/// The fifo tells `start` two things: the byte says startContainer hooks are done and init is
-/// going; the end of file (our close-on-exec write end closing) says execve happened, so
-/// poststart hooks run after the user process has started, as the spec orders. When a step
-/// fails before the byte, `start` gets init's words through the fifo instead (a failed
-/// startContainer hook's output must not be lost, least of all into a terminal nobody reads
-/// yet).
+/// Init holds the exec fifo open for reading and writing (which never blocks, and needs no
+/// path or /proc handle that would lead out of the container): `start` writes a byte that
+/// init's read waits for. Init answers (`state::FIFO_GOING`) once startContainer hooks are
+/// done and it is going; then the end of file (its close-on-exec fd closing) tells `start`
+/// that execve happened, so poststart hooks run after the user process has started, as the
+/// spec orders. When a step fails in between, init answers `E` and why instead: that is
+/// `start`'s error (a failed startContainer hook's output must not be lost, least of all into
+/// a terminal nobody reads yet).
 fn start(plan: &Plan, ready: Ready) -> Error {
-    let fifo = match open_fifo(&ready.proc_fd_dir, &ready.fifo_name) {
-        Ok(fd) => fd,
-        Err(e) => return e,
-    };
-    drop(ready.proc_fd_dir);
+    if let Err(e) = wait_for_start(plan.fifo) {
+        return e;
+    }
     let fail = |e: Error| -> Error {
         let msg = format!("E{e}");
-        let _ = nix::unistd::write(&fifo, msg.as_bytes());
+        let _ = nix::unistd::write(plan.fifo, msg.as_bytes());
         e
     };
     if let Some(identity) = ready.identity {
@@ -269,7 +274,8 @@ fn start(plan: &Plan, ready: Ready) -> Error {
             return fail(e);
         }
     }
-    if let Err(e) = nix::unistd::write(&fifo, b"0").ctx("write exec fifo") {
+    let going = crate::container::state::FIFO_GOING;
+    if let Err(e) = nix::unistd::write(plan.fifo, going).ctx("write exec fifo") {
         return e;
     }
     ready.exec.exec()
@@ -353,24 +359,26 @@ fn join_session_keyring() -> Result<()> {
 }
 
 /// runc creates a missing cwd (as root, before the user switch and before the root is made
-/// read-only).
+/// read-only). Called after pivot_root: the path is resolved inside the container's root, where
+/// magic links are not followed, so a cwd of /proc/self/fd/N (CVE-2024-21626) cannot lead to a
+/// directory of the runtime's, let alone create one there.
 fn ensure_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
-    match std::fs::symlink_metadata(cwd) {
-        Ok(_) => Ok(()),
-        // Only root may look: the user switch will see (runc tries again after it too).
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
-        Err(_) => std::fs::create_dir_all(cwd).with_ctx(|| format!("create cwd {}", cwd.display())),
-    }
+    let root = crate::rootfs::inroot::open_root(std::path::Path::new("/"))?;
+    crate::rootfs::inroot::ensure_dir(&root, cwd)
+        .map(drop)
+        .map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))
 }
 
-/// Blocks until `start` opens the fifo for reading; the write end is close-on-exec.
-fn open_fifo(proc_fd_dir: &OwnedFd, name: &CString) -> Result<OwnedFd> {
-    nix::fcntl::openat(
-        proc_fd_dir.as_fd(),
-        name.as_c_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open exec fifo")
+/// Blocks until `start` writes its byte to the fifo (`state::FIFO_GO`).
+fn wait_for_start(fifo: BorrowedFd) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Err(Error::Other("exec fifo: end of file".into())),
+            Err(e) => return Err(e).ctx("read exec fifo"),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 pub mod affinity;
 pub mod attrs;
 pub mod channel;
+pub mod fds;
 pub mod foreground;
 pub mod idmap;
 pub mod init;

@@ -42,7 +42,7 @@ fn cloexec_listed(first: u32) -> nix::Result<()> {
         .filter(|&fd: &i32| fd >= first as i32)
         .collect();
     for fd in fds {
-        match set_cloexec(fd, true) {
+        match set_cloexec_to(fd, true) {
             Ok(()) | Err(nix::errno::Errno::EBADF) => {}
             Err(e) => return Err(e),
         }
@@ -53,14 +53,14 @@ fn cloexec_listed(first: u32) -> nix::Result<()> {
 /// Lets `fd` (a preserved fd the caller passed) survive execve. A number that is not open is
 /// skipped: there is nothing to pass.
 pub fn clear_cloexec(fd: i32) -> nix::Result<()> {
-    match set_cloexec(fd, false) {
+    match set_cloexec_to(fd, false) {
         Err(nix::errno::Errno::EBADF) => Ok(()),
         other => other,
     }
 }
 
 /// Sets or clears FD_CLOEXEC on `fd`.
-pub fn set_cloexec(fd: i32, on: bool) -> nix::Result<()> {
+pub fn set_cloexec_to(fd: i32, on: bool) -> nix::Result<()> {
     // SAFETY: F_GETFD/F_SETFD only read and change the fd's flags; an fd number that is not
     // open gives EBADF and no effect.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
@@ -95,4 +95,88 @@ pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> ni
     // to C strings the caller keeps alive for the call (checked above for the terminators).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     nix::errno::Errno::last()
+}
+
+/// Whether `fd` is an open file descriptor of this process.
+pub fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the fd's flags; a number that is not open gives EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Marks `fd` close-on-exec.
+pub fn set_cloexec(fd: i32) -> nix::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD only read and change the fd's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags == -1 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } == -1 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}
+
+/// Closes every fd from `first` up except those in `keep`.
+///
+/// Any object of this process that still owns one of the closed numbers must not be dropped
+/// afterwards (its drop would close whatever reuses the number): callers are children that
+/// end in execve or `_exit`.
+pub fn close_from_except(first: u32, keep: &[i32]) -> nix::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if fd > from {
+            close_range(from, fd - 1)?;
+        }
+        from = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Closes `fd` in this process; see [`close_from_except`] for who may call this.
+pub fn close_one(fd: i32) -> nix::Result<()> {
+    let fd = u32::try_from(fd).map_err(|_| nix::errno::Errno::EBADF)?;
+    close_range(fd, fd)
+}
+
+fn close_range(first: u32, last: u32) -> nix::Result<()> {
+    // SAFETY: close_range only closes fds of this process; the caller guarantees nothing that
+    // runs afterwards uses (or drops an owner of) the numbers in the range.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    if ret == 0 {
+        return Ok(());
+    }
+    match nix::errno::Errno::last() {
+        // Linux before 5.9, or a seccomp profile around hull without close_range (older
+        // Docker profiles): close what /proc/self/fd lists, as runc does.
+        nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM => close_listed(first, last),
+        e => Err(e),
+    }
+}
+
+fn close_listed(first: u32, last: u32) -> nix::Result<()> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    // Collected first: the directory's own fd shows in the listing while it is read.
+    let fds: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| (first..=last).contains(fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: as in close_range; EBADF (the directory's fd, closed by now) is no error.
+        if unsafe { libc::close(fd as i32) } == -1
+            && nix::errno::Errno::last() != nix::errno::Errno::EBADF
+        {
+            return Err(nix::errno::Errno::last());
+        }
+    }
+    Ok(())
 }
