@@ -250,5 +250,7 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
             off.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).ctx("write /proc/self/timens_offsets")
+    crate::procfs::Proc::get()?
+        .write(crate::procfs::Base::ProcSelf, "timens_offsets", &text)
+        .map_err(|e| Error::Other(format!("linux.timeOffsets: {e}")))
 }

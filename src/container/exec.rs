@@ -59,6 +59,9 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
         return Err(Error::Other("container not running".into()));
     }
 
+    // Before anything of the container's is joined: the child writes its LSM attributes and
+    // reads /proc through this handle, never through the container's /proc.
+    crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
     let joined = ParentNamespaces::enter(&ns, &st.config)?;
     let forked = fork_into(nix::sched::CloneFlags::empty());

@@ -24,7 +24,9 @@ use crate::{Context, Error, Result};
 /// they close the runtime's fds (and only in a user namespace: elsewhere root may always
 /// setgroups), and pass the answer to [`become_user`].
 pub fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+    crate::procfs::Proc::get()
+        .and_then(|p| p.read(crate::procfs::Base::ProcSelf, "setgroups"))
+        .is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Sets every rlimit in the config. Raising a hard limit needs CAP_SYS_RESOURCE.

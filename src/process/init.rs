@@ -21,6 +21,7 @@ use super::channel::{Channel, FromInit, HookStates, ToInit};
 use crate::hooks::{self, Point, Site};
 use crate::log;
 use crate::namespaces;
+use crate::procfs::{Base, Proc};
 use crate::rootfs::Rootfs;
 use crate::sys;
 use crate::{Context, Error, Result};
@@ -155,8 +156,9 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         attrs::set_rlimits(rlimits)?;
     }
     if let Some(adj) = plan.process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_ctx(|| format!("set oom_score_adj to {adj}"))?;
+        Proc::get()?
+            .write(Base::ProcSelf, "oom_score_adj", &adj.to_string())
+            .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
     }
     if !plan.no_new_keyring {
         join_session_keyring()?;
@@ -322,21 +324,25 @@ fn set_identity(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// linux.sysctl, written under the container's /proc/sys (before it is made read-only).
+/// linux.sysctl, written through the runtime's verified procfs: whatever the container has
+/// mounted at its /proc/sys, the write reaches the kernel's sysctl (for init's namespaces).
 fn write_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
+    let proc = Proc::get()?;
     for (key, value) in sysctl {
         let rel = key.replace('.', "/");
-        if rel.split('/').any(|c| c.is_empty() || c == "..") {
+        if rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
             return Err(Error::invalid(format!(
                 "linux.sysctl {key:?}: not a sysctl name"
             )));
         }
-        let path = std::path::PathBuf::from("/proc/sys").join(rel);
-        std::fs::write(&path, value)
-            .with_ctx(|| format!("linux.sysctl {key}={value:?}: write {}", path.display()))?;
+        proc.write(Base::ProcRoot, &format!("sys/{rel}"), value)
+            .map_err(|e| Error::Other(format!("linux.sysctl {key}={value:?}: {e}")))?;
     }
     Ok(())
 }
@@ -364,7 +370,7 @@ fn join_session_keyring() -> Result<()> {
 /// directory of the runtime's, let alone create one there.
 fn ensure_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
-    let root = crate::rootfs::inroot::open_root(std::path::Path::new("/"))?;
+    let root = pathrs::Root::open("/").with_ctx(|| "open / to create process.cwd".to_string())?;
     crate::rootfs::inroot::ensure_dir(&root, cwd)
         .map(drop)
         .map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))

@@ -18,6 +18,7 @@ mod mounts;
 mod options;
 mod paths;
 mod pivot;
+mod target;
 
 #[cfg(test)]
 mod tests;
@@ -180,7 +181,7 @@ impl Rootfs<'_> {
         fdmount::attach(&tree, &here)
             .map_err(|e| mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e))?;
         drop(here);
-        let root = inroot::open_root(&self.root)?;
+        let root = inroot::RootDir::open(&self.root)?;
 
         for plan in &plans {
             mounts::mount(&root, self.spec, plan)?;

@@ -8,8 +8,7 @@ use std::os::raw::c_char;
 ///
 /// close_range(2) with CLOSE_RANGE_CLOEXEC does it in one call (Linux 5.11). Older kernels
 /// (ENOSYS, or EINVAL for the flag), and seccomp profiles around the runtime that do not
-/// allow it (EPERM; older Docker profiles predate close_range), get runc's way instead: each
-/// fd listed in /proc/self/fd, one fcntl each.
+/// allow it (EPERM; older Docker profiles predate close_range), get one fcntl per fd number.
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on fds; no memory involved.
     let ret = unsafe {
@@ -31,23 +30,33 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
     }
 }
 
-/// The fallback of [`cloexec_from`]: every fd /proc/self/fd lists.
+/// The fallback of [`cloexec_from`]: every fd number this process may hold, one by one. Not
+/// a listing of /proc/self/fd: in a container that is whatever its /proc shows.
 fn cloexec_listed(first: u32) -> nix::Result<()> {
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    // Collected first: the directory's own fd shows in the listing while it is read.
-    let fds: Vec<i32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .filter(|&fd: &i32| fd >= first as i32)
-        .collect();
-    for fd in fds {
-        match set_cloexec_to(fd, true) {
+    for fd in first..fd_limit() {
+        match set_cloexec_to(fd as i32, true) {
             Ok(()) | Err(nix::errno::Errno::EBADF) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// One past the highest fd number this process can hold: RLIMIT_NOFILE (the larger of its
+/// limits, as a lowered soft limit leaves fds above it open), at most 2^20.
+fn fd_limit() -> u32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the valid pointer.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    let max = if ok {
+        lim.rlim_cur.max(lim.rlim_max)
+    } else {
+        1 << 20
+    };
+    max.min(1 << 20) as u32
 }
 
 /// Lets `fd` (a preserved fd the caller passed) survive execve. A number that is not open is
@@ -155,23 +164,16 @@ fn close_range(first: u32, last: u32) -> nix::Result<()> {
     }
     match nix::errno::Errno::last() {
         // Linux before 5.9, or a seccomp profile around hull without close_range (older
-        // Docker profiles): close what /proc/self/fd lists, as runc does.
+        // Docker profiles): one close per fd number (not a listing of /proc/self/fd, which
+        // in a container is whatever its /proc shows).
         nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM => close_listed(first, last),
         e => Err(e),
     }
 }
 
 fn close_listed(first: u32, last: u32) -> nix::Result<()> {
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    // Collected first: the directory's own fd shows in the listing while it is read.
-    let fds: Vec<u32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .filter(|fd| (first..=last).contains(fd))
-        .collect();
-    for fd in fds {
-        // SAFETY: as in close_range; EBADF (the directory's fd, closed by now) is no error.
+    for fd in first..=last.min(fd_limit().saturating_sub(1)) {
+        // SAFETY: as in close_range; EBADF (nothing open at that number) is no error.
         if unsafe { libc::close(fd as i32) } == -1
             && nix::errno::Errno::last() != nix::errno::Errno::EBADF
         {
@@ -179,4 +181,47 @@ fn close_listed(first: u32, last: u32) -> nix::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `check` in a forked child (fd tables are per process) and asserts it held.
+    fn in_child(check: impl FnOnce() -> bool) {
+        // SAFETY: the child runs `check` and leaves with _exit, touching nothing shared.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+                crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    fn open() -> i32 {
+        std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/").unwrap())
+    }
+
+    fn cloexec(fd: i32) -> bool {
+        // SAFETY: F_GETFD only reads the flags.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
+    }
+
+    /// The fallbacks for a refused close_range reach every fd without /proc.
+    #[test]
+    fn fallbacks_without_close_range() {
+        in_child(|| {
+            let (a, b) = (open(), open());
+            clear_cloexec(a).unwrap();
+            clear_cloexec(b).unwrap();
+            cloexec_listed(a.min(b) as u32).unwrap();
+            let marked = cloexec(a) && cloexec(b);
+            close_listed(a.min(b) as u32, a.max(b) as u32).unwrap();
+            marked && !is_open(a) && !is_open(b) && is_open(0)
+        });
+    }
 }
