@@ -459,6 +459,15 @@ pub fn now_rfc3339() -> String {
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
+/// RFC 3339 to the second in UTC, as runc's log lines carry the time.
+pub fn now_rfc3339_seconds() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let full = rfc3339(now.as_secs() as i64, 0);
+    format!("{}Z", &full[..full.len() - ".000000000Z".len()])
+}
+
 fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -533,6 +542,11 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
+        let s = now_rfc3339_seconds();
+        assert!(
+            s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T',
+            "{s}"
+        );
     }
 
     #[test]
