@@ -852,44 +852,66 @@ fn stalled_registry_times_out_resumes_and_names_the_blob() {
     assert!(e.contains("--read-timeout"), "{e}");
 }
 
-/// A name /etc/hosts maps to a loopback address that is not "localhost" itself: a host
-/// hull-image cannot tell is loopback without resolving it, so it gets HTTPS only.
-fn loopback_alias() -> Option<String> {
-    let hosts = fs::read_to_string("/etc/hosts").ok()?;
-    hosts.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let ip = f.next()?;
-        if !ip.starts_with("127.") {
-            return None;
-        }
-        f.find(|n| *n != "localhost" && !n.contains('.') && !n.starts_with('#'))
-            .map(String::from)
-    })
+/// A host name hull-image cannot tell is loopback without resolving it, so it gets
+/// HTTPS only. It is given to hull-image in a mount namespace of its own, whose
+/// /etc/hosts (a bind mount of a file in the test's temp dir) maps it to 127.0.0.1: the
+/// machine's /etc/hosts is neither needed nor touched.
+const ALIAS: &str = "hull-test-registry";
+
+/// hull-image in a private mount namespace where `ALIAS` resolves to 127.0.0.1.
+fn hull_with_alias(tmp: &Path, args: &[&str]) -> Output {
+    let hosts = tmp.join("hosts");
+    fs::write(&hosts, format!("127.0.0.1 localhost\n127.0.0.1 {ALIAS}\n")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /etc/hosts && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&hosts)
+        .arg(hull_image())
+        .args(args)
+        .env("HOME", home.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux) is installed")
 }
 
 #[test]
 fn plain_http_only_for_loopback_or_insecure() {
-    let Some(alias) = loopback_alias() else {
-        eprintln!("SKIP: /etc/hosts names no loopback alias to test the plain-HTTP rule with");
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
     let reg = Registry::start(Auth::None);
     let mut img = Layout::new(&tmp.path().join("img"));
     img.layer(&[file("f", b"x")], Compression::Gzip);
     img.finish("t");
     reg.push(&format!("oci:{}:t", img.dir.display()), "a:t", &[]);
-    let image = format!("docker://{alias}:{}/a:t", reg.port);
+    // The same registry by its loopback address gets plain HTTP without asking.
+    let b = tmp.path().join("direct");
+    ok(&hull(
+        &[
+            "unpack",
+            &format!("docker://127.0.0.1:{}/a:t", reg.port),
+            b.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(fs::read_to_string(b.join("rootfs/f")).unwrap(), "x");
+    // By a name: HTTPS only, unless --insecure.
+    let image = format!("docker://{ALIAS}:{}/a:t", reg.port);
     let b = tmp.path().join("b");
-    let e = err(&hull(&["unpack", &image, b.to_str().unwrap()], &[]));
+    let e = err(&hull_with_alias(
+        tmp.path(),
+        &["unpack", &image, b.to_str().unwrap()],
+    ));
     assert!(
         e.contains("plain HTTP is only tried for loopback hosts or with --insecure"),
         "{e}"
     );
     no_leftovers(&b);
-    ok(&hull(
+    ok(&hull_with_alias(
+        tmp.path(),
         &["unpack", "--insecure", &image, b.to_str().unwrap()],
-        &[],
     ));
     assert_eq!(fs::read_to_string(b.join("rootfs/f")).unwrap(), "x");
 }
