@@ -118,7 +118,9 @@ enum Command {
         /// No progress bar, even on a terminal.
         #[arg(long, short)]
         quiet: bool,
-        /// Layers fetched at once.
+        /// Layers fetched at once from a registry. A local image is flattened with one
+        /// thread decompressing ahead, and extracted into the store with at most one job
+        /// per core.
         #[arg(long, default_value_t = unpack::DEFAULT_JOBS)]
         jobs: usize,
         #[command(flatten)]
@@ -140,7 +142,9 @@ enum Command {
         max_entries: u64,
         #[arg(long, short)]
         quiet: bool,
-        /// Layers fetched at once.
+        /// Layers fetched at once from a registry. A local image is flattened with one
+        /// thread decompressing ahead, and extracted into the store with at most one job
+        /// per core.
         #[arg(long, default_value_t = unpack::DEFAULT_JOBS)]
         jobs: usize,
         #[command(flatten)]
