@@ -5,9 +5,9 @@
 # stalled downloads; plain HTTP by a name given in a private mount namespace's
 # /etc/hosts), runs killed mid-layer, and repack round trips read back by umoci, skopeo
 # and podman. Needs root.
-# Cost on the 2-core machine, measured while other builds loaded it (load ~10): 4.7 min,
-# of which the tests ~2.3 min (registry ~55 s, repack ~40 s, the rest ~40 s) and fmt,
-# clippy and the test build the rest; a cold build adds ~2 min.
+# Cost on the 2-core machine, measured while other builds loaded it (load ~12): 4.8 min,
+# of which the tests ~3 min (registry ~65 s, repack ~45 s, killed-mid-layer ~25 s, the
+# rest ~45 s) and fmt, clippy and the test build the rest; a cold build adds ~2 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
