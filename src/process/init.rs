@@ -295,21 +295,14 @@ fn set_identity(spec: &Spec) -> Result<()> {
 
 /// linux.sysctl, written through the runtime's verified procfs: whatever the container has
 /// mounted at its /proc/sys, the write reaches the kernel's sysctl (for init's namespaces).
+/// Which keys are allowed was checked against the namespaces at validation.
 fn write_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
     let proc = Proc::get()?;
     for (key, value) in sysctl {
-        let rel = key.replace('.', "/");
-        if rel
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(Error::invalid(format!(
-                "linux.sysctl {key:?}: not a sysctl name"
-            )));
-        }
+        let rel = crate::spec::sysctl::proc_path(key)?;
         proc.write(Base::ProcRoot, &format!("sys/{rel}"), value)
             .map_err(|e| Error::Other(format!("linux.sysctl {key}={value:?}: {e}")))?;
     }

@@ -10,6 +10,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::{Context, Error, Result};
 
+pub mod sysctl;
+
 /// `hull spec`'s output: runc's default, with hull's hostname and a cgroup namespace.
 pub const DEFAULT_SPEC: &str = include_str!("default.json");
 /// `hull spec --rootless`.
@@ -114,6 +116,7 @@ pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
         None => {}
     }
     validate_namespaces(spec)?;
+    sysctl::check(spec)?;
     if let Some(hooks) = spec.hooks() {
         crate::hooks::validate(hooks)?;
     }
