@@ -134,11 +134,10 @@ fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result
 /// changes (runc's rules).
 fn process(a: &Args, config: &oci_spec::runtime::Spec) -> anyhow::Result<Process> {
     if let Some(path) = &a.process {
-        let file = std::fs::File::open(path)
-            .map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
-        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
-        return serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()));
+        let doc =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
+        return crate::spec::parse_process(&doc)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     if a.command.is_empty() {
         anyhow::bail!("exec: a command to run is required (or --process)");

@@ -193,6 +193,9 @@ pub fn create(opts: &Options) -> Result<Created> {
         .cgroup
         .as_ref()
         .and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    // Every CPU its cgroup allows, not the runtime's affinity (runc 1.2+; execCPUAffinity is
+    // for exec'd processes only, the spec says).
+    crate::process::sched::reset_affinity(pid, None)?;
     crate::fault::point("create:in-cgroup");
 
     // A new user namespace gets its id maps before init goes on: until then nobody is

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Process, Spec};
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
@@ -48,6 +48,7 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         _ => {}
     }
     validate(&opts.process)?;
+    crate::process::sched::check(&opts.process)?;
     attrs::check_labels(&opts.process, None)?;
     let ns = namespaces::Plan::of_process(st.pid)?;
     // The namespace files are open: if init still is who we think, they are its.
@@ -59,13 +60,23 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     // reads /proc through this handle, never through the container's /proc.
     crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
+    // execCPUAffinity.initial: where the runtime's steps before the cgroup move run (the
+    // namespace joins here and the fork; the child is born with it), as runc 1.2+ runs its
+    // init there until the move.
+    let affinity = opts.process.exec_cpu_affinity().as_ref();
+    if let Some(initial) = affinity.and_then(|a| a.initial().as_deref()) {
+        crate::process::sched::set_affinity(None, initial, "process.execCPUAffinity.initial")?;
+        crate::log::debug(&format!(
+            "exec: the runtime runs on CPUs {initial} (process.execCPUAffinity.initial)"
+        ));
+    }
     let joined = ParentNamespaces::enter(&ns, &st.config)?;
     let forked = fork_into(nix::sched::CloneFlags::empty());
     let pid = match forked {
         Ok(Forked::Child) => {
             drop(joined);
             drop(ours);
-            child(&ns, opts, theirs)
+            child(&ns, opts, &st.config, theirs)
         }
         Ok(Forked::Parent(pid)) => {
             drop(theirs);
@@ -86,6 +97,10 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         true => Ok(()),
         false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
     });
+    // In its cgroup: the affinity becomes execCPUAffinity.final, or every CPU the cgroup
+    // allows (runc 1.2+), not the runtime's.
+    let joined_cgroup =
+        joined_cgroup.and_then(|_| crate::process::sched::reset_affinity(pid, affinity));
     if let Err(e) = joined_cgroup {
         crate::process::spawn::kill_and_reap(pid);
         return Err(e);
@@ -150,8 +165,8 @@ fn validate(p: &Process) -> Result<()> {
 }
 
 /// The exec'd process, in the child; never returns.
-fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
-    let err = match prepare(ns, opts, &chan) {
+fn child(ns: &namespaces::Plan, opts: &Options, config: &Spec, chan: Channel) -> ! {
+    let err = match prepare(ns, opts, config, &chan) {
         Ok((exe, env)) => attrs::exec(
             &opts.process,
             &exe,
@@ -168,6 +183,7 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
 fn prepare(
     ns: &namespaces::Plan,
     opts: &Options,
+    config: &Spec,
     chan: &Channel,
 ) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
     match chan.recv::<ToInit>()? {
@@ -204,6 +220,8 @@ fn prepare(
     attrs::warn_ungrantable(p)?;
     let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
+    // The container's personality and memory policy, and this process's scheduling.
+    attrs::apply_kernel_attrs(p, config.linux().as_ref())?;
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
     attrs::become_user(p, setgroups_denied)?;
     Ok((exe, env))

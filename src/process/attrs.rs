@@ -255,6 +255,20 @@ pub fn warn_ungrantable(p: &Process) -> Result<()> {
     crate::security::capabilities::warn_ungrantable(caps)
 }
 
+/// How the kernel runs the process: linux.personality, linux.memoryPolicy, process.scheduler
+/// and process.ioPriority, all inherited across execve. Called just before the user switch:
+/// real-time policies and I/O classes need the runtime's privileges, and a seccomp filter
+/// loaded next may forbid these calls (runc orders them the same way).
+pub fn apply_kernel_attrs(p: &Process, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    if let Some(persona) = linux.and_then(|l| l.personality().as_ref()) {
+        super::personality::apply(persona)?;
+    }
+    if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        super::mempolicy::apply(policy)?;
+    }
+    super::sched::apply(p)
+}
+
 /// Capabilities, user, umask, cwd: the process's identity.
 pub fn become_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     // No `capabilities` means none at all (oci-spec's Default would bring a default set).

@@ -176,6 +176,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     crate::process::fds::close_others(plan.keep_fds, &[chan.as_raw_fd(), plan.fifo.as_raw_fd()])?;
     let user_done = !has(Point::StartContainer);
     if user_done {
+        attrs::apply_kernel_attrs(plan.process, plan.spec.linux().as_ref())?;
         attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)?;
         attrs::become_user(plan.process, setgroups_denied)?;
     }
@@ -236,10 +237,13 @@ fn start(plan: &Plan, ready: Ready) -> Error {
         ) {
             return e;
         }
+        // After the hooks: a SCHED_DEADLINE init could not fork them.
         let seccomp = plan.seccomp.as_ref();
-        if let Err(e) =
-            attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)
-                .and_then(|_| attrs::become_user(plan.process, ready.setgroups_denied))
+        if let Err(e) = attrs::apply_kernel_attrs(plan.process, plan.spec.linux().as_ref())
+            .and_then(|_| {
+                attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)
+            })
+            .and_then(|_| attrs::become_user(plan.process, ready.setgroups_denied))
         {
             return e;
         }
