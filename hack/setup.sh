@@ -10,6 +10,7 @@ packages=(
   jq                                          # scripts read JSON
   dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data
+  iproute2 util-linux                         # ip (veth pairs, netns) and taskset for tests
   "$@"
 )
 missing=()

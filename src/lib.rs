@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod io;
 pub mod log;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;

@@ -101,6 +101,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         dir: Some(dir),
         init: None,
         cgroup: None,
+        netdevs: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
     let mut state = State {
@@ -202,6 +203,25 @@ pub fn create(opts: &Options) -> Result<Created> {
     // anybody inside it.
     if ns.new_user {
         crate::process::idmap::write(pid.as_raw(), &spec)?;
+    }
+    // linux.netDevices go into init's network namespace before init sets anything up; a
+    // failed create puts them back (the guard).
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty()))
+    {
+        let netns = match ns
+            .init_joins
+            .iter()
+            .find(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Network)
+        {
+            Some(joined) => joined.file.try_clone(),
+            None => std::fs::File::open(format!("/proc/{pid}/ns/net")),
+        }
+        .with_ctx(|| format!("open the network namespace of init ({pid})"))?;
+        let moved = crate::netdev::move_in(&spec, netns.as_fd())?;
+        guard.netdevs = Some((moved, netns));
     }
 
     // 5. Init runs its setup; answer its requests until it is ready.
@@ -361,6 +381,8 @@ struct Cleanup {
     dir: Option<Dir>,
     init: Option<Pid>,
     cgroup: Option<Box<dyn cgroup::Manager>>,
+    /// linux.netDevices moved into init's network namespace, and that namespace.
+    netdevs: Option<(Vec<crate::netdev::Moved>, std::fs::File)>,
 }
 
 impl Cleanup {
@@ -375,12 +397,18 @@ impl Cleanup {
     fn disarm(&mut self) -> Dir {
         self.init = None;
         self.cgroup = None;
+        self.netdevs = None;
         self.dir.take().expect("disarmed once")
     }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        // While init still holds its network namespace: a namespace of its own dies with it,
+        // and the devices with it.
+        if let Some((moved, netns)) = self.netdevs.take() {
+            crate::netdev::move_back(&moved, netns.as_fd());
+        }
         if let Some(pid) = self.init.take() {
             spawn::kill_and_reap(pid);
         }

@@ -112,6 +112,13 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
     }
+    if plan
+        .ns
+        .clone_flags
+        .contains(nix::sched::CloneFlags::CLONE_NEWNET)
+    {
+        crate::netdev::loopback_up()?;
+    }
 
     plan.rootfs.prepare()?;
 

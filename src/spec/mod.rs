@@ -195,6 +195,7 @@ pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
     validate_namespaces(spec)?;
     sysctl::check(spec)?;
     validate_linux_attrs(spec)?;
+    crate::netdev::check(spec)?;
     if let Some(hooks) = spec.hooks() {
         crate::hooks::validate(hooks)?;
     }
