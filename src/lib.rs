@@ -12,6 +12,7 @@ pub mod namespaces;
 pub mod netdev;
 pub mod process;
 pub mod procfs;
+pub mod resctrl;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

@@ -74,6 +74,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     .validate()?;
     let ns = namespaces::Plan::new(&spec)?;
     let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
+    let resctrl = crate::resctrl::plan(&spec, &opts.id)?;
     let seccomp = compile_seccomp(&spec, &opts.root)?;
     // What the runtime itself adds to the config comes after the user's config was checked.
     let notify_socket = crate::io::notify::from_env();
@@ -102,6 +103,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         init: None,
         cgroup: None,
         netdevs: None,
+        resctrl: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
     let mut state = State {
@@ -125,6 +127,7 @@ pub fn create(opts: &Options) -> Result<Created> {
             .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
         notify_socket,
         creating: true,
+        resctrl: resctrl.clone(),
     };
     dir.record_creating(&state)?;
     crate::fault::point("create:recorded");
@@ -194,6 +197,12 @@ pub fn create(opts: &Options) -> Result<Created> {
         .cgroup
         .as_ref()
         .and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    // linux.intelRdt: the resctrl group (made as recorded) with init in it.
+    if let Some(saved) = &resctrl {
+        guard.resctrl = Some(saved.clone());
+        crate::resctrl::prepare(&spec, saved)?;
+        crate::resctrl::add(saved, pid.as_raw())?;
+    }
     // Every CPU its cgroup allows, not the runtime's affinity (runc 1.2+; execCPUAffinity is
     // for exec'd processes only, the spec says).
     crate::process::sched::reset_affinity(pid, None)?;
@@ -383,6 +392,8 @@ struct Cleanup {
     cgroup: Option<Box<dyn cgroup::Manager>>,
     /// linux.netDevices moved into init's network namespace, and that namespace.
     netdevs: Option<(Vec<crate::netdev::Moved>, std::fs::File)>,
+    /// linux.intelRdt groups made for the container.
+    resctrl: Option<crate::resctrl::Saved>,
 }
 
 impl Cleanup {
@@ -398,6 +409,7 @@ impl Cleanup {
         self.init = None;
         self.cgroup = None;
         self.netdevs = None;
+        self.resctrl = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -413,6 +425,9 @@ impl Drop for Cleanup {
             spawn::kill_and_reap(pid);
         }
         self.drop_cgroup();
+        if let Some(saved) = self.resctrl.take() {
+            let _ = crate::resctrl::remove(&saved);
+        }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
         }

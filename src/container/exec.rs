@@ -97,6 +97,11 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         true => Ok(()),
         false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
     });
+    // linux.intelRdt: every process of the container is in its resctrl groups.
+    let joined_cgroup = joined_cgroup.and_then(|_| match &st.resctrl {
+        Some(saved) => crate::resctrl::add(saved, pid.as_raw()),
+        None => Ok(()),
+    });
     // In its cgroup: the affinity becomes execCPUAffinity.final, or every CPU the cgroup
     // allows (runc 1.2+), not the runtime's.
     let joined_cgroup =
