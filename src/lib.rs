@@ -21,4 +21,4 @@ pub mod sys;
 pub use error::{Context, Error, Result};
 
 /// The runtime-spec version hull implements.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
