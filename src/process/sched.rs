@@ -1,17 +1,12 @@
-//! process.scheduler, process.ioPriority and process.execCPUAffinity: how the kernel schedules
-//! a container's process. `check` runs before anything exists (create, and exec for its
-//! process.json), so that what the kernel would refuse for a reason the config shows fails
+//! process.scheduler and process.ioPriority: how the kernel schedules a container's process.
+//! `check` runs before anything exists (create, and exec for its process.json), so that what the kernel would refuse for a reason the config shows fails
 //! with the field named; `apply` runs in the container's process just before the user switch
 //! (it needs the runtime's privileges, CAP_SYS_NICE for real-time policies, and must precede
-//! a seccomp filter that may forbid these calls); the CPU affinity is set by the runtime
-//! around the process's move into the container's cgroup (runc 1.2+'s rules, see
-//! [`reset_affinity`]).
+//! a seccomp filter that may forbid these calls). process.execCPUAffinity is the runtime's,
+//! around the process's move into the container's cgroup (`process::affinity`).
 
-use nix::sched::CpuSet;
-use nix::unistd::Pid;
 use oci_spec::runtime::{
-    ExecCPUAffinity, IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy,
-    Process, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler,
 };
 
 use crate::sys::sched::SchedAttr;
@@ -107,7 +102,7 @@ fn flag_bits(s: &Scheduler) -> u64 {
         .fold(0, |a, b| a | b)
 }
 
-/// Checks process.scheduler, process.ioPriority and process.execCPUAffinity.
+/// Checks process.scheduler and process.ioPriority.
 pub fn check(p: &Process) -> Result<()> {
     if let Some(s) = p.scheduler() {
         check_scheduler(s)?;
@@ -119,15 +114,6 @@ pub fn check(p: &Process) -> Result<()> {
                 "process.ioPriority.priority {}: must be between 0 and 7",
                 io.priority()
             )));
-        }
-    }
-    if let Some(a) = p.exec_cpu_affinity() {
-        for (field, list) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
-            if let Some(list) = list {
-                cpu_set(list).map_err(|e| {
-                    Error::invalid(format!("process.execCPUAffinity.{field} {list:?}: {e}"))
-                })?;
-            }
         }
     }
     Ok(())
@@ -280,43 +266,6 @@ pub fn parse_list(list: &str) -> std::result::Result<Vec<usize>, String> {
     Ok(out)
 }
 
-/// A CPU list as a CpuSet; a CPU beyond what a CpuSet holds is an error.
-pub fn cpu_set(list: &str) -> std::result::Result<CpuSet, String> {
-    let mut set = CpuSet::new();
-    for cpu in parse_list(list)? {
-        set.set(cpu).map_err(|_| {
-            format!(
-                "CPU {cpu} is beyond the {} a CPU set holds",
-                CpuSet::count()
-            )
-        })?;
-    }
-    Ok(set)
-}
-
-/// Sets the CPU affinity of `pid` (None: the calling thread) to `list`; `field` names it.
-pub fn set_affinity(pid: Option<Pid>, list: &str, field: &str) -> Result<()> {
-    let set = cpu_set(list).map_err(|e| Error::invalid(format!("{field} {list:?}: {e}")))?;
-    nix::sched::sched_setaffinity(pid.unwrap_or(Pid::from_raw(0)), &set)
-        .with_ctx(|| format!("{field} {list:?}: sched_setaffinity"))
-}
-
-/// After a process has moved into the container's cgroup: its affinity becomes every CPU the
-/// cgroup allows, or execCPUAffinity.final when given (runc 1.2+). Without this a container
-/// process keeps whatever narrower affinity the runtime was started with (`taskset -c 0
-/// runc run`); since Linux 6.2 joining a cpuset no longer resets it. Every bit of a CpuSet is
-/// set and the kernel narrows the mask to the CPUs that exist and the cpuset allows.
-pub fn reset_affinity(pid: Pid, affinity: Option<&ExecCPUAffinity>) -> Result<()> {
-    if let Some(list) = affinity.and_then(|a| a.cpu_affinity_final().as_deref()) {
-        return set_affinity(Some(pid), list, "process.execCPUAffinity.final");
-    }
-    let mut all = CpuSet::new();
-    for cpu in 0..CpuSet::count() {
-        let _ = all.set(cpu);
-    }
-    nix::sched::sched_setaffinity(pid, &all).ctx("reset the CPU affinity to the cgroup's CPUs")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,8 +290,6 @@ mod tests {
         for bad in ["", "a", "3-1", "1,,2", "-1"] {
             assert!(parse_list(bad).is_err(), "{bad:?}");
         }
-        assert!(cpu_set("0-1").is_ok());
-        assert!(cpu_set("100000").is_err());
     }
 
     #[test]
@@ -412,11 +359,11 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("process.ioPriority.priority 8"), "{err}");
-        let err = check(&process(
+        let err = crate::process::affinity::validate(&process(
             serde_json::json!({"execCPUAffinity": {"initial": "0", "final": "99999"}}),
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("process.execCPUAffinity.final"), "{err}");
+        assert!(err.contains("process.execCPUAffinity.final"), "{err}");
     }
 }
