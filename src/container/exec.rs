@@ -68,6 +68,7 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     // reads /proc through this handle, never through the container's /proc.
     crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
+    crate::process::affinity::runtime_initial(&opts.process)?;
     let pid = if ns.parent_joins.is_empty() {
         match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
             Forked::Child => {
