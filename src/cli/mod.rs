@@ -119,6 +119,16 @@ pub enum Command {
     Features(features::Args),
 }
 
+impl Command {
+    /// Whether the command makes processes inside a container (init, exec'd processes).
+    fn forks_into_container(&self) -> bool {
+        matches!(
+            self,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        )
+    }
+}
+
 /// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
     let argv = normalize_args(std::env::args_os().collect());
@@ -142,6 +152,13 @@ pub fn run() -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     };
+    // Before anything can fork into a container: its processes must never reach a writable
+    // runtime binary (CVE-2019-5736). May re-execute this process.
+    if command.forks_into_container() {
+        if let Err(e) = crate::security::sealed_exe::ensure() {
+            return fail(&e.into(), 1);
+        }
+    }
     let g = &cli.global;
     let result = match command {
         Command::Create(a) => create::run(g, a),
