@@ -140,9 +140,22 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    // A command that makes processes in a container first makes sure they can never reach
+    // a writable runtime binary (CVE-2019-5736). It may re-execute this process, so it comes
+    // before anything else opens an fd or has an effect.
+    let protected = cli
+        .command
+        .as_ref()
+        .filter(|c| c.forks_into_container())
+        .map(|_| crate::security::sealed_exe::ensure());
     if let Err(e) = setup_logging(&cli.global) {
         eprintln!("{e:#}");
         return 1;
+    }
+    match protected {
+        Some(Ok(how)) => log::debug(&format!("runtime binary protected: {how:?}")),
+        Some(Err(e)) => return fail(&e.into(), 1),
+        None => {}
     }
     if cli.global.version {
         print_version();
@@ -152,13 +165,6 @@ pub fn run() -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     };
-    // Before anything can fork into a container: its processes must never reach a writable
-    // runtime binary (CVE-2019-5736). May re-execute this process.
-    if command.forks_into_container() {
-        if let Err(e) = crate::security::sealed_exe::ensure() {
-            return fail(&e.into(), 1);
-        }
-    }
     let g = &cli.global;
     let result = match command {
         Command::Create(a) => create::run(g, a),

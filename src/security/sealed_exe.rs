@@ -38,7 +38,7 @@ use rustix::mount::OpenTreeFlags;
 use crate::sys::mount::{
     mount_setattr, MountAttr, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
-use crate::{log, Context, Error, Result};
+use crate::{Context, Error, Result};
 
 /// Set in the environment of the re-executed image only: the task name (comm) to restore
 /// (execveat names the task after the fd number), and the mark that this is the second
@@ -74,7 +74,6 @@ pub fn ensure() -> Result<Protection> {
     )
     .ctx("open /proc/self/exe")?;
     if let Some(p) = protection(&exe)? {
-        log::debug(&format!("runtime binary protected: {p:?}"));
         return Ok(p);
     }
     if second_pass {
@@ -89,9 +88,6 @@ pub fn ensure() -> Result<Protection> {
     if not_writable_by_caller(&exe)? {
         return Ok(Protection::NotWritableByCaller);
     }
-    log::debug(&format!(
-        "runtime binary: no read-only clone ({clone_err}); re-executing from a sealed copy"
-    ));
     let copy = sealed_copy().map_err(|e| {
         Error::Other(format!(
             "runtime binary protection (CVE-2019-5736): cannot clone the executable \
@@ -199,7 +195,6 @@ fn reexec(fd: &impl AsFd, what: &str) -> Error {
         })
         .collect();
     env.push(cstring(format!("{MARK}={comm}").into()));
-    log::debug(&format!("runtime binary: re-executing from {what}"));
     let err = nix::unistd::execveat(
         fd.as_fd(),
         c"",

@@ -2,6 +2,9 @@
 //! Built static (`RUSTFLAGS="-C target-feature=+crt-static"`) so it runs in any rootfs.
 //!
 //! `hull-probe [--stat PATH]... [--sysctl NAME]... [--write PATH]... [--notify MSG]`
+//! `hull-probe attack-exe ...` and `hull-probe enter ...`: see `exe_attack`.
+
+mod exe_attack;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -146,6 +149,12 @@ fn try_write(path: &str) -> i32 {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("attack-exe") => std::process::exit(exe_attack::attack(&argv[2..])),
+        Some("enter") => std::process::exit(exe_attack::enter(&argv[2..])),
+        _ => {}
+    }
     let mut stats = serde_json::Map::new();
     let mut sysctls = serde_json::Map::new();
     let mut writes = serde_json::Map::new();
