@@ -5,13 +5,15 @@
 //! read-only clone of its executable first (src/security/sealed_exe.rs), so the file behind
 //! /proc/PID/exe can never be opened for writing.
 //!
-//! The original form of the attack (the runtime execs a script starting `#!/proc/self/exe`)
-//! is refused by this host's kernel whatever the runtime does; it runs in the VM lane on
-//! Linux 6.1 (hack/vm/guest-security.sh). The way in that works here: a container process
-//! with CAP_SYS_PTRACE opens /proc/PID/exe of a runtime process. The attacker is the probe
-//! (`hull-probe attack-exe`), and every attack targets a private copy of a binary, never the
-//! build. A control runs the same attacker against a runtime without the protection and
-//! must see the file overwritten: the tests can tell a refusal from a miss.
+//! Two ways in: the original exploit (the runtime execs a script starting `#!/proc/self/exe`,
+//! which makes the exec'd process a copy of the runtime, with the container's credentials;
+//! it needs the runtime's dynamic loader and libraries in the image, as any distribution
+//! image has them), and, with CAP_SYS_PTRACE, /proc/PID/exe of a runtime process in the
+//! container's pid namespace. The attacker is the probe (`hull-probe attack-exe`), and every
+//! attack targets a private copy of a binary, never the build. The controls run the same
+//! attacker against a runtime without the protection and must see the file overwritten: the
+//! tests can tell a refusal from a miss. The VM lane runs the same attacks on Linux 6.1
+//! (hack/vm/guest-security.sh).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
@@ -62,6 +64,28 @@ fn target_bundle() -> Bundle {
     b.config["root"]["readonly"] = json!(false);
     b.save();
     b
+}
+
+/// The libraries and dynamic loader of `bin` (as `ldd` lists them), copied into the rootfs:
+/// a distribution image has them, and the kernel needs them to run the runtime's binary as
+/// a script's interpreter inside the container.
+fn with_libraries_of(b: &Bundle, bin: &Path) {
+    let out = Command::new("ldd").arg(bin).output().unwrap();
+    for lib in stdout(&out)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let to = b.rootfs().join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(lib, &to).unwrap();
+    }
+}
+
+/// `#!/proc/self/exe` at /evil.
+fn with_evil_script(b: &Bundle) {
+    let evil = b.rootfs().join("evil");
+    std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
+    std::fs::set_permissions(&evil, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 /// Starts the attacker in the container: an exec'd probe with CAP_SYS_PTRACE.
@@ -123,6 +147,40 @@ fn assert_refused(victim: &Victim, b: &Bundle, report: &str) {
     let end = end.unwrap_or_else(|| panic!("no outcome: {:?}", events(b, report)));
     assert_eq!(end["event"], "refused", "{:?}", events(b, report));
     assert_eq!(end["errno"], libc::EROFS, "{:?}", events(b, report));
+}
+
+/// The original exploit: the container's init (the attacker) waits for a process whose
+/// argv[0] is /proc/self/exe, which `exec` of /evil makes out of the runtime's exec'd child.
+#[test]
+fn exec_of_a_proc_self_exe_script_cannot_write_the_runtime() {
+    let victim = Victim::copy_of(&hull_bin(), "hull");
+    let rt = Runtime::with_bin(victim.bin.clone());
+    let mut b = target_bundle();
+    b.config["process"]["args"] = json!(["/probe", "attack-exe", "interp", "/report", "60"]);
+    b.save();
+    with_libraries_of(&b, &victim.bin);
+    with_evil_script(&b);
+    let id = unique("5736-interp");
+    ok(&rt.run_detached(&id, &b));
+    wait_event(&b, "report", &["waiting"], 15).expect("the attacker started");
+    // The victim lives only as long as hull takes to refuse its argv: exec until the
+    // attacker has caught one.
+    for _ in 0..40 {
+        // (Against an unprotected runtime the attacker may already hold the file open for
+        // writing: then the binary cannot even be started.)
+        let _ = rt
+            .command()
+            .args(["exec", &id, "/evil"])
+            .stdin(Stdio::null())
+            .output();
+        if wait_event(&b, "report", &["handle"], 0).is_some() {
+            break;
+        }
+    }
+    let handle = wait_event(&b, "report", &["handle"], 1)
+        .unwrap_or_else(|| panic!("no handle in 40 execs: {:?}", events(&b, "report")));
+    assert_holds(&handle, &victim, &b, "report");
+    assert_refused(&victim, &b, "report");
 }
 
 #[test]
@@ -187,11 +245,36 @@ fn exec_process_cannot_be_written_through_proc_exe() {
     let _ = agent.join();
 }
 
-/// The control: the same attacker against what a runtime without the protection does (fork,
-/// join the container's namespaces, exec), with a copy of the probe as that runtime. The
-/// file must be overwritten, or the tests above prove nothing.
+/// The controls: the same attackers against what a runtime without the protection does
+/// (fork, join the container's namespaces, exec), with a copy of the probe as that runtime.
+/// The file must be overwritten, or the tests above prove nothing.
 #[test]
-fn control_a_runtime_without_protection_is_overwritten() {
+fn control_proc_self_exe_script_overwrites_an_unprotected_runtime() {
+    let victim = Victim::copy_of(&probe_bin(), "unprotected-runtime");
+    let rt = Runtime::new();
+    let mut b = target_bundle();
+    b.config["process"]["args"] = json!(["/probe", "attack-exe", "interp", "/report", "60"]);
+    b.save();
+    with_evil_script(&b);
+    let id = unique("5736-control-interp");
+    ok(&rt.run_detached(&id, &b));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap().to_string();
+    wait_event(&b, "report", &["waiting"], 15).expect("the attacker started");
+    // Its child drops every capability (as a container's process) and execs /evil.
+    for _ in 0..40 {
+        let _ = Command::new(&victim.bin)
+            .args(["enter", &pid, "--drop-caps", "--", "/evil"])
+            .stdin(Stdio::null())
+            .output();
+        if wait_event(&b, "report", &["handle"], 0).is_some() {
+            break;
+        }
+    }
+    assert_overwritten(&victim, &b, "report");
+}
+
+#[test]
+fn control_ptrace_overwrites_an_unprotected_runtime() {
     let victim = Victim::copy_of(&probe_bin(), &unique("unprotected-runtime"));
     let name = victim
         .bin
@@ -222,12 +305,17 @@ fn control_a_runtime_without_protection_is_overwritten() {
         .output()
         .unwrap();
     assert!(out.status.success(), "enter: {}", stderr(&out));
-    let end = wait_event(&b, "report", &["refused", "overwritten", "timeout"], 40);
+    assert_overwritten(&victim, &b, "report");
+}
+
+/// The end of an attack on an unprotected runtime: the payload is in the file.
+fn assert_overwritten(victim: &Victim, b: &Bundle, report: &str) {
+    let end = wait_event(b, report, &["refused", "overwritten", "timeout"], 40);
     assert_eq!(
         end.as_ref().map(|e| e["event"].clone()),
         Some(json!("overwritten")),
         "{:?}",
-        events(&b, "report")
+        events(b, report)
     );
     let now = std::fs::read(&victim.bin).unwrap();
     assert!(
