@@ -16,7 +16,7 @@
 //! (hack/vm/guest-security.sh).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -243,6 +243,108 @@ fn exec_process_cannot_be_written_through_proc_exe() {
     assert_refused(&victim, &b, "report");
     drop(rt);
     let _ = agent.join();
+}
+
+/// What init runs is a detached read-only clone of hull: not even the host's root (with
+/// CAP_SYS_ADMIN, which a privileged container would have) can make it writable, clone it,
+/// or bind it anywhere, and writing through it fails.
+#[test]
+fn the_clone_cannot_be_made_writable_even_by_root() {
+    let victim = Victim::copy_of(&hull_bin(), "hull");
+    let rt = Runtime::with_bin(victim.bin.clone());
+    let b = target_bundle();
+    let id = unique("5736-unwrap");
+    ok(&rt.create(&id, &b));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let exe = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap();
+    let fd = exe.as_raw_fd();
+    let errno = |ret: libc::c_long| {
+        (ret < 0)
+            .then(|| std::io::Error::last_os_error().raw_os_error())
+            .flatten()
+    };
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clr: u64,
+        propagation: u64,
+        userns: u64,
+    }
+    let writable = MountAttr {
+        set: 0,
+        clr: 0x1, // MOUNT_ATTR_RDONLY
+        propagation: 0,
+        userns: 0,
+    };
+    // SAFETY: valid fd, NUL-terminated empty path, and a mount_attr of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &writable as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    assert_eq!(
+        errno(ret),
+        Some(libc::EINVAL),
+        "mount_setattr clearing read-only"
+    );
+    // SAFETY: valid fd and NUL-terminated empty path; a returned fd would be leaked, the
+    // test fails then anyway.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            fd,
+            c"".as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as libc::c_uint,
+        )
+    };
+    assert_eq!(errno(ret), Some(libc::EINVAL), "open_tree cloning it");
+    let path = format!("/proc/self/fd/{fd}");
+    let remount = nix::mount::mount(
+        None::<&str>,
+        path.as_str(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    );
+    assert_eq!(
+        remount,
+        Err(nix::errno::Errno::EINVAL),
+        "remounting it writable"
+    );
+    let dir = TempDir::new("hull-5736-bind");
+    let target = dir.path().join("exe");
+    std::fs::write(&target, b"").unwrap();
+    let bind = nix::mount::mount(
+        Some(path.as_str()),
+        &target,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    );
+    if bind.is_ok() {
+        let _ = nix::mount::umount(&target);
+    }
+    assert_eq!(bind, Err(nix::errno::Errno::EINVAL), "binding it elsewhere");
+    let write = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| e.raw_os_error());
+    assert_eq!(
+        write.err(),
+        Some(Some(libc::EROFS)),
+        "opening it for writing"
+    );
+    assert!(victim.unchanged());
 }
 
 /// The controls: the same attackers against what a runtime without the protection does
