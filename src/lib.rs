@@ -3,12 +3,14 @@
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod io;
 pub mod log;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

@@ -142,12 +142,18 @@ pub fn run() -> i32 {
     };
     // A command that makes processes in a container first makes sure they can never reach
     // a writable runtime binary (CVE-2019-5736). It may re-execute this process, so it comes
-    // before anything else opens an fd or has an effect.
+    // before anything else opens an fd or has an effect, and before the passed fds are
+    // claimed (made close-on-exec, which a re-exec would close). The fds it opens are
+    // closed again when it returns.
     let protected = cli
         .command
         .as_ref()
         .filter(|c| c.forks_into_container())
         .map(|_| crate::security::sealed_exe::ensure());
+    // Before this process opens any fd (the log file is the first): the fds the caller passed
+    // to the container must be claimed while their numbers cannot be hull's own.
+    let mut passed = cli.command.as_ref().map(claim_passed_fds);
+    let mut passed = move || passed.take().unwrap_or(Ok(Default::default()));
     if let Err(e) = setup_logging(&cli.global) {
         eprintln!("{e:#}");
         return 1;
@@ -167,10 +173,10 @@ pub fn run() -> i32 {
     };
     let g = &cli.global;
     let result = match command {
-        Command::Create(a) => create::run(g, a),
+        Command::Create(a) => create::run(g, a, passed()),
         Command::Start(a) => start::run(g, a),
-        Command::Run(a) => run::run(g, a),
-        Command::Exec(a) => exec::run(g, *a),
+        Command::Run(a) => run::run(g, a, passed()),
+        Command::Exec(a) => exec::run(g, *a, passed()),
         Command::State(a) => state::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Kill(a) => kill::run(g, a),
@@ -186,6 +192,17 @@ pub fn run() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => fail(&e, 1),
+    }
+}
+
+/// `--preserve-fds` (and LISTEN_FDS for create and run, as runc) checked and claimed.
+fn claim_passed_fds(command: &Command) -> crate::Result<crate::process::fds::Passed> {
+    use crate::process::fds::{claim, Passed};
+    match command {
+        Command::Create(a) => claim(a.flags.preserve_fds, true),
+        Command::Run(a) => claim(a.flags.preserve_fds, true),
+        Command::Exec(a) => claim(a.preserve_fds, false),
+        _ => Ok(Passed::default()),
     }
 }
 
@@ -289,6 +306,13 @@ pub fn open(
 ) -> anyhow::Result<(crate::container::Dir, crate::container::State)> {
     let dir = crate::container::Dir::open(&g.root(), id)?;
     let state = dir.load()?;
+    if state.creating {
+        // We hold the lock, so the create that wrote this is gone.
+        anyhow::bail!(
+            "container {id} was never created: its create was killed part way (delete it to \
+             remove what is left)"
+        );
+    }
     Ok((dir, state))
 }
 

@@ -120,6 +120,7 @@ pub struct Verifier<R> {
     size: Option<u64>,
     seen: u64,
     hasher: Option<Hasher>,
+    done: bool,
 }
 
 impl<R: Read> Verifier<R> {
@@ -135,7 +136,8 @@ impl<R: Read> Verifier<R> {
         let algorithm = expected
             .as_ref()
             .map_or(crate::digest::Algorithm::Sha256, Digest::algorithm);
-        let hasher = Some(Hasher::new(algorithm));
+        // Nothing to compare against: count the bytes, spare the hashing.
+        let hasher = expected.as_ref().map(|_| Hasher::new(algorithm));
         Verifier {
             inner,
             name: name.into(),
@@ -143,6 +145,7 @@ impl<R: Read> Verifier<R> {
             size,
             seen: 0,
             hasher,
+            done: false,
         }
     }
 
@@ -164,9 +167,9 @@ impl<R: Read> Verifier<R> {
 
 impl<R: Read> Read for Verifier<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(hasher) = self.hasher.as_mut() else {
+        if self.done {
             return Ok(0); // already verified at EOF
-        };
+        }
         // Never read more than one byte past the declared size: enough to notice it.
         let want = match self.size {
             Some(size) => buf.len().min((size + 1).saturating_sub(self.seen) as usize),
@@ -178,7 +181,9 @@ impl<R: Read> Read for Verifier<R> {
             self.inner.read(&mut buf[..want])?
         };
         if n > 0 {
-            hasher.update(&buf[..n]);
+            if let Some(hasher) = self.hasher.as_mut() {
+                hasher.update(&buf[..n]);
+            }
             self.seen += n as u64;
             if let Some(size) = self.size {
                 if self.seen > size {
@@ -195,8 +200,9 @@ impl<R: Read> Read for Verifier<R> {
                 )));
             }
         }
-        let actual = self.hasher.take().expect("set above").finish();
-        if let Some(expected) = &self.expected {
+        self.done = true;
+        if let (Some(expected), Some(hasher)) = (&self.expected, self.hasher.take()) {
+            let actual = hasher.finish();
             if actual != *expected {
                 return Err(self.fail(format!("digest is {actual}, expected {expected}")));
             }

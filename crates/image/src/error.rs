@@ -47,6 +47,10 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A registry refused a request or answered something we cannot use.
+    #[error("registry {registry}: {reason}")]
+    Registry { registry: String, reason: String },
+
     /// The user in the image config cannot be resolved in the rootfs.
     #[error("user {user:?}: {reason}")]
     User { user: String, reason: String },

@@ -7,6 +7,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 
@@ -45,6 +47,14 @@ impl Default for Limits {
     }
 }
 
+/// Uncompressed bytes and entries applied, counted against `Limits`. Appliers that run
+/// in parallel on the layers of one image share one.
+#[derive(Debug, Default)]
+pub struct Usage {
+    bytes: AtomicU64,
+    entries: AtomicU64,
+}
+
 /// Things skipped rather than failed (rootless), counted per kind for one summary line.
 #[derive(Debug, Default)]
 pub struct Warnings(BTreeMap<String, u64>);
@@ -75,8 +85,7 @@ pub struct Applier {
     target: Target,
     owners: Owners,
     limits: Limits,
-    bytes: u64,
-    entries: u64,
+    usage: Arc<Usage>,
     /// Directory modes (rootless) and mtimes are set once nothing more is written in them.
     dirs: BTreeMap<PathBuf, (u32, Timespec)>,
     /// Paths the current layer wrote (with their parents), for opaque directories.
@@ -92,8 +101,7 @@ impl Applier {
             target,
             owners,
             limits,
-            bytes: 0,
-            entries: 0,
+            usage: Arc::default(),
             dirs: BTreeMap::new(),
             layer_paths: HashSet::new(),
             opaque: Vec::new(),
@@ -125,15 +133,13 @@ impl Applier {
         let diff = Verifier::new(decoder, diff_name, Some(layer.diff_id.clone()), None);
         let capped = Capped {
             inner: LenientEnd::new(diff),
-            left: self.limits.max_bytes.saturating_sub(self.bytes),
+            usage: self.usage.clone(),
             limit: self.limits.max_bytes,
             layer: name.clone(),
-            read: 0,
         };
         let mut archive = tar::Archive::new(capped);
         self.entries(&name, &mut archive)?;
         let capped = archive.into_inner();
-        self.bytes += capped.read;
         let decoder = capped.inner.inner.finish()?;
         decoder.into_inner().into_inner().inner.finish()?;
         self.finish_layer(&name)
@@ -142,7 +148,13 @@ impl Applier {
     /// Applies an uncompressed tar stream that has no digest to check (the fuzz target's way
     /// in; images always go through [`Applier::apply`]). The limits still hold.
     pub fn apply_tar(&mut self, name: &str, tar: impl Read) -> Result<()> {
-        let mut archive = tar::Archive::new(tar);
+        let capped = Capped {
+            inner: tar,
+            usage: self.usage.clone(),
+            limit: self.limits.max_bytes,
+            layer: name.to_string(),
+        };
+        let mut archive = tar::Archive::new(capped);
         self.entries(name, &mut archive)?;
         self.finish_layer(name)
     }
@@ -155,8 +167,8 @@ impl Applier {
             .map_err(|e| from_stream(e, || format!("read layer {name}")))?;
         for entry in entries {
             let entry = entry.map_err(|e| from_stream(e, || format!("read layer {name}")))?;
-            self.entries += 1;
-            if self.entries > self.limits.max_entries {
+            let entries = self.usage.entries.fetch_add(1, Ordering::Relaxed) + 1;
+            if entries > self.limits.max_entries {
                 return Err(Error::Limit {
                     layer: name.to_string(),
                     reason: format!(
@@ -220,12 +232,21 @@ impl Applier {
 
     /// Uncompressed bytes and entries applied so far.
     pub fn used(&self) -> (u64, u64) {
-        (self.bytes, self.entries)
+        (
+            self.usage.bytes.load(Ordering::Relaxed),
+            self.usage.entries.load(Ordering::Relaxed),
+        )
     }
 
     /// Counts from `used`, so that limits span several appliers (one per store layer).
     pub fn start_at(&mut self, used: (u64, u64)) {
-        (self.bytes, self.entries) = used;
+        self.usage.bytes.store(used.0, Ordering::Relaxed);
+        self.usage.entries.store(used.1, Ordering::Relaxed);
+    }
+
+    /// Counts against limits shared with other appliers (layers applied in parallel).
+    pub fn share_usage(&mut self, usage: Arc<Usage>) {
+        self.usage = usage;
     }
 
     pub fn into_tree(self) -> Tree {
@@ -332,7 +353,8 @@ impl Applier {
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let size = entry.size();
-                if size > self.limits.max_bytes.saturating_sub(self.bytes) {
+                let used = self.usage.bytes.load(Ordering::Relaxed);
+                if size > self.limits.max_bytes.saturating_sub(used) {
                     return Err(Error::Limit {
                         layer: layer.to_string(),
                         reason: format!(
@@ -724,6 +746,57 @@ fn hostile_or_io(layer: &str, raw: &[u8], e: io::Error) -> Error {
     from_stream(e, || format!("layer {layer}: entry {entry:?}"))
 }
 
+/// The first half of `Applier::apply`, to run on another thread than the tar extraction:
+/// the stored blob, checked against its size and digest, and decompressed. Reading it
+/// yields the layer's tar stream; its end fails if the stored blob does not match.
+/// Hand what it yields to `apply` as a plain tar layer with the same DiffID.
+pub struct Decompressed<'a> {
+    decoder: Option<Decoder<BufReader<Counted<Verifier<BlobReader<'a>>>>>>,
+}
+
+impl<'a> Decompressed<'a> {
+    pub fn new(
+        layer: &Layer,
+        blob: BlobReader<'a>,
+        progress: &indicatif::ProgressBar,
+    ) -> Result<Self> {
+        let name = layer.name();
+        let stored = Verifier::new(blob, name.clone(), layer.digest.clone(), layer.size);
+        let counted = BufReader::with_capacity(
+            64 << 10,
+            Counted {
+                inner: stored,
+                bar: progress.clone(),
+            },
+        );
+        let decoder = Decoder::new(counted, &layer.media_type)
+            .map_err(|e| from_stream(e, || format!("read layer {name}")))?;
+        Ok(Decompressed {
+            decoder: Some(decoder),
+        })
+    }
+}
+
+impl Read for Decompressed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Ok(0);
+        };
+        let n = decoder.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            // Whatever follows the compressed data counts for the digest too.
+            let decoder = self.decoder.take().expect("checked above");
+            decoder
+                .into_inner()
+                .into_inner()
+                .inner
+                .finish()
+                .map_err(io::Error::other)?;
+        }
+        Ok(n)
+    }
+}
+
 /// Counts stored bytes for the progress bar.
 struct Counted<R> {
     inner: R,
@@ -741,17 +814,16 @@ impl<R: Read> Read for Counted<R> {
 /// Stops an uncompressed stream at the size limit.
 struct Capped<R> {
     inner: R,
-    left: u64,
+    usage: Arc<Usage>,
     limit: u64,
     layer: String,
-    read: u64,
 }
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read > self.left {
+        let total = self.usage.bytes.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if total > self.limit {
             return Err(io::Error::other(Error::Limit {
                 layer: self.layer.clone(),
                 reason: format!(

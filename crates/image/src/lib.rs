@@ -1,5 +1,8 @@
-//! hull-image: turns OCI images into runtime bundles, flattened into `BUNDLE/rootfs` or
-//! mounted as overlayfs over layers extracted once into a shared store.
+//! hull-image: turns OCI images (from a registry, a layout or an archive) into runtime
+//! bundles, flattened into `BUNDLE/rootfs` or mounted as overlayfs over layers extracted
+//! once into a shared store; and a bundle's changes back into an image (`repack`).
+//! The registry client (`registry`) is blocking ureq on rustls: see its module docs for
+//! why.
 
 pub mod digest;
 pub mod error;
@@ -7,7 +10,10 @@ pub mod image;
 pub mod layer;
 pub mod owner;
 pub mod reference;
+pub mod registry;
+pub mod repack;
 pub mod resolve;
+pub mod show;
 pub mod source;
 pub mod spec;
 pub mod store;

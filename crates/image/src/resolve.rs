@@ -17,6 +17,11 @@ pub struct Image {
     pub source: Source,
     pub config: ImageConfig,
     pub config_digest: Digest,
+    /// The config as stored (what a repacked image starts from).
+    pub config_raw: Vec<u8>,
+    /// The manifest and its digest; docker-archive's legacy format has none.
+    pub manifest_digest: Option<Digest>,
+    pub manifest_raw: Option<Vec<u8>>,
     pub layers: Vec<Layer>,
 }
 
@@ -41,8 +46,13 @@ impl Layer {
     }
 }
 
-pub fn open(reference: &Reference, platform: &Platform) -> Result<Image> {
+pub fn open(
+    reference: &Reference,
+    platform: &Platform,
+    registry: &crate::registry::Options,
+) -> Result<Image> {
     match reference {
+        Reference::Registry(r) => from_registry(r, platform, registry),
         Reference::Layout { dir, pick } => from_index(Source::dir(dir)?, pick, platform),
         Reference::OciArchive { tar, pick } => {
             let source = Source::tar(tar)?;
@@ -120,7 +130,49 @@ fn from_index(source: Source, pick: &Pick, platform: &Platform) -> Result<Image>
             desc = by_platform(&entries, platform, &digest.to_string())?.clone();
             continue;
         }
-        return from_manifest(source, &digest, node);
+        return from_manifest(source, &digest, data, node);
+    }
+    Err(Error::invalid(
+        "image index",
+        format!("nested deeper than {MAX_INDEX_DEPTH} levels"),
+    ))
+}
+
+/// A registry's manifest by tag or digest is the trust anchor: the digest that names it
+/// (ours, or the registry's `Docker-Content-Digest` for a tag) is checked, and everything
+/// below it is fetched by digest.
+fn from_registry(
+    r: &crate::reference::RegistryRef,
+    platform: &Platform,
+    opts: &crate::registry::Options,
+) -> Result<Image> {
+    let client = crate::registry::Client::connect(r, opts)?;
+    let mut m = client.manifest(&r.reference())?;
+    for _ in 0..MAX_INDEX_DEPTH {
+        let digest = m.digest.clone();
+        let node: IndexOrManifest = parse_json(&m.data, || format!("manifest {r} ({digest})"))?;
+        let is_index = node.manifests.is_some()
+            || matches!(
+                node.media_type.as_deref().or(m.media_type.as_deref()),
+                Some(media::OCI_INDEX | media::DOCKER_LIST)
+            );
+        if !is_index {
+            return from_manifest(Source::Registry(client), &digest, m.data, node);
+        }
+        let entries = node.manifests.unwrap_or_default();
+        let desc = by_platform(&entries, platform, &format!("{r} ({digest})"))?;
+        let want = desc.digest()?;
+        m = client.manifest(&want.to_string())?;
+        if m.data.len() as u64 != desc.size {
+            return Err(Error::Verify {
+                blob: want.to_string(),
+                reason: format!(
+                    "size {} does not match the declared size {}",
+                    m.data.len(),
+                    desc.size
+                ),
+            });
+        }
     }
     Err(Error::invalid(
         "image index",
@@ -155,7 +207,12 @@ fn by_platform<'a>(
         })
 }
 
-fn from_manifest(source: Source, manifest: &Digest, node: IndexOrManifest) -> Result<Image> {
+fn from_manifest(
+    source: Source,
+    manifest: &Digest,
+    manifest_raw: Vec<u8>,
+    node: IndexOrManifest,
+) -> Result<Image> {
     let config_desc = node
         .config
         .ok_or_else(|| Error::invalid(format!("manifest {manifest}"), "no config"))?;
@@ -187,6 +244,9 @@ fn from_manifest(source: Source, manifest: &Digest, node: IndexOrManifest) -> Re
         source,
         config,
         config_digest,
+        config_raw: data,
+        manifest_digest: Some(manifest.clone()),
+        manifest_raw: Some(manifest_raw),
         layers,
     })
 }
@@ -292,6 +352,9 @@ fn from_docker_manifest(source: Source, repo_tag: Option<&str>) -> Result<Image>
         source,
         config,
         config_digest,
+        config_raw: data,
+        manifest_digest: None,
+        manifest_raw: None,
         layers,
     })
 }

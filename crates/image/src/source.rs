@@ -16,6 +16,8 @@ const READ_BUFFER: usize = 256 << 10;
 pub enum Source {
     Dir(PathBuf),
     Tar(TarIndex),
+    /// A registry: blobs by digest over HTTP.
+    Registry(crate::registry::Client),
 }
 
 pub type BlobReader<'a> = Box<dyn Read + Send + 'a>;
@@ -37,6 +39,7 @@ impl Source {
         match self {
             Source::Dir(root) => root.join(name).is_file(),
             Source::Tar(t) => t.members.contains_key(normalize(name)),
+            Source::Registry(_) => false,
         }
     }
 
@@ -67,6 +70,20 @@ impl Source {
                 Ok((
                     Box::new(BufReader::with_capacity(READ_BUFFER, section)),
                     size,
+                ))
+            }
+            // Only blobs, named by their digest (the size comes from their descriptor).
+            Source::Registry(client) => {
+                let digest = name
+                    .strip_prefix("blobs/")
+                    .and_then(|r| r.split_once('/'))
+                    .and_then(|(algo, hex)| Digest::parse(&format!("{algo}:{hex}")).ok())
+                    .ok_or_else(|| {
+                        Error::NotFound(format!("{name} in registry {}", client.host()))
+                    })?;
+                Ok((
+                    Box::new(BufReader::with_capacity(READ_BUFFER, client.blob(&digest)?)),
+                    0,
                 ))
             }
         }

@@ -6,6 +6,8 @@
 //!                                  layers only (extraction happens in tmp/, then rename)
 //! STORE/tmp/                       extractions in progress
 //! STORE/bundles/<hash>.json        which bundle mounts which layers (what gc keeps)
+//! STORE/images/<hash>.json         images pulled into the store (gc keeps their layers
+//!                                  until `rmi`)
 //! BUNDLE/.hull-image/{upper,work}  the bundle's own overlay upper and work dirs
 //! BUNDLE/.hull-image/mount.json    where the bundle's store record is
 //! ```
@@ -33,9 +35,28 @@ pub struct Store {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Record {
-    bundle: PathBuf,
-    layers: Vec<String>,
+pub struct Record {
+    pub bundle: PathBuf,
+    pub layers: Vec<String>,
+    /// The image the bundle was made from.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+/// An image pulled into the store: what `ls` shows and what keeps its layers from gc.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub name: String,
+    pub manifest: Option<String>,
+    pub config: String,
+    pub layers: Vec<LayerRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerRecord {
+    pub diff_id: String,
+    pub digest: Option<String>,
+    pub size: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,7 +68,7 @@ impl Store {
     /// Opens (creating) the store. `exclusive` for gc, which must not run while a layer
     /// is being extracted or a bundle is being mounted.
     pub fn open(root: &Path, exclusive: bool) -> Result<Self> {
-        for sub in ["layers/sha256", "layers/sha512", "tmp", "bundles"] {
+        for sub in ["layers/sha256", "layers/sha512", "tmp", "bundles", "images"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).ctx(|| format!("create store directory {}", p.display()))?;
         }
@@ -117,12 +138,20 @@ impl Store {
             .join(format!("{}.json", hash.hex()))
     }
 
-    /// Mounts the overlay of `layers` (bottom first) on `BUNDLE/rootfs` and records it.
-    pub fn mount(&self, bundle: &Path, layers: &[Digest]) -> Result<()> {
-        let state = bundle.join(BUNDLE_STATE);
+    /// Mounts the overlay of `layers` (bottom first) on `DIR/rootfs` and records it as
+    /// the bundle `bundle`: `DIR` is where the bundle is made, renamed to `bundle` once
+    /// complete (the mount moves with it).
+    pub fn mount(
+        &self,
+        dir: &Path,
+        bundle: &Path,
+        layers: &[Digest],
+        image: Option<String>,
+    ) -> Result<()> {
+        let state = dir.join(BUNDLE_STATE);
         let upper = state.join("upper");
         let work = state.join("work");
-        let rootfs = bundle.join("rootfs");
+        let rootfs = dir.join("rootfs");
         for d in [&upper, &work, &rootfs] {
             fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
         }
@@ -130,6 +159,7 @@ impl Store {
         let record = Record {
             bundle: bundle.to_path_buf(),
             layers: layers.iter().map(ToString::to_string).collect(),
+            image,
         };
         write_json(&self.record_path(bundle), &record)?;
         write_json(
@@ -148,6 +178,79 @@ impl Store {
             source,
         })
     }
+}
+
+impl Store {
+    fn image_record_path(&self, name: &str) -> PathBuf {
+        let hash = Digest::of(Algorithm::Sha256, name.as_bytes());
+        self.root
+            .join("images")
+            .join(format!("{}.json", hash.hex()))
+    }
+
+    /// Records an image whose layers are all in the store (`pull`).
+    pub fn record_image(&self, record: &ImageRecord) -> Result<()> {
+        write_json(&self.image_record_path(&record.name), record)
+    }
+
+    /// Forgets a pulled image; its layers go at the next gc unless a bundle uses them.
+    pub fn remove_image(&self, name: &str) -> Result<bool> {
+        let path = self.image_record_path(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).ctx(|| format!("remove {}", path.display())),
+        }
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        read_records(&self.root.join("images"))
+    }
+
+    /// Records of bundles, with whether each is mounted now.
+    pub fn bundles(&self) -> Result<Vec<(Record, bool)>> {
+        let mut out = Vec::new();
+        for r in read_records::<Record>(&self.root.join("bundles"))? {
+            let mounted = is_overlay_mount(&r.bundle.join("rootfs"))?;
+            out.push((r, mounted));
+        }
+        Ok(out)
+    }
+
+    /// The DiffIDs of the extracted layers.
+    pub fn layers(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for algo in ["sha256", "sha512"] {
+            let dir = self.root.join("layers").join(algo);
+            for entry in fs::read_dir(&dir).ctx(|| format!("list {}", dir.display()))? {
+                let entry = entry.ctx(|| format!("list {}", dir.display()))?;
+                let name = format!("{algo}:{}", entry.file_name().to_string_lossy());
+                if let Ok(d) = Digest::parse(&name) {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort_by_key(ToString::to_string);
+        Ok(out)
+    }
+}
+
+fn read_records<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).ctx(|| format!("list {}", dir.display()))? {
+        let path = entry.ctx(|| format!("list {}", dir.display()))?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        // A record being replaced may vanish between listing and reading.
+        if let Some(r) = fs::read(&path)
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
@@ -188,6 +291,12 @@ fn mount_overlay(target: &Path, lowers: &[PathBuf], upper: &Path, work: &Path) -
         rmount::fsconfig_set_string(fs.as_fd(), "lowerdir", joined.join(":"))?;
         fs
     };
+    // A renamed lower directory must be copied up whole, not recorded as a redirect:
+    // `repack` reads the upper directory as a layer, and layers have no redirects.
+    match rmount::fsconfig_set_string(fs.as_fd(), "redirect_dir", "off") {
+        Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+        Err(e) => return Err(e.into()),
+    }
     rmount::fsconfig_set_string(fs.as_fd(), "upperdir", upper)?;
     rmount::fsconfig_set_string(fs.as_fd(), "workdir", work)?;
     rmount::fsconfig_create(fs.as_fd())?;
@@ -280,7 +389,7 @@ pub struct GcReport {
     pub stale_records: usize,
 }
 
-/// `hull-image gc`: removes layers no mounted bundle uses, records of bundles that are
+/// `hull-image gc`: removes layers no mounted bundle or pulled image uses, records of bundles that are
 /// no longer mounted, and leftovers of interrupted extractions.
 pub fn gc(root: &Path) -> Result<GcReport> {
     let store = Store::open(root, true)?;
@@ -299,6 +408,9 @@ pub fn gc(root: &Path) -> Result<GcReport> {
                 report.stale_records += 1;
             }
         }
+    }
+    for image in store.images()? {
+        used.extend(image.layers.into_iter().map(|l| l.diff_id));
     }
     for algo in ["sha256", "sha512"] {
         let dir = store.root.join("layers").join(algo);
