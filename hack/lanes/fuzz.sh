@@ -12,8 +12,10 @@
 # A crash found becomes a regression test in the crate's unit tests, with the fix.
 #
 # Installs what it needs (network the first time): the nightly toolchain (minimal profile)
-# and cargo-fuzz. Cost on a 2-core machine: FUZZ_SECONDS (default 20) per target, 80 s of
-# fuzzing; the build ~6 min cold (every dependency again, instrumented), ~10 s warm.
+# and cargo-fuzz (`cargo install`, a few minutes once). Cost, measured on a 2-core machine:
+# the runs 90 s (FUZZ_SECONDS=20 per target, plus start-up); the build 0-5 s warm, and cold
+# (every dependency again, instrumented) 10.5 CPU-minutes: 46 min wall on that machine while
+# it ran other builds (load 13-21), 7 min after a change to hull's own crates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-20}

@@ -12,8 +12,9 @@
 # HULL_SKIP_VM=1 to skip it on purpose.
 #
 # Cost on a 2-core machine (software emulation: ~5x slower CPU, ~8x slower fork+exec),
-# measured: cached 90 s (v2 36 s, systemd 53 s, of which boot and reset 3 s and 7 s); the
-# first run adds ~65 s (downloads 9 s, debootstrap 55 s). Other load on the machine stretches
+# measured: cached 90 s (v2 36 s, systemd 53 s, of which boot and reset 3 s and 7 s), plus
+# the security guest (45-67 s, 22 s of checks, on a busy machine); the first run adds ~65 s
+# (downloads 9 s, debootstrap 55 s). Other load on the machine stretches
 # it (up to 5x seen). The lane prints the measured time of each part.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
