@@ -5,14 +5,15 @@
 # of exec into a running container. Two variants of the same binary:
 #   rw  hull from its ordinary, writable path: re-executes through a read-only clone of itself
 #   ro  the same file through a read-only bind: already protected, no re-exec
-# Each figure is taken REPS times (default 3) and the median printed; the counts vary by a few
-# between repetitions. No times are printed on purpose: read hack/bench.sh's hull-ro rows on an
-# idle machine for those.
+# Each figure is taken REPS times (default 5); the median and the range are printed. The
+# per-process syscall counts repeat exactly; the all-process count of the cycle swings by
+# hundreds (start and delete -f poll while they wait), so read it with its range. No times on
+# purpose: hack/bench.sh's hull-ro rows give those, on an idle machine.
 # Usage: hack/bench/reexec-counts.sh [HULL] [REPS]   (default target/release/hull; root; ~30 s on a busy 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 hull=$(realpath "${1:-target/release/hull}")
-reps=${2:-3}
+reps=${2:-5}
 [ "$(id -u)" = 0 ] || { echo "reexec-counts: needs root" >&2; exit 1; }
 for t in strace perf /usr/bin/time jq; do
   command -v "$t" >/dev/null || { echo "reexec-counts: $t is missing" >&2; exit 1; }
@@ -63,12 +64,15 @@ for v in rw ro; do
   done
   "$bin" --root "$work/root" delete -f "sleeper-$v"
 done
-printf '%-58s %12s %12s %8s\n' "median of $reps" "re-exec (rw)" "none (ro)" "rw - ro"
+range() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'; }
+printf '%-52s %20s %20s %8s\n' "median (min..max) of $reps" "re-exec (rw)" "none (ro)" "rw - ro"
 row() {  # TITLE FILE COLUMN
-  local a b
+  local a b ra rb
   a=$(awk -v c="$3" '{ print $c }' "$work/$2-rw" | median)
   b=$(awk -v c="$3" '{ print $c }' "$work/$2-ro" | median)
-  printf '%-58s %12s %12s %8s\n' "$1" "$a" "$b" "$((a - b))"
+  ra=$(awk -v c="$3" '{ print $c }' "$work/$2-rw" | range)
+  rb=$(awk -v c="$3" '{ print $c }' "$work/$2-ro" | range)
+  printf '%-52s %20s %20s %8s\n' "$1" "$a ($ra)" "$b ($rb)" "$((a - b))"
 }
 row "create+start+delete -f: syscalls, all processes" cycle-sys 1
 row "create+start+delete -f: execve/execveat calls" cycle-sys 2
