@@ -177,6 +177,11 @@ impl State {
     pub fn hook_json(&self, status: Status) -> String {
         serde_json::to_string(&self.public(status)).unwrap_or_default()
     }
+
+    /// A state.json document, as `Dir::load` reads it.
+    pub fn parse(data: &[u8]) -> std::result::Result<State, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
 }
 
 /// One container's directory, locked for the life of this value (or only looked at, for
@@ -310,7 +315,7 @@ impl Dir {
                 Error::os(format!("read {}", file.display()), e)
             }
         })?;
-        serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: {e}", file.display())))
+        State::parse(&data).map_err(|e| Error::Other(format!("{}: {e}", file.display())))
     }
 
     pub fn save(&self, state: &State) -> Result<()> {

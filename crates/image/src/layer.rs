@@ -138,6 +138,28 @@ impl Applier {
             layer: name.clone(),
         };
         let mut archive = tar::Archive::new(capped);
+        self.entries(&name, &mut archive)?;
+        let capped = archive.into_inner();
+        let decoder = capped.inner.inner.finish()?;
+        decoder.into_inner().into_inner().inner.finish()?;
+        self.finish_layer(&name)
+    }
+
+    /// Applies an uncompressed tar stream that has no digest to check (the fuzz target's way
+    /// in; images always go through [`Applier::apply`]). The limits still hold.
+    pub fn apply_tar(&mut self, name: &str, tar: impl Read) -> Result<()> {
+        let capped = Capped {
+            inner: tar,
+            usage: self.usage.clone(),
+            limit: self.limits.max_bytes,
+            layer: name.to_string(),
+        };
+        let mut archive = tar::Archive::new(capped);
+        self.entries(name, &mut archive)?;
+        self.finish_layer(name)
+    }
+
+    fn entries<R: Read>(&mut self, name: &str, archive: &mut tar::Archive<R>) -> Result<()> {
         self.layer_paths.clear();
         self.opaque.clear();
         let entries = archive
@@ -148,19 +170,20 @@ impl Applier {
             let entries = self.usage.entries.fetch_add(1, Ordering::Relaxed) + 1;
             if entries > self.limits.max_entries {
                 return Err(Error::Limit {
-                    layer: name,
+                    layer: name.to_string(),
                     reason: format!(
                         "more than {} entries in the image (--max-entries)",
                         self.limits.max_entries
                     ),
                 });
             }
-            self.entry(&name, entry)?;
+            self.entry(name, entry)?;
         }
-        let capped = archive.into_inner();
-        let decoder = capped.inner.inner.finish()?;
-        decoder.into_inner().into_inner().inner.finish()?;
-        self.finish_opaque(&name)?;
+        Ok(())
+    }
+
+    fn finish_layer(&mut self, name: &str) -> Result<()> {
+        self.finish_opaque(name)?;
         if self.target == Target::Overlay {
             self.finish_dirs()?;
         }

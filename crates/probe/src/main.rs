@@ -7,6 +7,10 @@
 //! attributes (sched_getattr), I/O priority (ioprio_get), execution domain
 //! (personality(0xffffffff)) and uname's machine, CPU affinity, NUMA memory policy
 //! (get_mempolicy), and the network interfaces of its namespace.
+//!
+//! `hull-probe attack-exe ...` and `hull-probe enter ...`: see `exe_attack`.
+
+mod exe_attack;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -292,6 +296,12 @@ fn interfaces() -> Value {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("attack-exe") => std::process::exit(exe_attack::attack(&argv[2..])),
+        Some("enter") => std::process::exit(exe_attack::enter(&argv[2..])),
+        _ => {}
+    }
     let mut stats = serde_json::Map::new();
     let mut sysctls = serde_json::Map::new();
     let mut writes = serde_json::Map::new();
