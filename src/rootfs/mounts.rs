@@ -74,6 +74,13 @@ impl Plan {
         if let Some(unknown) = opts.unknown_data_flags(data_type).first() {
             return Err(bad(format!("unknown mount option {unknown:?}")));
         }
+        // A bind has no filesystem to hand data to: the kernel would ignore it (runc 1.2+
+        // refuses it too).
+        if let (Kind::Bind { .. }, Some(data)) = (&kind, opts.data.first()) {
+            return Err(bad(format!(
+                "a bind mount takes no filesystem options ({data:?})"
+            )));
+        }
         if opts.tmpcopyup && kind != Kind::Fs("tmpfs".into()) {
             return Err(bad("tmpcopyup is only for tmpfs".into()));
         }
@@ -197,9 +204,36 @@ fn bind(root: &RootDir, plan: &Plan, recursive: bool) -> Result<()> {
         Source::Other
     };
     let target = target::resolve(root, &plan.dest, is_dir, kind)?;
-    fdmount::set_attrs(&tree, &plan.opts.mount_attrs(), &plan.opts.rec_attrs)?;
+    set_bind_flags(&tree, &plan.opts)?;
+    fdmount::set_attrs(&tree, &AttrChange::default(), &plan.opts.rec_attrs)?;
     fdmount::attach(&tree, &target)?;
     fdmount::set_propagation(&tree, &plan.opts.propagation)
+}
+
+/// A bind's own flags, as runc 1.2+ sets them: exactly those named (see
+/// `MountOptions::bind_attr`). In a user namespace the kernel refuses to clear the flags
+/// locked on the source (nosuid, nodev, noexec, ro, the access time of a host mount); runc
+/// then keeps them rather than fail, unless the config itself asked to clear one, and so does
+/// hull. (runc 1.1 kept only a locked `ro` and failed on the rest.)
+fn set_bind_flags(tree: &OwnedFd, opts: &MountOptions) -> Result<()> {
+    let Some(attr) = opts.bind_attr() else {
+        return Ok(());
+    };
+    let err = match fdmount::set_mount_attr(tree, &attr, false) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if err.errno() != Some(libc::EPERM) {
+        return Err(err);
+    }
+    let source = rustix::fs::fstatvfs(tree)
+        .ctx("statfs bind source")?
+        .f_flag
+        .bits();
+    match opts.keep_locked(attr, source) {
+        Some(retry) => fdmount::set_mount_attr(tree, &retry, false).map_err(|_| err),
+        None => Err(err),
+    }
 }
 
 /// Binds `source` where `plan` says with `plan`'s options: the fallback for filesystems the
@@ -396,6 +430,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"nonsense\""), "{err}");
+        let err = plan(m("/data", "bind", "/x", &["rbind", "size=1m"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("takes no filesystem options (\"size=1m\")"), "{err}");
         let err = plan(m("/proc/sys", "tmpfs", "tmpfs", &[]))
             .unwrap_err()
             .to_string();
