@@ -149,7 +149,7 @@ impl Rootfs<'_> {
         }
         self.propagation()?;
         for plan in mounts::plans(self.spec, &self.bundle)? {
-            plan.check_source()?;
+            plan.check_source(&self.root)?;
         }
         devices::devices(self.spec)?;
         self.masked_paths()?;

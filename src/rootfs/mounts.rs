@@ -127,9 +127,14 @@ impl Plan {
         Ok(())
     }
 
-    /// Host-side checks the parent can make before anything exists: a bind's source.
-    pub fn check_source(&self) -> Result<()> {
+    /// Host-side checks the parent can make before anything exists: a bind's source. A
+    /// source inside the rootfs is looked up when it is bound, after the mounts before it
+    /// (a bind from a directory an earlier mount brought in, as runc resolves it then).
+    pub fn check_source(&self, rootfs: &Path) -> Result<()> {
         if let (Kind::Bind { .. }, Some(src)) = (&self.kind, &self.source) {
+            if clean(src).starts_with(clean(rootfs)) {
+                return Ok(());
+            }
             std::fs::metadata(src)
                 .map_err(|e| self.err(format!("bind source {}: {e}", src.display())))?;
             if self.dest == Path::new("/proc") {
@@ -193,7 +198,21 @@ fn has_cgroupns(spec: &Spec) -> bool {
 
 fn bind(root: &RootDir, plan: &Plan, recursive: bool) -> Result<()> {
     let source = plan.source.as_deref().expect("a bind has a source");
-    let tree = fdmount::clone_tree(source, recursive)?;
+    let tree = match root.contains(source) {
+        // Inside the rootfs: resolved in the root now, through the mounts made so far; a
+        // symlink of the image's cannot make it a host path.
+        Some(inside) => {
+            let found = inroot::resolve(root, &inside)?.ok_or_else(|| {
+                Error::invalid(format!(
+                    "bind source {}: not found in the rootfs (as {})",
+                    source.display(),
+                    inside.display()
+                ))
+            })?;
+            fdmount::clone_fd(&found, recursive)?
+        }
+        None => fdmount::clone_tree(source, recursive)?,
+    };
     // What is bound is the tree just cloned: its type is checked on that fd, not on the path.
     let st = fstat(&tree).with_ctx(|| format!("bind source {}", source.display()))?;
     let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
@@ -462,13 +481,17 @@ mod tests {
 
     #[test]
     fn bind_source_is_checked_on_the_host() {
+        let rootfs = Path::new("/bundle/rootfs");
         let p = plan(m("/data", "bind", "/nonexistent-hull-source", &["bind"])).unwrap();
-        let err = p.check_source().unwrap_err().to_string();
+        let err = p.check_source(rootfs).unwrap_err().to_string();
         assert!(err.contains("mounts[3] (/data): bind source"), "{err}");
         let p = plan(m("/proc", "bind", "/tmp", &["rbind"])).unwrap();
-        let err = p.check_source().unwrap_err().to_string();
+        let err = p.check_source(rootfs).unwrap_err().to_string();
         assert!(err.contains("not a procfs"), "{err}");
         let p = plan(m("/proc", "bind", "/proc", &["rbind"])).unwrap();
-        p.check_source().unwrap();
+        p.check_source(rootfs).unwrap();
+        // Inside the rootfs: looked up when it is bound, after the mounts before it.
+        let p = plan(m("/y", "bind", "rootfs/data/x", &["bind"])).unwrap();
+        p.check_source(rootfs).unwrap();
     }
 }
