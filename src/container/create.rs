@@ -101,6 +101,14 @@ pub fn create(opts: &Options) -> Result<Created> {
         dir: Some(dir),
         init: None,
         cgroup: None,
+        rootfs_mount: None,
+    };
+    // Without a mount namespace of its own the container's mounts go into ours, under one
+    // rootfs bind: what is at the rootfs now is recorded, so that only what this create
+    // stacks on it is ever detached.
+    let rootfs_mount = match rootfs.own_mount_namespace() {
+        true => None,
+        false => Some(crate::rootfs::RootfsMount::before(&rootfs.root)?),
     };
     let dir = guard.dir.as_ref().expect("just set");
     let mut state = State {
@@ -124,8 +132,10 @@ pub fn create(opts: &Options) -> Result<Created> {
             .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
         notify_socket,
         creating: true,
+        rootfs_mount,
     };
     dir.record_creating(&state)?;
+    guard.rootfs_mount = rootfs_mount.map(|m| (state.rootfs.clone(), m));
     crate::fault::point("create:recorded");
     if state.notify_socket.is_some() {
         let notify_dir = crate::io::notify::dir(&dir.path);
@@ -248,6 +258,9 @@ pub fn create(opts: &Options) -> Result<Created> {
     // us: it clears its parent-death signal and lets go of the channel (the end of file says
     // it has, so our exit cannot beat it).
     state.creating = false;
+    if let Some(m) = &mut state.rootfs_mount {
+        m.made(&state.rootfs)?;
+    }
     let dir = guard.dir.as_ref().expect("still held");
     dir.save(&state)?;
     crate::fault::point("create:saved");
@@ -358,6 +371,8 @@ struct Cleanup {
     dir: Option<Dir>,
     init: Option<Pid>,
     cgroup: Option<Box<dyn cgroup::Manager>>,
+    /// The rootfs bind init makes in our mount namespace (no mount namespace of its own).
+    rootfs_mount: Option<(PathBuf, crate::rootfs::RootfsMount)>,
 }
 
 impl Cleanup {
@@ -372,6 +387,7 @@ impl Cleanup {
     fn disarm(&mut self) -> Dir {
         self.init = None;
         self.cgroup = None;
+        self.rootfs_mount = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -380,6 +396,18 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.init.take() {
             spawn::kill_and_reap(pid);
+        }
+        if let Some((rootfs, m)) = self.rootfs_mount.take() {
+            if let Err(e) = m.detach(&rootfs) {
+                // Its record stays, so that `delete` can finish the job.
+                crate::log::warn(&format!(
+                    "create failed and could not remove its rootfs mount ({e}); `delete` \
+                     removes it and the state directory"
+                ));
+                self.drop_cgroup();
+                self.dir = None;
+                return;
+            }
         }
         self.drop_cgroup();
         if let Some(dir) = self.dir.take() {

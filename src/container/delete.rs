@@ -37,6 +37,10 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         super::cgroup::call(cg.destroy())
             .map_err(|e| left_behind(&state.id, &format!("its cgroup ({e})")))?;
     }
+    if let Some(m) = &state.rootfs_mount {
+        m.detach(&state.rootfs)
+            .map_err(|e| left_behind(&state.id, &format!("its mounts ({e})")))?;
+    }
     // The spec: a failed poststop hook is a warning; delete goes on.
     hooks::run_warn(
         state.config.hooks().as_ref(),
@@ -62,6 +66,11 @@ fn remove_interrupted(dir: Dir, state: &State) -> Result<()> {
     if let Some(cg) = super::cgroup::of(state) {
         if let Err(e) = empty_cgroup(cg.as_ref()).and_then(|()| super::cgroup::call(cg.destroy())) {
             left.push(format!("its cgroup ({e})"));
+        }
+    }
+    if let Some(m) = &state.rootfs_mount {
+        if let Err(e) = m.detach(&state.rootfs) {
+            left.push(format!("its mounts ({e})"));
         }
     }
     if !left.is_empty() {

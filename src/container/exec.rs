@@ -50,14 +50,21 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     validate(&opts.process)?;
     attrs::check_labels(&opts.process, None)?;
     let ns = namespaces::Plan::of_process(st.pid)?;
-    // The namespace files are open: if init still is who we think, they are its.
+    // Before anything of the container's is joined: the child writes its LSM attributes and
+    // reads /proc through this handle, never through the container's /proc.
+    let proc = crate::procfs::Proc::get()?;
+    // A container without a mount namespace of its own shares ours: its root is where init
+    // chrooted, and the process goes there too. (runc leaves an exec'd process in the host's
+    // root: there it sees the host, not the container.)
+    let root = match st.rootfs_mount {
+        Some(_) => Some(proc.open_link(crate::procfs::Base::ProcPid(st.pid as u32), "root")?),
+        None => None,
+    };
+    // The namespace files and the root are open: if init still is who we think, they are its.
     if !state::init_alive(st) {
         return Err(Error::Other("container not running".into()));
     }
 
-    // Before anything of the container's is joined: the child writes its LSM attributes and
-    // reads /proc through this handle, never through the container's /proc.
-    crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
     let joined = ParentNamespaces::enter(&ns, &st.config)?;
     let forked = fork_into(nix::sched::CloneFlags::empty());
@@ -65,7 +72,7 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         Ok(Forked::Child) => {
             drop(joined);
             drop(ours);
-            child(&ns, opts, theirs)
+            child(&ns, root, opts, theirs)
         }
         Ok(Forked::Parent(pid)) => {
             drop(theirs);
@@ -150,8 +157,13 @@ fn validate(p: &Process) -> Result<()> {
 }
 
 /// The exec'd process, in the child; never returns.
-fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
-    let err = match prepare(ns, opts, &chan) {
+fn child(
+    ns: &namespaces::Plan,
+    root: Option<std::os::fd::OwnedFd>,
+    opts: &Options,
+    chan: Channel,
+) -> ! {
+    let err = match prepare(ns, root, opts, &chan) {
         Ok((exe, env)) => attrs::exec(
             &opts.process,
             &exe,
@@ -167,6 +179,7 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
 
 fn prepare(
     ns: &namespaces::Plan,
+    root: Option<std::os::fd::OwnedFd>,
     opts: &Options,
     chan: &Channel,
 ) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
@@ -178,6 +191,10 @@ fn prepare(
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
     for j in &ns.init_joins {
         namespaces::join(j)?;
+    }
+    if let Some(root) = root {
+        rustix::process::fchdir(&root).ctx("chdir to the container's root")?;
+        rustix::process::chroot(".").ctx("chroot into the container's root")?;
     }
     let p = &opts.process;
     if let Some(terminal) = &opts.terminal {

@@ -106,6 +106,10 @@ pub struct State {
     /// way left behind.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// A container without a mount namespace of its own has its mounts in the runtime's,
+    /// under one rootfs bind: recorded before it is made, for delete to detach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mount: Option<crate::rootfs::RootfsMount>,
 }
 
 /// A create's first record: the state without the config (nothing reads it before the
@@ -124,6 +128,8 @@ struct CreatingRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cgroup: Option<&'a serde_json::Value>,
     creating: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rootfs_mount: Option<crate::rootfs::RootfsMount>,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.
@@ -321,6 +327,7 @@ impl Dir {
             init_start_time: state.init_start_time,
             cgroup: state.cgroup.as_ref(),
             creating: true,
+            rootfs_mount: state.rootfs_mount,
         };
         let data = serde_json::to_vec(&record).map_err(|e| Error::Other(e.to_string()))?;
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
