@@ -24,7 +24,7 @@ pub fn document() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap_supported()}},
         },
         "annotations": {
             "org.opencontainers.runtime-spec.features.version": crate::OCI_VERSION,

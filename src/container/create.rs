@@ -70,6 +70,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         root: rootfs_path.clone(),
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
+        idmapped: Default::default(),
     }
     .validate()?;
     let ns = namespaces::Plan::new(&spec)?;
@@ -85,11 +86,15 @@ pub fn create(opts: &Options) -> Result<Created> {
         .process()
         .as_ref()
         .expect("validated: process is present");
+    // Id-mapped binds are made here, by the runtime: init in a user namespace of its own may
+    // not (nothing is done for a config without them).
+    let idmapped = crate::rootfs::IdMappedTrees::make(&spec, &bundle, &rootfs_path)?;
     let rootfs = Rootfs {
         spec: &spec,
         root: rootfs_path,
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
+        idmapped,
     };
 
     // 2. Prepare: the state directory (locked until create returns), recorded as "creating"

@@ -13,6 +13,7 @@ mod copyup;
 mod devices;
 mod fdmount;
 pub(crate) mod hostns;
+pub(crate) mod idmap;
 pub(crate) mod inroot;
 pub(crate) mod mountinfo;
 mod mounts;
@@ -32,6 +33,7 @@ use rustix::mount::{mount_change, MountPropagationFlags};
 use crate::{Context, Error, Result};
 
 pub use hostns::RootfsMount;
+pub use idmap::Trees as IdMappedTrees;
 pub use mounts::Plan;
 pub use options::MountOptions;
 
@@ -44,11 +46,18 @@ pub struct Rootfs<'a> {
     pub bundle: PathBuf,
     /// `--no-pivot`: MS_MOVE the root onto / and chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The id-mapped bind trees, made by the runtime before the clone (`IdMappedTrees::make`).
+    pub idmapped: IdMappedTrees,
 }
 
 /// Every mount option name hull accepts, for `features` (from the parser's own table).
 pub fn mount_options() -> Vec<&'static str> {
     options::names()
+}
+
+/// Whether this kernel makes id-mapped mounts (for `features`; see `idmap::supported`).
+pub fn idmap_supported() -> bool {
+    idmap::supported()
 }
 
 /// `rootfsPropagation` as mount(2) propagation flags.
@@ -222,18 +231,21 @@ impl Rootfs<'_> {
         if !own_namespace {
             // In the host's mount namespace only this bind and what hangs from it are ours:
             // a slave, so that nothing mounted under it propagates to the host's mounts.
+            // c_ulong is u64 here but u32 on 32-bit targets.
+            #[allow(clippy::unnecessary_cast)]
             let slave = options::Propagation {
                 flag: libc::MS_SLAVE as u64,
                 recursive: true,
             };
-            fdmount::set_propagation(&tree, &[slave])
-                .map_err(|e| mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e))?;
+            fdmount::set_propagation(&tree, &[slave]).map_err(|e| {
+                mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e)
+            })?;
         }
         drop(tree);
         let root = inroot::RootDir::open(&self.root)?;
 
         for plan in &plans {
-            mounts::mount(&root, self.spec, plan)?;
+            mounts::mount(&root, self.spec, plan, &self.idmapped)?;
         }
         if self.setup_dev(&plans) {
             let bind = self.has_namespace(LinuxNamespaceType::User);

@@ -11,6 +11,7 @@ use rustix::mount::{fsconfig_reconfigure, fspick, FsPickFlags};
 use super::cgroup;
 use super::copyup;
 use super::fdmount::{self, FsContext};
+use super::idmap::{self, ContainerUserns, IdMap, Mapping, Trees};
 use super::inroot::{self, clean, PathrsContext, RootDir};
 use super::options::{AttrChange, MountOptions};
 use super::target::{self, Source, PROC_OVERMOUNTS};
@@ -31,6 +32,8 @@ pub enum Kind {
 /// One `mounts` entry, checked and parsed.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Its place in `mounts`.
+    pub index: usize,
     /// How errors name the entry: `mounts[3] (/data)`.
     pub field: String,
     /// The destination, cleaned and absolute (relative ones are taken from /, as runc does).
@@ -40,10 +43,19 @@ pub struct Plan {
     /// For a bind, the host path (relative sources are relative to the bundle); otherwise
     /// the source string handed to the filesystem.
     pub source: Option<PathBuf>,
+    /// An id-mapped bind: its mapping (the tree is made by the runtime, see `idmap`).
+    pub idmap: Option<IdMap>,
 }
 
 impl Plan {
-    pub fn new(index: usize, mount: &Mount, bundle: &Path) -> Result<Plan> {
+    /// `userns` is the container's user namespace, where an `idmap` without mappings takes
+    /// its mapping from.
+    pub fn new(
+        index: usize,
+        mount: &Mount,
+        bundle: &Path,
+        userns: &ContainerUserns,
+    ) -> Result<Plan> {
         let field = format!("mounts[{index}] ({})", mount.destination().display());
         let bad = |why: String| Error::invalid(format!("{field}: {why}"));
         if mount.destination().as_os_str().is_empty() {
@@ -84,8 +96,9 @@ impl Plan {
         if opts.tmpcopyup && kind != Kind::Fs("tmpfs".into()) {
             return Err(bad("tmpcopyup is only for tmpfs".into()));
         }
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            return Err(bad("id-mapped mounts are not supported yet".into()));
+        let idmap = id_mapping(&field, mount, &opts, userns)?;
+        if idmap.is_some() && !matches!(kind, Kind::Bind { .. }) {
+            return Err(bad("id-mapped mounts are only for bind mounts".into()));
         }
         let source = match (&kind, mount.source()) {
             (Kind::Bind { .. }, None) => return Err(bad("a bind mount needs a source".into())),
@@ -93,11 +106,13 @@ impl Plan {
             (_, src) => src.clone(),
         };
         let plan = Plan {
+            index,
             field,
             dest,
             kind,
             opts,
             source,
+            idmap,
         };
         plan.check_proc()?;
         Ok(plan)
@@ -145,6 +160,48 @@ impl Plan {
     }
 }
 
+/// A mount's id mapping, checked: its own uidMappings and gidMappings (both, as runc wants
+/// them), or with `idmap`/`ridmap` alone the container's user namespace. Mappings without
+/// either option map the top mount only, as in runc.
+fn id_mapping(
+    field: &str,
+    mount: &Mount,
+    opts: &MountOptions,
+    userns: &ContainerUserns,
+) -> Result<Option<IdMap>> {
+    let recursive = opts.idmap == Some(true);
+    let mapping = match (mount.uid_mappings(), mount.gid_mappings()) {
+        (None, None) => match (opts.idmap, userns) {
+            (None, _) => return Ok(None),
+            (Some(_), ContainerUserns::New { uids, gids }) => Mapping::Maps {
+                uids: uids.clone(),
+                gids: gids.clone(),
+            },
+            (Some(_), ContainerUserns::Joined(path)) => Mapping::Namespace(path.clone()),
+            (Some(_), ContainerUserns::None) => {
+                return Err(Error::invalid(format!(
+                    "{field}: idmap needs uidMappings and gidMappings, or a user namespace of \
+                     the container's to take them from"
+                )))
+            }
+        },
+        (Some(uids), Some(gids)) => {
+            idmap::check_maps(field, "uidMappings", uids)?;
+            idmap::check_maps(field, "gidMappings", gids)?;
+            Mapping::Maps {
+                uids: uids.clone(),
+                gids: gids.clone(),
+            }
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "{field}: uidMappings and gidMappings go together"
+            )))
+        }
+    };
+    Ok(Some(IdMap { mapping, recursive }))
+}
+
 fn check_procfs(src: &Path) -> std::result::Result<(), String> {
     let st = rustix::fs::statfs(src).map_err(|e| format!("statfs {}: {e}", src.display()))?;
     if st.f_type != PROC_SUPER_MAGIC {
@@ -155,11 +212,12 @@ fn check_procfs(src: &Path) -> std::result::Result<(), String> {
 
 /// Every `mounts` entry, parsed and checked.
 pub fn plans(spec: &Spec, bundle: &Path) -> Result<Vec<Plan>> {
+    let userns = ContainerUserns::of(spec);
     spec.mounts()
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, m)| Plan::new(i, m, bundle))
+        .map(|(i, m)| Plan::new(i, m, bundle, &userns))
         .collect()
 }
 
@@ -175,13 +233,14 @@ pub fn in_mount(field: &str, e: Error) -> Error {
     }
 }
 
-/// Does the mount `plan` describes inside `root`.
-pub fn mount(root: &RootDir, spec: &Spec, plan: &Plan) -> Result<()> {
+/// Does the mount `plan` describes inside `root`; an id-mapped bind attaches its tree from
+/// `idmapped`.
+pub fn mount(root: &RootDir, spec: &Spec, plan: &Plan, idmapped: &Trees) -> Result<()> {
     let result = if plan.opts.remount {
         remount(root, plan)
     } else {
         match &plan.kind {
-            Kind::Bind { recursive } => bind(root, plan, *recursive),
+            Kind::Bind { recursive } => bind(root, plan, *recursive, idmapped),
             Kind::Fs(fstype) => new_fs(root, plan, fstype),
             Kind::Cgroup => cgroup::mount(root, plan, has_cgroupns(spec)),
         }
@@ -196,9 +255,36 @@ fn has_cgroupns(spec: &Spec) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
 }
 
-fn bind(root: &RootDir, plan: &Plan, recursive: bool) -> Result<()> {
+fn bind(root: &RootDir, plan: &Plan, recursive: bool, idmapped: &Trees) -> Result<()> {
     let source = plan.source.as_deref().expect("a bind has a source");
-    let tree = match root.contains(source) {
+    let cloned;
+    let tree = match (&plan.idmap, idmapped.get(plan.index)) {
+        (None, _) => {
+            cloned = clone_source(root, source, recursive)?;
+            &cloned
+        }
+        (Some(_), Some(tree)) => tree,
+        (Some(_), None) => return Err(Error::Other("its id-mapped tree was not made".into())),
+    };
+    // What is bound is the tree just cloned: its type is checked on that fd, not on the path.
+    let st = fstat(tree).with_ctx(|| format!("bind source {}", source.display()))?;
+    let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+    let procfs = fstatfs(tree).ctx("fstatfs bind source")?.f_type == PROC_SUPER_MAGIC;
+    let kind = if procfs {
+        Source::Procfs
+    } else {
+        Source::Other
+    };
+    let target = target::resolve(root, &plan.dest, is_dir, kind)?;
+    set_bind_flags(tree, &plan.opts)?;
+    fdmount::set_attrs(tree, &AttrChange::default(), &plan.opts.rec_attrs)?;
+    fdmount::attach(tree, &target)?;
+    fdmount::set_propagation(tree, &plan.opts.propagation)
+}
+
+/// A detached copy of a bind's source.
+fn clone_source(root: &RootDir, source: &Path, recursive: bool) -> Result<OwnedFd> {
+    Ok(match root.contains(source) {
         // Inside the rootfs: resolved in the root now, through the mounts made so far; a
         // symlink of the image's cannot make it a host path.
         Some(inside) => {
@@ -212,21 +298,7 @@ fn bind(root: &RootDir, plan: &Plan, recursive: bool) -> Result<()> {
             fdmount::clone_fd(&found, recursive)?
         }
         None => fdmount::clone_tree(source, recursive)?,
-    };
-    // What is bound is the tree just cloned: its type is checked on that fd, not on the path.
-    let st = fstat(&tree).with_ctx(|| format!("bind source {}", source.display()))?;
-    let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
-    let procfs = fstatfs(&tree).ctx("fstatfs bind source")?.f_type == PROC_SUPER_MAGIC;
-    let kind = if procfs {
-        Source::Procfs
-    } else {
-        Source::Other
-    };
-    let target = target::resolve(root, &plan.dest, is_dir, kind)?;
-    set_bind_flags(&tree, &plan.opts)?;
-    fdmount::set_attrs(&tree, &AttrChange::default(), &plan.opts.rec_attrs)?;
-    fdmount::attach(&tree, &target)?;
-    fdmount::set_propagation(&tree, &plan.opts.propagation)
+    })
 }
 
 /// A bind's own flags, as runc 1.2+ sets them: exactly those named (see
@@ -262,7 +334,7 @@ pub fn bind_instead(root: &RootDir, plan: &Plan, source: &Path) -> Result<()> {
     let mut fallback = plan.clone();
     fallback.kind = Kind::Bind { recursive: true };
     fallback.source = Some(source.to_path_buf());
-    bind(root, &fallback, true)
+    bind(root, &fallback, true, &Trees::default())
 }
 
 fn new_fs(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
@@ -417,7 +489,7 @@ mod tests {
     }
 
     fn plan(mount: Mount) -> Result<Plan> {
-        Plan::new(3, &mount, Path::new("/bundle"))
+        Plan::new(3, &mount, Path::new("/bundle"), &ContainerUserns::None)
     }
 
     #[test]
@@ -452,7 +524,10 @@ mod tests {
         let err = plan(m("/data", "bind", "/x", &["rbind", "size=1m"]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("takes no filesystem options (\"size=1m\")"), "{err}");
+        assert!(
+            err.contains("takes no filesystem options (\"size=1m\")"),
+            "{err}"
+        );
         let err = plan(m("/proc/sys", "tmpfs", "tmpfs", &[]))
             .unwrap_err()
             .to_string();

@@ -67,6 +67,10 @@ enum Effect {
     },
     Remount,
     TmpCopyUp,
+    /// An id-mapped mount (`idmap`), of every mount below too (`ridmap`).
+    IdMap {
+        recursive: bool,
+    },
 }
 
 const fn attr(attr: u64, set: bool, recursive: bool) -> Effect {
@@ -156,6 +160,8 @@ const OPTIONS: &[(&str, Effect)] = &[
     ("rbind", Effect::Bind { recursive: true }),
     ("remount", Effect::Remount),
     ("tmpcopyup", Effect::TmpCopyUp),
+    ("idmap", Effect::IdMap { recursive: false }),
+    ("ridmap", Effect::IdMap { recursive: true }),
 ];
 
 /// Every mount option name hull accepts (for `features`), in table order.
@@ -287,6 +293,8 @@ pub struct MountOptions {
     pub bind: Option<bool>,
     pub remount: bool,
     pub tmpcopyup: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
     /// `ro` / `rw`: the mount, and for a new filesystem its superblock too.
     pub readonly: Option<bool>,
     /// Attributes of the mount itself.
@@ -346,6 +354,9 @@ impl MountOptions {
                 }
                 Effect::Remount => parsed.remount = true,
                 Effect::TmpCopyUp => parsed.tmpcopyup = true,
+                Effect::IdMap { recursive } => {
+                    parsed.idmap = Some(recursive || parsed.idmap == Some(true))
+                }
             }
         }
         parsed
@@ -603,7 +614,10 @@ mod tests {
         // An access time set: the whole access-time state is the one asked for.
         let a = parse(&["bind", "nosuid", "noatime"]).bind_attr().unwrap();
         assert_eq!(a.attr_set, NOSUID | MOUNT_ATTR_NOATIME);
-        assert_eq!(a.attr_clr & (ATIME_MASK | NODIRATIME), ATIME_MASK | NODIRATIME);
+        assert_eq!(
+            a.attr_clr & (ATIME_MASK | NODIRATIME),
+            ATIME_MASK | NODIRATIME
+        );
         let a = parse(&["bind", "nodiratime"]).bind_attr().unwrap();
         assert_eq!(a.attr_set, NODIRATIME | MOUNT_ATTR_RELATIME);
         assert_eq!(a.attr_clr & ATIME_MASK, ATIME_MASK);

@@ -99,6 +99,7 @@ impl Bundle {
             root: self.root.clone(),
             bundle: self.dir.clone(),
             no_pivot: false,
+            idmapped: Default::default(),
         }
     }
 }
@@ -1319,7 +1320,10 @@ fn bind_sources_inside_the_rootfs_see_earlier_mounts() {
         ensure!(read("/y/file")? == "from the volume", "/y");
         ensure!(has_option("/y", "ro")?, "/y not ro");
         ensure!(read("/z/file")? == "copied up", "/z");
-        ensure!(read("/w/marker")? == "the image's etc", "/w is not the image's /etc");
+        ensure!(
+            read("/w/marker")? == "the image's etc",
+            "/w is not the image's /etc"
+        );
         Ok(())
     })
     .unwrap();

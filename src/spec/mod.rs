@@ -284,9 +284,7 @@ pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>
 /// The path of a namespace to join; an empty `path` is no path at all, a new namespace, as
 /// runc reads it (engines write `"path": ""` for "create one").
 pub fn joined_path(ns: &oci_spec::runtime::LinuxNamespace) -> Option<&Path> {
-    ns.path()
-        .as_deref()
-        .filter(|p| !p.as_os_str().is_empty())
+    ns.path().as_deref().filter(|p| !p.as_os_str().is_empty())
 }
 
 #[cfg(test)]
