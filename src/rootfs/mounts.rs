@@ -555,6 +555,97 @@ mod tests {
     }
 
     #[test]
+    fn id_mappings_are_checked_and_named() {
+        use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
+        let map = |c: u32, h: u32, n: u32| -> LinuxIdMapping {
+            LinuxIdMappingBuilder::default()
+                .container_id(c)
+                .host_id(h)
+                .size(n)
+                .build()
+                .unwrap()
+        };
+        let with = |opts: &[&str], uids: Option<Vec<LinuxIdMapping>>, gids| {
+            let mut mount = m("/data", "bind", "/v", opts);
+            mount.set_uid_mappings(uids);
+            mount.set_gid_mappings(gids);
+            mount
+        };
+        let own = vec![map(0, 100000, 65536)];
+        let new = ContainerUserns::New {
+            uids: own.clone(),
+            gids: own.clone(),
+        };
+        let plan_in = |mount: Mount, userns: &ContainerUserns| {
+            Plan::new(3, &mount, Path::new("/bundle"), userns).map_err(|e| e.to_string())
+        };
+        // Mappings alone: the top mount only, as in runc.
+        let p = plan_in(with(&["rbind"], Some(own.clone()), Some(own.clone())), &new).unwrap();
+        let idmap = p.idmap.unwrap();
+        assert!(!idmap.recursive);
+        assert_eq!(
+            idmap.mapping,
+            Mapping::Maps {
+                uids: own.clone(),
+                gids: own.clone()
+            }
+        );
+        // `ridmap` without mappings: the container's.
+        let p = plan_in(with(&["rbind", "ridmap"], None, None), &new).unwrap();
+        assert!(p.idmap.as_ref().unwrap().recursive);
+        assert_eq!(
+            p.idmap.unwrap().mapping,
+            Mapping::Maps {
+                uids: own.clone(),
+                gids: own.clone()
+            }
+        );
+        let joined = ContainerUserns::Joined("/proc/77/ns/user".into());
+        let p = plan_in(with(&["bind", "idmap"], None, None), &joined).unwrap();
+        assert_eq!(
+            p.idmap.unwrap().mapping,
+            Mapping::Namespace("/proc/77/ns/user".into())
+        );
+        // No plain bind is id-mapped.
+        assert!(plan_in(with(&["rbind"], None, None), &new)
+            .unwrap()
+            .idmap
+            .is_none());
+        let errors = [
+            (
+                plan_in(with(&["bind", "idmap"], None, None), &ContainerUserns::None),
+                "mounts[3] (/data): idmap needs uidMappings and gidMappings, or a user namespace",
+            ),
+            (
+                plan_in(with(&["bind"], Some(own.clone()), None), &new),
+                "mounts[3] (/data): uidMappings and gidMappings go together",
+            ),
+            (
+                plan_in(
+                    with(&["bind"], Some(vec![map(0, 1, 0)]), Some(own.clone())),
+                    &new,
+                ),
+                "mounts[3] (/data): uidMappings[0]: size must not be 0",
+            ),
+            (
+                plan_in(with(&["bind"], Some(own.clone()), Some(vec![])), &new),
+                "mounts[3] (/data): gidMappings: empty",
+            ),
+        ];
+        for (result, want) in errors {
+            let err = result.unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+        let mut tmpfs = m("/data", "tmpfs", "tmpfs", &["idmap"]);
+        tmpfs.set_uid_mappings(None);
+        let err = plan_in(tmpfs, &new).unwrap_err();
+        assert_eq!(
+            err,
+            "mounts[3] (/data): id-mapped mounts are only for bind mounts"
+        );
+    }
+
+    #[test]
     fn bind_source_is_checked_on_the_host() {
         let rootfs = Path::new("/bundle/rootfs");
         let p = plan(m("/data", "bind", "/nonexistent-hull-source", &["bind"])).unwrap();
