@@ -491,4 +491,32 @@ fn no_mount_namespace_runs_as_with_runc() {
     assert!(stderr(&out).contains("unable to restrict sys entries without a private MNT namespace"));
     let out = in_scratch_mount_ns(&rt, &b, "$RT run --no-pivot -b $BUNDLE c5");
     assert!(stderr(&out).contains("--no-pivot"), "{}", stderr(&out));
+
+    // A create killed at any step after its first record (the debug build's fault points;
+    // before it nothing is mounted) leaves the mounts it made in the host's namespace to
+    // `delete -f`, which removes them all.
+    for step in [
+        "create:recorded",
+        "create:fifo",
+        "create:cgroup",
+        "create:cloned",
+        "create:in-cgroup",
+        "create:continued",
+        "create:ready",
+        "create:saved",
+        "create:pid-file",
+        "create:released",
+    ] {
+        let script = format!(
+            "HULL_TEST_FAULT={step} $RT create -b $BUNDLE c6 >/dev/null 2>&1; echo rc=$?; \
+             $RT delete -f c6 || echo delete failed; \
+             grep -c \"$BUNDLE\" /proc/self/mountinfo || true"
+        );
+        let out = in_scratch_mount_ns(&rt, &b, &script);
+        let text = stdout(&out);
+        // 137: killed by SIGKILL at the step (a step the binary does not know would let the
+        // create finish, and the check would prove nothing).
+        assert_eq!(text.trim(), "rc=137\n0", "{step}: {text}{}", stderr(&out));
+        assert!(rt.ids().is_empty(), "{step}: state left behind");
+    }
 }

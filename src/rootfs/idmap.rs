@@ -130,11 +130,28 @@ pub fn check_maps(field: &str, name: &str, maps: &[LinuxIdMapping]) -> Result<()
     Ok(())
 }
 
-/// Whether this kernel can make id-mapped mounts at all: mount_setattr and MOUNT_ATTR_IDMAP
-/// came together, in Linux 5.12. Whether a given filesystem supports it is only known by
+/// Whether the kernel lets this runtime make id-mapped mounts: mount_setattr and
+/// MOUNT_ATTR_IDMAP came together, in Linux 5.12, and id-mapping a mount takes CAP_SYS_ADMIN
+/// in the user namespace of the filesystem, the host's for every source an engine binds,
+/// which a rootless runtime (an unprivileged user, or root in a user namespace, as under
+/// rootless podman) does not have. Whether a given filesystem supports it is only known by
 /// trying (tmpfs since 6.3; ext4, xfs, btrfs since 5.12, overlayfs since 5.19).
 pub fn supported() -> bool {
-    crate::sys::mount::mount_setattr_exists()
+    crate::sys::mount::mount_setattr_exists() && root_of_the_host()
+}
+
+/// Whether the runtime is root in the initial user namespace: euid 0, and a uid_map that
+/// maps every id onto itself (what only the initial namespace has).
+fn root_of_the_host() -> bool {
+    nix::unistd::geteuid().is_root()
+        && Proc::get()
+            .and_then(|proc| proc.read(Base::ProcSelf, "uid_map"))
+            .is_ok_and(|map| is_identity_map(&map))
+}
+
+/// Whether a uid_map's text is the initial user namespace's: all 2^32 - 1 ids, onto themselves.
+fn is_identity_map(text: &str) -> bool {
+    text.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
 }
 
 /// The id-mapped trees of one container, by mount index, made before init is cloned; init
@@ -152,6 +169,17 @@ impl Trees {
     /// Makes every id-mapped tree the config asks for (none, and nothing done, for a config
     /// without any). Errors name the mount.
     pub fn make(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Trees> {
+        let asks = |m: &oci_spec::runtime::Mount| {
+            m.uid_mappings().is_some()
+                || m.gid_mappings().is_some()
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "idmap" || o == "ridmap")
+        };
+        if !spec.mounts().iter().flatten().any(asks) {
+            return Ok(Trees::default());
+        }
         let plans = mounts::plans(spec, bundle)?;
         let mut trees = Trees::default();
         let mut userns = Namespaces::default();
@@ -174,9 +202,10 @@ fn make_tree(
     let idmap = plan.idmap.as_ref().expect("an id-mapped plan");
     let source = plan.source.as_deref().expect("a bind has a source");
     let recursive = matches!(plan.kind, mounts::Kind::Bind { recursive: true });
-    if !nix::unistd::geteuid().is_root() {
+    // What `features` says, refused up front rather than as an EPERM from the kernel.
+    if !root_of_the_host() {
         return Err(Error::invalid(
-            "id-mapped mounts need the runtime to run as root",
+            "id-mapped mounts need the runtime to run as root in the host's user namespace",
         ));
     }
     let root = match root {
@@ -337,8 +366,22 @@ mod tests {
 
     #[test]
     fn this_kernel_has_idmapped_mounts() {
-        // Every kernel hull is tested on (6.1 and later) has mount_setattr.
+        // Every kernel hull is tested on (6.1 and later) has mount_setattr; the tests run as
+        // the host's root, which may id-map a mount.
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
         assert!(supported());
+    }
+
+    #[test]
+    fn only_the_initial_user_namespace_has_the_identity_map() {
+        assert!(is_identity_map("         0          0 4294967295\n"));
+        // Root in a rootless user namespace, and a namespace with a mapping of its own.
+        assert!(!is_identity_map("         0       1000          1\n"));
+        assert!(!is_identity_map("0 0 65536\n"));
+        assert!(!is_identity_map("0 100000 65536\n65536 0 1\n"));
+        assert!(!is_identity_map(""));
     }
 
     /// A user namespace made for a mapping carries exactly that mapping.
