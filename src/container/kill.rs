@@ -38,19 +38,74 @@ pub fn signal_init(fd: &OwnedFd, sig: Signal) -> Result<()> {
     }
 }
 
+/// Whether the container has a pid namespace of its own: a new one (a `pid` entry without a
+/// path; an empty path is a new one too, as runc reads it). Without one, its init is an
+/// ordinary process: when it dies, the kernel leaves the others of the container running.
+pub fn own_pid_ns(config: &oci_spec::runtime::Spec) -> bool {
+    config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
+                    && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+            })
+        })
+}
+
 /// `kill [--all] ID SIGNAL`.
-pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
+///
+/// Every process of the container's cgroup gets the signal, frozen first so none can fork
+/// away (or all at once through cgroup.kill), when:
+/// - `--all` is given (runc 1.1; also after init is gone, while processes are left);
+/// - the signal is SIGKILL and the container shares a pid namespace (runc 1.4): killing its
+///   init does not take the others with it, as it would in a namespace of its own.
+///
+/// A stopped container with nothing left to signal is no error with `--all` (runc 1.1 and
+/// 1.4 agree).
+///
+/// Signal 0 (`None`) sends nothing: it checks that the container is alive (kill(2)'s meaning,
+/// and runc's).
+pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<()> {
     let status = state::status(dir, state);
+    if let Some(sig) = sig {
+        crate::log::debug_with(
+            "sending signal",
+            &[
+                ("signal", &sig.as_str()),
+                ("all", &all),
+                ("pid", &state.pid),
+            ],
+        );
+    }
+    let cgroup = super::cgroup::of(state);
+    if let (Some(cg), Some(sig)) = (&cgroup, sig) {
+        if all || (sig == Signal::SIGKILL && !own_pid_ns(&state.config)) {
+            let left = super::cgroup::call(cg.pids())?;
+            if status == Status::Stopped && left.is_empty() {
+                return if all {
+                    Ok(())
+                } else {
+                    Err(Error::Other("container not running".into()))
+                };
+            }
+            return super::cgroup::call(cg.kill_all(sig as i32));
+        }
+    }
+    if all && status == Status::Stopped {
+        return Ok(());
+    }
     let fd = match (status, open_init(state)?) {
         (Status::Stopped, _) | (_, None) => {
             return Err(Error::Other("container not running".into()))
         }
         (_, Some(fd)) => fd,
     };
+    let Some(sig) = sig else { return Ok(()) };
     if all {
-        if let Some(cg) = super::cgroup::of(state) {
-            return super::cgroup::call(cg.kill_all(sig as i32));
-        }
+        // No cgroup of its own (cgroups disabled, or rootless without one): the processes
+        // of its pid namespace.
         for pid in container_pids(state)? {
             if pid != state.pid {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
@@ -110,10 +165,16 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
     }
 }
 
-/// Parses a signal as runc does: a number, or a name with or without "SIG".
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// Parses a signal as runc does: a number, or a name with or without "SIG". 0 is `None`:
+/// no signal, a liveness check.
+pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
+        if n == 0 {
+            return Ok(None);
+        }
+        return Signal::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -122,6 +183,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         format!("SIG{upper}")
     };
     name.parse::<Signal>()
+        .map(Some)
         .map_err(|_| Error::invalid(format!("unknown signal {s:?}")))
 }
 
@@ -130,11 +192,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn own_pid_namespace() {
+        let spec = |ns: serde_json::Value| -> oci_spec::runtime::Spec {
+            serde_json::from_value(
+                serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": ns}}),
+            )
+            .unwrap()
+        };
+        assert!(own_pid_ns(&spec(serde_json::json!([{"type": "pid"}]))));
+        assert!(own_pid_ns(&spec(
+            serde_json::json!([{"type": "pid", "path": ""}])
+        )));
+        assert!(!own_pid_ns(&spec(
+            serde_json::json!([{"type": "pid", "path": "/proc/1/ns/pid"}])
+        )));
+        assert!(!own_pid_ns(&spec(serde_json::json!([{"type": "mount"}]))));
+    }
+
+    #[test]
     fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }
