@@ -215,48 +215,105 @@ fn print_version() {
 }
 
 /// Go's flag parser (which runc's callers grew up with) accepts `-bundle x` for `--bundle x`.
-/// Rewrite single-dash long options hull knows into the double-dash form, up to the first
-/// `--` (what follows belongs to the container's command).
+/// Rewrite single-dash long options into the double-dash form, each checked against the
+/// options of the command it is given to (the global ones before the subcommand, the
+/// subcommand's after it), until the container's own command starts: the first word of a
+/// trailing argument list (`exec ID CMD ARGS...`) or a `--`. From there on every word is the
+/// container's, passed on unchanged: `exec ID sh -c '...' x -user root` gives the process
+/// `-user root`, as runc does. Values of options are never rewritten (`--pids-limit -1`).
 pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let longs = long_flag_names();
+    // Built, so the generated --help and the help subcommand are known too.
+    let mut root = Cli::command();
+    root.build();
+    let root = root;
+    let mut cmd = &root;
+    let mut positionals = 0;
     let mut out = Vec::with_capacity(argv.len());
-    let mut rewriting = true;
-    for (i, arg) in argv.into_iter().enumerate() {
-        let Some(s) = arg.to_str().filter(|_| rewriting && i > 0) else {
-            out.push(arg);
+    let mut words = argv.into_iter();
+    out.extend(words.next());
+    while let Some(word) = words.next() {
+        let Some(s) = word.to_str().map(str::to_owned) else {
+            out.push(word);
             continue;
         };
+        let s = s.as_str();
         if s == "--" {
-            rewriting = false;
-            out.push(arg);
+            out.push(word);
+            break;
+        }
+        if let Some(body) = s.strip_prefix("--") {
+            let takes_value = option(cmd, body).is_some_and(takes_value);
+            out.push(word);
+            if takes_value && !body.contains('=') {
+                out.extend(words.next());
+            }
             continue;
         }
-        if let Some(body) = s.strip_prefix('-').filter(|b| !b.starts_with('-')) {
-            let name = body.split('=').next().unwrap_or(body);
-            if name.len() > 1 && longs.iter().any(|l| l == name) {
+        if let Some(body) = s.strip_prefix('-').filter(|b| !b.is_empty()) {
+            if let Some(long) = option(cmd, body).filter(|_| name_of(body).len() > 1) {
+                let takes_value = takes_value(long);
                 out.push(format!("-{s}").into());
+                if takes_value && !body.contains('=') {
+                    out.extend(words.next());
+                }
                 continue;
             }
+            // Short options: the last one of a cluster may take the next word as its value.
+            let last = body.chars().last().expect("not empty");
+            let takes_value = body.chars().count() == 1
+                && cmd
+                    .get_arguments()
+                    .any(|a| a.get_short() == Some(last) && takes_value(a));
+            out.push(word);
+            if takes_value {
+                out.extend(words.next());
+            }
+            continue;
         }
-        out.push(arg);
+        // A word that is not an option: the subcommand, or one of its positionals.
+        if std::ptr::eq(cmd, &root) {
+            match root.find_subcommand(s) {
+                Some(sub) => {
+                    cmd = sub;
+                    positionals = 0;
+                    out.push(word);
+                    continue;
+                }
+                None => {
+                    out.push(word);
+                    break;
+                }
+            }
+        }
+        let trailing = cmd
+            .get_positionals()
+            .nth(positionals)
+            .is_some_and(|a| a.is_trailing_var_arg_set());
+        out.push(word);
+        if trailing {
+            break;
+        }
+        positionals += 1;
     }
+    out.extend(words);
     out
 }
 
-fn long_flag_names() -> Vec<String> {
-    fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
-        for a in cmd.get_arguments() {
-            if let Some(l) = a.get_long() {
-                out.push(l.to_string());
-            }
-        }
-        for sub in cmd.get_subcommands() {
-            collect(sub, out);
-        }
-    }
-    let mut out = Vec::new();
-    collect(&Cli::command(), &mut out);
-    out
+/// `name` or `name=value` without its dashes.
+fn name_of(body: &str) -> &str {
+    body.split('=').next().unwrap_or(body)
+}
+
+/// The option of `cmd` with this long name.
+fn option<'a>(cmd: &'a clap::Command, body: &str) -> Option<&'a clap::Arg> {
+    let name = name_of(body);
+    cmd.get_arguments().find(|a| {
+        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|l| l.contains(&name))
+    })
+}
+
+fn takes_value(a: &clap::Arg) -> bool {
+    a.get_action().takes_values()
 }
 
 /// Opens and loads a container for the commands that take an existing id.
@@ -334,6 +391,96 @@ mod tests {
             norm(&["hull", "kill", "id", "-9"]),
             ["hull", "kill", "id", "-9"]
         );
+    }
+
+    #[test]
+    fn the_containers_command_is_never_rewritten() {
+        // runc: `exec ID sh -c 'echo "$@"' x -user root` prints "-user root".
+        assert_eq!(
+            norm(&[
+                "hull",
+                "exec",
+                "c",
+                "sh",
+                "-c",
+                "echo \"$@\"",
+                "x",
+                "-user",
+                "root"
+            ]),
+            [
+                "hull",
+                "exec",
+                "c",
+                "sh",
+                "-c",
+                "echo \"$@\"",
+                "x",
+                "-user",
+                "root"
+            ]
+        );
+        // Options before the command, in both spellings and after the id; their values are
+        // kept as they are.
+        assert_eq!(
+            norm(&[
+                "hull", "exec", "-user", "1", "-env", "-cwd", "c", "-cwd", "/tmp", "id", "-cwd"
+            ]),
+            ["hull", "exec", "--user", "1", "--env", "-cwd", "c", "--cwd", "/tmp", "id", "-cwd"]
+        );
+        assert_eq!(
+            norm(&["hull", "exec", "-u", "-user", "c", "--", "-tty"]),
+            ["hull", "exec", "-u", "-user", "c", "--", "-tty"]
+        );
+        // A word that is an option of another subcommand is not this one's.
+        assert_eq!(
+            norm(&["hull", "run", "-bundle", "b", "c", "-user"]),
+            ["hull", "run", "--bundle", "b", "c", "-user"]
+        );
+        // An option after the id still is one (urfave/cli moves it before the arguments);
+        // ps(1)'s own options after it are not hull's.
+        assert_eq!(
+            norm(&["hull", "ps", "c", "-format", "json", "-ef"]),
+            ["hull", "ps", "c", "--format", "json", "-ef"]
+        );
+        assert_eq!(
+            norm(&["hull", "ps", "c", "aux", "-format"]),
+            ["hull", "ps", "c", "aux", "-format"]
+        );
+        assert_eq!(
+            norm(&["hull", "-log-format=json", "-help"]),
+            ["hull", "--log-format=json", "--help"]
+        );
+    }
+
+    #[test]
+    fn exec_gets_the_command_unchanged() {
+        let argv = normalize_args(
+            [
+                "hull",
+                "exec",
+                "-user",
+                "0",
+                "c",
+                "sh",
+                "-c",
+                "echo \"$@\"",
+                "x",
+                "-user",
+                "root",
+            ]
+            .iter()
+            .map(|s| s.into())
+            .collect(),
+        );
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Exec(a)) => {
+                assert_eq!(a.user.as_deref(), Some("0"));
+                assert_eq!(a.id, "c");
+                assert_eq!(a.command, ["sh", "-c", "echo \"$@\"", "x", "-user", "root"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
