@@ -4,6 +4,8 @@
 #   v2       cgroup2 alone, busybox PID 1          -> hack/vm/guest-v2.sh
 #   systemd  Debian with systemd as PID 1, cgroup2 -> hack/vm/guest-systemd.sh (the cgroupfs
 #            driver on a systemd host) and hack/vm/guest-systemd-driver.sh (--systemd-cgroup)
+#   v2       again                                  -> hack/vm/guest-criu.sh: checkpoint and
+#            restore through criu (which cannot dump on the host's 6.18 kernel)
 # each printing TAP (kept in target/vm/guest-*.tap). Needs root and, the first time, network:
 # qemu and a kernel come from `apt-get download` and the systemd image from debootstrap, all
 # cached under target/vm (or $HULL_VM_CACHE). Without network the lane FAILS, loudly; set
@@ -50,7 +52,7 @@ if ! timed fetch hack/vm.sh fetch systemd; then
 fi
 
 failed=()
-guests=(v2:guest-v2 systemd:guest-systemd systemd:guest-systemd-driver)
+guests=(v2:guest-v2 systemd:guest-systemd systemd:guest-systemd-driver v2:guest-criu)
 for entry in "${guests[@]}"; do
   mode=${entry%%:*} guest=${entry#*:}
   # The console goes to target/vm/last-$mode.log; show the TAP without its passing lines.
@@ -70,7 +72,7 @@ done
 
 echo "vm lane cost ($run run):"
 printf '  %s\n' "${times[@]}"
-for guest in guest-v2 guest-systemd guest-systemd-driver; do
+for guest in guest-v2 guest-systemd guest-systemd-driver guest-criu; do
   c=$(sed -n 's/^# checks took \([0-9]*\) s$/\1/p' "target/vm/$guest.tap" 2>/dev/null || true)
   [ -n "$c" ] && echo "  ($guest: checks $c s in the guest, the rest boot and power-off)"
 done

@@ -1,5 +1,6 @@
 //! The command line: runc's subcommands, flags and exit codes, one module per subcommand.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -117,16 +119,23 @@ pub enum Command {
     Spec(spec::Args),
     /// Show the enabled features
     Features(features::Args),
+    /// Checkpoint a running container (through criu)
+    Checkpoint(Box<checkpoint::Args>),
+    /// Restore a container from a previous checkpoint (through criu)
+    Restore(Box<restore::Args>),
 }
 
 /// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
-    let argv = normalize_args(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(argv) {
+    let (argv, subcommand) = normalize(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+            let mut code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
+            if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                code = help_status(&argv, subcommand.as_deref());
+            }
             return code;
         }
     };
@@ -159,10 +168,38 @@ pub fn run() -> i32 {
         Command::Events(a) => events::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
+        Command::Checkpoint(a) => checkpoint::run(g, *a),
+        Command::Restore(a) => restore::run(g, *a),
     };
     match result {
         Ok(code) => code,
         Err(e) => fail(&e, 1),
+    }
+}
+
+/// podman takes `checkpoint --help` exiting 0 as "this runtime can checkpoint": where criu
+/// is missing or `criu check` fails (an unsupported kernel, no root), checkpoint and restore
+/// print their help and exit 1, saying why.
+fn help_status(argv: &[std::ffi::OsString], subcommand: Option<&str>) -> i32 {
+    let Some(sub) = subcommand.filter(|s| matches!(*s, "checkpoint" | "restore")) else {
+        return 0;
+    };
+    // The global --criu, given before the subcommand.
+    let words: Vec<&str> = argv.iter().filter_map(|a| a.to_str()).collect();
+    let mut criu = None;
+    for (i, w) in words.iter().enumerate().take_while(|(_, w)| **w != sub) {
+        if let Some(v) = w.strip_prefix("--criu=") {
+            criu = Some(v);
+        } else if *w == "--criu" {
+            criu = words.get(i + 1).copied();
+        }
+    }
+    match crate::criu::Criu::new(criu).check() {
+        Ok(()) => 0,
+        Err(why) => {
+            eprintln!("checkpoint/restore cannot work on this host: {why}");
+            1
+        }
     }
 }
 
@@ -222,12 +259,18 @@ fn print_version() {
 /// container's, passed on unchanged: `exec ID sh -c '...' x -user root` gives the process
 /// `-user root`, as runc does. Values of options are never rewritten (`--pids-limit -1`).
 pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    normalize(argv).0
+}
+
+/// `normalize_args`, and the subcommand's name when there is one.
+fn normalize(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Option<String>) {
     // Built, so the generated --help and the help subcommand are known too.
     let mut root = Cli::command();
     root.build();
     let root = root;
     let mut cmd = &root;
     let mut positionals = 0;
+    let mut subcommand = None;
     let mut out = Vec::with_capacity(argv.len());
     let mut words = argv.into_iter();
     out.extend(words.next());
@@ -275,6 +318,7 @@ pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
             match root.find_subcommand(s) {
                 Some(sub) => {
                     cmd = sub;
+                    subcommand = Some(sub.get_name().to_string());
                     positionals = 0;
                     out.push(word);
                     continue;
@@ -296,7 +340,7 @@ pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
         positionals += 1;
     }
     out.extend(words);
-    out
+    (out, subcommand)
 }
 
 /// `name` or `name=value` without its dashes.

@@ -16,6 +16,8 @@ use crate::{Context, Error, Result};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// Where a restore binds the rootfs for CRIU, in the state directory.
+pub const CRIU_ROOT: &str = "criu-root";
 
 /// Where containers live: `--root`, or the default runc callers expect of a runtime.
 pub fn default_root() -> PathBuf {
@@ -93,6 +95,11 @@ pub struct State {
     /// The caller's NOTIFY_SOCKET, when it passed one: `start` relays READY=1 to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_socket: Option<PathBuf>,
+    /// What stood behind the stdio the runtime's caller gave the container (`pipe:[1234]`, a
+    /// path), as runc keeps them: a checkpoint saves them (descriptors.json) so that a restore
+    /// can put its own caller's stdio in the place of those pipes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_descriptors: Vec<String>,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.
@@ -203,7 +210,32 @@ impl Dir {
 
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<()> {
+        // A restore killed while CRIU worked leaves the rootfs bound here: removing what is
+        // below it would empty the container's rootfs. Unbound first, or nothing is removed.
+        let criu_root = self.path.join(CRIU_ROOT);
+        if fs::symlink_metadata(&criu_root).is_ok() {
+            remove_criu_root(&criu_root)?;
+        }
         fs::remove_dir_all(&self.path).with_ctx(|| format!("remove {}", self.path.display()))
+    }
+}
+
+/// Unbinds a restore's root (every mount stacked there) and removes its directory; an error
+/// if it cannot, since the directory then still shows the rootfs.
+pub fn remove_criu_root(path: &Path) -> Result<()> {
+    use rustix::mount::{unmount, UnmountFlags};
+    for _ in 0..16 {
+        match unmount(path, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW) {
+            Ok(()) => continue,
+            // EINVAL: not a mount point (any more).
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => break,
+            Err(e) => return Err(e).with_ctx(|| format!("unmount {}", path.display())),
+        }
+    }
+    match fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::os(format!("remove {}", path.display()), e)),
     }
 }
 
@@ -228,6 +260,17 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         Error::os(format!("rename {} to {}", tmp.display(), path.display()), e)
     })
+}
+
+/// What this process's fds 0, 1 and 2 are, as /proc shows them (empty for a closed one).
+pub fn stdio_links() -> Vec<String> {
+    (0..3)
+        .map(|fd| {
+            fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Facts about a live process read from /proc/PID/stat.
