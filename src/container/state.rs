@@ -393,6 +393,27 @@ mod tests {
     }
 
     #[test]
+    fn remove_unbinds_a_restores_root_first() {
+        if !nix::unistd::geteuid().is_root() {
+            panic!("this test binds a directory: run it as root");
+        }
+        let base = std::env::temp_dir().join(format!("hull-criu-root-{}", std::process::id()));
+        let rootfs = base.join("rootfs");
+        fs::create_dir_all(&rootfs).unwrap();
+        fs::write(rootfs.join("keep"), "x").unwrap();
+        let dir = Dir::create(&base.join("state"), "c").unwrap();
+        let at = dir.path.join(CRIU_ROOT);
+        fs::create_dir(&at).unwrap();
+        rustix::mount::mount_bind(&rootfs, &at).unwrap();
+        assert!(at.join("keep").exists());
+        // What a restore killed mid-way leaves; removing it must not empty the rootfs.
+        dir.remove().unwrap();
+        assert!(!base.join("state/c").exists());
+        assert_eq!(fs::read_to_string(rootfs.join("keep")).unwrap(), "x");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn own_start_time_is_read() {
         let me = proc_stat(std::process::id() as i32).unwrap();
         assert!(me.start_time > 0);
