@@ -19,7 +19,7 @@ exec > >(tee target/vm/guest-criu.tap) 2>&1
 # shellcheck source=hack/vm/lib.sh
 . hack/vm/lib.sh
 
-CRIU_CHECKS=(criu_host checkpoint_restore leave_running pre_dump new_id restore_failure)
+CRIU_CHECKS=(criu_host checkpoint_restore leave_running pre_dump new_id foreground restore_failure)
 
 # The counting container: stdout and /tmp/log (fd 3, opened once) get 1, 2, 3..., /tmp/child
 # the pid of its sleep child, every 0.1 s a new number. A prestart hook records the pid it is
@@ -140,11 +140,14 @@ check_pre_dump() {
   expect "the pre-dump wrote memory pages" sh -c "ls '$WORK/pd.img/parent' | grep -q '^pages-'"
   n=$(last "$WORK/pd.out")
   count_passes "$WORK/pd.out" "$((n + 3))"
-  hull checkpoint --parent-path ../parent --image-path "$WORK/pd.img/final" pd
+  # The final dump, with the rest of runc's flags that change what criu does.
+  hull checkpoint --parent-path ../parent --image-path "$WORK/pd.img/final" --auto-dedup \
+    --file-locks --tcp-established --ext-unix-sk --manage-cgroups-mode soft --empty-ns network pd
   expect "the final dump links its parent" test -d "$WORK/pd.img/final/parent"
   expect "checkpoint after the pre-dump deleted the container" test ! -e "$ROOT/pd"
   pipe_to "$WORK/pd.out2"
-  hull restore -d -b "$b" --image-path "$WORK/pd.img/final" pd </dev/null >"$PIPE" 2>&1
+  hull restore -d -b "$b" --image-path "$WORK/pd.img/final" --file-locks --tcp-established \
+    --ext-unix-sk --manage-cgroups-mode soft --empty-ns network pd </dev/null >"$PIPE" 2>&1
   check_restored pd "$b" "$WORK/pd.out" "$WORK/pd.out2" "$child"
 }
 
@@ -169,6 +172,27 @@ check_new_id() {
   count_passes "$WORK/old.out" "$(last "$WORK/old.before")"
   tail -n +$((n + 1)) "$WORK/old.out" >"$WORK/new.out"
   check_restored new "$b" "$WORK/old.before" "$WORK/new.out" "$child"
+}
+
+# restore without -d: like run, hull waits for the container, exits with its status and
+# deletes it.
+check_foreground() {
+  local b rpid rc=0
+  b=$(counter fg)
+  pipe_to "$WORK/fg.out"
+  hull run -d -b "$b" fg </dev/null >"$PIPE" 2>&1
+  count_passes "$WORK/fg.out" 3
+  hull checkpoint --image-path "$WORK/fg.img" fg
+  pipe_to "$WORK/fg.out2"
+  hull restore -b "$b" --image-path "$WORK/fg.img" fg </dev/null >"$PIPE" 2>"$WORK/fg.err2" &
+  rpid=$!
+  expect "the restored container counts on" count_passes "$WORK/fg.out2" "$(last "$WORK/fg.out")"
+  [ -e "$ROOT/fg" ] || note "restore: $(cat "$WORK/fg.err2")"
+  expect_eq "restore waits in the foreground" "$(state fg status)" running
+  hull kill fg KILL
+  wait "$rpid" || rc=$?
+  expect_eq "restore exits with the container's status (SIGKILL)" "$rc" 137
+  expect "and deletes it" test ! -e "$ROOT/fg"
 }
 
 check_restore_failure() {
