@@ -76,3 +76,28 @@ impl<T> Context<T> for rustix::io::Result<T> {
         self.map_err(|e| Error::os(what().to_string(), std::io::Error::from(e)))
     }
 }
+
+/// pathrs errors keep their errno (callers match on ENOENT, ELOOP...); a safety violation it
+/// detected (a path that would leave the root, a mount crossed in procfs) becomes EXDEV.
+fn from_pathrs(what: String, e: pathrs::error::Error) -> Error {
+    use pathrs::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::OsError(Some(errno)) => {
+            Error::os(what, std::io::Error::from_raw_os_error(errno))
+        }
+        ErrorKind::SafetyViolation => Error::os(
+            format!("{what}: unsafe path ({e})"),
+            std::io::Error::from_raw_os_error(libc::EXDEV),
+        ),
+        _ => Error::Other(format!("{what}: {e}")),
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, pathrs::error::Error> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|e| from_pathrs(what.to_string(), e))
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, what: F) -> Result<T> {
+        self.map_err(|e| from_pathrs(what().to_string(), e))
+    }
+}

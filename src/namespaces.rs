@@ -81,6 +81,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the process ends up in a user namespace other than the runtime's.
+    pub fn in_user_namespace(&self) -> bool {
+        self.new_user
+            || self
+                .init_joins
+                .iter()
+                .any(|j| j.typ == LinuxNamespaceType::User)
+    }
+
     /// Opens every namespace path now, so a bad path fails before anything is created.
     pub fn new(spec: &Spec) -> Result<Plan> {
         let mut plan = Plan {
@@ -241,5 +250,7 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
             off.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).ctx("write /proc/self/timens_offsets")
+    crate::procfs::Proc::get()?
+        .write(crate::procfs::Base::ProcSelf, "timens_offsets", &text)
+        .map_err(|e| Error::Other(format!("linux.timeOffsets: {e}")))
 }

@@ -320,6 +320,40 @@ impl ConsoleSocket {
         }
         panic!("no fd received on the console socket");
     }
+
+    /// Like `receive`, for a runtime that may fail instead: None when no connection comes
+    /// within 10 s, or the connection closes without an fd.
+    pub fn try_receive(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let ready = |fd: std::os::fd::BorrowedFd| {
+            let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap_or(0) > 0
+        };
+        if !ready(self.listener.as_fd()) {
+            return None;
+        }
+        let (conn, _) = self.listener.accept().ok()?;
+        if !ready(conn.as_fd()) {
+            return None;
+        }
+        let mut buf = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        for c in msg.cmsgs().ok()? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: the fd was just received and is owned by nobody else.
+                return Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[0]) });
+            }
+        }
+        None
+    }
 }
 
 /// Reads from a pty master until `needle` shows up (or 10 s pass); returns all read.

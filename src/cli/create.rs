@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::container::create::{self, Options};
+use crate::process::fds::Passed;
 
 use super::Global;
 
@@ -34,7 +35,7 @@ pub struct CreateFlags {
 }
 
 impl CreateFlags {
-    pub fn options(&self, g: &Global, id: &str, foreground: bool) -> Options {
+    pub fn options(&self, g: &Global, id: &str, foreground: bool, fds: Passed) -> Options {
         Options {
             root: g.root(),
             id: id.to_string(),
@@ -44,7 +45,7 @@ impl CreateFlags {
             pidfd_socket: self.pidfd_socket.clone(),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
-            preserve_fds: self.preserve_fds,
+            fds,
             foreground,
             cgroup_driver: g.cgroup_driver(),
         }
@@ -59,8 +60,9 @@ pub struct Args {
     pub id: String,
 }
 
-pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+pub fn run(g: &Global, a: Args, fds: crate::Result<Passed>) -> anyhow::Result<i32> {
+    let fds = fds?;
     super::check_cgroup_driver(g)?;
-    create::create(&a.flags.options(g, &a.id, false))?;
+    create::create(&a.flags.options(g, &a.id, false, fds))?;
     Ok(0)
 }

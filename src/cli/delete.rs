@@ -1,6 +1,7 @@
 //! `hull delete [--force] ID`.
 
 use super::Global;
+use crate::container::state::Found;
 use crate::container::{delete, Dir};
 use crate::Error;
 
@@ -13,12 +14,13 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    let dir = match Dir::open(&g.root(), &a.id) {
+    match Dir::find(&g.root(), &a.id) {
+        Ok(Found::Container(dir, state)) => delete::delete(dir, &state, a.force)?,
+        // A create killed right after it made the directory: nothing else exists.
+        Ok(Found::Empty(dir)) => dir.remove()?,
         // Engines call `delete --force` on whatever may be left: nothing left is success.
-        Err(Error::NotExist) if a.force => return Ok(0),
-        other => other?,
-    };
-    let state = dir.load()?;
-    delete::delete(dir, &state, a.force)?;
+        Err(Error::NotExist) if a.force => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(0)
 }

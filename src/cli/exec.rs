@@ -74,14 +74,21 @@ pub struct Args {
 /// process's own status.
 const RUNTIME_FAILURE: i32 = 255;
 
-pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    match exec(g, a) {
+pub fn run(
+    g: &Global,
+    a: Args,
+    fds: crate::Result<crate::process::fds::Passed>,
+) -> anyhow::Result<i32> {
+    match fds
+        .map_err(anyhow::Error::from)
+        .and_then(|fds| exec(g, a, fds))
+    {
         Ok(code) => Ok(code),
         Err(e) => Ok(super::fail(&e.context("exec failed"), RUNTIME_FAILURE)),
     }
 }
 
-fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
+fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result<i32> {
     let (dir, state) = super::open(g, &a.id)?;
     let process = process(&a, &state.config)?;
     let terminal = match (process.terminal().unwrap_or(false), &a.console_socket) {
@@ -98,7 +105,7 @@ fn exec(g: &Global, a: Args) -> anyhow::Result<i32> {
     let opts = Options {
         process,
         pid_file: a.pid_file.clone(),
-        preserve_fds: a.preserve_fds,
+        fds,
         ignore_paused: a.ignore_paused,
         terminal,
         sub_cgroups: a.cgroup.clone(),
@@ -177,31 +184,104 @@ fn process(a: &Args, config: &oci_spec::runtime::Spec) -> anyhow::Result<Process
         p.set_selinux_label(Some(label.clone()));
     }
     if !a.cap.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        for name in &a.cap {
-            let cap: Capability = name
-                .trim_start_matches("CAP_")
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
-            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
-                let mut s = set.clone().unwrap_or_default();
-                s.insert(cap);
-                Some(s)
-            };
-            let (b, e, pm, i, am) = (
-                add(caps.bounding()),
-                add(caps.effective()),
-                add(caps.permitted()),
-                add(caps.inheritable()),
-                add(caps.ambient()),
-            );
-            caps.set_bounding(b);
-            caps.set_effective(e);
-            caps.set_permitted(pm);
-            caps.set_inheritable(i);
-            caps.set_ambient(am);
-        }
+        // No capabilities in the process means none (oci-spec's Default would bring a set,
+        // inheritable included).
+        let caps = add_caps(p.capabilities().clone().unwrap_or_else(no_sets), &a.cap)?;
         p.set_capabilities(Some(caps));
     }
     Ok(p)
+}
+
+/// `--cap`: runc's rule since CVE-2022-29162. A capability goes into the bounding, effective
+/// and permitted sets only; never into the inheritable set, which would let it survive an
+/// execve of a file with inheritable file capabilities. Ambient follows runc too: the
+/// capability is added there only when the process lists an inheritable set at all (the kernel
+/// raises an ambient capability only if it is also inheritable, so this adds nothing the
+/// process spec did not already allow).
+fn add_caps(
+    mut caps: oci_spec::runtime::LinuxCapabilities,
+    names: &[String],
+) -> anyhow::Result<oci_spec::runtime::LinuxCapabilities> {
+    for name in names {
+        let cap: Capability = name
+            .trim_start_matches("CAP_")
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))?;
+        let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = set.clone().unwrap_or_default();
+            s.insert(cap);
+            Some(s)
+        };
+        let (b, e, pm) = (
+            add(caps.bounding()),
+            add(caps.effective()),
+            add(caps.permitted()),
+        );
+        caps.set_bounding(b);
+        caps.set_effective(e);
+        caps.set_permitted(pm);
+        if caps.inheritable().is_some() {
+            let am = add(caps.ambient());
+            caps.set_ambient(am);
+        }
+    }
+    Ok(caps)
+}
+
+fn no_sets() -> oci_spec::runtime::LinuxCapabilities {
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    c.set_bounding(None);
+    c.set_effective(None);
+    c.set_permitted(None);
+    c.set_inheritable(None);
+    c.set_ambient(None);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxCapabilities;
+
+    fn caps(json: serde_json::Value) -> LinuxCapabilities {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn cap_never_reaches_inheritable() {
+        let base = caps(serde_json::json!({
+            "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"]
+        }));
+        let out = add_caps(base, &["CAP_SYS_ADMIN".into()]).unwrap();
+        for set in [out.bounding(), out.effective(), out.permitted()] {
+            assert!(set.as_ref().unwrap().contains(&Capability::SysAdmin));
+        }
+        assert!(out.inheritable().is_none());
+        assert!(!out
+            .ambient()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+    }
+
+    #[test]
+    fn cap_goes_to_ambient_only_beside_an_inheritable_set() {
+        let base = caps(serde_json::json!({"inheritable": ["CAP_SYS_ADMIN"]}));
+        let out = add_caps(base, &["SYS_ADMIN".into()]).unwrap();
+        assert!(out
+            .ambient()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+        assert_eq!(out.inheritable().as_ref().unwrap().len(), 1);
+        assert!(add_caps(no_sets(), &["CAP_NOPE".into()]).is_err());
+    }
+
+    #[test]
+    fn cap_on_a_process_without_capabilities_adds_only_itself() {
+        let out = add_caps(no_sets(), &["CAP_SYS_ADMIN".into()]).unwrap();
+        assert_eq!(out.bounding().as_ref().unwrap().len(), 1);
+        assert!(out.inheritable().is_none() && out.ambient().is_none());
+    }
 }

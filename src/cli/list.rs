@@ -17,11 +17,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let root = g.root();
     let mut rows = Vec::new();
     for id in state::list_ids(&root)? {
-        // A container being created or deleted right now is skipped, as runc skips it.
-        let Ok(dir) = Dir::open(&root, &id) else {
+        // A create still running shows as "creating"; one deleted meanwhile is skipped.
+        let Ok((dir, st)) = Dir::observe(&root, &id) else {
             continue;
         };
-        let Ok(st) = dir.load() else { continue };
         let status = state::status(&dir, &st);
         rows.push((st, status));
     }

@@ -139,6 +139,10 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    // Before this process opens any fd (the log file is the first): the fds the caller passed
+    // to the container must be claimed while their numbers cannot be hull's own.
+    let mut passed = cli.command.as_ref().map(claim_passed_fds);
+    let mut passed = move || passed.take().unwrap_or(Ok(Default::default()));
     if let Err(e) = setup_logging(&cli.global) {
         eprintln!("{e:#}");
         return 1;
@@ -153,10 +157,10 @@ pub fn run() -> i32 {
     };
     let g = &cli.global;
     let result = match command {
-        Command::Create(a) => create::run(g, a),
+        Command::Create(a) => create::run(g, a, passed()),
         Command::Start(a) => start::run(g, a),
-        Command::Run(a) => run::run(g, a),
-        Command::Exec(a) => exec::run(g, *a),
+        Command::Run(a) => run::run(g, a, passed()),
+        Command::Exec(a) => exec::run(g, *a, passed()),
         Command::State(a) => state::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Kill(a) => kill::run(g, a),
@@ -200,6 +204,17 @@ fn help_status(argv: &[std::ffi::OsString], subcommand: Option<&str>) -> i32 {
             eprintln!("checkpoint/restore cannot work on this host: {why}");
             1
         }
+    }
+}
+
+/// `--preserve-fds` (and LISTEN_FDS for create and run, as runc) checked and claimed.
+fn claim_passed_fds(command: &Command) -> crate::Result<crate::process::fds::Passed> {
+    use crate::process::fds::{claim, Passed};
+    match command {
+        Command::Create(a) => claim(a.flags.preserve_fds, true),
+        Command::Run(a) => claim(a.flags.preserve_fds, true),
+        Command::Exec(a) => claim(a.preserve_fds, false),
+        _ => Ok(Passed::default()),
     }
 }
 
@@ -367,6 +382,13 @@ pub fn open(
 ) -> anyhow::Result<(crate::container::Dir, crate::container::State)> {
     let dir = crate::container::Dir::open(&g.root(), id)?;
     let state = dir.load()?;
+    if state.creating {
+        // We hold the lock, so the create that wrote this is gone.
+        anyhow::bail!(
+            "container {id} was never created: its create was killed part way (delete it to \
+             remove what is left)"
+        );
+    }
     Ok((dir, state))
 }
 

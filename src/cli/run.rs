@@ -25,12 +25,17 @@ pub struct Args {
     pub id: String,
 }
 
-pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+pub fn run(
+    g: &Global,
+    a: Args,
+    fds: crate::Result<crate::process::fds::Passed>,
+) -> anyhow::Result<i32> {
+    let fds = fds?;
     super::check_cgroup_driver(g)?;
     let (id, bundle) = id_and_bundle(&a)?;
     let mut flags = a.flags.clone();
     flags.bundle = bundle;
-    let opts = flags.options(g, &id, !a.detach);
+    let opts = flags.options(g, &id, !a.detach, fds);
 
     if a.detach {
         let created = create::create(&opts)?;

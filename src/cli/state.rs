@@ -9,7 +9,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    let (dir, st) = super::open(g, &a.id)?;
+    let (dir, st) = crate::container::Dir::observe(&g.root(), &a.id)?;
     let status = state::status(&dir, &st);
     println!("{}", serde_json::to_string_pretty(&st.public(status))?);
     Ok(0)

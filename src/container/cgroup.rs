@@ -1,7 +1,7 @@
 //! The container's cgroup: made from linux.cgroupsPath and linux.resources at create, kept in
 //! state.json, used by pause, resume, update, ps, events, kill --all and delete.
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
 use super::state::State;
 use crate::{Error, Result};
@@ -85,8 +85,7 @@ fn has_limits(spec: &Spec) -> bool {
 }
 
 /// Puts init in its cgroup (unless it was born there: `join` false) and applies the config's
-/// resources, with the devices every container needs allowed after the config's own rules
-/// (runc's default list). `Ok(false)`: a rootless caller could not, and may go without.
+/// resources, with runc's default device rules after the config's own. `Ok(false)`: a rootless caller could not, and may go without.
 pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<bool> {
     if join {
         if let Err(e) = m.apply(pid) {
@@ -99,7 +98,9 @@ pub fn apply(m: &dyn Manager, spec: &Spec, pid: i32, join: bool) -> Result<bool>
     Ok(true)
 }
 
-/// linux.resources, with the default devices added after the config's own rules.
+/// linux.resources, with runc's default device rules after the config's own. The device list
+/// always starts from "nothing allowed" (runc reads it through its devices emulator, which
+/// starts as an allow-list), so a config without device rules gets the defaults alone.
 fn resources(spec: &Spec) -> LinuxResources {
     let mut resources = spec
         .linux()
@@ -107,9 +108,12 @@ fn resources(spec: &Spec) -> LinuxResources {
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
     let mut devices = resources.devices().clone().unwrap_or_default();
-    if !devices.is_empty() {
-        devices.extend(default_allowed(spec));
-    }
+    let listed = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
+    devices.extend(default_allowed(listed));
     resources.set_devices(Some(devices));
     resources
 }
@@ -138,39 +142,41 @@ fn rule(
     d
 }
 
-/// The devices runc always allows (null, zero, full, random, urandom, tty, console, ptmx,
-/// pts, tun; mknod of anything), and every device in linux.devices.
-fn default_allowed(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+/// A default device rule: the device node it is for (if one), type, major, minor, access.
+type DefaultRule = (
+    Option<&'static str>,
+    LinuxDeviceType,
+    Option<i64>,
+    Option<i64>,
+    &'static str,
+);
+
+/// The rules runc appends to every container's device list (runc 1.1.5 and 1.4 agree, in this
+/// order): mknod of any char or block device, /dev/null, random, full, tty, zero, urandom, the
+/// pts devices, ptmx and tun. As runc does, a default whose path linux.devices lists again is
+/// left out (the config's entry takes its place). linux.devices itself adds no rule: a device
+/// node the config makes is usable only if linux.resources.devices (or this list) allows it.
+fn default_allowed(listed: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
-    let mut out = vec![
-        rule(C, None, None, "m"),
-        rule(B, None, None, "m"),
-        rule(C, Some(1), Some(3), "rwm"),
-        rule(C, Some(1), Some(5), "rwm"),
-        rule(C, Some(1), Some(7), "rwm"),
-        rule(C, Some(1), Some(8), "rwm"),
-        rule(C, Some(1), Some(9), "rwm"),
-        rule(C, Some(5), Some(0), "rwm"),
-        rule(C, Some(5), Some(1), "rwm"),
-        rule(C, Some(5), Some(2), "rwm"),
-        rule(C, Some(136), None, "rwm"),
-        rule(C, Some(10), Some(200), "rwm"),
+    const DEFAULTS: &[DefaultRule] = &[
+        (None, C, None, None, "m"),
+        (None, B, None, None, "m"),
+        (Some("/dev/null"), C, Some(1), Some(3), "rwm"),
+        (Some("/dev/random"), C, Some(1), Some(8), "rwm"),
+        (Some("/dev/full"), C, Some(1), Some(7), "rwm"),
+        (Some("/dev/tty"), C, Some(5), Some(0), "rwm"),
+        (Some("/dev/zero"), C, Some(1), Some(5), "rwm"),
+        (Some("/dev/urandom"), C, Some(1), Some(9), "rwm"),
+        (None, C, Some(136), None, "rwm"),
+        (None, C, Some(5), Some(2), "rwm"),
+        // runc 1.2.0-rc1 dropped tun and 1.2 put it back for compatibility: 1.4 has it.
+        (None, C, Some(10), Some(200), "rwm"),
     ];
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or_default()
-    {
-        if matches!(
-            d.typ(),
-            LinuxDeviceType::C | LinuxDeviceType::B | LinuxDeviceType::U
-        ) {
-            let typ = if d.typ() == LinuxDeviceType::B { B } else { C };
-            out.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
-        }
-    }
-    out
+    DEFAULTS
+        .iter()
+        .filter(|(path, ..)| path.is_none_or(|p| !listed.iter().any(|d| d.path().as_os_str() == p)))
+        .map(|&(_, typ, major, minor, access)| rule(typ, major, minor, access))
+        .collect()
 }
 
 /// `exec --cgroup`: moves `pid` into existing sub-cgroups of the container's cgroup. Each
@@ -249,5 +255,72 @@ pub fn freezer_path(state: &State) -> Option<std::path::PathBuf> {
             .map(|(_, p)| p),
         hull_cgroups::Saved::V2 { path } => Some(path),
         hull_cgroups::Saved::Systemd { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(linux: serde_json::Value) -> Spec {
+        let mut s = Spec::default();
+        s.set_linux(Some(serde_json::from_value(linux).unwrap()));
+        s
+    }
+
+    fn rules(spec: &Spec) -> Vec<String> {
+        resources(spec)
+            .devices()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                let verb = if d.allow() { "allow" } else { "deny" };
+                format!("{verb} {}", hull_cgroups::render::device_rule(d))
+            })
+            .collect()
+    }
+
+    const DEFAULTS: [&str; 11] = [
+        "allow c *:* m",
+        "allow b *:* m",
+        "allow c 1:3 rwm",
+        "allow c 1:8 rwm",
+        "allow c 1:7 rwm",
+        "allow c 5:0 rwm",
+        "allow c 1:5 rwm",
+        "allow c 1:9 rwm",
+        "allow c 136:* rwm",
+        "allow c 5:2 rwm",
+        "allow c 10:200 rwm",
+    ];
+
+    #[test]
+    fn config_rules_then_runc_defaults_and_nothing_for_linux_devices() {
+        let s = spec(serde_json::json!({
+            "resources": {"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 4, "minor": 64, "access": "rw"}
+            ]},
+            "devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]
+        }));
+        let mut want = vec!["deny a *:* rwm".to_string(), "allow c 4:64 rw".into()];
+        want.extend(DEFAULTS.iter().map(|s| s.to_string()));
+        assert_eq!(rules(&s), want);
+    }
+
+    #[test]
+    fn no_config_rules_means_the_defaults_alone() {
+        assert_eq!(rules(&spec(serde_json::json!({}))), DEFAULTS);
+    }
+
+    #[test]
+    fn a_default_listed_again_in_linux_devices_is_left_out() {
+        let s = spec(serde_json::json!({
+            "devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}]
+        }));
+        let r = rules(&s);
+        assert!(!r.contains(&"allow c 1:3 rwm".to_string()), "{r:?}");
+        assert_eq!(r.len(), DEFAULTS.len() - 1);
     }
 }

@@ -32,7 +32,8 @@ pub struct Options {
     pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    pub preserve_fds: u32,
+    /// The fds the caller passed (LISTEN_FDS, `--preserve-fds`), claimed by the CLI.
+    pub fds: crate::process::fds::Passed,
     /// `run` in the foreground: a terminal is relayed by hull, not sent to a socket.
     pub foreground: bool,
     pub cgroup_driver: cgroup::Driver,
@@ -125,17 +126,45 @@ pub fn create(opts: &Options) -> Result<Created> {
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
     };
-    let (keep_fds, extra_env) = passed_fds(opts.preserve_fds);
 
-    // 2. Prepare: the state directory (locked) and the exec fifo init will wait on.
+    // 2. Prepare: the state directory (locked until create returns), recorded as "creating"
+    // with the cgroup about to be made before anything else exists, so that `delete` can
+    // find all of it after a SIGKILL at any later point; then the exec fifo init will wait on.
     let dir = Dir::create(&opts.root, &opts.id)?;
+    crate::fault::point("create:dir");
     let mut guard = Cleanup {
         dir: Some(dir),
         init: None,
         cgroup: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
-    if notify_socket.is_some() {
+    let mut state = State {
+        oci_version: crate::OCI_VERSION.to_string(),
+        id: opts.id.clone(),
+        pid: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.root.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        init_start_time: 0,
+        config: spec.clone(),
+        cgroup: cgroup
+            .as_ref()
+            .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
+        notify_socket,
+        creating: true,
+        // Init is a fork of this process: its stdio are ours until it sets up a terminal.
+        external_descriptors: state::stdio_links(),
+    };
+    dir.record_creating(&state)?;
+    crate::fault::point("create:recorded");
+    if state.notify_socket.is_some() {
         let notify_dir = crate::io::notify::dir(&dir.path);
         std::fs::create_dir(&notify_dir).with_ctx(|| format!("create {}", notify_dir.display()))?;
     }
@@ -147,28 +176,8 @@ pub fn create(opts: &Options) -> Result<Created> {
         std::os::unix::fs::PermissionsExt::from_mode(0o622),
     )
     .with_ctx(|| format!("chmod {}", dir.fifo().display()))?;
-    let fifo = state::open_fifo_path(&dir.fifo())?;
-    let mut state = State {
-        oci_version: crate::OCI_VERSION.to_string(),
-        id: opts.id.clone(),
-        pid: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.root.clone(),
-        created: String::new(),
-        owner: String::new(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        init_start_time: 0,
-        config: spec.clone(),
-        cgroup: None,
-        notify_socket,
-        // Init is a fork of this process: its stdio are ours until it sets up a terminal.
-        external_descriptors: state::stdio_links(),
-    };
+    let fifo = state::open_fifo(&dir.fifo())?;
+    crate::fault::point("create:fifo");
 
     // 3. Clone init into its namespaces.
     let plan = init::Plan {
@@ -176,9 +185,10 @@ pub fn create(opts: &Options) -> Result<Created> {
         process,
         rootfs,
         ns: &ns,
-        fifo: fifo.as_raw_fd(),
-        keep_fds,
-        extra_env,
+        fifo: fifo.as_fd(),
+        runtime_lock: dir.lock_fd(),
+        keep_fds: opts.fds.count,
+        extra_env: opts.fds.env.clone(),
         terminal,
         seccomp,
         no_new_keyring: opts.no_new_keyring,
@@ -195,10 +205,15 @@ pub fn create(opts: &Options) -> Result<Created> {
             }
         }
     }
+    crate::fault::point("create:cgroup");
+    // Init dies with the runtime until the runtime has recorded it (its parent-death signal
+    // stays set until the end of create), so a pid nobody wrote down never outlives a killed
+    // create; until then `delete` finds what init made through the recorded cgroup.
     let (pid, chan, in_cgroup) =
         spawn::spawn(&plan, &spec, clone_target.as_ref().map(|fd| fd.as_fd()))?;
     drop(clone_target);
     guard.init = Some(pid);
+    crate::fault::point("create:cloned");
     state.pid = pid.as_raw();
     state.init_start_time = state::proc_stat(pid.as_raw())
         .map(|s| s.start_time)
@@ -215,6 +230,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         .cgroup
         .as_ref()
         .and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    crate::fault::point("create:in-cgroup");
 
     // A new user namespace gets its id maps before init goes on: until then nobody is
     // anybody inside it.
@@ -226,6 +242,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     let mut console = None;
     let creating = state.hook_json(Status::Creating);
     chan.send(&ToInit::Continue(Some(creating.clone())))?;
+    crate::fault::point("create:continued");
     loop {
         match chan.recv::<FromInit>()? {
             Some((FromInit::RunCreateHooks, _)) => {
@@ -262,17 +279,29 @@ pub fn create(opts: &Options) -> Result<Created> {
         }
     }
 
-    // 6. Record it: state.json, then the pid file the caller waits for.
-    state.created = state::now_rfc3339();
-    state.owner = String::new();
+    crate::fault::point("create:ready");
+
+    // 6. Record it: state.json, then the pid file the caller waits for. Then init may outlive
+    // us: it clears its parent-death signal and lets go of the channel (the end of file says
+    // it has, so our exit cannot beat it).
+    state.creating = false;
     let dir = guard.dir.as_ref().expect("still held");
     dir.save(&state)?;
+    crate::fault::point("create:saved");
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
     if let Some(socket) = &opts.pidfd_socket {
         send_pidfd(socket, pid.as_raw())?;
     }
+    crate::fault::point("create:pid-file");
+    chan.send(&ToInit::Continue(None))?;
+    while let Some((msg, _)) = chan.recv::<FromInit>()? {
+        if let FromInit::Failed(msg) = msg {
+            return Err(Error::Init(msg));
+        }
+    }
+    crate::fault::point("create:released");
     let dir = guard.disarm();
     Ok(Created {
         dir,
@@ -324,20 +353,6 @@ pub fn compile_seccomp(
     crate::security::seccomp::compile(s, Some(&root.join(".seccomp-cache")))
         .map(Some)
         .map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
-}
-
-/// fds passed through: systemd socket activation (LISTEN_FDS) first, then --preserve-fds.
-fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
-    let listen: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let env = if listen > 0 {
-        vec![format!("LISTEN_FDS={listen}")]
-    } else {
-        Vec::new()
-    };
-    (listen + preserve, env)
 }
 
 fn init_vanished(pid: Pid) -> Error {

@@ -1,6 +1,11 @@
 //! `delete [--force]`: stop what is left, run poststop hooks, remove every trace.
+//!
+//! That includes what a create killed part way left: its first record names the cgroup it was
+//! about to make, every process it started is in that cgroup or died with it, and nothing but
+//! the state directory holds the rest. If something cannot be removed, delete fails saying
+//! what is left, and keeps the state directory so that it can be tried again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
@@ -10,6 +15,10 @@ use crate::hooks::{self, Point};
 use crate::{Error, Result};
 
 pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
+    if state.creating {
+        // We hold the lock: the create that wrote this is gone.
+        return remove_interrupted(dir, state);
+    }
     let status = state::status(&dir, state);
     match status {
         Status::Stopped => {}
@@ -25,7 +34,8 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         }
     }
     if let Some(cg) = super::cgroup::of(state) {
-        super::cgroup::call(cg.destroy())?;
+        super::cgroup::call(cg.destroy())
+            .map_err(|e| left_behind(&state.id, &format!("its cgroup ({e})")))?;
     }
     // The spec: a failed poststop hook is a warning; delete goes on.
     hooks::run_warn(
@@ -34,6 +44,58 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         &state.hook_json(Status::Stopped),
     );
     dir.remove()
+        .map_err(|e| left_behind(&state.id, &format!("its state directory ({e})")))
+}
+
+/// What a create killed before it finished left: every process in its cgroup (init and
+/// whatever init started; init itself when the create got as far as recording it), the
+/// cgroup, mounts in the state directory, the directory. The container was never created, so
+/// no poststop hook runs (as when create fails).
+fn remove_interrupted(dir: Dir, state: &State) -> Result<()> {
+    let mut left = Vec::new();
+    if let Some(fd) = kill::open_init(state)? {
+        let _ = kill::signal_init(&fd, Signal::SIGKILL);
+        if !kill::wait_exit(&fd, Duration::from_secs(10))? {
+            left.push(format!("its init (pid {})", state.pid));
+        }
+    }
+    if let Some(cg) = super::cgroup::of(state) {
+        if let Err(e) = empty_cgroup(cg.as_ref()).and_then(|()| super::cgroup::call(cg.destroy())) {
+            left.push(format!("its cgroup ({e})"));
+        }
+    }
+    if !left.is_empty() {
+        return Err(left_behind(&state.id, &left.join(", ")));
+    }
+    dir.remove()
+        .map_err(|e| left_behind(&state.id, &format!("its state directory ({e})")))
+}
+
+/// Kills every process in the cgroup and waits until none is left.
+fn empty_cgroup(cg: &dyn super::cgroup::Manager) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids = super::cgroup::call(cg.pids())?;
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Other(format!(
+                "processes {pids:?} still there after SIGKILL"
+            )));
+        }
+        // A frozen cgroup would hold SIGKILL until thawed.
+        let _ = cg.thaw();
+        super::cgroup::call(cg.kill_all(libc::SIGKILL))?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn left_behind(id: &str, what: &str) -> Error {
+    Error::Other(format!(
+        "delete {id}: could not remove {what}; the state directory is kept so that delete can \
+         be run again"
+    ))
 }
 
 /// SIGKILL every process of the container and wait for init to be gone.

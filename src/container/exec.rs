@@ -17,7 +17,8 @@ use crate::{Context, Error, Result};
 pub struct Options {
     pub process: Process,
     pub pid_file: Option<PathBuf>,
-    pub preserve_fds: u32,
+    /// The fds the caller passed (`--preserve-fds`), claimed by the CLI.
+    pub fds: crate::process::fds::Passed,
     pub ignore_paused: bool,
     pub terminal: Option<init::Terminal>,
     /// `--cgroup`: sub-cgroups of the container's to put the process in.
@@ -54,6 +55,9 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         return Err(Error::Other("container not running".into()));
     }
 
+    // Before anything of the container's is joined: the child writes its LSM attributes and
+    // reads /proc through this handle, never through the container's /proc.
+    crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
     let joined = ParentNamespaces::enter(&ns, &st.config)?;
     let forked = fork_into(nix::sched::CloneFlags::empty());
@@ -152,7 +156,7 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
             &opts.process,
             &exe,
             &env,
-            opts.preserve_fds,
+            opts.fds.count,
             opts.seccomp.as_ref(),
         ),
         Err(e) => e,
@@ -191,7 +195,16 @@ fn prepare(
             Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
         )?;
     }
+    // Only stdio, the passed fds and the channel from here: the runtime's own fds (the state
+    // directory's lock, namespace and procfs handles, the caller's stray fds) are closed
+    // before the cwd is entered and the user switched, so a cwd of /proc/self/fd/N reaches
+    // nothing of the host (CVE-2024-21626). What needs the runtime's procfs or its log comes
+    // first.
+    attrs::apply_labels(p)?;
+    attrs::warn_ungrantable(p)?;
+    let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
+    crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
     attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
-    attrs::become_user(p)?;
+    attrs::become_user(p, setgroups_denied)?;
     Ok((exe, env))
 }

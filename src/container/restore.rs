@@ -61,8 +61,36 @@ pub fn restore(o: &Options) -> Result<Restored> {
     let (join_ns, inherit_ns) = joined_namespaces(&ns)?;
     let inherit_fds: Vec<BorrowedFd> = inherit_ns.iter().map(|(_, j)| j.file.as_fd()).collect();
 
-    // 2. Prepare: state directory, cgroup (the guard owns both), mount points, the root.
+    // 2. Prepare: the state directory, recorded as "creating" with the cgroup about to be made
+    // (as create does, so that `delete` finds all of it after a SIGKILL), mount points, the
+    // root. The guard owns what is made.
     let dir = Dir::create(&o.create.root, &o.create.id)?;
+    let mut state = State {
+        oci_version: crate::OCI_VERSION.to_string(),
+        id: o.create.id.clone(),
+        pid: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        init_start_time: 0,
+        config: spec.clone(),
+        cgroup: cgroup
+            .as_ref()
+            .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
+        notify_socket: None,
+        // The restored container's stdio are ours (where it had pipes or outside files): a
+        // later checkpoint must know these.
+        external_descriptors: state::stdio_links(),
+        creating: true,
+    };
+    dir.record_creating(&state)?;
     let mut guard = Guard {
         dir: Some(dir),
         cgroup,
@@ -127,31 +155,10 @@ pub fn restore(o: &Options) -> Result<Restored> {
         .map(|(key, val)| rpc::ExtMountMap { key, val })
         .collect();
 
-    let mut state = State {
-        oci_version: crate::OCI_VERSION.to_string(),
-        id: o.create.id.clone(),
-        pid: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: String::new(),
-        owner: String::new(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        init_start_time: 0,
-        config: spec.clone(),
-        cgroup: guard
-            .cgroup
-            .as_ref()
-            .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
-        notify_socket: None,
-        // The restored container's stdio are now ours (where it had pipes): a later
-        // checkpoint must know these.
-        external_descriptors: state::stdio_links(),
-    };
+    state.cgroup = guard
+        .cgroup
+        .as_ref()
+        .and_then(|cg| serde_json::to_value(cg.saved()).ok());
 
     // 4. Restore; hooks, the pty master and the pid come as notifications.
     let req = rpc::Req {
@@ -205,6 +212,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         .map(|s| s.start_time)
         .ok_or_else(|| Error::Other("the restored init exited at once".into()))?;
     state.created = state::now_rfc3339();
+    state.creating = false;
     let dir = guard.dir.as_ref().expect("still held");
     dir.save(&state)?;
     if let Some(pid_file) = &o.create.pid_file {

@@ -1,7 +1,7 @@
 //! `start`: release init from the exec fifo, then run the poststart hooks.
 
 use std::fs::OpenOptions;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
@@ -44,16 +44,39 @@ pub fn start(dir: &Dir, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// Opens the fifo for reading (which unblocks init's open for writing), reads init's byte,
-/// then waits for end of file: init's close-on-exec write end closes when execve succeeds.
-/// Init's liveness is checked meanwhile: a dead init must not hang `start`.
+/// Releases init and waits until it has exec'd (see `process::init::start` for init's side).
+///
+/// Init holds the fifo open for reading and writing while it waits, so a writer's open does
+/// not block, and ENXIO means nobody holds it: init is gone. Our byte is for init's read;
+/// until init has taken it (see `state::FIFO_GOING`) we must not read from the fifo ourselves.
+/// Then init's answer says it is going on, and end of file that it has exec'd.
+/// Init's liveness is checked throughout: a dead init must not hang `start`.
 fn release(dir: &Dir, state: &State) -> Result<()> {
     let path = dir.fifo();
-    let mut fifo = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&path)
-        .with_ctx(|| format!("open {}", path.display()))?;
+    let open = |flags: libc::c_int| {
+        OpenOptions::new()
+            .read(flags == libc::O_RDONLY)
+            .write(flags == libc::O_WRONLY)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+    };
+    let not_running =
+        || Error::Other("container init exited before start; container not running".into());
+    let go = match open(libc::O_WRONLY) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Err(not_running()),
+        Err(e) => return Err(Error::os(format!("open {}", path.display()), e)),
+    };
+    let mut fifo = open(libc::O_RDONLY).with_ctx(|| format!("open {}", path.display()))?;
+    (&go).write_all(state::FIFO_GO).ctx("write exec fifo")?;
+    while rustix::io::ioctl_fionread(&go).ctx("exec fifo: FIONREAD")? == state::FIFO_GO.len() as u64
+    {
+        if !state::init_alive(state) {
+            return Err(not_running());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    drop(go);
     let mut released = false;
     loop {
         let mut fds = [PollFd::new(
@@ -65,7 +88,7 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
             let mut byte = [0u8; 1];
             match fifo.read(&mut byte) {
                 Ok(1) => released = true,
-                // End of file: no writer left. After the byte, that is the exec.
+                // End of file: no writer left. After the answer, that is the exec.
                 Ok(_) if released => return Ok(()),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -76,9 +99,7 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
             if released {
                 return Ok(());
             }
-            return Err(Error::Other(
-                "container init exited before start; container not running".into(),
-            ));
+            return Err(not_running());
         }
         if ready == 0 || !released {
             std::thread::sleep(Duration::from_micros(200));

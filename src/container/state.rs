@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +17,14 @@ pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 /// Where a restore binds the rootfs for CRIU, in the state directory.
 pub const CRIU_ROOT: &str = "criu-root";
+
+/// What `start` writes to the exec fifo: init may go on.
+pub const FIFO_GO: &[u8] = b"1";
+/// What init answers once startContainer hooks are done and it is going to execve. Two bytes
+/// (written at once, as pipes write up to PIPE_BUF bytes atomically), so `start` can tell from
+/// the count of unread bytes alone whether init has taken its one byte (0 left, or 2 when init
+/// has answered already) or not yet (1).
+pub const FIFO_GOING: &[u8] = b"00";
 
 /// Where containers live: `--root`, or the default runc callers expect of a runtime.
 pub fn default_root() -> PathBuf {
@@ -87,7 +94,8 @@ pub struct State {
     /// init from a reused pid.
     pub init_start_time: u64,
     /// The config the container was created with (hooks for start and delete, defaults for
-    /// exec).
+    /// exec). A create's first record leaves it out (see [`Dir::record_creating`]).
+    #[serde(default)]
     pub config: Spec,
     /// The cgroup manager's saved form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +108,29 @@ pub struct State {
     /// can put its own caller's stdio in the place of those pipes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_descriptors: Vec<String>,
+    /// Written by a create that has not finished: what it is about to make is recorded here
+    /// (the cgroup) before it is made, so that `delete` can remove what a create killed part
+    /// way left behind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
+}
+
+/// A create's first record: the state without the config (nothing reads it before the
+/// create is done), so the extra write on create's path stays small.
+#[derive(Serialize)]
+struct CreatingRecord<'a> {
+    #[serde(rename = "ociVersion")]
+    oci_version: &'a str,
+    id: &'a str,
+    pid: i32,
+    bundle: &'a Path,
+    rootfs: &'a Path,
+    created: &'a str,
+    owner: &'a str,
+    init_start_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a serde_json::Value>,
+    creating: bool,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.
@@ -144,10 +175,20 @@ impl State {
     }
 }
 
-/// One container's directory, locked for the life of this value.
+/// One container's directory, locked for the life of this value (or only looked at, for
+/// `state` and `list`: see [`Dir::peek`]).
 pub struct Dir {
     pub path: PathBuf,
-    _lock: Flock<File>,
+    lock: Option<Flock<File>>,
+}
+
+/// What is at `<root>/<id>`, for `delete`.
+pub enum Found {
+    /// A container (created, or recorded by a create that may have been killed).
+    Container(Dir, Box<State>),
+    /// A directory a create made and was killed before it recorded anything else: nothing
+    /// but the directory exists.
+    Empty(Dir),
 }
 
 impl Dir {
@@ -180,11 +221,80 @@ impl Dir {
         Self::lock(path)
     }
 
+    /// A container and its state for `state` and `list`. A create still running holds the
+    /// lock until it returns, so its record is read without the lock (state.json is replaced
+    /// atomically, so a reader sees one whole version) and shows as "creating". Any other
+    /// container is read under the lock, as before: an operation under way (a delete freezing
+    /// the cgroup to kill it, a start) is not seen half done.
+    pub fn observe(root: &Path, id: &str) -> Result<(Dir, State)> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.join(STATE_FILE).exists() {
+            return Err(Error::NotExist);
+        }
+        let peek = Dir { path, lock: None };
+        let state = peek.load()?;
+        if state.creating && peek.creator_alive() {
+            return Ok((peek, state));
+        }
+        let dir = Self::open(root, id)?;
+        let state = dir.load()?;
+        Ok((dir, state))
+    }
+
+    /// Whatever is at `<root>/<id>`, locked (waiting for a create still running there).
+    pub fn find(root: &Path, id: &str) -> Result<Found> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.is_dir() {
+            return Err(Error::NotExist);
+        }
+        let dir = Self::lock(path)?;
+        match dir.load() {
+            Ok(state) => Ok(Found::Container(dir, Box::new(state))),
+            // Checked under the lock: no create is adding to it any more.
+            Err(Error::NotExist) => Ok(Found::Empty(dir)),
+            Err(e) => Err(e),
+        }
+    }
+
     fn lock(path: PathBuf) -> Result<Dir> {
-        let file = File::open(&path).with_ctx(|| format!("open {}", path.display()))?;
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotExist
+            } else {
+                Error::os(format!("open {}", path.display()), e)
+            }
+        })?;
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::os(format!("lock {}", path.display()), e))?;
-        Ok(Dir { path, _lock: lock })
+        Ok(Dir {
+            path,
+            lock: Some(lock),
+        })
+    }
+
+    /// The fd holding the lock, if this value holds it.
+    pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.lock
+            .as_ref()
+            .map(|l| std::os::fd::AsRawFd::as_raw_fd(&**l))
+    }
+
+    /// Whether the create that recorded this directory still runs. It holds the directory's
+    /// lock from the moment it made the directory until it returns, so a lock nobody holds
+    /// means the create was killed part way.
+    pub fn creator_alive(&self) -> bool {
+        if self.lock.is_some() {
+            return false;
+        }
+        let Ok(file) = File::open(&self.path) else {
+            return false;
+        };
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(_unlocked_on_drop) => false,
+            Err((_, e)) => e == nix::errno::Errno::EWOULDBLOCK,
+        }
     }
 
     pub fn load(&self) -> Result<State> {
@@ -204,18 +314,34 @@ impl Dir {
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
     }
 
+    /// A create's first write: the container as it is about to be made (status "creating",
+    /// its cgroup), without the config.
+    pub fn record_creating(&self, state: &State) -> Result<()> {
+        let record = CreatingRecord {
+            oci_version: &state.oci_version,
+            id: &state.id,
+            pid: state.pid,
+            bundle: &state.bundle,
+            rootfs: &state.rootfs,
+            created: &state.created,
+            owner: &state.owner,
+            init_start_time: state.init_start_time,
+            cgroup: state.cgroup.as_ref(),
+            creating: true,
+        };
+        let data = serde_json::to_vec(&record).map_err(|e| Error::Other(e.to_string()))?;
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
     pub fn fifo(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it. Anything mounted at or under it (in this
+    /// mount namespace) is detached first: removing files must never reach into a mount.
     pub fn remove(self) -> Result<()> {
-        // A restore killed while CRIU worked leaves the rootfs bound here: removing what is
-        // below it would empty the container's rootfs. Unbound first, or nothing is removed.
-        let criu_root = self.path.join(CRIU_ROOT);
-        if fs::symlink_metadata(&criu_root).is_ok() {
-            remove_criu_root(&criu_root)?;
-        }
+        // (A restore killed while CRIU worked leaves the rootfs bound at criu-root.)
+        unmount_under(&self.path)?;
         fs::remove_dir_all(&self.path).with_ctx(|| format!("remove {}", self.path.display()))
     }
 }
@@ -262,6 +388,41 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     })
 }
 
+/// Detaches every mount at or under `dir` in this mount namespace, deepest first (mounts
+/// stacked on one point one by one).
+fn unmount_under(dir: &Path) -> Result<()> {
+    let Ok(dir) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    for _ in 0..100 {
+        let mut points: Vec<PathBuf> = crate::rootfs::mountinfo::read_self()?
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|p| p.starts_with(&dir))
+            .collect();
+        if points.is_empty() {
+            return Ok(());
+        }
+        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        points.dedup();
+        for point in points {
+            match rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH) {
+                Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(Error::os(
+                        format!("unmount {} (in the state directory)", point.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+    Err(Error::Other(format!(
+        "{}: mounts keep appearing in the state directory",
+        dir.display()
+    )))
+}
+
 /// What this process's fds 0, 1 and 2 are, as /proc shows them (empty for a closed one).
 pub fn stdio_links() -> Vec<String> {
     (0..3)
@@ -298,8 +459,17 @@ pub fn init_alive(state: &State) -> bool {
         })
 }
 
-/// The container's status, derived from init, the exec fifo and the cgroup freezer.
+/// The container's status, derived from init, the exec fifo and the cgroup freezer; for a
+/// create not finished, from whether that create still runs ("stopped" once it was killed,
+/// as runc shows a container whose init is gone).
 pub fn status(dir: &Dir, state: &State) -> Status {
+    if state.creating {
+        return if dir.creator_alive() {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
+    }
     let frozen = || super::cgroup::of(state).is_some_and(|m| m.is_frozen().unwrap_or(false));
     if !init_alive(state) {
         return Status::Stopped;
@@ -358,17 +528,22 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Opens a path for reading only when it is a FIFO we made (O_PATH handle kept by init).
-pub fn open_fifo_path(path: &Path) -> Result<File> {
-    fs::OpenOptions::new()
+/// Opens the exec fifo for reading and writing: init's end (Linux opens a FIFO this way
+/// without waiting for a peer). Refuses anything that is not a FIFO.
+pub fn open_fifo(path: &Path) -> Result<File> {
+    let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
-        .with_ctx(|| format!("open {}", path.display()))
-}
-
-pub fn lock_fd(dir: &Dir) -> std::os::fd::BorrowedFd<'_> {
-    dir._lock.as_fd()
+        .with_ctx(|| format!("open {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_ctx(|| format!("stat {}", path.display()))?;
+    if !std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()) {
+        return Err(Error::Other(format!("{}: not a fifo", path.display())));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

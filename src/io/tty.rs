@@ -3,15 +3,16 @@
 //! controlling terminal, stdio and /dev/console.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Process;
+use rustix::fs::{FileType, FsWord, Mode, OFlags};
+use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
 
 use crate::{sys, Context, Error, Result};
 
 const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+const SYSFS_MAGIC: FsWord = 0x6265_6572;
 
 pub struct Pty {
     pub master: OwnedFd,
@@ -52,21 +53,92 @@ pub fn apply_size(pty: &Pty, p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// Binds the pty's peer onto /dev/console, as runc does (after pivot_root).
+/// Binds the pty's peer onto /dev/console (after pivot_root), by fd at both ends: the peer
+/// from TIOCGPTPEER is cloned as a detached mount, and attached to a /dev/console that the
+/// runtime made itself, or that is already a regular file or a device node there.
+///
+/// A symlink at /dev/console is refused, not followed and not replaced (CVE-2025-52565: an
+/// image whose /dev/console points at /proc/sysrq-trigger or a host-visible file had the pty
+/// mounted over that target, which masked it from maskedPaths and readonlyPaths). runc 1.2.8+
+/// refuses it too (its O_NOFOLLOW open fails); replacing it would mean deleting a file of the
+/// image's rootfs, which the runtime never does, and an image that ships such a link is
+/// hostile or broken either way.
 pub fn bind_console(pty: &Pty) -> Result<()> {
-    let console = Path::new("/dev/console");
-    if std::fs::symlink_metadata(console).is_err() {
-        std::fs::File::create(console).ctx("create /dev/console")?;
-    }
-    let peer = format!("/proc/self/fd/{}", pty.peer.as_raw_fd());
-    mount(
-        Some(peer.as_str()),
-        console,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
+    let dev = rustix::fs::open(
+        "/dev",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open /dev for the console")?;
+    let console = console_target(&dev)?;
+    let tree = open_tree(
+        &pty.peer,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )
+    .ctx("clone the terminal for /dev/console")?;
+    move_mount(
+        &tree,
+        "",
+        &console,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
     .ctx("bind the terminal on /dev/console")
+}
+
+/// The file to mount the console on: created here (O_EXCL, so never through a link), or an
+/// existing regular file or device node, which a mount covers without opening it.
+fn console_target(dev: &OwnedFd) -> Result<OwnedFd> {
+    let created = rustix::fs::openat(
+        dev,
+        "console",
+        OFlags::RDONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    );
+    let fd = match created {
+        Ok(fd) => {
+            // The umask applied; the console is 0666 as in runc.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o666)).ctx("chmod /dev/console")?;
+            fd
+        }
+        Err(rustix::io::Errno::EXIST) => rustix::fs::openat(
+            dev,
+            "console",
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open /dev/console")?,
+        Err(e) => return Err(e).ctx("create /dev/console"),
+    };
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd).ctx("stat /dev/console")?.st_mode);
+    if !matches!(kind, FileType::RegularFile | FileType::CharacterDevice) {
+        return Err(Error::Other(format!(
+            "/dev/console in the container is a {}: refusing to mount the terminal there",
+            describe(kind)
+        )));
+    }
+    // Where /dev itself led: never onto a kernel interface file.
+    let fs = rustix::fs::fstatfs(&fd).ctx("fstatfs /dev/console")?.f_type;
+    if fs == rustix::fs::PROC_SUPER_MAGIC || fs == SYSFS_MAGIC {
+        return Err(Error::Other(
+            "/dev/console in the container is on procfs or sysfs: refusing to mount the terminal there".into(),
+        ));
+    }
+    Ok(fd)
+}
+
+fn describe(kind: FileType) -> &'static str {
+    match kind {
+        FileType::Symlink => "symlink",
+        FileType::Directory => "directory",
+        FileType::Fifo => "fifo",
+        FileType::Socket => "socket",
+        FileType::BlockDevice => "block device",
+        _ => "special file",
+    }
 }
 
 /// The peer becomes the controlling terminal and stdin, stdout and stderr.

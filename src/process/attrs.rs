@@ -10,9 +10,13 @@ use oci_spec::runtime::{PosixRlimit, Process};
 
 use crate::{Context, Error, Result};
 
-/// Whether this user namespace was mapped with setgroups denied.
-fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+/// Whether this user namespace was mapped with setgroups denied. Init and exec read it before
+/// they close the runtime's fds (and only in a user namespace: elsewhere root may always
+/// setgroups), and pass the answer to [`become_user`].
+pub fn setgroups_denied() -> bool {
+    crate::procfs::Proc::get()
+        .and_then(|p| p.read(crate::procfs::Base::ProcSelf, "setgroups"))
+        .is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Sets every rlimit in the config. Raising a hard limit needs CAP_SYS_RESOURCE.
@@ -41,7 +45,7 @@ fn rustix_setrlimit(resource: i32, lim: libc::rlimit) -> std::io::Result<()> {
 
 /// Switches to the config's user: supplementary groups, then gid, then uid. Capabilities
 /// survive the switch (PR_SET_KEEPCAPS) so they can be set to the config's afterwards.
-pub fn switch_user(p: &Process) -> Result<()> {
+pub fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     let user = p.user();
     let uid = Uid::from_raw(user.uid());
     let gid = Gid::from_raw(user.gid());
@@ -55,7 +59,7 @@ pub fn switch_user(p: &Process) -> Result<()> {
     match nix::unistd::setgroups(&groups) {
         // In a user namespace mapped without privilege setgroups(2) is denied for good; with
         // no additional groups asked for there is nothing to set (runc skips it too).
-        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied => {}
         other => other.with_ctx(|| format!("setgroups {groups:?}"))?,
     }
     nix::sys::prctl::set_keepcaps(true).ctx("set keepcaps")?;
@@ -244,16 +248,36 @@ pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
     crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
 }
 
+/// Warns about the capabilities [`become_user`] will leave out (call while the log is open).
+pub fn warn_ungrantable(p: &Process) -> Result<()> {
+    let none = no_capabilities();
+    let caps = p.capabilities().as_ref().unwrap_or(&none);
+    crate::security::capabilities::warn_ungrantable(caps)
+}
+
 /// Capabilities, user, umask, cwd: the process's identity.
-pub fn become_user(p: &Process) -> Result<()> {
+pub fn become_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     // No `capabilities` means none at all (oci-spec's Default would bring a default set).
     let none = no_capabilities();
     let caps = p.capabilities().as_ref().unwrap_or(&none);
     crate::security::capabilities::drop_bounding(caps)?;
-    switch_user(p)?;
+    switch_user(p, setgroups_denied)?;
     crate::security::capabilities::apply(caps)?;
     set_umask(p);
     enter_cwd(p.cwd())
+}
+
+/// The AppArmor profile and SELinux label the next execve takes on. As in runc, they are set
+/// before init waits for `start` (and so before startContainer hooks), and before init and
+/// exec close the runtime's fds: the writes need the runtime's procfs.
+pub fn apply_labels(p: &Process) -> Result<()> {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        crate::security::apparmor::apply(profile)?;
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        crate::security::selinux::set_exec_label(label)?;
+    }
+    Ok(())
 }
 
 /// The last steps: no_new_privs, seccomp (when it comes last), fds, execve. Returns only on
@@ -265,16 +289,6 @@ pub fn exec(
     keep_fds: u32,
     seccomp: Option<&crate::security::seccomp::Program>,
 ) -> Error {
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        if let Err(e) = crate::security::apparmor::apply(profile) {
-            return e;
-        }
-    }
-    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        if let Err(e) = crate::security::selinux::set_exec_label(label) {
-            return e;
-        }
-    }
     if p.no_new_privileges() == Some(true) {
         if let Err(e) = crate::security::set_no_new_privs() {
             return e;

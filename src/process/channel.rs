@@ -52,6 +52,12 @@ pub fn pair() -> Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
+impl std::os::fd::AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
         self.send_with_fd(msg, None)
@@ -61,6 +67,19 @@ impl Channel {
         let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
         sys::socket::send_packet(self.fd.as_fd(), &data, fd).ctx("send on the init channel")?;
         Ok(())
+    }
+
+    /// Whether the other end has closed its side (without waiting).
+    pub fn peer_gone(&self) -> bool {
+        let mut fds = [nix::poll::PollFd::new(
+            self.fd.as_fd(),
+            nix::poll::PollFlags::empty(),
+        )];
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|_| {
+            fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP))
+        })
     }
 
     /// `Ok(None)` when the other end has gone.

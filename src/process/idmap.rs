@@ -8,7 +8,8 @@ use std::process::Command;
 
 use oci_spec::runtime::{LinuxIdMapping, Spec};
 
-use crate::{Context, Error, Result};
+use crate::procfs::{Base, Proc};
+use crate::{Error, Result};
 
 /// The map file text: one `inside outside count` line per mapping.
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -40,8 +41,7 @@ pub fn write(pid: i32, spec: &Spec) -> Result<()> {
     if only_own(&uids, euid.as_raw()) && only_own(&gids, nix::unistd::getegid().as_raw()) {
         // An unprivileged process may write a gid map only once setgroups is denied (else it
         // could drop a group that denies it access).
-        let setgroups = format!("/proc/{pid}/setgroups");
-        std::fs::write(&setgroups, "deny").with_ctx(|| format!("write {setgroups}"))?;
+        Proc::get()?.write(proc_pid(pid), "setgroups", "deny")?;
         write_map(pid, "uid_map", &uids)?;
         return write_map(pid, "gid_map", &gids);
     }
@@ -50,8 +50,12 @@ pub fn write(pid: i32, spec: &Spec) -> Result<()> {
 }
 
 fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
-    let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, map_text(maps)).with_ctx(|| format!("write {path}"))
+    Proc::get()?.write(proc_pid(pid), file, &map_text(maps))
+}
+
+/// /proc/PID of init: our child, not yet reaped, so the pid cannot have been reused.
+fn proc_pid(pid: i32) -> Base {
+    Base::ProcPid(pid as u32)
 }
 
 /// Runs newuidmap/newgidmap PID INSIDE OUTSIDE COUNT...

@@ -6,17 +6,15 @@
 //! the runtime over the channel; after that (the runtime may be gone) to stderr.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{Process, Spec};
 
 use super::attrs;
 use super::channel::{Channel, FromInit, ToInit};
 use crate::hooks::{self, Point};
 use crate::namespaces;
+use crate::procfs::{Base, Proc};
 use crate::rootfs::Rootfs;
 use crate::sys;
 use crate::{Context, Error, Result};
@@ -27,8 +25,12 @@ pub struct Plan<'a> {
     pub process: &'a Process,
     pub rootfs: Rootfs<'a>,
     pub ns: &'a namespaces::Plan,
-    /// O_PATH handle on `<state dir>/exec.fifo`.
-    pub fifo: RawFd,
+    /// `<state dir>/exec.fifo`, open for reading and writing (see [`start`]).
+    pub fifo: BorrowedFd<'a>,
+    /// The runtime's lock on the state directory: init lets go of its copy first thing, so
+    /// the lock is free exactly when the runtime is gone (that is how `state` tells a create
+    /// under way from one that was killed).
+    pub runtime_lock: Option<RawFd>,
     /// fds 3..3+keep_fds pass into the container (LISTEN_FDS and --preserve-fds).
     pub keep_fds: u32,
     /// Variables the runtime adds to process.env (LISTEN_FDS).
@@ -68,17 +70,24 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
 struct Ready {
     exe: CString,
     env: Vec<CString>,
-    proc_fd_dir: OwnedFd,
     user_done: bool,
+    setgroups_denied: bool,
     state_json: String,
 }
 
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
 fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
+    if let Some(fd) = plan.runtime_lock {
+        sys::exec::close_one(fd).ctx("close the runtime's lock")?;
+    }
     sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
-    // Until ready, init must not outlive a runtime that died mid-create. (Had it died before
-    // this line, the channel's end of file stops init at the next receive.)
+    // Until the runtime has recorded it, init must not outlive a runtime that died mid-create.
+    // Had the runtime died before this line, the signal never comes: its end of the channel
+    // is closed then, which the check below sees.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx("set pdeathsig")?;
+    if chan.peer_gone() {
+        return Err(Error::Other("the runtime went away during create".into()));
+    }
     // Not dumpable: the container cannot ptrace or read /proc/1/mem of init (and so the
     // runtime's memory) before execve resets it. In a new user namespace this waits until the
     // runtime has written the id maps: an unprivileged runtime may write /proc/PID/uid_map only
@@ -103,15 +112,6 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
     }
-
-    // The fifo is reopened through this host /proc handle: after pivot_root the container may
-    // have no /proc, and the fifo's path is outside its root anyway.
-    let proc_fd_dir = nix::fcntl::open(
-        "/proc/self/fd",
-        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
-        Mode::empty(),
-    )
-    .ctx("open /proc/self/fd")?;
 
     plan.rootfs.prepare()?;
 
@@ -148,8 +148,9 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         attrs::set_rlimits(rlimits)?;
     }
     if let Some(adj) = plan.process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .with_ctx(|| format!("set oom_score_adj to {adj}"))?;
+        Proc::get()?
+            .write(Base::ProcSelf, "oom_score_adj", &adj.to_string())
+            .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
     }
     if !plan.no_new_keyring {
         join_session_keyring()?;
@@ -168,20 +169,36 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
             Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
         )?;
     }
+    // What needs the runtime's procfs or its log comes first.
+    attrs::apply_labels(plan.process)?;
+    attrs::warn_ungrantable(plan.process)?;
+    let setgroups_denied = plan.ns.in_user_namespace() && attrs::setgroups_denied();
+    // From here on init holds only what the container may see: stdio, the fds the caller
+    // passed, the channel (until Ready) and the exec fifo (until execve). Everything else the
+    // runtime had open when it cloned init (the state directory's lock, the console socket,
+    // namespace and cgroup handles, the log file, the caller's stray fds) is closed before the
+    // user switch, so neither a cwd of /proc/self/fd/N nor a look at /proc/1/fd while the
+    // container waits for `start` reaches the host (CVE-2024-21626).
+    crate::process::fds::close_others(plan.keep_fds, &[chan.as_raw_fd(), plan.fifo.as_raw_fd()])?;
     let user_done = !has(Point::StartContainer);
     if user_done {
         attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)?;
-        attrs::become_user(plan.process)?;
+        attrs::become_user(plan.process, setgroups_denied)?;
     }
 
-    // Ready: from here init must outlive the runtime.
-    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
     chan.send(&FromInit::Ready)?;
+    // Init may outlive the runtime only once the runtime has recorded it (state.json, the
+    // pid file): a runtime killed before that takes init with it, so no process it did not
+    // write down is left behind.
+    if let ToInit::Abort(why) = recv(chan)? {
+        return Err(Error::Other(why));
+    }
+    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
     Ok(Ready {
         exe,
         env,
-        proc_fd_dir,
         user_done,
+        setgroups_denied,
         state_json: state_json.unwrap_or_default(),
     })
 }
@@ -207,15 +224,16 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
 
 /// Waits for `start`, then becomes the user process. Returns only on failure.
 ///
-/// The fifo tells `start` two things: the byte says startContainer hooks are done and init is
-/// going; the end of file (our close-on-exec write end closing) says execve happened, so
-/// poststart hooks run after the user process has started, as the spec orders.
+/// Init holds the exec fifo open for reading and writing (which never blocks, and needs no
+/// path or /proc handle that would lead out of the container): `start` writes a byte that
+/// init's read waits for. Init answers (`state::FIFO_GOING`) once startContainer hooks are
+/// done and it is going; then the end of file (its close-on-exec fd closing) tells `start`
+/// that execve happened, so poststart hooks run after the user process has started, as the
+/// spec orders.
 fn start(plan: &Plan, ready: Ready) -> Error {
-    let fifo = match open_fifo(&ready.proc_fd_dir, plan.fifo) {
-        Ok(fd) => fd,
-        Err(e) => return e,
-    };
-    drop(ready.proc_fd_dir);
+    if let Err(e) = wait_for_start(plan.fifo) {
+        return e;
+    }
     if !ready.user_done {
         if let Err(e) = hooks::run(
             plan.spec.hooks().as_ref(),
@@ -227,12 +245,13 @@ fn start(plan: &Plan, ready: Ready) -> Error {
         let seccomp = plan.seccomp.as_ref();
         if let Err(e) =
             attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)
-                .and_then(|_| attrs::become_user(plan.process))
+                .and_then(|_| attrs::become_user(plan.process, ready.setgroups_denied))
         {
             return e;
         }
     }
-    if let Err(e) = nix::unistd::write(&fifo, b"0").ctx("write exec fifo") {
+    let going = crate::container::state::FIFO_GOING;
+    if let Err(e) = nix::unistd::write(plan.fifo, going).ctx("write exec fifo") {
         return e;
     }
     attrs::exec(
@@ -280,21 +299,25 @@ fn set_identity(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// linux.sysctl, written under the container's /proc/sys (before it is made read-only).
+/// linux.sysctl, written through the runtime's verified procfs: whatever the container has
+/// mounted at its /proc/sys, the write reaches the kernel's sysctl (for init's namespaces).
 fn write_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
+    let proc = Proc::get()?;
     for (key, value) in sysctl {
         let rel = key.replace('.', "/");
-        if rel.split('/').any(|c| c.is_empty() || c == "..") {
+        if rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
             return Err(Error::invalid(format!(
                 "linux.sysctl {key:?}: not a sysctl name"
             )));
         }
-        let path = PathBuf::from("/proc/sys").join(rel);
-        std::fs::write(&path, value)
-            .with_ctx(|| format!("linux.sysctl {key}={value:?}: write {}", path.display()))?;
+        proc.write(Base::ProcRoot, &format!("sys/{rel}"), value)
+            .map_err(|e| Error::Other(format!("linux.sysctl {key}={value:?}: {e}")))?;
     }
     Ok(())
 }
@@ -317,22 +340,26 @@ fn join_session_keyring() -> Result<()> {
 }
 
 /// runc creates a missing cwd (as root, before the user switch and before the root is made
-/// read-only).
+/// read-only). Called after pivot_root: the path is resolved inside the container's root, where
+/// magic links are not followed, so a cwd of /proc/self/fd/N (CVE-2024-21626) cannot lead to a
+/// directory of the runtime's, let alone create one there.
 fn ensure_cwd(p: &Process) -> Result<()> {
     let cwd = p.cwd();
-    if !cwd.exists() {
-        std::fs::create_dir_all(cwd).with_ctx(|| format!("create cwd {}", cwd.display()))?;
-    }
-    Ok(())
+    let root = pathrs::Root::open("/").with_ctx(|| "open / to create process.cwd".to_string())?;
+    crate::rootfs::inroot::ensure_dir(&root, cwd)
+        .map(drop)
+        .map_err(|e| Error::Other(format!("process.cwd {}: {e}", cwd.display())))
 }
 
-/// Blocks until `start` opens the fifo for reading; the write end is close-on-exec.
-fn open_fifo(proc_fd_dir: &OwnedFd, fifo: RawFd) -> Result<OwnedFd> {
-    nix::fcntl::openat(
-        proc_fd_dir.as_fd(),
-        fifo.to_string().as_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open exec fifo")
+/// Blocks until `start` writes its byte to the fifo (`state::FIFO_GO`).
+fn wait_for_start(fifo: BorrowedFd) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Err(Error::Other("exec fifo: end of file".into())),
+            Err(e) => return Err(e).ctx("read exec fifo"),
+        }
+    }
 }

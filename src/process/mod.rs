@@ -3,6 +3,7 @@
 
 pub mod attrs;
 pub mod channel;
+pub mod fds;
 pub mod foreground;
 pub mod idmap;
 pub mod init;

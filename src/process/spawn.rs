@@ -20,6 +20,9 @@ pub fn spawn(
     spec: &Spec,
     cgroup: Option<BorrowedFd>,
 ) -> Result<(Pid, Channel, bool)> {
+    // Opened here, in the runtime's own namespaces: init inherits it and makes every /proc
+    // write through it.
+    crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
     let joined = ParentNamespaces::enter(plan.ns, spec)?;
     let mut in_cgroup = false;

@@ -10,15 +10,15 @@ use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use pathrs::Root;
 use rustix::fs::{mkdirat, openat, symlinkat, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::fdmount::{self, FsContext};
-use super::inroot;
+use super::inroot::RootDir;
 use super::mountinfo::{self, MountInfo};
 use super::mounts::{bind_instead, Plan};
 use super::options::{AttrChange, MountOptions};
+use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -42,7 +42,7 @@ fn unified() -> bool {
     host_is_unified()
 }
 
-pub fn mount(root: &Root, plan: &Plan, cgroupns: bool) -> Result<()> {
+pub fn mount(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
     if unified() {
         mount_v2(root, plan, cgroupns)
     } else {
@@ -50,8 +50,8 @@ pub fn mount(root: &Root, plan: &Plan, cgroupns: bool) -> Result<()> {
     }
 }
 
-fn mount_v2(root: &Root, plan: &Plan, cgroupns: bool) -> Result<()> {
-    let target = inroot::ensure_dir(root, &plan.dest)?;
+fn mount_v2(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+    let target = target::resolve(root, &plan.dest, true, Source::Other)?;
     let mnt = match fdmount::new_fs("cgroup2", Some("cgroup"), &plan.opts) {
         Ok(mnt) => mnt,
         // Not allowed here (a user namespace without a cgroup namespace of its own): bind
@@ -169,9 +169,9 @@ pub fn hierarchies(
     Ok(out)
 }
 
-fn mount_v1(root: &Root, plan: &Plan, cgroupns: bool) -> Result<()> {
+fn mount_v1(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
     let hierarchies = hierarchies(&mountinfo::read_self()?, &own_cgroups()?, !cgroupns)?;
-    let target = inroot::ensure_dir(root, &plan.dest)?;
+    let target = target::resolve(root, &plan.dest, true, Source::Other)?;
 
     // The tmpfs holding the hierarchies; made read-only once they are all in.
     let tmpfs_opts = MountOptions::parse(&["nosuid", "nodev", "noexec", "mode=755"]);

@@ -147,7 +147,7 @@ impl Rootfs<'_> {
             .filter(|p| p.kind == Kind::Fs("tmpfs".into()))
             .map(|p| p.dest.clone())
             .collect();
-        let root = inroot::open_root(&self.root)?;
+        let root = inroot::RootDir::open(&self.root)?;
         for plan in &plans {
             if tmpfs
                 .iter()

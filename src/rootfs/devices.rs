@@ -8,7 +8,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
-use pathrs::Root;
 use rustix::fs::{
     chmodat, chownat, makedev, mknodat, symlinkat, unlinkat, AtFlags, FileType, Mode,
 };
@@ -16,7 +15,8 @@ use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
 use super::fdmount;
-use super::inroot::{self, clean};
+use super::inroot::{self, clean, RootDir};
+use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
 /// One device node to create.
@@ -113,7 +113,7 @@ pub fn devices(spec: &Spec) -> Result<Vec<Device>> {
 }
 
 /// Creates every device, then /dev/ptmx and the standard links. `bind`: do not try mknod.
-pub fn setup(root: &Root, devices: &[Device], bind: bool) -> Result<()> {
+pub fn setup(root: &RootDir, devices: &[Device], bind: bool) -> Result<()> {
     for device in devices {
         create(root, device, bind)
             .map_err(|e| Error::Other(format!("device {}: {e}", device.path.display())))?;
@@ -122,7 +122,7 @@ pub fn setup(root: &Root, devices: &[Device], bind: bool) -> Result<()> {
     setup_links(root)
 }
 
-fn create(root: &Root, device: &Device, bind: bool) -> Result<()> {
+fn create(root: &RootDir, device: &Device, bind: bool) -> Result<()> {
     if bind {
         return bind_from_host(root, device);
     }
@@ -184,13 +184,13 @@ fn check_existing(dir: &impl AsFd, name: &Path, device: &Device) -> Result<()> {
 
 /// Binds the host's node at the same path over an empty file (how runc does it when mknod
 /// is not permitted).
-fn bind_from_host(root: &Root, device: &Device) -> Result<()> {
-    let target = inroot::ensure_file(root, &device.path)?;
+fn bind_from_host(root: &RootDir, device: &Device) -> Result<()> {
+    let target = target::resolve(root, &device.path, false, Source::Other)?;
     let tree = fdmount::clone_tree(&device.path, false)?;
     fdmount::attach(&tree, target.as_fd())
 }
 
-fn setup_ptmx(root: &Root) -> Result<()> {
+fn setup_ptmx(root: &RootDir) -> Result<()> {
     let (dir, name) = inroot::ensure_parent(root, Path::new("/dev/ptmx"))?;
     match unlinkat(&dir, &name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => {}
@@ -199,7 +199,7 @@ fn setup_ptmx(root: &Root) -> Result<()> {
     symlinkat("pts/ptmx", &dir, &name).ctx("symlink /dev/ptmx -> pts/ptmx")
 }
 
-fn setup_links(root: &Root) -> Result<()> {
+fn setup_links(root: &RootDir) -> Result<()> {
     let mut links = vec![
         ("/proc/self/fd", "/dev/fd"),
         ("/proc/self/fd/0", "/dev/stdin"),

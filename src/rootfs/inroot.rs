@@ -3,12 +3,14 @@
 //! Everything here hands back O_PATH handles that the mount code targets by fd.
 
 use std::fs::Permissions;
-use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use pathrs::error::ErrorKind;
 use pathrs::{Handle, Root};
+
+use crate::procfs::Proc;
 
 use crate::{Context, Error, Result};
 
@@ -19,16 +21,7 @@ pub trait PathrsContext<T> {
 
 impl<T> PathrsContext<T> for std::result::Result<T, pathrs::error::Error> {
     fn ctx_in_root(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| match e.kind() {
-            ErrorKind::OsError(Some(errno)) => {
-                Error::os(what(), io::Error::from_raw_os_error(errno))
-            }
-            ErrorKind::SafetyViolation => Error::os(
-                format!("{}: unsafe path ({e})", what()),
-                io::Error::from_raw_os_error(libc::EXDEV),
-            ),
-            _ => Error::Other(format!("{}: {e}", what())),
-        })
+        self.with_ctx(what)
     }
 }
 
@@ -36,10 +29,43 @@ fn is_enoent(e: &pathrs::error::Error) -> bool {
     e.kind() == ErrorKind::OsError(Some(libc::ENOENT))
 }
 
-/// Opens the rootfs as a pathrs root. Open it after the rootfs is bound on itself, so that
-/// lookups walk the container's mount tree and not the one below it.
-pub fn open_root(path: &Path) -> Result<Root> {
-    Root::open(path).ctx_in_root(|| format!("open rootfs {}", path.display()))
+/// The rootfs opened for lookups, and where it is in this process's mount tree: how a
+/// resolved handle is placed in the container (`location`).
+pub struct RootDir {
+    root: Root,
+    at: PathBuf,
+}
+
+impl std::ops::Deref for RootDir {
+    type Target = Root;
+    fn deref(&self) -> &Root {
+        &self.root
+    }
+}
+
+impl RootDir {
+    /// Opens the rootfs. Open it after the rootfs is bound on itself, so that lookups walk
+    /// the container's mount tree and not the one below it.
+    pub fn open(path: &Path) -> Result<RootDir> {
+        let root = Root::open(path).ctx_in_root(|| format!("open rootfs {}", path.display()))?;
+        let at = Proc::get()?.fd_path(&root)?;
+        Ok(RootDir { root, at })
+    }
+
+    /// Where `handle` is in the container: its place in the mount tree (the kernel's, from
+    /// the fd, not from the path that was asked for) relative to the rootfs. A symlink in
+    /// the rootfs makes this differ from the path resolved.
+    pub fn location(&self, handle: impl AsFd) -> Result<PathBuf> {
+        let path = Proc::get()?.fd_path(handle)?;
+        match path.strip_prefix(&self.at) {
+            Ok(rel) => Ok(Path::new("/").join(rel)),
+            Err(_) => Err(Error::Other(format!(
+                "{} is outside the rootfs {}",
+                path.display(),
+                self.at.display()
+            ))),
+        }
+    }
 }
 
 /// The path relative to the rootfs: `/dev/../dev//pts` stays `/dev/../dev//pts` for the
@@ -143,7 +169,20 @@ fn ensure_file_following(root: &Root, path: &Path, links: usize) -> Result<Handl
         rustix::fs::Mode::from_raw_mode(0o755),
     );
     match created {
-        Ok(_) => {}
+        // What we made, from the directory we made it in: the path is not walked again (a
+        // racing rename of a directory above it cannot change what we get).
+        Ok(_) => {
+            return rustix::fs::openat(
+                &dir,
+                &name,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map(Handle::from_fd)
+            .with_ctx(|| format!("open the file created at {}", path.display()));
+        }
         // Already there: a dangling symlink (followed inside the root) or a racing creator.
         Err(rustix::io::Errno::EXIST) => {
             if links < MAX_LINKS {

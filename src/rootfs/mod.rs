@@ -13,12 +13,13 @@ mod copyup;
 pub mod criu;
 mod devices;
 mod fdmount;
-mod inroot;
-mod mountinfo;
+pub(crate) mod inroot;
+pub(crate) mod mountinfo;
 mod mounts;
 mod options;
 mod paths;
 mod pivot;
+mod target;
 
 #[cfg(test)]
 mod tests;
@@ -181,7 +182,7 @@ impl Rootfs<'_> {
         fdmount::attach(&tree, &here)
             .map_err(|e| mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e))?;
         drop(here);
-        let root = inroot::open_root(&self.root)?;
+        let root = inroot::RootDir::open(&self.root)?;
 
         for plan in &plans {
             mounts::mount(&root, self.spec, plan)?;

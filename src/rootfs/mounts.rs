@@ -5,15 +5,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
-use pathrs::Root;
-use rustix::fs::{fchmod, fstat, Mode, PROC_SUPER_MAGIC};
+use rustix::fs::{fchmod, fstat, fstatfs, Mode, PROC_SUPER_MAGIC};
 use rustix::mount::{fsconfig_reconfigure, fspick, FsPickFlags};
 
 use super::cgroup;
 use super::copyup;
 use super::fdmount::{self, FsContext};
-use super::inroot::{self, clean, PathrsContext};
+use super::inroot::{self, clean, PathrsContext, RootDir};
 use super::options::{AttrChange, MountOptions};
+use super::target::{self, Source, PROC_OVERMOUNTS};
 use crate::{Context, Error, Result};
 
 /// What kind of mount an entry is.
@@ -41,20 +41,6 @@ pub struct Plan {
     /// the source string handed to the filesystem.
     pub source: Option<PathBuf>,
 }
-
-/// Files under /proc that may be mounted over: what lxcfs emulates (runc's list).
-const PROC_OVERMOUNTS: &[&str] = &[
-    "/proc/cpuinfo",
-    "/proc/diskstats",
-    "/proc/meminfo",
-    "/proc/stat",
-    "/proc/swaps",
-    "/proc/uptime",
-    "/proc/loadavg",
-    "/proc/slabinfo",
-    "/proc/net/dev",
-    "/proc/sys/kernel/ns_last_pid",
-];
 
 impl Plan {
     pub fn new(index: usize, mount: &Mount, bundle: &Path) -> Result<Plan> {
@@ -116,6 +102,8 @@ impl Plan {
 
     /// Nothing may be mounted inside /proc but the few files lxcfs emulates, and only a
     /// procfs on /proc itself (a bind is checked to come from a procfs when it is made).
+    /// This is the config's own word, checked before anything exists; where the destination
+    /// really lands is checked again when it is resolved (`target`).
     fn check_proc(&self) -> Result<()> {
         if self.dest == Path::new("/proc") {
             return match &self.kind {
@@ -176,7 +164,7 @@ pub fn in_mount(field: &str, e: Error) -> Error {
 }
 
 /// Does the mount `plan` describes inside `root`.
-pub fn mount(root: &Root, spec: &Spec, plan: &Plan) -> Result<()> {
+pub fn mount(root: &RootDir, spec: &Spec, plan: &Plan) -> Result<()> {
     let result = if plan.opts.remount {
         remount(root, plan)
     } else {
@@ -196,19 +184,19 @@ fn has_cgroupns(spec: &Spec) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
 }
 
-fn bind(root: &Root, plan: &Plan, recursive: bool) -> Result<()> {
+fn bind(root: &RootDir, plan: &Plan, recursive: bool) -> Result<()> {
     let source = plan.source.as_deref().expect("a bind has a source");
-    let meta =
-        std::fs::metadata(source).with_ctx(|| format!("bind source {}", source.display()))?;
-    if plan.dest == Path::new("/proc") {
-        check_procfs(source).map_err(|e| plan.err(e))?;
-    }
-    let target = if meta.is_dir() {
-        inroot::ensure_dir(root, &plan.dest)?
-    } else {
-        inroot::ensure_file(root, &plan.dest)?
-    };
     let tree = fdmount::clone_tree(source, recursive)?;
+    // What is bound is the tree just cloned: its type is checked on that fd, not on the path.
+    let st = fstat(&tree).with_ctx(|| format!("bind source {}", source.display()))?;
+    let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+    let procfs = fstatfs(&tree).ctx("fstatfs bind source")?.f_type == PROC_SUPER_MAGIC;
+    let kind = if procfs {
+        Source::Procfs
+    } else {
+        Source::Other
+    };
+    let target = target::resolve(root, &plan.dest, is_dir, kind)?;
     fdmount::set_attrs(&tree, &plan.opts.mount_attrs(), &plan.opts.rec_attrs)?;
     fdmount::attach(&tree, &target)?;
     fdmount::set_propagation(&tree, &plan.opts.propagation)
@@ -217,14 +205,14 @@ fn bind(root: &Root, plan: &Plan, recursive: bool) -> Result<()> {
 /// Binds `source` where `plan` says with `plan`'s options: the fallback for filesystems the
 /// kernel will not mount here (sysfs without a network namespace of our own, cgroup2 in a
 /// user namespace).
-pub fn bind_instead(root: &Root, plan: &Plan, source: &Path) -> Result<()> {
+pub fn bind_instead(root: &RootDir, plan: &Plan, source: &Path) -> Result<()> {
     let mut fallback = plan.clone();
     fallback.kind = Kind::Bind { recursive: true };
     fallback.source = Some(source.to_path_buf());
     bind(root, &fallback, true)
 }
 
-fn new_fs(root: &Root, plan: &Plan, fstype: &str) -> Result<()> {
+fn new_fs(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
     let tmpfs = fstype == "tmpfs";
     if fstype == "proc" || fstype == "sysfs" {
         ordinary_dir(root, plan, fstype)?;
@@ -234,7 +222,12 @@ fn new_fs(root: &Root, plan: &Plan, fstype: &str) -> Result<()> {
         Some(h) if tmpfs => Some(fstat(h).ctx("stat destination")?.st_mode & 0o7777),
         _ => None,
     };
-    let target = inroot::ensure_dir(root, &plan.dest)?;
+    let kind = if fstype == "proc" {
+        Source::Procfs
+    } else {
+        Source::Other
+    };
+    let target = target::resolve(root, &plan.dest, true, kind)?;
     // A read-only tmpfs is filled and chmod-ed first, /dev gets its devices first (and
     // `finalize` makes it read-only), so neither is mounted read-only yet.
     let mut opts = plan.opts.clone();
@@ -268,7 +261,7 @@ fn new_fs(root: &Root, plan: &Plan, fstype: &str) -> Result<()> {
 /// procfs and sysfs go on a plain directory or nowhere: a symlink there (even one that
 /// stays inside the rootfs) would put the container's /proc somewhere else, where the
 /// masked and read-only paths do not reach.
-fn ordinary_dir(root: &Root, plan: &Plan, fstype: &str) -> Result<()> {
+fn ordinary_dir(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
     let existing = match root.resolve_nofollow(inroot::relative(&plan.dest)) {
         Ok(h) => h,
         Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
@@ -324,9 +317,8 @@ pub fn make_readonly(mnt: impl AsFd) -> Result<()> {
 }
 
 /// `remount`: change what is already mounted at the destination.
-fn remount(root: &Root, plan: &Plan) -> Result<()> {
-    let target = inroot::resolve(root, &plan.dest)?
-        .ok_or_else(|| plan.err("remount: nothing mounted at the destination"))?;
+fn remount(root: &RootDir, plan: &Plan) -> Result<()> {
+    let target = target::existing(root, &plan.dest)?;
     let opts = &plan.opts;
     if let Kind::Fs(fstype) = &plan.kind {
         if !opts.data.is_empty() || !opts.superblock.is_empty() || opts.readonly.is_some() {

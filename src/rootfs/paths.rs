@@ -18,17 +18,24 @@ fn open_path(path: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
 }
 
 /// The container's /dev/null, checked to really be the null device (1:3) before it is
-/// bound over anything.
+/// bound over anything; what is bound is this fd, never the path again. A symlink there (to
+/// /proc/sys/kernel/core_pattern, to a host file bound into the container) would otherwise
+/// make every masked file a writable alias of its target (CVE-2025-31133).
 fn dev_null() -> Result<OwnedFd> {
     let fd = open_path(Path::new("/dev/null"), OFlags::NOFOLLOW).ctx("open /dev/null")?;
     let st = fstat(&fd).ctx("stat /dev/null")?;
-    let is_null = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
-        && major(st.st_rdev) == 1
-        && minor(st.st_rdev) == 3;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    let is_null =
+        kind == FileType::CharacterDevice && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
     if !is_null {
-        return Err(Error::Other(
-            "/dev/null in the container is not the null device (1:3)".into(),
-        ));
+        let what = if kind == FileType::Symlink {
+            "a symlink"
+        } else {
+            "something else"
+        };
+        return Err(Error::Other(format!(
+            "/dev/null in the container is {what}, not the null device (1:3): refusing to mask with it"
+        )));
     }
     Ok(fd)
 }
@@ -50,7 +57,7 @@ pub fn mask(paths: &[String]) -> Result<()> {
             empty_readonly_tmpfs()
         } else {
             if null.is_none() {
-                null = Some(dev_null()?);
+                null = Some(dev_null().map_err(|e| Error::Other(format!("{}: {e}", field())))?);
             }
             fdmount::clone_fd(null.as_ref().unwrap(), false)
         };

@@ -1149,3 +1149,141 @@ fn cgroup2_mount_in_a_cgroup_namespace() {
     })
     .unwrap();
 }
+
+#[test]
+fn proc_reached_through_a_symlink_is_refused() {
+    require_root!();
+    // The image's `evil -> /proc`; each bind's destination passes through it. Whatever the
+    // order (before or after the procfs is mounted), the landing place decides.
+    let b = Bundle::new("evilproc");
+    symlink("/proc", b.root.join("evil")).unwrap();
+    let host = b.dir.join("host");
+    fs::create_dir_all(host.join("kernel")).unwrap();
+    fs::write(host.join("kernel/domainname"), b"untouched").unwrap();
+    let before = fs::read_dir(&host).unwrap().count();
+    let proc_mount = mount("/proc", "proc", "proc", &[]);
+    let cases = [
+        (
+            "/evil",
+            true,
+            "to /proc, where only a procfs can be mounted",
+        ),
+        (
+            "/evil/sys/kernel",
+            true,
+            "to /proc/sys/kernel, inside /proc",
+        ),
+        ("/evil/1", true, "to /proc/1, inside /proc"),
+        ("/evil/1/fd", false, "to /proc/1/fd, inside /proc"),
+        (
+            "/evil/sys/kernel",
+            false,
+            "to /proc/sys/kernel, inside /proc",
+        ),
+    ];
+    for (dest, proc_first, why) in cases {
+        let source = if dest.ends_with("kernel") {
+            "host/kernel"
+        } else {
+            "host"
+        };
+        let bind = mount(dest, "bind", source, &["rbind"]);
+        let mounts = if proc_first {
+            vec![proc_mount.clone(), bind]
+        } else {
+            vec![bind, proc_mount.clone()]
+        };
+        let spec = b.spec(mounts);
+        let rootfs = b.rootfs(&spec);
+        let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
+        let index = if proc_first { 1 } else { 0 };
+        assert!(
+            err.contains(&format!(
+                "mounts[{index}] ({dest}): resolves through a symlink in the rootfs {why}"
+            )),
+            "{dest}: {err}"
+        );
+    }
+    assert_eq!(
+        fs::read(host.join("kernel/domainname")).unwrap(),
+        b"untouched"
+    );
+    assert_eq!(fs::read_dir(&host).unwrap().count(), before);
+    // Nothing was created in the rootfs's /proc directory either.
+    assert_eq!(
+        fs::read_dir(b.root.join("proc"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}
+
+#[test]
+fn mount_targets_outside_proc_through_symlinks_still_work() {
+    require_root!();
+    // The usual image links (/var/run -> /run, a relative one) keep working, and the mount
+    // goes where the link leads, inside the rootfs.
+    let b = Bundle::new("links");
+    fs::create_dir_all(b.root.join("var")).unwrap();
+    fs::create_dir_all(b.root.join("run")).unwrap();
+    symlink("/run", b.root.join("var/run")).unwrap();
+    symlink("../run", b.root.join("var/rel")).unwrap();
+    let spec = b.spec(vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/var/run/a", "tmpfs", "tmpfs", &[]),
+        mount("/var/rel/b", "tmpfs", "tmpfs", &[]),
+    ]);
+    let rootfs = b.rootfs(&spec);
+    in_child(CloneFlags::empty(), || {
+        setup(&rootfs)?;
+        let mounts = mounts_inside()?;
+        ensure!(
+            mount_at(&mounts, "/run/a")?.fstype == "tmpfs",
+            "no tmpfs at /run/a"
+        );
+        ensure!(
+            mount_at(&mounts, "/run/b")?.fstype == "tmpfs",
+            "no tmpfs at /run/b"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
+    require_root!();
+    let b = Bundle::new("redirects");
+    symlink("/sys/kernel", b.root.join("k")).unwrap();
+    symlink("/dev", b.root.join("d")).unwrap();
+    symlink("/", b.root.join("top")).unwrap();
+    fs::write(b.dir.join("file"), b"x").unwrap();
+    let sys = mount("/sys", "sysfs", "sysfs", &["ro"]);
+    let dev = mount("/dev", "tmpfs", "tmpfs", &[]);
+    let cases = [
+        (
+            mount("/k/mm", "tmpfs", "tmpfs", &[]),
+            "to /sys/kernel/mm, inside /sys",
+        ),
+        (
+            mount("/d/null", "bind", "file", &["bind"]),
+            "to /dev/null, inside /dev",
+        ),
+        (
+            mount("/top", "tmpfs", "tmpfs", &[]),
+            "to the container's root",
+        ),
+    ];
+    for (m, why) in cases {
+        let spec = b.spec(vec![
+            mount("/proc", "proc", "proc", &[]),
+            sys.clone(),
+            dev.clone(),
+            m,
+        ]);
+        let rootfs = b.rootfs(&spec);
+        let err = in_child(CloneFlags::CLONE_NEWNET, || setup(&rootfs)).unwrap_err();
+        assert!(err.contains("mounts[3] ("), "{err}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}

@@ -153,13 +153,17 @@ pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
-/// Leaves out, with a warning each, what this process cannot grant: a runtime whose own
-/// bounding set lacks a capability (e.g. CAP_SYS_RESOURCE on some hosts) cannot give it. The
-/// spec: such capabilities MUST be logged as a warning and runtimes SHOULD NOT fail.
-fn grantable_only(sets: &mut CapabilitySets) -> Result<()> {
+/// What of `caps` this process cannot grant: a runtime whose own bounding set lacks a
+/// capability (e.g. CAP_SYS_RESOURCE on some hosts) cannot give it. `bounding` is the bounding
+/// set the process will have.
+fn ungrantable(sets: &CapabilitySets, bounding: CapabilitySet) -> Result<CapabilitySet> {
     let held = thread::capabilities(None)
         .ctx("read the capabilities")?
         .permitted;
+    Ok(((sets.effective | sets.permitted) - held) | (sets.inheritable - bounding))
+}
+
+fn current_bounding() -> CapabilitySet {
     let mut bounding = CapabilitySet::empty();
     for n in 0..=last_cap() {
         let cap = CapabilitySet::from_bits_retain(1 << n);
@@ -167,15 +171,37 @@ fn grantable_only(sets: &mut CapabilitySets) -> Result<()> {
             bounding |= cap;
         }
     }
-    let lacking = ((sets.effective | sets.permitted) - held) | (sets.inheritable - bounding);
+    bounding
+}
+
+/// Logs a warning for each capability of `caps` that [`apply`] will leave out. The spec: such
+/// capabilities MUST be logged as a warning and runtimes SHOULD NOT fail. Called by init and
+/// exec before they close the runtime's fds (the log file among them), while still root.
+pub fn warn_ungrantable(caps: &LinuxCapabilities) -> Result<()> {
+    let sets = CapabilitySets {
+        effective: set_of(caps.effective()),
+        permitted: set_of(caps.permitted()),
+        inheritable: set_of(caps.inheritable()),
+    };
+    // The bounding set after [`drop_bounding`].
+    let bounding = current_bounding() & set_of(caps.bounding());
+    let lacking = ungrantable(&sets, bounding)?;
     for n in 0..=last_cap() {
         if lacking.contains(CapabilitySet::from_bits_retain(1 << n)) {
             crate::log::warn(&format!("{} cannot be granted: left out", name(n)));
         }
     }
+    Ok(())
+}
+
+/// Leaves out what this process cannot grant ([`warn_ungrantable`] said which).
+fn grantable_only(sets: &mut CapabilitySets) -> Result<()> {
+    let held = thread::capabilities(None)
+        .ctx("read the capabilities")?
+        .permitted;
     sets.effective &= held;
     sets.permitted &= held;
-    sets.inheritable &= bounding;
+    sets.inheritable &= current_bounding();
     Ok(())
 }
 

@@ -1,11 +1,7 @@
 //! What AppArmor and SELinux settings need from the host, decided while validating
 //! (before anything is created), and the trusted way to write /proc attributes.
 
-use std::io::Write;
-
-use pathrs::flags::OpenFlags;
-use pathrs::procfs::{ProcfsBase, ProcfsHandle};
-
+use crate::procfs::{Base, Proc};
 use crate::{Error, Result};
 
 /// Which LSMs the host has enabled; [`Host::detect`] asks the running kernel.
@@ -61,28 +57,16 @@ pub fn check(labels: &Labels<'_>, host: Host) -> Result<()> {
     Ok(())
 }
 
-/// Write `value` to /proc/thread-self/<attr> through a verified procfs handle, so a
-/// container that controls what is mounted on /proc cannot redirect the write.
+/// Write `value` to /proc/thread-self/<attr> through the runtime's verified procfs, so a
+/// container that controls what is mounted on its /proc (a volume there, a tmpfs with a fake
+/// attr/exec) cannot turn the label into a write to a file of its choosing (CVE-2019-16884).
 pub(crate) fn write_thread_attr(attr: &str, value: &str) -> Result<()> {
-    let what = |e: &dyn std::fmt::Display| {
-        Error::Other(format!("write {value:?} to /proc/thread-self/{attr}: {e}"))
-    };
-    let proc = ProcfsHandle::new().map_err(|e| what(&e))?;
-    let mut f = proc
-        .open(
-            ProcfsBase::ProcThreadSelf,
-            attr,
-            OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
-        )
-        .map_err(|e| what(&e))?;
-    f.write_all(value.as_bytes()).map_err(|e| what(&e))
+    Proc::get()?.write(Base::ProcThreadSelf, attr, value)
 }
 
-/// Whether /proc/thread-self/<attr> exists (through the trusted handle).
+/// Whether /proc/thread-self/<attr> exists (through the verified handle).
 pub(crate) fn thread_attr_exists(attr: &str) -> bool {
-    ProcfsHandle::new()
-        .and_then(|p| p.open(ProcfsBase::ProcThreadSelf, attr, OpenFlags::O_PATH))
-        .is_ok()
+    Proc::get().is_ok_and(|p| p.exists(Base::ProcThreadSelf, attr))
 }
 
 #[cfg(test)]
@@ -154,6 +138,40 @@ mod tests {
         let lsms = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
         if !lsms.split(',').any(|l| l == "selinux") {
             assert!(!host.selinux);
+        }
+    }
+
+    /// CVE-2019-16884: with a tmpfs over /proc holding a fake attr/exec (a volume at /proc,
+    /// or the container's own mount), the label write still goes to the kernel's procfs and
+    /// the fake file stays empty.
+    #[test]
+    fn attribute_writes_ignore_what_is_mounted_on_proc() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let outcome = crate::security::testutil::in_child(|| {
+            use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| format!("unshare: {e}"))?;
+            mount_change(
+                "/",
+                MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+            )
+            .map_err(|e| format!("rslave: {e}"))?;
+            mount("tmpfs", "/proc", "tmpfs", MountFlags::empty(), None)
+                .map_err(|e| format!("tmpfs on /proc: {e}"))?;
+            std::fs::create_dir_all("/proc/thread-self/attr").map_err(|e| e.to_string())?;
+            std::fs::write("/proc/thread-self/attr/exec", b"").map_err(|e| e.to_string())?;
+            let result = write_thread_attr("attr/exec", "exec unconfined");
+            let fake = std::fs::read("/proc/thread-self/attr/exec").map_err(|e| e.to_string())?;
+            if !fake.is_empty() {
+                return Err(format!("the label went to the fake file: {fake:?}"));
+            }
+            Ok(format!("{result:?}"))
+        });
+        match outcome {
+            crate::security::testutil::Outcome::Exited(_) => {}
+            other => panic!("{other:?}"),
         }
     }
 

@@ -15,7 +15,9 @@ pub fn is_enabled() -> bool {
     if !fs {
         return false;
     }
-    std::fs::read_to_string("/proc/thread-self/attr/current").is_ok_and(|c| {
+    let current = crate::procfs::Proc::get()
+        .and_then(|p| p.read(crate::procfs::Base::ProcThreadSelf, "attr/current"));
+    current.is_ok_and(|c| {
         !c.trim_end_matches(['\0', '\n']).is_empty() && c.trim_end_matches(['\0', '\n']) != "kernel"
     })
 }

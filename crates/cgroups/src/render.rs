@@ -172,7 +172,15 @@ pub fn v1(r: &LinuxResources) -> Vec<Write> {
             ));
         }
     }
-    for d in r.devices().as_deref().unwrap_or_default() {
+    let devices = r.devices().as_deref().unwrap_or_default();
+    if !devices.is_empty() {
+        // A rule list starts from "nothing allowed", as runc reads it (its devices emulator
+        // starts as an allow-list, and cgroup v2's program refuses what no rule names). A new
+        // v1 cgroup inherits its parent's list, usually "a *:* rwm": reset it first, or an
+        // allow-rule alone would leave everything else open.
+        out.push(w("devices", "devices.deny", "a"));
+    }
+    for d in devices {
         let file = if d.allow() {
             "devices.allow"
         } else {
@@ -414,6 +422,28 @@ mod tests {
                 ("io.max".into(), "8:0 rbps=1048576".into()),
             ]
         );
+    }
+
+    #[test]
+    fn v1_device_list_starts_from_deny_all() {
+        let r = res(serde_json::json!({"devices": [
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+        ]}));
+        let files: Vec<(String, String)> = v1(&r)
+            .into_iter()
+            .filter(|w| w.controller == "devices")
+            .map(|w| (w.file, w.value))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("devices.deny".into(), "a".into()),
+                ("devices.allow".into(), "c 1:3 rwm".into())
+            ]
+        );
+        assert!(v1(&res(serde_json::json!({})))
+            .iter()
+            .all(|w| w.controller != "devices"));
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! decided by BPF_PROG_TYPE_CGROUP_DEVICE programs attached to the cgroup. [`program`] turns
 //! the config's rules into instructions (pure); [`load`] holds the bpf(2) calls.
 //!
-//! The rules arrive complete: when the config has device rules, the runtime has already
-//! appended the devices every container gets (null, zero, tty, ...) after them, for v1 and
-//! v2 alike. Nothing here adds to them.
+//! The rules arrive complete: the runtime has already appended runc's default rules (null,
+//! zero, tty, ...) after the config's own, for v1 and v2 alike. Nothing here adds to them.
 
 pub mod load;
 pub mod program;

@@ -318,12 +318,13 @@ fn wildcard(n: Option<i64>) -> Option<i64> {
     n.filter(|n| *n >= 0)
 }
 
-/// DevicePolicy and DeviceAllow for a rule list, read in order as the devices cgroup would:
-/// "deny all" starts an allow-list, "allow all" a deny-list. systemd has only allow-lists,
-/// so a deny-list other than "allow everything" becomes "deny everything" here (the cgroupfs
-/// manager then writes the real rules, as runc does).
+/// DevicePolicy and DeviceAllow for a rule list, read in order as runc's devices emulator
+/// reads it: the list starts as an allow-list (nothing allowed), "deny all" starts a new
+/// allow-list, "allow all" a deny-list. systemd has only allow-lists, so a deny-list other than
+/// "allow everything" becomes "deny everything" here (the cgroupfs manager then writes the
+/// real rules, as runc does).
 pub fn devices(rules: &[LinuxDeviceCgroup], host: &dyn Devices) -> Vec<Property> {
-    let mut default_allow = true; // a new devices cgroup allows everything
+    let mut default_allow = false;
     let mut allowed: Vec<Allowed> = Vec::new();
     let mut denied_some = false;
     for r in rules {
@@ -592,5 +593,18 @@ mod tests {
         ]));
         let p = devices(&some_denied, &FakeHost);
         assert_eq!(get(&p, "DevicePolicy"), Some(&Value::str("strict")));
+    }
+
+    #[test]
+    fn a_list_without_deny_all_is_still_an_allow_list() {
+        let r = rules(serde_json::json!([
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+        ]));
+        let p = devices(&r, &FakeHost);
+        assert_eq!(get(&p, "DevicePolicy"), Some(&Value::str("strict")));
+        assert_eq!(
+            allow_list(&p),
+            [("/dev/char/1:3".to_string(), "rwm".to_string())]
+        );
     }
 }
