@@ -59,7 +59,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
     let images = open_dir(&f.image_path, "--image-path")?;
     let descriptors = read_descriptors(&f.image_path)?;
     let (join_ns, inherit_ns) = joined_namespaces(&ns)?;
-    let inherit_fds: Vec<BorrowedFd> = inherit_ns.iter().map(|(_, j)| j.file.as_fd()).collect();
+    let inherit_fds: Vec<BorrowedFd> = inherit_ns.iter().map(|j| j.file.as_fd()).collect();
 
     // 2. Prepare: the state directory, recorded as "creating" with the cgroup about to be made
     // (as create does, so that `delete` finds all of it after a SIGKILL), mount points, the
@@ -134,8 +134,8 @@ pub fn restore(o: &Options) -> Result<Restored> {
             key: d.clone(),
             fd: fd as i32,
         })
-        .chain(inherit_ns.iter().map(|(typ, j)| rpc::InheritFd {
-            key: checkpoint::external_key(*typ).into(),
+        .chain(inherit_ns.iter().map(|j| rpc::InheritFd {
+            key: checkpoint::external_key(j.typ).into(),
             fd: j.file.as_raw_fd(),
         }))
         .collect();
@@ -241,14 +241,12 @@ fn read_descriptors(images: &Path) -> Result<Vec<String>> {
 
 /// The namespaces the config joins by path: CRIU joins most itself (join_ns); the network
 /// and pid namespaces were dumped as external and are handed over by fd (inherit_fd).
-fn joined_namespaces(
-    ns: &namespaces::Plan,
-) -> Result<(Vec<rpc::JoinNamespace>, Vec<(LinuxNamespaceType, &Joined)>)> {
+fn joined_namespaces(ns: &namespaces::Plan) -> Result<(Vec<rpc::JoinNamespace>, Vec<&Joined>)> {
     let mut join = Vec::new();
     let mut inherit = Vec::new();
     for j in ns.parent_joins.iter().chain(&ns.init_joins) {
         match j.typ {
-            LinuxNamespaceType::Network | LinuxNamespaceType::Pid => inherit.push((j.typ, j)),
+            LinuxNamespaceType::Network | LinuxNamespaceType::Pid => inherit.push(j),
             LinuxNamespaceType::Cgroup => {
                 return Err(Error::invalid(format!(
                     "linux.namespaces: a cgroup namespace given by path ({}) cannot be restored into (criu cannot join one)",
