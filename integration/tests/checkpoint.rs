@@ -19,6 +19,23 @@ fn criu_works() -> bool {
         .unwrap_or(false)
 }
 
+/// criu under a name of this test's own (a link to the real one in `dir`), so that a leak
+/// check finds this test's criu and no other test's.
+fn own_criu(dir: &TempDir) -> String {
+    let link = dir.path().join(unique("criu"));
+    let real = Command::new("sh")
+        .args(["-c", "command -v criu"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    assert!(
+        !real.is_empty(),
+        "criu must be installed (hack/setup.sh installs it)"
+    );
+    std::os::unix::fs::symlink(real, &link).unwrap();
+    link.to_str().unwrap().to_string()
+}
+
 fn mountinfo_mentions(path: &Path) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
@@ -118,7 +135,10 @@ fn checkpoint_fails_clearly_and_leaves_the_container_as_it_was() {
     let scratch = TempDir::new("hull-cp");
     let image = scratch.path().join("image");
     let work = scratch.path().join("work");
+    let criu = own_criu(&scratch);
     let out = rt.cmd(&[
+        "--criu",
+        &criu,
         "checkpoint",
         "--image-path",
         image.to_str().unwrap(),
@@ -143,7 +163,7 @@ fn checkpoint_fails_clearly_and_leaves_the_container_as_it_was() {
     );
     // The container runs on, untouched; no criu is left; the half image is gone, the log kept.
     assert_eq!(rt.state(&id).unwrap(), before);
-    assert!(!process_with("swrk"), "a criu process is left");
+    assert!(!process_with(&criu), "a criu process is left");
     assert!(!image.exists(), "the image directory hull made is removed");
     assert!(
         work.join("dump.log").exists(),
@@ -234,7 +254,10 @@ fn restore_fails_clearly_and_leaves_nothing_behind() {
     b.config["linux"]["cgroupsPath"] = json!(format!("{rel}/ctr"));
     b.save();
     let image = TempDir::new("hull-rs-image");
+    let criu = own_criu(&image);
     let out = rt.detached(&[
+        "--criu",
+        &criu,
         "restore",
         "-d",
         "-b",
@@ -256,7 +279,7 @@ fn restore_fails_clearly_and_leaves_nothing_behind() {
         !mountinfo_mentions(&rt.root.path().join(&id)),
         "the rootfs bind for criu is left"
     );
-    assert!(!process_with("swrk"), "a criu process is left");
+    assert!(!process_with(&criu), "a criu process is left");
     let dirs = cgroup_dirs(&rel);
     assert!(!dirs.is_empty(), "no cgroup hierarchy found to check");
     for d in &dirs {
@@ -277,14 +300,27 @@ fn restore_runs_creates_checks_first() {
     let rt = Runtime::new();
     let image = TempDir::new("hull-rs-image");
     let img = image.path().to_str().unwrap();
+    // A criu that cannot run: had a restore got as far as starting it, its error would say so.
+    let no_criu = format!("/nonexistent/{}", unique("criu"));
     let refused = |b: &Bundle, id: &str, extra: &[&str], expect: &str| {
-        let mut args = vec!["restore", "-d", "-b", b.path().to_str().unwrap()];
+        let mut args = vec![
+            "--criu",
+            &no_criu,
+            "restore",
+            "-d",
+            "-b",
+            b.path().to_str().unwrap(),
+        ];
         args.extend(extra);
         args.push(id);
         let out = rt.detached(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
-        assert!(!process_with("swrk"), "criu was started");
+        assert!(
+            !stderr(&out).contains("cannot run"),
+            "criu was started: {}",
+            stderr(&out)
+        );
     };
     let mut bad = Bundle::sh("sleep 60");
     bad.config["mounts"]
