@@ -1,115 +1,137 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of hull, runc and crun: `create + start + delete -f` of a busybox
-# bundle running /bin/true, interleaved round-robin so machine noise hits all alike; reports
-# medians, ratios against crun and runc, and the peak RSS of `create`.
-# Usage: hack/bench.sh [ITERATIONS]   (default 30; ~10 s per 30 on a 2-core machine)
-# Extra benchmark lanes (e.g. hack/bench-image.sh) are run after this one when present.
+# Side-by-side benchmark of hull, runc and crun, made so that no runtime is flattered:
+#
+# - one shared environment, prepared once: a private mount namespace and a private cgroup
+#   namespace rooted at a cgroup of the bench's own (made below our cgroup in every
+#   hierarchy and removed at the end), with the cgroup hierarchies mounted afresh there and
+#   the unified one's cgroup.controllers reading empty (crun 1.8.1 refuses hybrid hosts
+#   otherwise). Every runtime sees the same host and puts its containers in the same place;
+# - each round runs the runtimes in the next of all their orders (3 runtimes: the 6
+#   permutations in turn), so each follows each other equally often and no one always
+#   pays for the teardown of the same predecessor; ratios to crun are the median of the
+#   per-round ratios (runs of one round paired);
+# - times come from a small C driver (hack/bench/driver.c) that takes CLOCK_MONOTONIC right
+#   before posix_spawn and right after wait4: no shell and no date(1) inside a span;
+# - every orphaned container init is reaped at once by a subreaper around the whole run;
+# - the floor row is a C program (hack/bench/floor.c) doing the default config's kernel
+#   work and nothing else.
+# docs/PERFORMANCE.md describes the method and every row.
+#
+# Usage: hack/bench.sh [--quick] [ROUNDS]
+#   ROUNDS      rounds of the timed rows (default 24: every order 4 times; use a multiple of
+#               24 so the floor also takes each position in the run row equally often)
+#   --quick     smoke test: 6 rounds, run x10 instead of x100, 2/5/10 containers present
+#               instead of 10/50/100, no extra bench lanes. Not for figures.
+#   BENCH_SAMPLES=DIR (environment) keeps the raw samples there; BENCH_HULL=PATH measures
+#               that hull binary instead of building target/release/hull; BENCH_EXTRA=0
+#               skips the other bench lanes.
+# Needs root. Figures are meaningful only on an otherwise idle machine: the load is printed.
+# Extra benchmark lanes (hack/bench-*.sh) run after this one, unless --quick or BENCH_EXTRA=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-30}
-hack/setup.sh time
-cargo build --release -q -p hull
-hull=$PWD/target/release/hull
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-HULL=$hull hack/mkbundle.sh "$work/bundle" /bin/true
-# crun 1.8.1 accepts only 1.0.x configs.
-jq '.ociVersion = "1.0.2-dev"' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
+quick=0
+rounds=
+for a in "$@"; do
+  case $a in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *[!0-9]*|'') echo "bench: unknown argument $a" >&2; exit 2 ;;
+    *) rounds=$a ;;
+  esac
+done
+if [ "$quick" = 1 ]; then
+  : "${rounds:=6}"; runs_n=10; levels="2 5 10"
+else
+  : "${rounds:=24}"; runs_n=100; levels="10 50 100"
+fi
+[ "$rounds" -ge 1 ] || { echo "bench: ROUNDS must be at least 1" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (namespaces, cgroups, mounts)" >&2; exit 1; }
 
-# A second bundle under podman's default seccomp profile (as podman converts it for x86_64
-# and the default capabilities): compiling the filter is the costliest part of create, and
-# hull caches the compiled program; "hull-cold" clears that cache before every create.
-cp -r "$work/bundle" "$work/bundle-seccomp"
-if [ -f /usr/share/containers/seccomp.json ]; then
-  jq '{defaultAction, defaultErrnoRet,
-       architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-       syscalls: [.syscalls[]
-         | select(((.includes.caps // []) | length) == 0
-                  and (((.includes.arches // []) | length) == 0 or ((.includes.arches // []) | index("amd64")))
-                  and ((.excludes.caps // []) | length) == 0)
-         | {names, action, args: (.args // [])} + (if .errnoRet then {errnoRet} else {} end)]}' \
-    /usr/share/containers/seccomp.json > "$work/seccomp.json"
-  jq --slurpfile s "$work/seccomp.json" '.linux.seccomp = $s[0]' "$work/bundle/config.json" > "$work/bundle-seccomp/config.json"
+hack/setup.sh python3
+runc=/usr/sbin/runc crun=/usr/bin/crun
+for r in "$runc" "$crun"; do
+  [ -x "$r" ] || { echo "bench: $r is missing (hack/setup.sh installs it)" >&2; exit 1; }
+done
+# The release build as shipped: Cargo.toml's [profile.release] (docs/PERFORMANCE.md).
+# BENCH_HULL=PATH measures that binary instead (say which in any figure you quote).
+if [ -n "${BENCH_HULL:-}" ]; then
+  hull=$(realpath "$BENCH_HULL")
+else
+  cargo build --release -q -p hull
+  hull=$PWD/target/release/hull
 fi
 
-# crun 1.8.1 refuses hybrid cgroup hosts unless the unified hierarchy looks empty: all three
-# runtimes run in one private mount namespace where it does, so they see the same host.
-cat > "$work/run.sh" <<'INNER'
-set -euo pipefail
-work=$1; n=$2; shift 2
-if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
-  : > "$work/empty"
-  mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
-fi
-cycle() {  # cycle RUNTIME NAME BUNDLE RESULTS
-  local id="bench-$2-$i-$$"
-  local t0=$(date +%s%N)
-  "$1" --root "$work/root-$2" create -b "$3" "$id" >/dev/null 2>&1 </dev/null
-  "$1" --root "$work/root-$2" start "$id"
-  "$1" --root "$work/root-$2" delete -f "$id"
-  local t1=$(date +%s%N)
-  echo "$2 $(( (t1 - t0) / 1000 ))" >> "$4"
+. hack/bench/lib.sh
+work=$(mktemp -d /tmp/hull-bench.XXXXXX)
+cleanup() {
+  bench_cgroups_remove
+  rm -rf "$work"
 }
-for ((i = 0; i < n; i++)); do
-  for rt in "$@"; do
-    cycle "$rt" "$(basename "$rt")" "$work/bundle" "$work/times"
-  done
-done
-if [ -f "$work/bundle-seccomp/config.json" ] && [ -f "$work/seccomp.json" ]; then
-  for ((i = 0; i < n; i++)); do
-    for rt in "$@"; do
-      cycle "$rt" "$(basename "$rt")" "$work/bundle-seccomp" "$work/times-seccomp"
+trap cleanup EXIT
+
+cc -O2 -Wall -o "$work/driver" hack/bench/driver.c
+cc -O2 -Wall -static -o "$work/floor" hack/bench/floor.c
+
+# Bundles, sharing one busybox rootfs (read-only in the default config): the default
+# config running /bin/true; a sleeper to exec into; and the /bin/true one under Docker's
+# and podman's default seccomp profiles as those engines hand them to the runtime for
+# amd64 (Docker's already resolved in the repository; podman's resolved here with its
+# default capabilities). crun 1.8.1 accepts only 1.0.x configs.
+HULL=$hull hack/mkbundle.sh "$work/base" /bin/true
+rootfs=$work/base/rootfs
+jq --arg root "$rootfs" '.ociVersion = "1.0.2-dev" | .root.path = $root' \
+  "$work/base/config.json" > "$work/config.json"
+mv "$work/config.json" "$work/base/config.json"
+mkdir -p "$work/sleep" "$work/docker" "$work/podman"
+jq '.process.args = ["sleep", "1000000"]' "$work/base/config.json" > "$work/sleep/config.json"
+jq --slurpfile s src/security/testdata/docker-default.json '.linux.seccomp = $s[0]' \
+  "$work/base/config.json" > "$work/docker/config.json"
+python3 hack/bench/engine-seccomp.py /usr/share/containers/seccomp.json \
+  CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_NET_BIND_SERVICE \
+  CAP_SETFCAP CAP_SETGID CAP_SETPCAP CAP_SETUID CAP_SYS_CHROOT > "$work/podman.json"
+jq --slurpfile s "$work/podman.json" '.linux.seccomp = $s[0]' \
+  "$work/base/config.json" > "$work/podman/config.json"
+
+bench_cgroups_make "hull-bench-$$"
+
+{
+  echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "kernel $(uname -r)"
+  echo "cpu $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  echo "nproc $(nproc)"
+  echo "mem $(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
+  echo "rounds $rounds"
+  echo "runs_n $runs_n"
+  echo "levels $levels"
+  echo "quick $quick"
+  for spec in "hull=$hull" "runc=$runc" "crun=$crun"; do
+    name=${spec%%=*} rt=${spec#*=}
+    echo "version $name $("$rt" --version | head -1)"
+    libs=0 nlibs=0
+    for lib in $(ldd "$rt" 2>/dev/null | awk '/=> \// { print $3 }'); do
+      case $(basename "$lib") in libc.so.*|ld-linux*) continue ;; esac
+      libs=$((libs + $(stat -L -c %s "$lib"))); nlibs=$((nlibs + 1))
     done
-    rm -rf "$work/root-hull-cold/.seccomp-cache"
-    cycle "$1" hull-cold "$work/bundle-seccomp" "$work/times-seccomp"
+    echo "size $name $(stat -L -c %s "$rt") $libs $nlibs"
+  done
+  echo "load_before $(cat /proc/loadavg)"
+} > "$work/meta"
+
+export BENCH_WORK=$work BENCH_ROUNDS=$rounds BENCH_RUNS_N=$runs_n BENCH_LEVELS=$levels
+export BENCH_RUNTIMES="hull=$hull runc=$runc crun=$crun"
+bench_enter "$work" /bin/bash hack/bench/run.sh
+echo "load_after $(cat /proc/loadavg)" >> "$work/meta"
+
+python3 hack/bench/report.py "$work"
+# BENCH_SAMPLES=DIR keeps the raw samples and the machine's description.
+if [ -n "${BENCH_SAMPLES:-}" ]; then
+  mkdir -p "$BENCH_SAMPLES" && cp "$work/samples" "$work/meta" "$BENCH_SAMPLES/"
+fi
+
+if [ "$quick" = 0 ] && [ "${BENCH_EXTRA:-1}" != 0 ]; then
+  for extra in hack/bench-*.sh; do
+    [ -e "$extra" ] && bash "$extra"
   done
 fi
-# Peak RSS of one create per runtime.
-for rt in "$@"; do
-  name=$(basename "$rt")
-  id="rss-$name-$$"
-  /usr/bin/time -f "%M" -o "$work/rss-$name" "$rt" --root "$work/root-$name" create -b "$work/bundle" "$id" >/dev/null 2>&1 </dev/null
-  "$rt" --root "$work/root-$name" delete -f "$id"
-done
-INNER
-runtimes=("$hull")
-for r in /usr/sbin/runc /usr/bin/crun; do [ -x "$r" ] && runtimes+=("$r"); done
-unshare -m --propagation private bash "$work/run.sh" "$work" "$n" "${runtimes[@]}"
-
-python3 - "$work" "${runtimes[@]}" <<'PY'
-import sys, statistics, os
-work, rts = sys.argv[1], [os.path.basename(r) for r in sys.argv[2:]]
-t = {r: [] for r in rts}
-for line in open(f"{work}/times"):
-    name, us = line.split(); t[name].append(int(us) / 1000)
-med = {r: statistics.median(v) for r, v in t.items()}
-rss = {r: int(open(f"{work}/rss-{r}").read().split()[-1]) for r in rts}
-print(f"create+start+delete of /bin/true, {len(t[rts[0]])} runs each, interleaved")
-print(f"{'runtime':8} {'median ms':>10} {'p10':>7} {'p90':>7} {'peak RSS KiB':>13}")
-for r in rts:
-    v = sorted(t[r]); p = lambda q: v[min(len(v) - 1, int(q * len(v)))]
-    print(f"{r:8} {med[r]:10.1f} {p(0.1):7.1f} {p(0.9):7.1f} {rss[r]:13}")
-for ref in ("crun", "runc"):
-    if ref in med:
-        print(f"hull / {ref}: time {med['hull'] / med[ref]:.2f}x, peak RSS {rss['hull'] / rss[ref]:.2f}x")
-if os.path.exists(f"{work}/times-seccomp"):
-    s = {}
-    for line in open(f"{work}/times-seccomp"):
-        name, us = line.split(); s.setdefault(name, []).append(int(us) / 1000)
-    sm = {r: statistics.median(v) for r, v in s.items()}
-    print()
-    print("the same under podman's seccomp profile (hull-cold: compiled-filter cache cleared each time)")
-    for r, m in sm.items():
-        print(f"{r:9} {m:10.1f} ms")
-    if "hull-cold" in sm:
-        print(f"cache gain: {sm['hull-cold'] - sm['hull']:.1f} ms per create ({sm['hull'] / sm['hull-cold']:.2f}x)")
-    for ref in ("crun", "runc"):
-        if ref in sm:
-            print(f"hull / {ref} with seccomp: {sm['hull'] / sm[ref]:.2f}x")
-PY
-
-for extra in hack/bench-*.sh; do
-  [ -e "$extra" ] && bash "$extra"
-done
 exit 0

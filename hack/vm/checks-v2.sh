@@ -5,7 +5,8 @@
 # shellcheck disable=SC2016  # container commands are single-quoted on purpose
 
 # shellcheck disable=SC2034  # read by the guest scripts
-V2_CHECKS=(host features limits cpu_quota oom pids pause kill_all update delete paths populated_parent)
+V2_CHECKS=(host features limits cpu_quota oom pids pause kill_all update delete paths populated_parent
+  refuse_cgroup no_pidns update_swap pids_zero)
 
 MiB=$((1024 * 1024))
 inside() { hull exec "$1" cat "/sys/fs/cgroup/$2"; }   # a cgroup file as the container sees it
@@ -93,8 +94,9 @@ check_oom() {
   b=$(bundle oom 'sleep 1000' ".linux.resources.memory = {\"limit\": $((16 * MiB))}")
   run_d oom "$b"
   d=$(cgdir oom)
-  # Streaming events: wait for its first stats line so it has read the OOM baseline.
-  hull events --interval 60s oom >"$WORK/events.out" 2>&1 &
+  # Streaming events: wait for its first stats line (one interval in, as runc's ticker) so it
+  # has read the OOM baseline.
+  hull events --interval 1s oom >"$WORK/events.out" 2>&1 &
   local ev=$!
   wait_for 20 grep -q '"type":"stats"' "$WORK/events.out" || note "events printed no stats"
   hull exec oom dd if=/dev/zero of=/dev/null bs=64M count=1 >/dev/null 2>&1 || rc=$?
@@ -105,6 +107,7 @@ check_oom() {
   expect "events --stats: memory.oom_kill >= 1" [ "$(jq .data.memory.oom_kill <<<"$s")" -ge 1 ]
   expect_eq "events --stats: memory.usage.limit" "$(jq .data.memory.usage.limit <<<"$s")" $((16 * MiB))
   expect "events (streaming) reports an oom event" wait_for 5 grep -q '"type":"oom"' "$WORK/events.out"
+  expect "in runc's shape: {type, id}, no data" grep -qx '{"id":"oom","type":"oom"}' "$WORK/events.out"
   kill "$ev" 2>/dev/null || true
   wait "$ev" 2>/dev/null || true
   expect_eq "the container's init survived (only dd was killed)" "$(state oom status)" running
@@ -271,4 +274,112 @@ check_populated_parent() {
   wait "$s" 2>/dev/null || true
   [ ! -d "$busy/ctr" ] || wait_for 10 rmdir "$busy/ctr" 2>/dev/null || true
   expect "cleaned up" wait_for 10 rmdir "$busy"
+}
+
+# runc 1.2+ refuses a cgroup that already holds processes ("container's cgroup is not empty")
+# and a frozen one ("container's cgroup unexpectedly frozen"). hull also refuses a cgroup below
+# a frozen ancestor: init would be frozen the moment it joined, and create would hang.
+check_refuse_cgroup() {
+  local b rc=0 shared=$CG/hulltest-shared frz=$CG/hulltest-frz
+  b=$(bundle busy1 'sleep 1000' '.linux.cgroupsPath = "/hulltest-shared"')
+  run_d busy1 "$b"
+  hull run -d -b "$b" busy2 </dev/null >/dev/null 2>"$WORK/busy2.err" || rc=$?
+  expect_eq "a container in a cgroup that holds processes is refused" "$rc" 1
+  expect "saying so: $(cat "$WORK/busy2.err")" grep -q "container's cgroup is not empty" "$WORK/busy2.err"
+  expect "and leaving no state" sh -c "! \"$HULL\" --root '$ROOT' state busy2 >/dev/null 2>&1"
+  expect_eq "the first container is alone in its cgroup" "$(cat "$shared/cgroup.procs")" "$(state busy1 pid)"
+  hull delete -f busy1
+  expect "its cgroup is gone with it" test ! -e "$shared"
+
+  mkdir -p "$frz"
+  echo 1 >"$frz/cgroup.freeze"
+  b=$(bundle frz 'true' '.linux.cgroupsPath = "/hulltest-frz/ctr"')
+  rc=0
+  timeout 60 "$HULL" --root "$ROOT" run -d -b "$b" frz </dev/null >/dev/null 2>"$WORK/frz.err" || rc=$?
+  expect_eq "a container below a frozen cgroup is refused, not hung" "$rc" 1
+  expect "saying so: $(cat "$WORK/frz.err")" grep -q "unexpectedly frozen" "$WORK/frz.err"
+  expect "nothing was made below it" test ! -e "$frz/ctr"
+  mkdir "$frz/ctr"
+  echo 0 >"$frz/cgroup.freeze"
+  echo 1 >"$frz/ctr/cgroup.freeze"
+  rc=0
+  timeout 60 "$HULL" --root "$ROOT" run -d -b "$b" frz </dev/null >/dev/null 2>"$WORK/frz.err" || rc=$?
+  expect_eq "a frozen cgroup of its own is refused (runc's check)" "$rc" 1
+  expect "saying so: $(cat "$WORK/frz.err")" grep -q "unexpectedly frozen" "$WORK/frz.err"
+  expect "the cgroup, not the runtime's, is left as it was" grep -qx 1 "$frz/ctr/cgroup.freeze"
+  rmdir "$frz/ctr" "$frz"
+}
+
+# Without a pid namespace of its own, init's death does not take the container's other
+# processes with it. runc 1.4: SIGKILL kills the whole cgroup (cgroup.kill), and delete kills
+# what is left after init has gone.
+check_no_pidns() {
+  local b d pids init left
+  b=$(bundle nopid 'sleep 1000' 'del(.linux.namespaces[] | select(.type == "pid"))')
+  for id in nopid1 nopid2; do
+    run_d "$id" "$b"
+    hull exec -d "$id" sleep 1001 </dev/null >/dev/null 2>&1
+    hull exec -d "$id" sh -c 'sleep 1002 & sleep 1003' </dev/null >/dev/null 2>&1
+  done
+  d=$(cgdir nopid1)
+  wait_for 20 sh -c "[ \$(wc -l < '$d/cgroup.procs') -ge 4 ]" || note "procs: $(cat "$d/cgroup.procs")"
+  # shellcheck disable=SC2046,SC2086
+  pids=$(echo $(cat "$d/cgroup.procs"))
+  hull kill nopid1 KILL
+  expect "kill KILL: every process of the cgroup is gone ($pids)" \
+    wait_for 10 sh -c "for p in $pids; do [ ! -e /proc/\$p ] || exit 1; done"
+  hull delete nopid1
+  expect "delete removed its cgroup" test ! -e "$d"
+
+  d=$(cgdir nopid2)
+  wait_for 20 sh -c "[ \$(wc -l < '$d/cgroup.procs') -ge 4 ]" || note "procs: $(cat "$d/cgroup.procs")"
+  # shellcheck disable=SC2046,SC2086
+  pids=$(echo $(cat "$d/cgroup.procs"))
+  init=$(state nopid2 pid)
+  kill -9 "$init"
+  wait_for 10 sh -c "[ \"\$(\"$HULL\" --root '$ROOT' state nopid2 | jq -r .status)\" = stopped ]"
+  left=$(cat "$d/cgroup.procs")
+  expect "init gone, the others are left (${left//$'\n'/ })" [ -n "$left" ]
+  hull delete nopid2
+  expect "delete of the stopped container kills them ($pids)" \
+    wait_for 10 sh -c "for p in $pids; do [ ! -e /proc/\$p ] || exit 1; done"
+  expect "and removes its cgroup" test ! -e "$d"
+}
+
+# v2's memory.swap.max is swap alone, runc's value memory+swap: runc converts, reads a swap
+# value without a limit against the current limit, and lifts swap with an unlimited limit.
+check_update_swap() {
+  local b d
+  b=$(bundle swap 'sleep 1000' '.linux.resources.memory = {"limit": 67108864, "swap": 134217728}')
+  run_d swap "$b"
+  d=$(cgdir swap)
+  if [ ! -e "$d/memory.swap.max" ]; then
+    pass "no swap accounting in this kernel: nothing to check"
+    return
+  fi
+  expect_eq "create: memory.max" "$(cat "$d/memory.max")" $((64 * MiB))
+  expect_eq "create: memory.swap.max (128M - 64M)" "$(cat "$d/memory.swap.max")" $((64 * MiB))
+  hull update --memory 256m --memory-swap 512m swap
+  expect_eq "raise both: memory.max" "$(cat "$d/memory.max")" $((256 * MiB))
+  expect_eq "raise both: memory.swap.max" "$(cat "$d/memory.swap.max")" $((256 * MiB))
+  hull update --memory-swap 384m swap
+  expect_eq "swap alone is read against the current limit" "$(cat "$d/memory.swap.max")" $((128 * MiB))
+  hull update --memory 32m --memory-swap 64m swap
+  expect_eq "lower both: memory.max" "$(cat "$d/memory.max")" $((32 * MiB))
+  expect_eq "lower both: memory.swap.max" "$(cat "$d/memory.swap.max")" $((32 * MiB))
+  hull update --memory -1 swap
+  expect_eq "memory -1: memory.max" "$(cat "$d/memory.max")" max
+  expect_eq "memory -1 lifts swap too" "$(cat "$d/memory.swap.max")" max
+}
+
+# runtime-spec 1.3 / runc 1.4: pids.limit 0 is a limit (written as 1, as runc 1.4 and
+# systemd's TasksMax do), negative is "max", absent leaves pids.max alone.
+check_pids_zero() {
+  local b
+  b=$(bundle pidz 'cat /sys/fs/cgroup/pids.max' '.linux.resources.pids = {"limit": 0}')
+  expect_eq "pids.limit 0: pids.max" "$(hull run -b "$b" pidz </dev/null 2>&1)" 1
+  b=$(bundle pidn 'cat /sys/fs/cgroup/pids.max' '.linux.resources.pids = {"limit": -5}')
+  expect_eq "pids.limit -5: pids.max" "$(hull run -b "$b" pidn </dev/null 2>&1)" max
+  b=$(bundle pidu 'cat /sys/fs/cgroup/pids.max' '.linux.resources.pids = {}')
+  expect_eq "pids without limit: pids.max as the kernel made it" "$(hull run -b "$b" pidu </dev/null 2>&1)" max
 }

@@ -73,7 +73,18 @@ fn delete_removes_what_a_create_killed_at_any_step_left() {
             "create did not die at {step} (a release build has no fault points): {out:?}"
         );
         // What state and list say about it: not "running", never an error for a recorded one.
-        let status = rt.status(&id);
+        // Init dies of its parent-death signal, which the kernel sends as the runtime exits;
+        // on a busy machine init may not have run its exit yet when `state` looks, so a
+        // "created" is waited out (bounded, and it fails loudly).
+        let mut status = rt.status(&id);
+        let settle = std::time::Instant::now();
+        while !matches!(*step, "create:dir" | "create:released")
+            && status.as_deref() == Some("created")
+            && settle.elapsed() < std::time::Duration::from_secs(30)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            status = rt.status(&id);
+        }
         match *step {
             "create:dir" => assert_eq!(status, None, "{step}"),
             "create:released" => assert_eq!(status.as_deref(), Some("created"), "{step}"),
@@ -160,15 +171,27 @@ fn delete_fails_loudly_when_it_cannot_remove_everything() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(libc::SIGKILL)
     );
-    // A child cgroup (ours) keeps the container's cgroup from being removed.
+    // A child cgroup (ours) with a mount on it keeps the container's cgroup from being
+    // removed: delete removes sub-cgroups (as runc does), but not a mount point.
     let dir = cgroup_dirs(&id)
         .into_iter()
         .find(|d| d.exists())
         .expect("the killed create made its cgroup");
     let child = dir.join("held-by-test");
     std::fs::create_dir(&child).unwrap();
+    nix::mount::mount(
+        Some("none"),
+        &child,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
     let out = rt.cmd(&["delete", "--force", &id]);
-    let removed_child = std::fs::remove_dir(&child);
+    let unmounted = nix::mount::umount(&child);
+    let removed_child = unmounted
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::fs::remove_dir(&child));
     assert!(!out.status.success(), "delete claimed success");
     assert!(
         stderr(&out).contains("cgroup") && stderr(&out).contains("kept"),

@@ -62,8 +62,8 @@ fn memory_limit_oom_kills_and_events_report_it() {
     assert_eq!(ev["data"]["memory"]["usage"]["limit"], 16 * 1024 * 1024);
 }
 
-/// Streaming `events` reports an OOM as it happens (the stats interval is far longer than the
-/// test), and ends when the container stops.
+/// Streaming `events` reports an OOM as it happens, between stats ticks, and ends when the
+/// container stops.
 #[test]
 fn streaming_events_report_an_oom_when_it_happens() {
     use std::io::{BufRead, BufReader};
@@ -71,19 +71,24 @@ fn streaming_events_report_an_oom_when_it_happens() {
     let (_b, id) = run_with_16m_limit(&rt, "oomev");
     let mut events = rt
         .command()
-        .args(["events", "--interval", "60s", &id])
+        .args(["events", "--interval", "1s", &id])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(events.stdout.take().unwrap()).lines();
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let mut lines = BufReader::new(events.stdout.take().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap());
+    // As runc's, the first stats come one interval in, after the OOM watch is set up.
+    let first = lines.next().unwrap();
     assert_eq!(first["type"], "stats", "{first}");
-    let started = std::time::Instant::now();
     oom_kill_a_dd(&rt, &id);
-    let next: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let next = lines.find(|e| e["type"] != "stats").unwrap();
     assert_eq!(next["type"], "oom", "{next}");
     assert_eq!(next["id"], id.as_str());
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        next.get("data").is_none(),
+        "runc's oom event has no data: {next}"
+    );
     ok(&rt.cmd(&["kill", &id, "KILL"]));
     let status = events.wait().unwrap();
     assert!(status.success(), "events ends with the container: {status}");

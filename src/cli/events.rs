@@ -44,14 +44,19 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let interval = parse_duration(&a.interval)?;
     let (dir, st) = super::open(g, &a.id)?;
     let cg = cgroup::of(&st).ok_or_else(|| anyhow::anyhow!("container has no cgroup"))?;
-    let event = |typ: &str, data: serde_json::Value| {
-        println!(
-            "{}",
-            serde_json::json!({"type": typ, "id": a.id, "data": data})
-        );
+    // runc's event shape: {"type","id","data"}, where an "oom" event has no data.
+    let event = |typ: &str, data: Option<serde_json::Value>| {
+        let mut e = serde_json::json!({"type": typ, "id": a.id});
+        if let Some(d) = data {
+            e["data"] = d;
+        }
+        println!("{e}");
     };
     if a.stats {
-        event("stats", serde_json::to_value(cgroup::call(cg.stats())?)?);
+        event(
+            "stats",
+            Some(serde_json::to_value(cgroup::call(cg.stats())?)?),
+        );
         return Ok(0);
     }
     drop(dir);
@@ -61,10 +66,14 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let init = kill::open_init(&st)?;
     let mut watch = cgroup::call(cg.oom_watch())?;
     let mut ooms = cgroup::call(cg.stats())?.memory.oom_kill;
-    let mut next_stats = Instant::now();
+    // As runc's ticker: the first stats come one interval after the start.
+    let mut next_stats = Instant::now() + interval;
     loop {
         if Instant::now() >= next_stats {
-            event("stats", serde_json::to_value(cgroup::call(cg.stats())?)?);
+            event(
+                "stats",
+                Some(serde_json::to_value(cgroup::call(cg.stats())?)?),
+            );
             next_stats = Instant::now() + interval;
         }
         let Some(init) = &init else {
@@ -91,13 +100,13 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         if oom_ready {
             let taken = watch.as_mut().map(|w| w.take()).transpose();
             match cgroup::call(taken.map(Option::flatten))? {
-                Some(n) => (0..n).for_each(|_| event("oom", serde_json::Value::Null)),
+                Some(n) => (0..n).for_each(|_| event("oom", None)),
                 None => watch = None,
             }
         } else if watch.is_none() {
             let now = cgroup::call(cg.stats())?.memory.oom_kill;
             if now > ooms {
-                (ooms..now).for_each(|_| event("oom", serde_json::Value::Null));
+                (ooms..now).for_each(|_| event("oom", None));
             }
             ooms = now;
         }

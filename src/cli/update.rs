@@ -78,21 +78,51 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
                     std::fs::read_to_string(src).map_err(|e| anyhow::anyhow!("read {src}: {e}"))?;
             }
             let mut de = serde_json::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize(&mut de)
-                .map_err(|e| anyhow::anyhow!("resources: {}: {}", e.path(), e.inner()))?
+            let mut r = serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| anyhow::anyhow!("resources: {}: {}", e.path(), e.inner()))?;
+            crate::spec::drop_unset_pids_limit(&mut r, text.as_bytes(), "/pids");
+            r
         }
         None => serde_json::from_value(from_flags(&a)?)?,
     };
     let cg = cgroup::of(&st).ok_or_else(|| anyhow::anyhow!("container has no cgroup to update"))?;
-    cgroup::update(cg.as_ref(), &r)?;
+    let saved = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    cgroup::update(
+        cg.as_ref(),
+        &st.config,
+        &with_memory_limit(r.clone(), &saved),
+    )?;
     // Remember what was asked, so the saved config tells the truth.
     if let Some(linux) = st.config.linux_mut() {
-        let mut merged = serde_json::to_value(linux.resources().clone().unwrap_or_default())?;
+        let mut merged = serde_json::to_value(&saved)?;
         merge(&mut merged, serde_json::to_value(&r)?);
+        if let Some(p) = r.pids() {
+            // 0 is a limit for pids (runtime-spec 1.3), which `merge` would pass over.
+            merged["pids"] = serde_json::to_value(p)?;
+        }
         linux.set_resources(Some(serde_json::from_value(merged)?));
         dir.save(&st)?;
     }
     Ok(0)
+}
+
+/// A swap value without a memory limit is read against the container's current limit, as
+/// runc does (its update applies the merged config): on v2 memory.swap.max is swap alone, so
+/// "memory+swap" needs the limit to subtract, and on v1 the order of the two writes depends on
+/// it.
+fn with_memory_limit(mut r: LinuxResources, saved: &LinuxResources) -> LinuxResources {
+    let current = saved.memory().as_ref().and_then(|m| m.limit());
+    if let (Some(m), Some(limit)) = (r.memory_mut().as_mut(), current) {
+        if m.swap().is_some_and(|s| s != 0) && m.limit().is_none_or(|l| l == 0) {
+            m.set_limit(Some(limit));
+        }
+    }
+    r
 }
 
 fn from_flags(a: &Args) -> anyhow::Result<Value> {

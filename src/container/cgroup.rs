@@ -45,6 +45,14 @@ pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dy
     hull_cgroups::create(&cfg).map(Some).map_err(err)
 }
 
+/// Refuses a cgroup a new container must not join (after the id was found free, before the
+/// cgroup is made, as runc orders it): one with processes would mix containers (and `kill
+/// --all` would reach the others), a frozen one would freeze init and hang create.
+pub fn check_new(m: &dyn Manager) -> Result<()> {
+    m.check_new()
+        .map_err(|e| Error::invalid(format!("linux.cgroupsPath: {}", err(e))))
+}
+
 /// The manager of an existing container, from its state.
 pub fn of(state: &State) -> Option<Box<dyn Manager>> {
     let saved: hull_cgroups::Saved = serde_json::from_value(state.cgroup.clone()?).ok()?;
@@ -118,9 +126,22 @@ fn resources(spec: &Spec) -> LinuxResources {
     resources
 }
 
-/// Applies `update`'s resources (0 and absent leave a setting as it is).
-pub fn update(m: &dyn Manager, r: &LinuxResources) -> Result<()> {
-    m.set(r).map_err(err)
+/// Applies `update`'s resources (0 and absent leave a setting as it is). Device rules, when
+/// given, replace the config's and get the same defaults after them as at create (the manager
+/// moves the cgroup to the new list by its differences). runc's `update` leaves device rules
+/// alone whatever it is given; hull applies them rather than drop them silently.
+pub fn update(m: &dyn Manager, config: &Spec, r: &LinuxResources) -> Result<()> {
+    let mut r = r.clone();
+    if let Some(devices) = r.devices().clone().filter(|d| !d.is_empty()) {
+        let mut with_rules = config.clone();
+        let mut linux = with_rules.linux().clone().unwrap_or_default();
+        let mut res = LinuxResources::default();
+        res.set_devices(Some(devices));
+        linux.set_resources(Some(res));
+        with_rules.set_linux(Some(linux));
+        r.set_devices(resources(&with_rules).devices().clone());
+    }
+    m.set(&r).map_err(err)
 }
 
 pub fn call<T>(r: hull_cgroups::Result<T>) -> Result<T> {

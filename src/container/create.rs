@@ -138,6 +138,11 @@ pub fn create(opts: &Options) -> Result<Created> {
         cgroup: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
+    // A cgroup a new container must not join is refused before it is recorded as this
+    // container's (a delete of what is left would otherwise treat it as ours).
+    if let Some(cg) = &cgroup {
+        cgroup::check_new(cg.as_ref())?;
+    }
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),
         id: opts.id.clone(),

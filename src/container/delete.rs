@@ -34,6 +34,22 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         }
     }
     if let Some(cg) = super::cgroup::of(state) {
+        // Without a pid namespace of its own, a container whose init is gone can still have
+        // processes; they are the container's, so they go with it (runc's destroy does this).
+        // (A running one was killed whole by `stop` above.)
+        if status == Status::Stopped
+            && !kill::own_pid_ns(&state.config)
+            && !super::cgroup::call(cg.pids())?.is_empty()
+        {
+            let _ = cg.thaw();
+            super::cgroup::call(cg.kill_all(libc::SIGKILL))
+                .map_err(|e| left_behind(&state.id, &format!("its processes ({e})")))?;
+            // Their exit takes a moment; the cgroup can go only after it.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !super::cgroup::call(cg.pids())?.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         super::cgroup::call(cg.destroy())
             .map_err(|e| left_behind(&state.id, &format!("its cgroup ({e})")))?;
     }

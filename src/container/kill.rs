@@ -38,9 +38,51 @@ pub fn signal_init(fd: &OwnedFd, sig: Signal) -> Result<()> {
     }
 }
 
+/// Whether the container has a pid namespace of its own: a new one (a `pid` entry without a
+/// path; an empty path is a new one too, as runc reads it). Without one, its init is an
+/// ordinary process: when it dies, the kernel leaves the others of the container running.
+pub fn own_pid_ns(config: &oci_spec::runtime::Spec) -> bool {
+    config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid
+                    && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+            })
+        })
+}
+
 /// `kill [--all] ID SIGNAL`.
+///
+/// Every process of the container's cgroup gets the signal, frozen first so none can fork
+/// away (or all at once through cgroup.kill), when:
+/// - `--all` is given (runc 1.1; also after init is gone, while processes are left);
+/// - the signal is SIGKILL and the container shares a pid namespace (runc 1.4): killing its
+///   init does not take the others with it, as it would in a namespace of its own.
+///
+/// A stopped container with nothing left to signal is no error with `--all` (runc 1.1 and
+/// 1.4 agree).
 pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
     let status = state::status(dir, state);
+    let cgroup = super::cgroup::of(state);
+    if let Some(cg) = &cgroup {
+        if all || (sig == Signal::SIGKILL && !own_pid_ns(&state.config)) {
+            let left = super::cgroup::call(cg.pids())?;
+            if status == Status::Stopped && left.is_empty() {
+                return if all {
+                    Ok(())
+                } else {
+                    Err(Error::Other("container not running".into()))
+                };
+            }
+            return super::cgroup::call(cg.kill_all(sig as i32));
+        }
+    }
+    if all && status == Status::Stopped {
+        return Ok(());
+    }
     let fd = match (status, open_init(state)?) {
         (Status::Stopped, _) | (_, None) => {
             return Err(Error::Other("container not running".into()))
@@ -48,9 +90,8 @@ pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
         (_, Some(fd)) => fd,
     };
     if all {
-        if let Some(cg) = super::cgroup::of(state) {
-            return super::cgroup::call(cg.kill_all(sig as i32));
-        }
+        // No cgroup of its own (cgroups disabled, or rootless without one): the processes
+        // of its pid namespace.
         for pid in container_pids(state)? {
             if pid != state.pid {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
@@ -128,6 +169,24 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_pid_namespace() {
+        let spec = |ns: serde_json::Value| -> oci_spec::runtime::Spec {
+            serde_json::from_value(
+                serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": ns}}),
+            )
+            .unwrap()
+        };
+        assert!(own_pid_ns(&spec(serde_json::json!([{"type": "pid"}]))));
+        assert!(own_pid_ns(&spec(
+            serde_json::json!([{"type": "pid", "path": ""}])
+        )));
+        assert!(!own_pid_ns(&spec(
+            serde_json::json!([{"type": "pid", "path": "/proc/1/ns/pid"}])
+        )));
+        assert!(!own_pid_ns(&spec(serde_json::json!([{"type": "mount"}]))));
+    }
 
     #[test]
     fn signals() {

@@ -25,18 +25,26 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 /// Parses a config document; the error says where in the document it went wrong.
 pub fn parse(doc: &[u8]) -> Result<Spec, String> {
     let typed = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(doc));
-    match typed {
-        Ok(spec) => Ok(spec),
+    let mut spec: Spec = match typed {
+        Ok(spec) => spec,
         // Only a config naming a capability the types do not know takes the slower way
         // through an untyped document, to leave those names out.
         Err(e) if e.path().to_string().starts_with("process.capabilities.") => {
             let mut doc: serde_json::Value =
                 serde_json::from_slice(doc).map_err(|e| e.to_string())?;
             drop_unknown_capabilities(&mut doc);
-            serde_path_to_error::deserialize(doc).map_err(describe)
+            serde_path_to_error::deserialize(doc).map_err(describe)?
         }
-        Err(e) => Err(describe(e)),
+        Err(e) => return Err(describe(e)),
+    };
+    if let Some(r) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.resources_mut().as_mut())
+    {
+        drop_unset_pids_limit(r, doc, "/linux/resources/pids");
     }
+    Ok(spec)
 }
 
 fn describe<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
@@ -45,6 +53,23 @@ fn describe<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
         e.inner().to_string()
     } else {
         format!("{path}: {}", e.inner())
+    }
+}
+
+/// runtime-spec 1.3 made `pids.limit` optional and 0 a real limit (runc 1.4 follows it): a
+/// `pids` object without `limit` sets nothing. oci-spec's type reads a missing limit as 0, so
+/// a 0 is checked against the document (`pointer` names the pids object in it); only then, so
+/// the common config is parsed once.
+pub fn drop_unset_pids_limit(r: &mut oci_spec::runtime::LinuxResources, doc: &[u8], pointer: &str) {
+    if r.pids().is_none_or(|p| p.limit() != 0) {
+        return;
+    }
+    let given = serde_json::from_slice::<serde_json::Value>(doc)
+        .ok()
+        .and_then(|v| v.pointer(&format!("{pointer}/limit")).cloned())
+        .is_some_and(|l| !l.is_null());
+    if !given {
+        r.set_pids(None);
     }
 }
 
@@ -284,6 +309,25 @@ pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_without_limit_set_nothing_and_zero_is_a_limit() {
+        let pids = |json: &str| {
+            let doc = format!(
+                r#"{{"ociVersion": "1.0.2", "linux": {{"resources": {{"pids": {json}}}}}}}"#
+            );
+            parse(doc.as_bytes())
+                .unwrap()
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().clone())
+                .and_then(|r| r.pids().map(|p| p.limit()))
+        };
+        assert_eq!(pids("{}"), None);
+        assert_eq!(pids(r#"{"limit": 0}"#), Some(0));
+        assert_eq!(pids(r#"{"limit": -1}"#), Some(-1));
+        assert_eq!(pids(r#"{"limit": 7}"#), Some(7));
+    }
 
     #[test]
     fn default_spec_parses_and_validates() {

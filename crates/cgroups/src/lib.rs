@@ -160,8 +160,16 @@ pub trait Manager {
     /// Every pid in the cgroup.
     fn pids(&self) -> Result<Vec<i32>>;
     fn stats(&self) -> Result<Stats>;
-    /// Signals every process: with the cgroup frozen on v1 so none can fork away.
+    /// Signals every process, in sub-cgroups too: SIGKILL through cgroup.kill where the host
+    /// has it (v2, and the unified hierarchy of a hybrid host, as runc 1.4 does), otherwise
+    /// with the cgroup frozen so that none can fork away meanwhile.
     fn kill_all(&self, signal: i32) -> Result<()>;
+    /// Refuses a cgroup that a new container must not use, before anything is made: one that
+    /// already holds processes (runc 1.2+: "container's cgroup is not empty"; runc 1.1 only
+    /// warned), or one that is frozen, itself or through an ancestor (runc: "container's
+    /// cgroup unexpectedly frozen"; runc checks only the cgroup itself, and a frozen parent
+    /// freezes init and hangs create).
+    fn check_new(&self) -> Result<()>;
     /// Removes the cgroup, retrying while it drains.
     fn destroy(&self) -> Result<()>;
     fn saved(&self) -> Saved;
@@ -258,6 +266,88 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
 pub(crate) fn read_pids(procs: &Path) -> Result<Vec<i32>> {
     let text = std::fs::read_to_string(procs).map_err(|e| io("read", procs, e))?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// Every pid in the cgroup at `dir` and in its sub-cgroups (runc's GetAllPids). A cgroup
+/// removed meanwhile has none.
+pub(crate) fn all_pids(dir: &Path) -> Result<Vec<i32>> {
+    let mut out = Vec::new();
+    collect_pids(dir, &mut out)?;
+    Ok(out)
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    match read_pids(&dir.join("cgroup.procs")) {
+        Ok(p) => out.extend(p),
+        Err(e) if matches!(e.errno(), Some(libc::ENOENT | libc::ENODEV)) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&entry.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The check of [`Manager::check_new`] for one directory: no process in it or below it.
+pub(crate) fn check_empty(dir: &Path) -> Result<()> {
+    let pids = all_pids(dir)?;
+    if pids.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "container's cgroup is not empty: {} process(es) found in {} (a new container needs a \
+         cgroup of its own; choose another cgroupsPath)",
+        pids.len(),
+        dir.display()
+    )))
+}
+
+/// The error for a frozen cgroup at `frozen`, which is the container's (`dir`) or one of its
+/// ancestors.
+pub(crate) fn frozen_error(dir: &Path, frozen: &Path) -> Error {
+    if frozen == dir {
+        Error::Invalid(format!(
+            "container's cgroup unexpectedly frozen: {}",
+            dir.display()
+        ))
+    } else {
+        Error::Invalid(format!(
+            "container's cgroup unexpectedly frozen: its ancestor {} is frozen, which would \
+             freeze the container's processes too ({})",
+            frozen.display(),
+            dir.display()
+        ))
+    }
+}
+
+/// cgroup v2's freezer (also in a hybrid host's unified hierarchy): the first of `dir` and its
+/// ancestors below `mount` whose cgroup.freeze is 1. A level that does not exist yet is not.
+pub(crate) fn v2_frozen_level(mount: &Path, dir: &Path) -> Option<PathBuf> {
+    let mut level = Some(dir);
+    while let Some(d) = level.filter(|d| d.starts_with(mount) && *d != mount) {
+        if std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") {
+            return Some(d.to_path_buf());
+        }
+        level = d.parent();
+    }
+    None
+}
+
+/// Removes a cgroup and the cgroups the container made below it (systemd in a container
+/// does), deepest first, as runc does: rmdir of a cgroup that has children fails with EBUSY.
+pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&entry.path())?;
+            }
+        }
+    }
+    remove_dir(dir)
 }
 
 /// Removes a cgroup directory, waiting briefly for dying processes to leave it.

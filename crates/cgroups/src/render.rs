@@ -28,7 +28,21 @@ fn max_or(v: i64) -> String {
     }
 }
 
-/// cgroup v1 files. 0 and absent both mean "leave it": `update` relies on that.
+/// pids.max for linux.resources.pids.limit, as runtime-spec 1.3 and runc 1.4 read it (runc
+/// 1.1 and spec 1.0 took 0 as "unset"): present means "write it", a negative limit is "max",
+/// and 0 is a real limit, written as 1 as runc 1.4 does (systemd's TasksMax cannot be 0, and
+/// the two drivers must agree; in effect they are the same). An absent `pids` object (or one
+/// without `limit`, which the config loader drops) leaves pids.max alone.
+pub fn pids_max(limit: i64) -> String {
+    match limit {
+        l if l < 0 => "max".into(),
+        0 => "1".into(),
+        l => l.to_string(),
+    }
+}
+
+/// cgroup v1 files. 0 and absent both mean "leave it": `update` relies on that (pids, whose
+/// 0 is a limit, are the exception: see [`pids_max`]).
 pub fn v1(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
@@ -90,12 +104,11 @@ pub fn v1(r: &LinuxResources) -> Vec<Write> {
         }
     }
     if let Some(p) = r.pids() {
-        if p.limit() != 0 {
-            out.push(w("pids", "pids.max", max_or(p.limit())));
-        }
+        out.push(w("pids", "pids.max", pids_max(p.limit())));
     }
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight().filter(|v| *v != 0) {
+            // The manager writes blkio.bfq.weight where the host has no blkio.weight.
             out.push(w("blkio", "blkio.weight", v));
         }
         if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
@@ -239,20 +252,27 @@ pub const BFQ_WEIGHT_DEVICE: &str = "io.bfq.weight_device";
 pub fn v2(r: &LinuxResources) -> Vec<Write> {
     let mut out = Vec::new();
     if let Some(m) = r.memory() {
-        if let Some(l) = m.limit().filter(|l| *l != 0) {
-            out.push(w("", "memory.max", max_or(l)));
-        }
-        if let Some(res) = m.reservation().filter(|v| *v != 0) {
-            out.push(w("", "memory.low", max_or(res)));
-        }
-        // v1's swap is memory+swap; v2's memory.swap.max is swap alone.
-        if let (Some(s), l) = (m.swap().filter(|s| *s != 0), m.limit().unwrap_or(0)) {
+        // v1's swap is memory+swap; v2's memory.swap.max is swap alone. As runc converts it:
+        // an unlimited limit without a swap value lifts swap too (v1 compatibility), and the
+        // swap limit goes first (v2 takes the two in any order; runc's order is kept).
+        let limit = m.limit().unwrap_or(0);
+        let swap = match m.swap().filter(|s| *s != 0) {
+            None if limit == -1 => Some(-1),
+            s => s,
+        };
+        if let Some(s) = swap {
             let v = if s < 0 {
                 "max".to_string()
             } else {
-                (s - l.max(0)).max(0).to_string()
+                (s - limit.max(0)).max(0).to_string()
             };
             out.push(w("", "memory.swap.max", v));
+        }
+        if limit != 0 {
+            out.push(w("", "memory.max", max_or(limit)));
+        }
+        if let Some(res) = m.reservation().filter(|v| *v != 0) {
+            out.push(w("", "memory.low", max_or(res)));
         }
         if m.disable_oom_killer() == Some(true) {
             out.push(w("", "memory.oom.group", 0));
@@ -290,9 +310,7 @@ pub fn v2(r: &LinuxResources) -> Vec<Write> {
         }
     }
     if let Some(p) = r.pids() {
-        if p.limit() != 0 {
-            out.push(w("", "pids.max", max_or(p.limit())));
-        }
+        out.push(w("", "pids.max", pids_max(p.limit())));
     }
     if let Some(b) = r.block_io() {
         if let Some(v) = b.weight().filter(|v| *v != 0) {
@@ -385,11 +403,42 @@ mod tests {
 
     #[test]
     fn zero_means_unchanged() {
-        let r = res(
-            serde_json::json!({"memory": {"limit": 0}, "cpu": {"shares": 0}, "pids": {"limit": 0}}),
-        );
+        let r = res(serde_json::json!({"memory": {"limit": 0}, "cpu": {"shares": 0}}));
         assert!(v1(&r).is_empty());
         assert!(v2(&r).is_empty());
+    }
+
+    #[test]
+    fn pids_limits_as_runtime_spec_1_3() {
+        let files = |limit: serde_json::Value| {
+            let r = res(serde_json::json!({ "pids": { "limit": limit } }));
+            let one: Vec<_> = v1(&r).into_iter().map(|w| (w.file, w.value)).collect();
+            let two: Vec<_> = v2(&r).into_iter().map(|w| (w.file, w.value)).collect();
+            assert_eq!(one, two);
+            one
+        };
+        let max = |v: &str| vec![("pids.max".to_string(), v.to_string())];
+        assert_eq!(files(32.into()), max("32"));
+        assert_eq!(files((-1).into()), max("max"));
+        assert_eq!(files((-5).into()), max("max"));
+        assert_eq!(files(0.into()), max("1"));
+        assert!(v1(&res(serde_json::json!({}))).is_empty());
+    }
+
+    #[test]
+    fn v2_unlimited_memory_lifts_swap_first() {
+        let r = res(serde_json::json!({"memory": {"limit": -1}}));
+        let files: Vec<(String, String)> = v2(&r).into_iter().map(|w| (w.file, w.value)).collect();
+        assert_eq!(
+            files,
+            [
+                ("memory.swap.max".into(), "max".into()),
+                ("memory.max".into(), "max".into())
+            ]
+        );
+        let r = res(serde_json::json!({"memory": {"limit": 100, "swap": 300}}));
+        let files: Vec<String> = v2(&r).into_iter().map(|w| w.file).collect();
+        assert_eq!(files, ["memory.swap.max", "memory.max"]);
     }
 
     #[test]

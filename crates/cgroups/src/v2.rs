@@ -8,7 +8,8 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::hierarchy::{own_cgroup, unified_mount};
 use crate::{
-    bpf, io, read_pids, remove_dir, render, write, CgroupPath, Error, Result, Saved, Stats,
+    all_pids, bpf, check_empty, frozen_error, io, remove_tree, render, v2_frozen_level, write,
+    CgroupPath, Error, Result, Saved, Stats,
 };
 
 pub struct Manager {
@@ -113,6 +114,14 @@ impl crate::Manager for Manager {
             if w.file == render::BFQ_WEIGHT_DEVICE && !file.exists() {
                 continue;
             }
+            // Without swap accounting there is no memory.swap.max: "no limit" and "no swap"
+            // hold anyway, as runc reasons.
+            if w.file == "memory.swap.max"
+                && matches!(w.value.as_str(), "max" | "0")
+                && !file.exists()
+            {
+                continue;
+            }
             write(&file, &w.value)?;
         }
         // No rules (as from `update`) leaves the device filter as it is.
@@ -151,10 +160,7 @@ impl crate::Manager for Manager {
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        if !self.path.exists() {
-            return Ok(Vec::new());
-        }
-        read_pids(&self.path.join("cgroup.procs"))
+        all_pids(&self.path)
     }
 
     fn stats(&self) -> Result<Stats> {
@@ -203,6 +209,15 @@ impl crate::Manager for Manager {
         remove_tree(&self.path)
     }
 
+    fn check_new(&self) -> Result<()> {
+        check_empty(&self.path)?;
+        let mount = unified_mount().unwrap_or_default();
+        match v2_frozen_level(&mount, &self.path) {
+            Some(frozen) => Err(frozen_error(&self.path, &frozen)),
+            None => Ok(()),
+        }
+    }
+
     fn saved(&self) -> Saved {
         Saved::V2 {
             path: self.path.clone(),
@@ -215,19 +230,6 @@ impl crate::Manager for Manager {
         }
         crate::OomWatch::v2(&self.path).map(Some)
     }
-}
-
-/// Removes a cgroup and the cgroups the container made below it (systemd in a container
-/// does), deepest first, as runc does: rmdir of a cgroup that has children fails with EBUSY.
-fn remove_tree(dir: &Path) -> Result<()> {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&entry.path())?;
-            }
-        }
-    }
-    remove_dir(dir)
 }
 
 #[cfg(test)]

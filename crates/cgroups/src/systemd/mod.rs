@@ -72,10 +72,13 @@ impl Manager {
                     .ok_or_else(|| Error::Invalid("no cgroup2 hierarchy is mounted".into()))?
                     .join(rel),
             },
+            // On a hybrid host systemd also places the unit in the unified hierarchy: saved
+            // under "" as the cgroupfs manager does.
             Mode::Legacy | Mode::Hybrid => Saved::V1 {
                 paths: v1_hierarchies()
                     .into_iter()
                     .map(|h| (h.controllers.join(","), h.mount.join(rel)))
+                    .chain(unified_mount().map(|m| (String::new(), m.join(rel))))
                     .collect(),
             },
         };
@@ -230,6 +233,10 @@ impl crate::Manager for Manager {
 
     fn kill_all(&self, signal: i32) -> Result<()> {
         self.fs.kill_all(signal)
+    }
+
+    fn check_new(&self) -> Result<()> {
+        self.fs.check_new()
     }
 
     fn oom_watch(&self) -> Result<Option<crate::OomWatch>> {

@@ -116,9 +116,14 @@ pub fn resources(r: &LinuxResources, t: &Target) -> Result<Vec<Property>, String
         cpuset(&mut out, c.cpus().as_deref(), c.mems().as_deref(), t)?;
     }
     if let Some(p) = r.pids() {
-        if p.limit() > 0 || p.limit() == -1 {
-            out.push(prop("TasksMax", Value::U64(limit_value(p.limit()))));
-        }
+        // runtime-spec 1.3 and runc 1.4: a negative limit is none, and 0 is a limit systemd
+        // cannot express, so it becomes 1 (the same as 0 in practice: init is the one task).
+        let tasks = match p.limit() {
+            l if l < 0 => limit_value(-1),
+            0 => 1,
+            l => limit_value(l),
+        };
+        out.push(prop("TasksMax", Value::U64(tasks)));
     }
     if let Some(w) = r
         .block_io()
@@ -487,11 +492,13 @@ mod tests {
 
     #[test]
     fn zero_means_unchanged() {
-        let r = res(
-            serde_json::json!({"memory": {"limit": 0}, "cpu": {"shares": 0}, "pids": {"limit": 0}}),
-        );
+        let r = res(serde_json::json!({"memory": {"limit": 0}, "cpu": {"shares": 0}}));
         assert!(resources(&r, &v2()).unwrap().is_empty());
         assert!(!needs_version(&r));
+        // pids.limit 0 is a limit (runtime-spec 1.3, runc 1.4): TasksMax cannot be 0, so 1.
+        let r = res(serde_json::json!({"pids": {"limit": 0}}));
+        let p = resources(&r, &v2()).unwrap();
+        assert_eq!(get(&p, "TasksMax"), Some(&Value::U64(1)));
         let r = res(serde_json::json!({"cpu": {"quota": -1, "period": 0}}));
         let p = resources(&r, &v2()).unwrap();
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(u64::MAX)));

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The measuring part of hack/bench.sh; runs inside the bench's private mount and cgroup
+# namespaces, under the driver's subreaper, with the bench's cgroup as the namespace root.
+# Input: BENCH_WORK (bundles, driver, floor; samples go to $BENCH_WORK/samples),
+# BENCH_ROUNDS, BENCH_RUNS_N, BENCH_LEVELS, BENCH_RUNTIMES (NAME=PATH ..., hull first).
+set -euo pipefail
+work=$BENCH_WORK
+rounds=$BENCH_ROUNDS
+runs_n=$BENCH_RUNS_N
+read -r -a levels <<< "$BENCH_LEVELS"
+read -r -a specs <<< "$BENCH_RUNTIMES"
+rts=() names=()
+for spec in "${specs[@]}"; do names+=("${spec%%=*}"); rts+=("${spec#*=}"); done
+n=${#rts[@]}
+drv=$work/driver
+out=$work/samples
+
+. "$(dirname "$0")/lib.sh"
+bench_remount_cgroups "$work"
+
+root_of() { echo "$work/root-$1"; }
+cleanup() {
+  local i id
+  for i in "${!rts[@]}"; do
+    for id in $("${rts[$i]}" --root "$(root_of "${names[$i]}")" list -q 2>/dev/null); do
+      "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "$id" >/dev/null 2>&1 || true
+    done
+  done
+  for id in $("${rts[0]}" --root "$(root_of "${names[0]}-cold")" list -q 2>/dev/null); do
+    "${rts[0]}" --root "$(root_of "${names[0]}-cold")" delete -f "$id" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+
+# Every order of the runtimes (indexes), lexicographic: round r uses perms[r % nperms].
+mapfile -t perms < <(python3 -c '
+import itertools, sys
+for p in itertools.permutations(range(int(sys.argv[1]))): print(" ".join(map(str, p)))' "$n")
+nperms=${#perms[@]}
+
+# Step lists for the driver, appended to `steps`: create (its peak RSS, and init's memory
+# once it waits on the exec fifo), start, delete -f; of container ID from BUNDLE by runtime
+# index I, under ROOT (default: the runtime's own).
+create_step() {  # I BUNDLE ID [ROOT]
+  local root=${4:-$(root_of "${names[$1]}")}
+  steps+=("=create,pid=$work/pid" "${rts[$1]}" --root "$root" create --pid-file "$work/pid" -b "$2" "$3")
+}
+start_step() {  # I ID [ROOT]
+  steps+=(=start "${rts[$1]}" --root "${3:-$(root_of "${names[$1]}")}" start "$2")
+}
+delete_step() {  # I ID [ROOT]
+  steps+=(=delete "${rts[$1]}" --root "${3:-$(root_of "${names[$1]}")}" delete -f "$2")
+}
+cycle_steps() {  # I BUNDLE ID [ROOT]
+  steps=()
+  create_step "$@"; start_step "$1" "$3" ${4:+"$4"}; delete_step "$1" "$3" ${4:+"$4"}
+}
+time_it() {  # KEY STEP...
+  local key=$1; shift
+  "$drv" -o "$out" -k "$key" "$@"
+}
+quiet() { "$@" </dev/null >/dev/null 2>>"$work/errors"; }
+
+# One running container per runtime to exec into.
+for i in "${!rts[@]}"; do
+  quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" create -b "$work/sleep" "x-${names[$i]}"
+  quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" start "x-${names[$i]}"
+done
+
+echo "bench: $rounds rounds ..." >&2
+for ((r = 0; r < rounds; r++)); do
+  read -r -a order <<< "${perms[$((r % nperms))]}"
+  time_it "$r spawn ref" =spawn /bin/true
+  for i in "${order[@]}"; do
+    cycle_steps "$i" "$work/base" "c$r"; time_it "$r cycle ${names[$i]}" "${steps[@]}"
+  done
+  # The floor takes each position among the runtimes in turn, one per block of nperms rounds.
+  run_order=("${order[@]}")
+  pos=$(( (r / nperms) % (n + 1) ))
+  run_order=("${run_order[@]:0:pos}" floor "${run_order[@]:pos}")
+  for i in "${run_order[@]}"; do
+    if [ "$i" = floor ]; then
+      time_it "$r run floor" =run "$work/floor" "$work/base/rootfs"
+    else
+      time_it "$r run ${names[$i]}" =run "${rts[$i]}" --root "$(root_of "${names[$i]}")" run -b "$work/base" "r$r"
+    fi
+  done
+  for i in "${order[@]}"; do
+    time_it "$r exec ${names[$i]}" =exec "${rts[$i]}" --root "$(root_of "${names[$i]}")" exec "x-${names[$i]}" /bin/true
+  done
+  for profile in docker podman; do
+    for i in "${order[@]}"; do
+      cycle_steps "$i" "$work/$profile" "s$r"; time_it "$r cycle-$profile ${names[$i]}" "${steps[@]}"
+    done
+  done
+  # hull caches compiled seccomp programs under its --root; this sample clears the cache
+  # first (outside the permutation: informational, shows what the cache saves).
+  rm -rf "$(root_of "${names[0]}-cold")/.seccomp-cache"
+  cycle_steps 0 "$work/podman" "s$r" "$(root_of "${names[0]}-cold")"
+  time_it "$r cycle-podman ${names[0]}-cold" "${steps[@]}"
+  for i in "${order[@]}"; do
+    time_it "$r runs ${names[$i]}" "=run,n=$runs_n" "${rts[$i]}" --root "$(root_of "${names[$i]}")" run -b "$work/base" "n$r"
+  done
+  echo "bench: round $((r + 1))/$rounds done" >&2
+done
+
+for i in "${!rts[@]}"; do
+  quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "x-${names[$i]}"
+done
+
+# With L containers present (created, their inits waiting): list, state, and the create and
+# delete -f of one more; at the largest L, the memory of all L waiting inits together.
+have=0
+last=${levels[-1]}
+for L in "${levels[@]}"; do
+  echo "bench: $L containers per runtime ..." >&2
+  for ((k = have + 1; k <= L; k++)); do
+    read -r -a order <<< "${perms[$((k % nperms))]}"
+    for i in "${order[@]}"; do
+      mkdir -p "$work/pids-${names[$i]}"
+      quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" create \
+        --pid-file "$work/pids-${names[$i]}/$k" -b "$work/base" "p$k"
+    done
+  done
+  have=$L
+  for ((r = 0; r < rounds; r++)); do
+    read -r -a order <<< "${perms[$((r % nperms))]}"
+    for i in "${order[@]}"; do
+      time_it "$r list$L ${names[$i]}" =list "${rts[$i]}" --root "$(root_of "${names[$i]}")" list --format json
+    done
+    for i in "${order[@]}"; do
+      time_it "$r state$L ${names[$i]}" =state "${rts[$i]}" --root "$(root_of "${names[$i]}")" state p1
+    done
+    for i in "${order[@]}"; do
+      steps=(); create_step "$i" "$work/base" "e$r"; delete_step "$i" "e$r"
+      time_it "$r with$L ${names[$i]}" "${steps[@]}"
+    done
+    if [ "$L" = "$last" ]; then
+      for i in "${order[@]}"; do
+        time_it "$r inits${L} ${names[$i]}" =inits,smaps "$work/pids-${names[$i]}"/*
+      done
+    fi
+  done
+done
+for ((k = 1; k <= have; k++)); do
+  read -r -a order <<< "${perms[$((k % nperms))]}"
+  for i in "${order[@]}"; do
+    quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "p$k"
+  done
+done
