@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages hull's build, demo and tests need (Debian). Idempotent: it
-# asks apt only for what is missing. Cost: ~0 s when all is present, ~30-60 s on a new machine.
+# asks apt only for what is missing. Cost: ~0 s when all is present, ~60-120 s on a new machine
+# (the engines: podman, containerd, docker.io are most of it).
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,8 @@ packages=(
   jq                                          # scripts read JSON
   dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data
+  podman conmon catatonit containerd docker.io # the engines lane: hull behind each engine
+  uidmap slirp4netns fuse-overlayfs iptables   # rootless podman; what dockerd expects
   "$@"
 )
 missing=()
@@ -20,7 +23,19 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Installing containerd and docker.io must not start their daemons (the engines lane starts
+  # private ones): a policy-rc.d that refuses, made here only if there is none, and removed
+  # again only if it was made here.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$made_policy" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 command -v cargo >/dev/null || { echo "setup: cargo is required (rustup)" >&2; exit 1; }

@@ -182,6 +182,16 @@ impl Plan {
     }
 }
 
+/// Whether this process is in `ns` already (setns into one's own user namespace is EINVAL).
+pub fn is_current(ns: &Joined) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(format!("/proc/self/ns/{}", proc_name(ns.typ)));
+    match (ns.file.metadata(), ours) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// Enters `ns`; the error names the namespace and its path.
 pub fn join(ns: &Joined) -> Result<()> {
     setns(ns.file.as_fd(), clone_flag(ns.typ))
@@ -253,4 +263,34 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
     crate::procfs::Proc::get()?
         .write(crate::procfs::Base::ProcSelf, "timens_offsets", &text)
         .map_err(|e| Error::Other(format!("linux.timeOffsets: {e}")))
+}
+
+/// Whether this process runs in a user namespace other than the host's: its uid_map is not
+/// the identity map of every id (runc's `userns.RunningInUserNS`).
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_initial_map(&map))
+}
+
+fn is_initial_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
+/// Rootless as runc means it: not root, or root only of a user namespace (podman runs the
+/// runtime as root of the user namespace it made for an ordinary user), where cgroups and
+/// /run belong to someone else.
+pub fn rootless() -> bool {
+    !nix::unistd::geteuid().is_root() || in_user_namespace()
+}
+
+#[cfg(test)]
+mod userns_tests {
+    use super::is_initial_map;
+
+    #[test]
+    fn initial_uid_map() {
+        assert!(is_initial_map("         0          0 4294967295\n"));
+        assert!(!is_initial_map("         0       1000          1\n"));
+        assert!(!is_initial_map("0 1000 1\n1 100000 65536\n"));
+    }
 }

@@ -356,10 +356,11 @@ impl ConsoleSocket {
     }
 }
 
-/// Reads from a pty master until `needle` shows up (or 10 s pass); returns all read.
+/// Reads from a pty master until `needle` shows up (or 60 s pass: a bound for a busy machine,
+/// not a measure); returns all read.
 pub fn read_until(master: &std::os::fd::OwnedFd, needle: &str) -> String {
     use std::os::fd::AsFd;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut text = String::new();
     let mut buf = [0u8; 4096];
     while !text.contains(needle) && std::time::Instant::now() < deadline {

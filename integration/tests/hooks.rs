@@ -79,15 +79,30 @@ fn every_hook_in_order_and_namespace() {
 fn hook_timeout_fails_create() {
     let rt = Runtime::new();
     let mut b = Bundle::sh("true");
-    b.config["hooks"] =
-        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]});
+    // Checked by effect, not by the clock: the hook would mark its end after its sleep; killed
+    // at its 1 s timeout, it never does.
+    let dir = TempDir::new("hull-hookto");
+    let (sleep_pid, finished) = (dir.path().join("sleep.pid"), dir.path().join("finished"));
+    let script = format!(
+        "sleep 20 & echo $! > {}; wait; touch {}",
+        sleep_pid.display(),
+        finished.display()
+    );
+    b.config["hooks"] = json!({"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", script], "timeout": 1}]});
     b.save();
     let id = unique("hookto");
-    let start = std::time::Instant::now();
     let out = rt.create(&id, &b);
+    if let Ok(pid) = std::fs::read_to_string(&sleep_pid) {
+        let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
-    assert!(start.elapsed() < std::time::Duration::from_secs(4));
+    assert!(
+        !finished.exists(),
+        "the hook ran to its end: not killed at its timeout"
+    );
     assert!(rt.ids().is_empty());
 }
 

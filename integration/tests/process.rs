@@ -25,6 +25,39 @@ fn env_cwd_user_umask() {
     assert_eq!(r["umask"], "0027");
 }
 
+/// runc enters the cwd as root, before the user switch, so `docker run -u 1000 -w /root` (a
+/// 0700 directory the user may not enter) starts there; init and exec both.
+#[test]
+fn cwd_entered_before_the_user_switch() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("sleep 60");
+    std::fs::set_permissions(
+        b.rootfs().join("root"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    b.config["process"]["cwd"] = json!("/root");
+    b.config["process"]["user"] = json!({"uid": 65534, "gid": 65534});
+    b.save();
+    let id = unique("cwd");
+    ok(&rt.run_detached(&id, &b));
+    let r = kv(&ok(&rt.cmd(&[
+        "exec",
+        "--user",
+        "65534:65534",
+        "--cwd",
+        "/root",
+        &id,
+        "sh",
+        "-c",
+        "echo cwd=$(pwd); echo uid=$(id -u); ls . >/dev/null 2>&1 || echo list=denied",
+    ])));
+    assert_eq!(r["cwd"], "/root");
+    assert_eq!(r["uid"], "65534");
+    assert_eq!(r["list"], "denied", "the user itself may not read /root");
+}
+
 #[test]
 fn rlimits_oom_score_and_no_new_privs() {
     let rt = Runtime::new();

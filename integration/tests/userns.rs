@@ -183,3 +183,125 @@ fn mappings_and_user_namespace_go_together() {
     );
     assert!(rt.ids().is_empty());
 }
+
+/// Rootless podman's shape: the runtime runs as root of a user namespace an ordinary user
+/// made (podman keeps it alive and enters it for every command), with no `--root`. Its state
+/// goes under $XDG_RUNTIME_DIR (runc's rule: /run belongs to the host's root), its cgroup is
+/// skipped with a warning, and `exec` reaches the container's pid namespace, which the
+/// runtime may enter but never leave again (its own is the host's).
+#[test]
+fn root_of_a_user_namespace_runs_and_execs() {
+    let xdg = TempDir::new("hull-xdg");
+    std::os::unix::fs::chown(xdg.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut b = Bundle::sh("sleep 60");
+    without_tty_gid(&mut b);
+    b.save();
+    // The user's namespace, held open by a process as podman's pause process does.
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "sleep", "60"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .spawn()
+        .unwrap();
+    let userns = format!("/proc/{}/ns/user", holder.id());
+    let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_link(&userns).is_ok_and(|l| l == own)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // nobody, entering its own namespace, is root there (it maps to 0) with every capability.
+    let hull = |args: &[&str], out: fn() -> std::process::Stdio| {
+        std::process::Command::new("nsenter")
+            .args(["--user", "--preserve-credentials", "--target"])
+            .arg(holder.id().to_string())
+            .arg("--")
+            .arg(hull_bin())
+            .args(args)
+            .env("XDG_RUNTIME_DIR", xdg.path())
+            .env("USER", "nobody")
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(std::process::Stdio::null())
+            .stdout(out())
+            .stderr(out())
+            .output()
+            .unwrap()
+    };
+    let id = unique("nsroot");
+    // The container inherits run -d's stdio: not pipes that would stay open.
+    let run = hull(
+        &["run", "-d", "-b", b.path().to_str().unwrap(), &id],
+        std::process::Stdio::null,
+    );
+    let stored = xdg.path().join("hull").join(&id).is_dir();
+    let exec = hull(
+        &["exec", &id, "sh", "-c", "echo pid=$$; id -u"],
+        std::process::Stdio::piped,
+    );
+    let delete = hull(&["delete", "-f", &id], std::process::Stdio::piped);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(run.status.success(), "run -d failed");
+    assert!(stored, "the state is under $XDG_RUNTIME_DIR/hull");
+    assert!(exec.status.success(), "exec: {}", stderr(&exec));
+    assert_eq!(
+        stdout(&exec),
+        "pid=2\n0\n",
+        "in the container's pid namespace, as root"
+    );
+    assert!(delete.status.success(), "delete: {}", stderr(&delete));
+    assert!(!process_with(&id));
+}
+
+/// An unprivileged caller's exec: the container's pid namespace belongs to its user namespace,
+/// so the runtime must be in that user namespace before it may join the pid namespace.
+#[test]
+fn rootless_exec_joins_the_user_namespace_first() {
+    let root = TempDir::new("hull-rootless");
+    std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut b = Bundle::sh("sleep 60");
+    without_tty_gid(&mut b);
+    with_user_namespace(&mut b, NOBODY, 1);
+    let id = unique("rootless");
+    let hull = |args: &[&str]| {
+        std::process::Command::new(hull_bin())
+            .args(["--root", root.path().to_str().unwrap()])
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let run = std::process::Command::new(hull_bin())
+        .args(["--root", root.path().to_str().unwrap()])
+        .args(["run", "-d", "-b", b.path().to_str().unwrap(), &id])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let exec = hull(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo pid=$$; id -u; cat /proc/self/uid_map",
+    ]);
+    let delete = hull(&["delete", "-f", &id]);
+    assert!(run.success(), "run -d failed");
+    assert!(exec.status.success(), "exec: {}", stderr(&exec));
+    let lines: Vec<String> = stdout(&exec)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["pid=2", "0", "0 65534 1"]);
+    assert!(delete.status.success(), "delete: {}", stderr(&delete));
+    assert!(!process_with(&id));
+}

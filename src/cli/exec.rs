@@ -117,10 +117,9 @@ fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result
     } else {
         Some(foreground::block_signals()?)
     };
-    let started = exec::exec(&dir, &state, &opts);
-    // Other callers (kill, state, another exec) must not wait on us while the process runs.
-    drop(dir);
-    let started = started?;
+    // exec releases the container's lock once the process is let go: other callers (kill,
+    // state, resume, another exec) must not wait on us while the process runs.
+    let started = exec::exec(dir, &state, &opts)?;
     let Some(set) = blocked else { return Ok(0) };
     let status = match started.console {
         Some(master) => crate::io::relay::relay_and_wait(started.pid, &set, master)?,
@@ -130,15 +129,37 @@ fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result
     Ok(status)
 }
 
+/// `--process FILE`: a runtime-spec `process` object. As with runc, `user` may be left out
+/// (uid and gid 0), and without `capabilities` the process gets the container's.
+fn process_json(
+    path: &std::path::Path,
+    config: &oci_spec::runtime::Spec,
+) -> anyhow::Result<Process> {
+    let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let caps_given = doc.get("capabilities").is_some_and(|c| !c.is_null());
+    if let Some(obj) = doc.as_object_mut() {
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    let mut p: Process = serde_path_to_error::deserialize(doc)
+        .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+    if !caps_given {
+        let container = config
+            .process()
+            .as_ref()
+            .and_then(|c| c.capabilities().clone());
+        p.set_capabilities(container);
+    }
+    Ok(p)
+}
+
 /// The process to run: process.json as given, or the container's process with the flags'
 /// changes (runc's rules).
 fn process(a: &Args, config: &oci_spec::runtime::Spec) -> anyhow::Result<Process> {
     if let Some(path) = &a.process {
-        let file = std::fs::File::open(path)
-            .map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
-        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
-        return serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()));
+        return process_json(path, config);
     }
     if a.command.is_empty() {
         anyhow::bail!("exec: a command to run is required (or --process)");

@@ -127,6 +127,9 @@ pub enum Command {
 
 /// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
+    // Nothing the caller left open reaches a hook or the container by accident: the container
+    // (a clone) still has every fd, and passes on only LISTEN_FDS and --preserve-fds.
+    let _ = crate::sys::exec::cloexec_from(3);
     let (argv, subcommand) = normalize(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,

@@ -64,7 +64,7 @@ pub fn of(state: &State) -> Option<Box<dyn Manager>> {
 /// cgroup, with a warning; with limits it is an error, since they would silently not hold.
 pub fn skip_unwritable(e: hull_cgroups::Error, spec: &Spec) -> Result<()> {
     let denied = matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS));
-    if nix::unistd::geteuid().is_root() || !denied {
+    if !crate::namespaces::rootless() || !denied {
         return Err(err(e));
     }
     if has_limits(spec) {

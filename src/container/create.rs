@@ -16,7 +16,7 @@ use super::cgroup;
 use super::state::{self, Dir, State, Status};
 use crate::hooks::{self, Point};
 use crate::namespaces;
-use crate::process::channel::{FromInit, ToInit};
+use crate::process::channel::{FromInit, HookStates, ToInit};
 use crate::process::{init, spawn};
 use crate::rootfs::Rootfs;
 use crate::{Context, Error, Result};
@@ -219,6 +219,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     drop(clone_target);
     guard.init = Some(pid);
     crate::fault::point("create:cloned");
+    crate::log::debug_with("spawned container init", &[("pid", &pid)]);
     state.pid = pid.as_raw();
     state.init_start_time = state::proc_stat(pid.as_raw())
         .map(|s| s.start_time)
@@ -236,6 +237,8 @@ pub fn create(opts: &Options) -> Result<Created> {
         .as_ref()
         .and_then(|cg| serde_json::to_value(cg.saved()).ok());
     crate::fault::point("create:in-cgroup");
+    // In its cgroup, init gets every CPU the cgroup allows, not the runtime's affinity.
+    crate::process::affinity::reset(pid.as_raw());
 
     // A new user namespace gets its id maps before init goes on: until then nobody is
     // anybody inside it.
@@ -246,14 +249,19 @@ pub fn create(opts: &Options) -> Result<Created> {
     // 5. Init runs its setup; answer its requests until it is ready.
     let mut console = None;
     let creating = state.hook_json(Status::Creating);
-    chan.send(&ToInit::Continue(Some(creating.clone())))?;
+    let states = HookStates {
+        creating: creating.clone(),
+        created: state.hook_json(Status::Created),
+    };
+    chan.send(&ToInit::Continue(Some(states)))?;
+    let site = hooks::Site::runtime(&bundle);
     crate::fault::point("create:continued");
     loop {
         match chan.recv::<FromInit>()? {
             Some((FromInit::RunCreateHooks, _)) => {
                 let hooks = spec.hooks().as_ref();
-                let ran = hooks::run(hooks, Point::Prestart, &creating)
-                    .and_then(|_| hooks::run(hooks, Point::CreateRuntime, &creating));
+                let ran = hooks::run(hooks, Point::Prestart, &creating, site)
+                    .and_then(|_| hooks::run(hooks, Point::CreateRuntime, &creating, site));
                 match ran {
                     Ok(()) => chan.send(&ToInit::Continue(None))?,
                     Err(e) => {
@@ -262,21 +270,15 @@ pub fn create(opts: &Options) -> Result<Created> {
                     }
                 }
             }
-            Some((FromInit::SeccompListener, Some(fd))) => {
-                let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+            Some((FromInit::SeccompListenerFd(n), _)) => {
                 let state: serde_json::Value = serde_json::from_str(&creating).unwrap_or_default();
-                if let Some(path) = s.and_then(|s| s.listener_path().as_ref()) {
-                    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
-                    crate::security::seccomp::send_listener(
-                        path,
-                        metadata,
-                        pid.as_raw(),
-                        &state,
-                        fd.as_fd(),
-                    )?;
+                let passed = pass_listener(&spec, pid.as_raw(), n, &state);
+                if let Err(e) = passed {
+                    let _ = chan.send(&ToInit::Abort(e.to_string()));
+                    return Err(e);
                 }
+                chan.send(&ToInit::Continue(None))?;
             }
-            Some((FromInit::SeccompListener, None)) => {}
             Some((FromInit::Console, fd)) => console = fd,
             Some((FromInit::Ready, _)) => break,
             Some((FromInit::Failed(msg), _)) => return Err(Error::Init(msg)),
@@ -308,12 +310,37 @@ pub fn create(opts: &Options) -> Result<Created> {
     }
     crate::fault::point("create:released");
     let dir = guard.disarm();
+    crate::log::debug_with("container created", &[("id", &opts.id), ("pid", &pid)]);
     Ok(Created {
         dir,
         state,
         pid,
         console,
     })
+}
+
+/// Takes a seccomp notify listener out of process `pid` (fd `n` there) with pidfd_getfd(2),
+/// as runc does, and hands it to the agent at linux.seccomp.listenerPath with
+/// `containerProcessState` (the container's `state` inside). Init and exec'd processes write
+/// only the fd number after loading their filter: sendmsg could be trapped by a notify rule
+/// before the agent holds the listener.
+pub fn pass_listener<S: serde::Serialize>(spec: &Spec, pid: i32, n: i32, state: &S) -> Result<()> {
+    let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = s.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(Error::invalid(
+            "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY",
+        ));
+    };
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Other("no pid".into()))?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx("pidfd_open the process with the seccomp listener")?;
+    let listener =
+        rustix::process::pidfd_getfd(&pidfd, n, rustix::process::PidfdGetfdFlags::empty())
+            .with_ctx(|| format!("take the seccomp listener (fd {n} of pid {pid})"))?;
+    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
+    crate::security::seccomp::send_listener(path, metadata, pid, state, listener.as_fd())
 }
 
 /// runc's rules: a detached terminal needs a socket to send the pty to, and a socket is only

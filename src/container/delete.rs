@@ -58,7 +58,9 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         state.config.hooks().as_ref(),
         Point::Poststop,
         &state.hook_json(Status::Stopped),
+        hooks::Site::runtime(&state.bundle),
     );
+    crate::log::debug_with("container deleted", &[("id", &state.id)]);
     dir.remove()
         .map_err(|e| left_behind(&state.id, &format!("its state directory ({e})")))
 }

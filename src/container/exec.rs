@@ -1,11 +1,15 @@
 //! `exec`: a new process in a running container. It joins every namespace of the container's
-//! init (pid and time through the runtime, before the fork; the rest in the child, mount
-//! last), then gets the process's user, capabilities, no_new_privs, and execve.
+//! init (the user namespace, then pid and time, through a short-lived intermediate process
+//! before the fork; the rest in the child, mount last), then gets the process's user,
+//! capabilities, no_new_privs, and execve.
 
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
+use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
@@ -37,8 +41,12 @@ pub struct Started {
 }
 
 /// Starts the process; returns its pid once it has exec'd (or the error that stopped it).
-pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
-    match state::status(dir, st) {
+///
+/// The container's lock is held only until the process is in the container's cgroup and let
+/// go: a process exec'd into a paused container (`--ignore-paused`) waits frozen until
+/// `resume`, which must be able to take the lock meanwhile.
+pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
+    match state::status(&dir, st) {
         Status::Stopped => return Err(Error::Other("container not running".into())),
         Status::Paused if !opts.ignore_paused => {
             return Err(Error::Other(
@@ -59,25 +67,27 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
     // reads /proc through this handle, never through the container's /proc.
     crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
-    let joined = ParentNamespaces::enter(&ns, &st.config)?;
-    let forked = fork_into(nix::sched::CloneFlags::empty());
-    let pid = match forked {
-        Ok(Forked::Child) => {
-            drop(joined);
-            drop(ours);
-            child(&ns, opts, theirs)
+    let pid = if ns.parent_joins.is_empty() {
+        match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
+            Forked::Child => {
+                drop(ours);
+                child(&ns, opts, theirs)
+            }
+            Forked::Parent(pid) => {
+                drop(theirs);
+                pid
+            }
         }
-        Ok(Forked::Parent(pid)) => {
-            drop(theirs);
-            joined.restore()?;
-            pid
-        }
-        Err(e) => {
-            let _ = joined.restore();
-            return Err(e).ctx("fork the exec process");
-        }
+    } else {
+        fork_in_pid_namespace(&ns, st, opts, ours.as_fd(), theirs)?
     };
-    // Into the container's cgroup before the child runs anything; then let it go.
+    crate::log::debug_with("spawned exec process", &[("pid", &pid)]);
+    // Into the container's cgroup before the child runs anything (on the CPUs
+    // execCPUAffinity.initial names), then on the CPUs it ends on; then let it go.
+    if let Err(e) = crate::process::affinity::exec_initial(&opts.process, pid.as_raw()) {
+        crate::process::spawn::kill_and_reap(pid);
+        return Err(e);
+    }
     let joined_cgroup = match super::cgroup::of(st) {
         Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
         None => Ok(()),
@@ -86,35 +96,29 @@ pub fn exec(dir: &Dir, st: &State, opts: &Options) -> Result<Started> {
         true => Ok(()),
         false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
     });
+    let joined_cgroup = joined_cgroup
+        .and_then(|_| crate::process::affinity::exec_final(&opts.process, pid.as_raw()));
     if let Err(e) = joined_cgroup {
         crate::process::spawn::kill_and_reap(pid);
         return Err(e);
     }
     ours.send(&ToInit::Continue(None))?;
+    drop(dir);
     // The child's end of the channel is close-on-exec: end of file means execve happened.
     let mut console = None;
     loop {
         match ours.recv::<FromInit>()? {
             None => break,
             Some((FromInit::Console, fd)) => console = fd,
-            Some((FromInit::SeccompListener, Some(fd))) => {
-                let s = st
-                    .config
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.seccomp().as_ref());
-                if let Some(path) = s.and_then(|s| s.listener_path().as_ref()) {
-                    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
-                    let state = st.public(Status::Running);
-                    let fd = std::os::fd::AsFd::as_fd(&fd);
-                    crate::security::seccomp::send_listener(
-                        path,
-                        metadata,
-                        pid.as_raw(),
-                        &state,
-                        fd,
-                    )?;
+            Some((FromInit::SeccompListenerFd(n), _)) => {
+                let state = st.public(Status::Running);
+                let passed = super::create::pass_listener(&st.config, pid.as_raw(), n, &state);
+                if let Err(e) = passed {
+                    let _ = ours.send(&ToInit::Abort(e.to_string()));
+                    crate::process::spawn::kill_and_reap(pid);
+                    return Err(e);
                 }
+                ours.send(&ToInit::Continue(None))?;
             }
             Some((FromInit::Failed(msg), _)) => {
                 let _ = nix::sys::wait::waitpid(pid, None);
@@ -146,30 +150,81 @@ fn validate(p: &Process) -> Result<()> {
             p.cwd().display()
         )));
     }
-    Ok(())
+    crate::process::affinity::validate(p)
+}
+
+/// Forks the exec process into the container's pid (and time) namespace without the runtime
+/// entering it: an intermediate process joins them and clones the exec process as the
+/// runtime's own child (CLONE_PARENT), reports its pid and exits. The runtime itself could
+/// join and come back only with CAP_SYS_ADMIN over its own pid namespace, which root of a
+/// user namespace (the runtime under rootless podman) does not have. crun does the same.
+fn fork_in_pid_namespace(
+    ns: &namespaces::Plan,
+    st: &State,
+    opts: &Options,
+    ours: BorrowedFd,
+    theirs: Channel,
+) -> Result<Pid> {
+    let (report_rd, report_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("pipe for the exec process's pid")?;
+    match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
+        Forked::Child => {
+            drop(report_rd);
+            // The runtime's end of the channel stays with the runtime (this copy would
+            // reach the exec process until its execve).
+            let _ = nix::unistd::close(ours.as_raw_fd());
+            // A rootless runtime may join the pid namespace only from inside the container's
+            // user namespace (setns needs CAP_SYS_ADMIN over the pid namespace's owner).
+            let user = ns
+                .init_joins
+                .iter()
+                .find(|j| j.typ == LinuxNamespaceType::User);
+            let forked = user
+                .map_or(Ok(()), namespaces::join)
+                .and_then(|_| ParentNamespaces::enter(ns, &st.config))
+                .and_then(|_joined| {
+                    fork_into(CloneFlags::CLONE_PARENT).ctx("fork the exec process")
+                });
+            let (report, code) = match forked {
+                Ok(Forked::Child) => {
+                    drop(report_wr);
+                    child(ns, opts, theirs)
+                }
+                Ok(Forked::Parent(pid)) => (format!("pid {pid}"), 0),
+                Err(e) => (e.to_string(), 1),
+            };
+            let _ = nix::unistd::write(&report_wr, report.as_bytes());
+            exit_now(code)
+        }
+        Forked::Parent(mid) => {
+            drop(report_wr);
+            drop(theirs);
+            let mut report = String::new();
+            let read = std::fs::File::from(report_rd).read_to_string(&mut report);
+            let _ = nix::sys::wait::waitpid(mid, None);
+            read.ctx("read the exec process's pid")?;
+            match report.strip_prefix("pid ").map(str::parse::<i32>) {
+                Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
+                _ => Err(Error::Other(report)),
+            }
+        }
+    }
 }
 
 /// The exec'd process, in the child; never returns.
 fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
     let err = match prepare(ns, opts, &chan) {
-        Ok((exe, env)) => attrs::exec(
-            &opts.process,
-            &exe,
-            &env,
-            opts.fds.count,
-            opts.seccomp.as_ref(),
-        ),
+        // The channel stays open: execve closes it (close-on-exec), which tells the runtime
+        // the process is running.
+        Ok(exec) => exec.exec(),
         Err(e) => e,
     };
     let _ = chan.send(&FromInit::Failed(err.to_string()));
     exit_now(255)
 }
 
-fn prepare(
-    ns: &namespaces::Plan,
-    opts: &Options,
-    chan: &Channel,
-) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
+/// The same steps as init's, in the same order, ending with the seccomp filter.
+fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<attrs::ExecArgs> {
     match chan.recv::<ToInit>()? {
         Some((ToInit::Continue(_), _)) => {}
         _ => return Err(Error::Other("the runtime went away during exec".into())),
@@ -177,7 +232,10 @@ fn prepare(
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
     for j in &ns.init_joins {
-        namespaces::join(j)?;
+        // (the user namespace was joined on the way to the pid namespace)
+        if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
+            namespaces::join(j)?;
+        }
     }
     let p = &opts.process;
     if let Some(terminal) = &opts.terminal {
@@ -186,15 +244,9 @@ fn prepare(
     if let Some(rlimits) = p.rlimits() {
         attrs::set_rlimits(rlimits)?;
     }
-    let exe = attrs::cstring(&attrs::find_executable(p)?);
-    let env = attrs::environment(p, &[]);
-    let seccomp = opts.seccomp.as_ref();
-    if let Some(listener) = attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::Early)? {
-        chan.send_with_fd(
-            &FromInit::SeccompListener,
-            Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
-        )?;
-    }
+    let env = attrs::environment(p, &[])?;
+    let exe = attrs::find_executable(p, &env)?;
+    let exec = attrs::ExecArgs::new(&exe, p.args().as_deref().unwrap_or_default(), &env)?;
     // Only stdio, the passed fds and the channel from here: the runtime's own fds (the state
     // directory's lock, namespace and procfs handles, the caller's stray fds) are closed
     // before the cwd is entered and the user switched, so a cwd of /proc/self/fd/N reaches
@@ -202,9 +254,17 @@ fn prepare(
     // first.
     attrs::apply_labels(p)?;
     attrs::warn_ungrantable(p)?;
-    let setgroups_denied = ns.in_user_namespace() && attrs::setgroups_denied();
+    let setgroups_denied =
+        (ns.in_user_namespace() || namespaces::in_user_namespace()) && attrs::setgroups_denied();
+    crate::log::debug("setns_init: about to exec");
+    crate::log::detach();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
-    attrs::load_seccomp_at(p, seccomp, attrs::SeccompStage::BeforeUser)?;
-    attrs::become_user(p, setgroups_denied)?;
-    Ok((exe, env))
+    let seccomp = opts.seccomp.as_ref();
+    let identity = attrs::become_user(p, seccomp, setgroups_denied)?;
+    attrs::pass_fds(opts.fds.count)?;
+    if let Some(prog) = seccomp {
+        attrs::load_seccomp(prog, |fd| chan.hand_over_listener(fd))?;
+    }
+    identity.after_seccomp()?;
+    Ok(exec)
 }

@@ -64,10 +64,23 @@ pub fn own_pid_ns(config: &oci_spec::runtime::Spec) -> bool {
 ///
 /// A stopped container with nothing left to signal is no error with `--all` (runc 1.1 and
 /// 1.4 agree).
-pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
+///
+/// Signal 0 (`None`) sends nothing: it checks that the container is alive (kill(2)'s meaning,
+/// and runc's).
+pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<()> {
     let status = state::status(dir, state);
+    if let Some(sig) = sig {
+        crate::log::debug_with(
+            "sending signal",
+            &[
+                ("signal", &sig.as_str()),
+                ("all", &all),
+                ("pid", &state.pid),
+            ],
+        );
+    }
     let cgroup = super::cgroup::of(state);
-    if let Some(cg) = &cgroup {
+    if let (Some(cg), Some(sig)) = (&cgroup, sig) {
         if all || (sig == Signal::SIGKILL && !own_pid_ns(&state.config)) {
             let left = super::cgroup::call(cg.pids())?;
             if status == Status::Stopped && left.is_empty() {
@@ -89,6 +102,7 @@ pub fn kill(dir: &Dir, state: &State, sig: Signal, all: bool) -> Result<()> {
         }
         (_, Some(fd)) => fd,
     };
+    let Some(sig) = sig else { return Ok(()) };
     if all {
         // No cgroup of its own (cgroups disabled, or rootless without one): the processes
         // of its pid namespace.
@@ -151,10 +165,16 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
     }
 }
 
-/// Parses a signal as runc does: a number, or a name with or without "SIG".
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// Parses a signal as runc does: a number, or a name with or without "SIG". 0 is `None`:
+/// no signal, a liveness check.
+pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
+        if n == 0 {
+            return Ok(None);
+        }
+        return Signal::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -163,6 +183,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         format!("SIG{upper}")
     };
     name.parse::<Signal>()
+        .map(Some)
         .map_err(|_| Error::invalid(format!("unknown signal {s:?}")))
 }
 
@@ -190,10 +211,11 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }

@@ -65,6 +65,17 @@ pub fn restore(o: &Options) -> Result<Restored> {
     // (as create does, so that `delete` finds all of it after a SIGKILL), mount points, the
     // root. The guard owns what is made.
     let dir = Dir::create(&o.create.root, &o.create.id)?;
+    let mut guard = Guard {
+        dir: Some(dir),
+        cgroup: None,
+        init: None,
+        criu_root: None,
+    };
+    // A cgroup a new container must not join is refused before it is recorded as this
+    // container's (a delete of what is left would otherwise treat it as ours).
+    if let Some(cg) = &cgroup {
+        cgroup::check_new(cg.as_ref())?;
+    }
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),
         id: o.create.id.clone(),
@@ -90,13 +101,12 @@ pub fn restore(o: &Options) -> Result<Restored> {
         external_descriptors: state::stdio_links(),
         creating: true,
     };
-    dir.record_creating(&state)?;
-    let mut guard = Guard {
-        dir: Some(dir),
-        cgroup,
-        init: None,
-        criu_root: None,
-    };
+    guard
+        .dir
+        .as_ref()
+        .expect("just set")
+        .record_creating(&state)?;
+    guard.cgroup = cgroup;
     let dir_path = guard.dir.as_ref().expect("just set").path.clone();
     Rootfs {
         spec: &spec,
@@ -166,6 +176,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         opts: Some(opts),
         ..Default::default()
     };
+    let site = hooks::Site::runtime(&bundle);
     let mut console = None;
     let mut notified_pid = None;
     let resp = session
@@ -175,8 +186,8 @@ pub fn restore(o: &Options) -> Result<Restored> {
                 s.pid = n.pid.unwrap_or(0);
                 let json = s.hook_json(Status::Creating);
                 let hooks = spec.hooks().as_ref();
-                hooks::run(hooks, Point::Prestart, &json)?;
-                hooks::run(hooks, Point::CreateRuntime, &json)
+                hooks::run(hooks, Point::Prestart, &json, site)?;
+                hooks::run(hooks, Point::CreateRuntime, &json, site)
             }
             "post-restore" => {
                 notified_pid = n.pid;
@@ -204,6 +215,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         .filter(|p| *p > 0)
         .ok_or_else(|| Error::Other("criu restore: no pid for the restored init".into()))?;
     guard.init = Some(Pid::from_raw(pid));
+    crate::log::debug_with("criu restored container init", &[("pid", &pid)]);
 
     // 5. Record it, as create does.
     guard.unmount_root()?;
@@ -219,6 +231,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         create::write_pid_file(pid_file, Pid::from_raw(pid))?;
     }
     let dir = guard.disarm();
+    crate::log::debug_with("container restored", &[("id", &o.create.id), ("pid", &pid)]);
     Ok(Restored {
         dir,
         state,

@@ -35,11 +35,16 @@ pub fn start(dir: &Dir, state: &State) -> Result<()> {
     if let (Some(sock), Some(host)) = (&notify, &state.notify_socket) {
         crate::io::notify::relay_ready(sock, host, state.pid, || state::init_alive(state))?;
     }
+    crate::log::debug_with(
+        "container started",
+        &[("id", &state.id), ("pid", &state.pid)],
+    );
     // The spec: a failed poststart hook is logged and the container goes on.
     hooks::run_warn(
         state.config.hooks().as_ref(),
         Point::Poststart,
         &state.hook_json(Status::Running),
+        hooks::Site::runtime(&state.bundle),
     );
     Ok(())
 }
@@ -50,7 +55,8 @@ pub fn start(dir: &Dir, state: &State) -> Result<()> {
 /// not block, and ENXIO means nobody holds it: init is gone. Our byte is for init's read;
 /// until init has taken it (see `state::FIFO_GOING`) we must not read from the fifo ourselves.
 /// Then init's answer says it is going on, and end of file that it has exec'd.
-/// Init's liveness is checked throughout: a dead init must not hang `start`.
+/// Init's liveness is checked throughout: a dead init must not hang `start`. Instead of its answer, init may write `E`
+/// and why it stopped (a failed startContainer hook, say): that is `start`'s error.
 fn release(dir: &Dir, state: &State) -> Result<()> {
     let path = dir.fifo();
     let open = |flags: libc::c_int| {
@@ -78,6 +84,7 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
     }
     drop(go);
     let mut released = false;
+    let mut failure: Option<Vec<u8>> = None;
     loop {
         let mut fds = [PollFd::new(
             std::os::fd::AsFd::as_fd(&fifo),
@@ -85,17 +92,27 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
         )];
         let ready = poll(&mut fds, PollTimeout::from(100u16)).ctx("poll exec fifo")?;
         if ready > 0 {
-            let mut byte = [0u8; 1];
-            match fifo.read(&mut byte) {
-                Ok(1) => released = true,
+            let mut buf = [0u8; 4096];
+            match fifo.read(&mut buf) {
+                Ok(0) if failure.is_some() => return Err(init_failed(failure)),
                 // End of file: no writer left. After the answer, that is the exec.
-                Ok(_) if released => return Ok(()),
-                Ok(_) => {}
+                Ok(0) if released => return Ok(()),
+                Ok(0) => {}
+                Ok(n) => match failure.as_mut() {
+                    Some(msg) => msg.extend_from_slice(&buf[..n]),
+                    None if !released && buf[0] == b'E' => failure = Some(buf[1..n].to_vec()),
+                    None => released = true,
+                },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(Error::os("read exec fifo", e)),
             }
         }
         if !state::init_alive(state) {
+            if let Some(msg) = &mut failure {
+                // What is still in the pipe belongs to the message.
+                let _ = fifo.read_to_end(msg);
+                return Err(init_failed(failure));
+            }
             if released {
                 return Ok(());
             }
@@ -105,4 +122,8 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
+}
+
+fn init_failed(msg: Option<Vec<u8>>) -> Error {
+    Error::Init(String::from_utf8_lossy(&msg.unwrap_or_default()).into_owned())
 }

@@ -26,14 +26,20 @@ pub const FIFO_GO: &[u8] = b"1";
 /// has answered already) or not yet (1).
 pub const FIFO_GOING: &[u8] = b"00";
 
-/// Where containers live: `--root`, or the default runc callers expect of a runtime.
+/// Where containers live: `--root`, or the default runc callers expect of a runtime. Callers
+/// never pass `--root` (podman) rely on runc's rule: /run/hull for the host's root, and
+/// $XDG_RUNTIME_DIR/hull for an ordinary user and for root of a user namespace (rootless
+/// podman) unless $USER says root.
 pub fn default_root() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/run/hull");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("hull"),
-        _ => PathBuf::from(format!("/tmp/hull-{}", nix::unistd::geteuid())),
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let euid = nix::unistd::geteuid();
+    let honor_xdg = !euid.is_root()
+        || (crate::namespaces::in_user_namespace()
+            && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    match xdg {
+        Some(dir) if honor_xdg => PathBuf::from(dir).join("hull"),
+        _ if euid.is_root() => PathBuf::from("/run/hull"),
+        _ => PathBuf::from(format!("/tmp/hull-{euid}")),
     }
 }
 
@@ -491,6 +497,15 @@ pub fn now_rfc3339() -> String {
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
+/// RFC 3339 to the second in UTC, as runc's log lines carry the time.
+pub fn now_rfc3339_seconds() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let full = rfc3339(now.as_secs() as i64, 0);
+    format!("{}Z", &full[..full.len() - ".000000000Z".len()])
+}
+
 fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -565,6 +580,11 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
+        let s = now_rfc3339_seconds();
+        assert!(
+            s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T',
+            "{s}"
+        );
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! `run`/`exec` in the foreground with a terminal and no console socket: hull itself sits
 //! between its own terminal and the container's pty — raw mode, window size on SIGWINCH,
 //! signals passed on, termios restored on the way out.
+//!
+//! As runc does: the container's pty does not turn `\n` into `\r\n` (ONLCR off), so what
+//! the process writes arrives as written, in a pipe too; the caller's terminal is made raw
+//! but keeps its output processing (OPOST), so on a terminal each line still ends where the
+//! terminal expects. The caller's terminal is the first of stdin, stdout and stderr that is
+//! one, else /dev/tty. (runc fails when there is none; hull relays all the same.)
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -15,36 +21,67 @@ use crate::{sys, Context, Result};
 
 /// Our terminal in raw mode for as long as this lives.
 struct RawMode {
+    tty: OwnedFd,
     saved: Termios,
 }
 
 impl RawMode {
     fn enter() -> Option<RawMode> {
-        let stdin = std::io::stdin();
-        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
+        let tty = host_console()?;
+        let saved = termios::tcgetattr(tty.as_fd()).ok()?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
-        Some(RawMode { saved })
+        // containerd's console (runc's) keeps output processing on the caller's terminal.
+        raw.output_flags |= termios::OutputFlags::OPOST;
+        termios::tcsetattr(tty.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { tty, saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+        let _ = termios::tcsetattr(self.tty.as_fd(), SetArg::TCSANOW, &self.saved);
     }
 }
 
-fn copy_winsize(master: BorrowedFd) {
-    if let Ok((rows, cols)) = sys::tty::get_winsize(std::io::stdin().as_fd()) {
+/// The caller's terminal: the first of stdin, stdout, stderr that is a terminal, or the
+/// controlling terminal.
+fn host_console() -> Option<OwnedFd> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    for fd in stdio {
+        if termios::tcgetattr(fd).is_ok() {
+            return fd.try_clone_to_owned().ok();
+        }
+    }
+    nix::fcntl::open(
+        "/dev/tty",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
+}
+
+/// The container's pty leaves `\n` alone (runc's console.ClearONLCR on what it relays).
+/// Init (or the exec'd process) calls it before it hands the master to the runtime.
+pub fn clear_onlcr(master: BorrowedFd) {
+    if let Ok(mut t) = termios::tcgetattr(master) {
+        t.output_flags.remove(termios::OutputFlags::ONLCR);
+        let _ = termios::tcsetattr(master, SetArg::TCSANOW, &t);
+    }
+}
+
+fn copy_winsize(from: Option<&RawMode>, master: BorrowedFd) {
+    let Some(raw) = from else { return };
+    if let Ok((rows, cols)) = sys::tty::get_winsize(raw.tty.as_fd()) {
         let _ = sys::tty::set_winsize(master, rows, cols);
     }
 }
 
 /// Relays between our stdio and `master` until `pid` exits; returns its status.
 pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
-    let _raw = RawMode::enter();
-    copy_winsize(master.as_fd());
+    let raw = RawMode::enter();
+    copy_winsize(raw.as_ref(), master.as_fd());
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx("signalfd")?;
     let stdin = std::io::stdin();
@@ -84,17 +121,21 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
                 let sig = Signal::try_from(info.ssi_signo as i32).ok();
                 match sig {
                     Some(Signal::SIGCHLD) => {}
-                    Some(Signal::SIGWINCH) => copy_winsize(master.as_fd()),
+                    Some(Signal::SIGWINCH) => copy_winsize(raw.as_ref(), master.as_fd()),
                     Some(s) => {
-                        let _ = nix::sys::signal::kill(pid, s);
+                        crate::process::foreground::forward(pid, s);
                     }
                     None => {}
                 }
             }
             loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(p, code)) if p == pid => status = Some(code),
-                    Ok(WaitStatus::Signaled(p, s, _)) if p == pid => status = Some(128 + s as i32),
+                    Ok(WaitStatus::Exited(p, code)) if p == pid => {
+                        status = Some(crate::process::foreground::exited(pid, code))
+                    }
+                    Ok(WaitStatus::Signaled(p, s, _)) if p == pid => {
+                        status = Some(crate::process::foreground::exited(pid, 128 + s as i32))
+                    }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(_) => {}
                 }

@@ -1,13 +1,23 @@
-//! Process attributes from `process`: user and groups, rlimits, umask, cwd, the executable.
-//! Init and exec both apply these, in the container, before execve.
+//! Process attributes from `process`: environment, executable, user and groups, rlimits,
+//! umask, cwd, LSM labels, and the last steps before execve. Init and exec both apply these,
+//! in the container.
+//!
+//! The order of the last steps is runc's, tightened so that the seccomp filter is the very
+//! last thing before execve: labels → the runtime's fds closed → cwd (as root) → bounding set
+//! → stdio ownership → user → cwd (as the user, when root could not reach it) → capabilities →
+//! no_new_privs → passed fds → seccomp → execve. Without no_new_privs loading the filter needs CAP_SYS_ADMIN, which the
+//! capabilities step then keeps until [`Identity::after_seccomp`] drops it with one capset.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, Process};
+use rustix::thread::{CapabilitySet, CapabilitySets};
 
+use crate::security::seccomp::Program;
 use crate::{Context, Error, Result};
 
 /// Whether this user namespace was mapped with setgroups denied. Init and exec read it before
@@ -27,7 +37,7 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
             rlim_cur: r.soft(),
             rlim_max: r.hard(),
         };
-        rustix_setrlimit(resource, lim).with_ctx(|| {
+        crate::sys::process::setrlimit(resource, &lim).with_ctx(|| {
             format!(
                 "setrlimit {:?} (soft {}, hard {})",
                 r.typ(),
@@ -39,13 +49,9 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     Ok(())
 }
 
-fn rustix_setrlimit(resource: i32, lim: libc::rlimit) -> std::io::Result<()> {
-    crate::sys::process::setrlimit(resource, &lim)
-}
-
 /// Switches to the config's user: supplementary groups, then gid, then uid. Capabilities
 /// survive the switch (PR_SET_KEEPCAPS) so they can be set to the config's afterwards.
-pub fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
+fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     let user = p.user();
     let uid = Uid::from_raw(user.uid());
     let gid = Gid::from_raw(user.gid());
@@ -70,17 +76,28 @@ pub fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
 }
 
 /// The umask of the process: the config's, or 0022 as runc gives.
-pub fn set_umask(p: &Process) {
+fn set_umask(p: &Process) {
     let mask = p.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         mask as libc::mode_t,
     ));
 }
 
-/// chdir into cwd and check where we landed: a cwd outside the container's root (an fd
-/// leaked from the host, a racing rename) must never reach the user process.
-pub fn enter_cwd(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).with_ctx(|| format!("chdir to cwd ({})", cwd.display()))?;
+/// chdir to cwd, runc's words on failure.
+fn chdir(cwd: &Path) -> nix::Result<()> {
+    nix::unistd::chdir(cwd)
+}
+
+fn chdir_failed(cwd: &Path, e: nix::errno::Errno) -> Error {
+    Error::os(
+        format!("chdir to cwd ({:?}) set in config.json failed", cwd),
+        std::io::Error::from(e),
+    )
+}
+
+/// Checks where chdir landed: a cwd outside the container's root (an fd leaked from the
+/// host, a racing rename) must never reach the user process (CVE-2024-21626).
+fn verify_cwd(cwd: &Path) -> Result<()> {
     let actual = nix::unistd::getcwd().ctx("getcwd")?;
     if actual != cwd && !cwd_equivalent(&actual, cwd) {
         return Err(Error::Other(format!(
@@ -97,17 +114,56 @@ fn cwd_equivalent(actual: &Path, asked: &Path) -> bool {
     std::fs::canonicalize(asked).is_ok_and(|c| c == actual)
 }
 
-/// The process's environment: the config's, with the extras the runtime adds, and HOME
-/// when the config has none — from the container's /etc/passwd, or "/" — as runc sets it.
-pub fn environment(p: &Process, extra: &[String]) -> Vec<CString> {
-    let env = p.env().as_deref().unwrap_or_default();
-    let home = (!env.iter().any(|kv| kv.starts_with("HOME=")))
-        .then(|| format!("HOME={}", home_dir(p.user().uid())));
-    env.iter()
+/// The process's environment, as runc 1.4 prepares it: every entry KEY=VALUE with a name, no
+/// NUL; for a key given more than once the last one wins (in its place); an empty HOME counts
+/// as none, and HOME is set from the container's /etc/passwd (or "/") when the config has
+/// none. `extra` (what the runtime adds, LISTEN_FDS) comes after the config's.
+pub fn environment(p: &Process, extra: &[String]) -> Result<Vec<String>> {
+    let given: Vec<&String> = p
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
         .chain(extra)
-        .chain(home.as_ref())
-        .filter_map(|kv| CString::new(kv.as_str()).ok())
-        .collect()
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(given.len() + 1);
+    let mut home = false;
+    for kv in given.into_iter().rev() {
+        let key = match kv.split_once('=') {
+            Some((k, _)) if !k.is_empty() => k,
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "process.env {kv:?}: invalid environment variable: name cannot be empty"
+                )))
+            }
+            None => {
+                return Err(Error::invalid(format!(
+                    "process.env {kv:?}: invalid environment variable: missing '='"
+                )))
+            }
+        };
+        if kv.contains('\0') {
+            return Err(Error::invalid(format!(
+                "process.env: invalid environment variable {key:?}: contains nul byte"
+            )));
+        }
+        if !seen.insert(key) {
+            continue;
+        }
+        if key == "HOME" {
+            if kv.len() == "HOME=".len() {
+                continue;
+            }
+            home = true;
+        }
+        out.push(kv.clone());
+    }
+    out.reverse();
+    if !home {
+        out.push(format!("HOME={}", home_dir(p.user().uid())));
+    }
+    Ok(out)
 }
 
 /// The home directory of `uid` in the container's /etc/passwd (call after pivot_root).
@@ -125,8 +181,9 @@ fn home_dir(uid: u32) -> String {
 }
 
 /// Finds args[0] the way runc does: a name with a `/` is taken as a path, any other is looked
-/// up in the process's PATH, inside the container (call this after pivot_root).
-pub fn find_executable(p: &Process) -> Result<PathBuf> {
+/// up in the PATH of `env` (the prepared environment), inside the container (call this after
+/// pivot_root).
+pub fn find_executable(p: &Process, env: &[String]) -> Result<PathBuf> {
     let name = &p.args().as_deref().unwrap_or_default()[0];
     let not_found = || {
         Error::Init(format!(
@@ -148,10 +205,7 @@ pub fn find_executable(p: &Process) -> Result<PathBuf> {
             ))),
         };
     }
-    let path_var = p
-        .env()
-        .as_deref()
-        .unwrap_or_default()
+    let path_var = env
         .iter()
         .find_map(|kv| kv.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -190,40 +244,57 @@ fn describe(e: nix::errno::Errno) -> String {
     }
 }
 
-pub fn cstring(path: &Path) -> CString {
-    CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
+/// execve's arguments, built before the last steps: after the seccomp filter nothing may be
+/// allocated (an allocation can be a system call the profile did not ask for).
+pub struct ExecArgs {
+    exe: CString,
+    _strings: Vec<CString>,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
 }
 
-/// When a process's seccomp filter goes in. Without no_new_privs loading a filter needs
-/// CAP_SYS_ADMIN, so it must precede the user switch; with it, it comes last, just before
-/// execve, so the filter constrains as little of the runtime's own work as possible. A notify
-/// filter goes in while the runtime is still there to pass its listener on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeccompStage {
-    Early,
-    BeforeUser,
-    Last,
-}
-
-pub fn seccomp_stage(p: &Process, prog: &crate::security::seccomp::Program) -> SeccompStage {
-    if prog.notifies() {
-        SeccompStage::Early
-    } else if p.no_new_privileges() == Some(true) {
-        SeccompStage::Last
-    } else {
-        SeccompStage::BeforeUser
+impl ExecArgs {
+    pub fn new(exe: &Path, args: &[String], env: &[String]) -> Result<ExecArgs> {
+        let cstr = |s: &[u8], what: &str| {
+            CString::new(s).map_err(|_| Error::invalid(format!("{what}: contains a NUL byte")))
+        };
+        let exe = cstr(exe.as_os_str().as_bytes(), "process.args[0]")?;
+        let args: Vec<CString> = args
+            .iter()
+            .map(|a| cstr(a.as_bytes(), "process.args"))
+            .collect::<Result<_>>()?;
+        let env: Vec<CString> = env
+            .iter()
+            .map(|e| cstr(e.as_bytes(), "process.env"))
+            .collect::<Result<_>>()?;
+        // The pointers stay valid when `ExecArgs` moves: they point into each CString's
+        // own heap buffer, which the vectors keep.
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        let argv = ptrs(&args);
+        let envp = ptrs(&env);
+        let mut strings = args;
+        strings.extend(env);
+        Ok(ExecArgs {
+            exe,
+            _strings: strings,
+            argv,
+            envp,
+        })
     }
-}
 
-/// Loads `prog` if `stage` is its stage; returns the notify listener, if any.
-pub fn load_seccomp_at(
-    p: &Process,
-    prog: Option<&crate::security::seccomp::Program>,
-    stage: SeccompStage,
-) -> Result<Option<std::os::fd::OwnedFd>> {
-    match prog {
-        Some(prog) if seccomp_stage(p, prog) == stage => crate::security::seccomp::load(prog),
-        _ => Ok(None),
+    pub fn exe(&self) -> &CStr {
+        &self.exe
+    }
+
+    /// execve. Returns only on failure; allocates only then.
+    pub fn exec(&self) -> Error {
+        let e = crate::sys::exec::execve(&self.exe, &self.argv, &self.envp);
+        Error::os(format!("exec {}", self.exe.to_string_lossy()), e)
     }
 }
 
@@ -248,25 +319,6 @@ pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
     crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
 }
 
-/// Warns about the capabilities [`become_user`] will leave out (call while the log is open).
-pub fn warn_ungrantable(p: &Process) -> Result<()> {
-    let none = no_capabilities();
-    let caps = p.capabilities().as_ref().unwrap_or(&none);
-    crate::security::capabilities::warn_ungrantable(caps)
-}
-
-/// Capabilities, user, umask, cwd: the process's identity.
-pub fn become_user(p: &Process, setgroups_denied: bool) -> Result<()> {
-    // No `capabilities` means none at all (oci-spec's Default would bring a default set).
-    let none = no_capabilities();
-    let caps = p.capabilities().as_ref().unwrap_or(&none);
-    crate::security::capabilities::drop_bounding(caps)?;
-    switch_user(p, setgroups_denied)?;
-    crate::security::capabilities::apply(caps)?;
-    set_umask(p);
-    enter_cwd(p.cwd())
-}
-
 /// The AppArmor profile and SELinux label the next execve takes on. As in runc, they are set
 /// before init waits for `start` (and so before startContainer hooks), and before init and
 /// exec close the runtime's fds: the writes need the runtime's procfs.
@@ -280,42 +332,173 @@ pub fn apply_labels(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// The last steps: no_new_privs, seccomp (when it comes last), fds, execve. Returns only on
-/// failure.
-pub fn exec(
-    p: &Process,
-    exe: &CString,
-    env: &[CString],
-    keep_fds: u32,
-    seccomp: Option<&crate::security::seccomp::Program>,
-) -> Error {
-    if p.no_new_privileges() == Some(true) {
-        if let Err(e) = crate::security::set_no_new_privs() {
-            return e;
+/// Warns about the capabilities [`become_user`] will leave out (call while the log is open).
+pub fn warn_ungrantable(p: &Process) -> Result<()> {
+    let none = no_capabilities();
+    let caps = p.capabilities().as_ref().unwrap_or(&none);
+    crate::security::capabilities::warn_ungrantable(caps)
+}
+
+/// runc's fixStdioPermissions: stdio the runtime set up (a terminal's peer, pipes) is owned
+/// by the process's uid, so it can use its terminal. /dev/null is left alone, and so is what
+/// this user namespace cannot chown (EINVAL, EPERM) or a read-only /dev (EROFS). Only the uid
+/// changes: the gid is the devpts mount's (gid=5 in the default spec).
+fn own_stdio(uid: u32) -> Result<()> {
+    use std::os::fd::AsFd;
+    let null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    for (n, fd) in stdio.into_iter().enumerate() {
+        let st = match nix::sys::stat::fstat(fd) {
+            Ok(st) => st,
+            Err(nix::errno::Errno::EBADF) => continue,
+            Err(e) => return Err(e).with_ctx(|| format!("fstat fd {n}")),
+        };
+        let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && Some(st.st_rdev) == null;
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+            Ok(()) => {}
+            Err(
+                nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS,
+            ) => {}
+            Err(e) => return Err(e).with_ctx(|| format!("chown fd {n} to uid {uid}")),
         }
     }
-    if let Err(e) = load_seccomp_at(p, seccomp, SeccompStage::Last) {
-        return e;
-    }
-    if let Err(e) = pass_fds(keep_fds) {
-        return e;
-    }
-    let args: Vec<CString> = p
-        .args()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|a| CString::new(a.as_str()).ok())
-        .collect();
-    match nix::unistd::execve(exe, &args, env) {
-        Err(e) => Error::os(format!("exec {}", exe.to_string_lossy()), e),
+    Ok(())
+}
+
+/// What is left to do after the seccomp filter: drop CAP_SYS_ADMIN when it was kept only to
+/// load the filter.
+#[must_use]
+pub struct Identity {
+    after_filter: Option<CapabilitySets>,
+}
+
+impl Identity {
+    /// One capset(2) at most; nothing else.
+    pub fn after_seccomp(self) -> Result<()> {
+        match self.after_filter {
+            Some(sets) => crate::security::capabilities::finish(sets),
+            None => Ok(()),
+        }
     }
 }
 
-/// Only stdio and the preserved fds reach the user process.
-fn pass_fds(keep: u32) -> Result<()> {
+/// The process's identity: cwd, bounding set, stdio ownership, user, capabilities, umask, then
+/// no_new_privs (the exec labels and the runtime's fds are done before: see [`apply_labels`]).
+/// `seccomp`: the filter that will follow; without no_new_privs it needs CAP_SYS_ADMIN, kept
+/// here until [`Identity::after_seccomp`]. `setgroups_denied`: see [`setgroups_denied`].
+///
+/// The cwd is entered as root first, which reaches a directory only root may enter; when root
+/// may not (a directory of the container's user on a root-squashing filesystem), again once
+/// the user is set (runc's order, both ways).
+pub fn become_user(
+    p: &Process,
+    seccomp: Option<&Program>,
+    setgroups_denied: bool,
+) -> Result<Identity> {
+    let cwd = p.cwd();
+    let mut cwd_pending = false;
+    match chdir(cwd) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => cwd_pending = true,
+        Err(e) => return Err(chdir_failed(cwd, e)),
+    }
+    // No `capabilities` means none at all (oci-spec's Default would bring a default set).
+    let none = no_capabilities();
+    let caps = p.capabilities().as_ref().unwrap_or(&none);
+    let nnp = p.no_new_privileges() == Some(true);
+    let keep =
+        if seccomp.is_some() && !nnp && !crate::security::capabilities::grants_sys_admin(caps) {
+            CapabilitySet::SYS_ADMIN
+        } else {
+            CapabilitySet::empty()
+        };
+    crate::security::capabilities::drop_bounding(caps)?;
+    own_stdio(p.user().uid())?;
+    switch_user(p, setgroups_denied)?;
+    if cwd_pending {
+        chdir(cwd).map_err(|e| chdir_failed(cwd, e))?;
+    }
+    verify_cwd(cwd)?;
+    let after_filter = crate::security::capabilities::apply(caps, keep)?;
+    set_umask(p);
+    if nnp {
+        crate::security::set_no_new_privs()?;
+    }
+    Ok(Identity { after_filter })
+}
+
+/// Lets the fds the caller passed (3..3+keep, close-on-exec since hull claimed them) through
+/// execve. Everything else is closed by then ([`crate::process::fds::close_others`]).
+pub fn pass_fds(keep: u32) -> Result<()> {
     for fd in 3..3 + keep as i32 {
         crate::sys::exec::clear_cloexec(fd).with_ctx(|| format!("pass preserved fd {fd}"))?;
     }
-    crate::sys::exec::cloexec_from(3 + keep).ctx("close_range")
+    Ok(())
+}
+
+/// Loads the seccomp filter. A notify filter's listener goes to `hand_over` before anything
+/// else runs under the filter (the listener is closed after it returns).
+pub fn load_seccomp(
+    prog: &Program,
+    hand_over: impl FnOnce(std::os::fd::RawFd) -> Result<()>,
+) -> Result<()> {
+    if let Some(listener) = crate::security::seccomp::load(prog)? {
+        hand_over(std::os::fd::AsRawFd::as_raw_fd(&listener))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(env: &[&str]) -> Process {
+        let mut p = Process::default();
+        p.set_env(Some(env.iter().map(|s| s.to_string()).collect()));
+        p
+    }
+
+    #[test]
+    fn last_duplicate_wins_in_its_place() {
+        let p = process(&["A=1", "B=2", "A=3", "HOME=/h"]);
+        assert_eq!(
+            environment(&p, &["B=4".into()]).unwrap(),
+            ["A=3", "HOME=/h", "B=4"]
+        );
+    }
+
+    #[test]
+    fn empty_home_is_replaced() {
+        let p = process(&["HOME=", "X=y"]);
+        let env = environment(&p, &[]).unwrap();
+        assert_eq!(env[0], "X=y");
+        assert!(env[1].starts_with("HOME=") && env[1].len() > 5, "{env:?}");
+    }
+
+    #[test]
+    fn malformed_entries_are_errors() {
+        for bad in ["NOEQUALS", "=value", "A=b\0c"] {
+            assert!(environment(&process(&[bad]), &[]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exec_args_are_null_terminated_and_outlive_moves() {
+        let a = ExecArgs::new(
+            Path::new("/bin/sh"),
+            &["sh".into(), "-c".into()],
+            &["A=1".into()],
+        )
+        .unwrap();
+        let moved = Box::new(a);
+        assert_eq!(moved.argv.len(), 3);
+        assert!(moved.argv[2].is_null() && moved.envp[1].is_null());
+        assert_eq!(moved.argv[1], moved._strings[1].as_ptr());
+        assert_eq!(moved.envp[0], moved._strings[2].as_ptr());
+        assert_eq!(moved.exe().to_str().unwrap(), "/bin/sh");
+    }
 }

@@ -36,15 +36,32 @@ pub fn wait_forwarding(pid: Pid, set: &SigSet) -> Result<i32> {
         // Reap first: the process may have exited before we started waiting.
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Ok(128 + sig as i32),
+                Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(exited(pid, code)),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => {
+                    return Ok(exited(pid, 128 + sig as i32))
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
         }
         let sig = set.wait().ctx("wait for signals")?;
         if sig != Signal::SIGCHLD {
-            let _ = nix::sys::signal::kill(pid, sig);
+            forward(pid, sig);
         }
     }
+}
+
+/// Passes a signal on to the process (runc's debug line included).
+pub fn forward(pid: Pid, sig: Signal) {
+    crate::log::debug_with(
+        &format!("sending signal to process {}", sig.as_str()),
+        &[("pid", &pid)],
+    );
+    let _ = nix::sys::signal::kill(pid, sig);
+}
+
+/// The process has gone with `status` (as a shell reports it); runc's debug line.
+pub fn exited(pid: Pid, status: i32) -> i32 {
+    crate::log::debug_with("process exited", &[("pid", &pid), ("status", &status)]);
+    status
 }

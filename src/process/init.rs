@@ -3,16 +3,23 @@
 //!
 //! Init is a copy of the runtime process, so it reads its plan from memory; there is no
 //! re-exec of hull and nothing to deserialize. Until it reports `Ready` every failure goes to
-//! the runtime over the channel; after that (the runtime may be gone) to stderr.
+//! the runtime over the channel; after that (the runtime may be gone) to `start` through the
+//! exec fifo, and to stderr.
+//!
+//! The seccomp filter is the last step before execve: everything else (user, capabilities,
+//! cwd, fds) is done before `Ready`, and after the fifo only the filter, the startContainer
+//! hooks (which runc too runs under the filter) and the byte that releases `start` remain. A
+//! notify filter is the exception: its listener must reach the agent through the runtime, so
+//! it goes in just before `Ready`, when everything else is done (as runc loads it).
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use oci_spec::runtime::{Process, Spec};
 
 use super::attrs;
-use super::channel::{Channel, FromInit, ToInit};
-use crate::hooks::{self, Point};
+use super::channel::{Channel, FromInit, HookStates, ToInit};
+use crate::hooks::{self, Point, Site};
+use crate::log;
 use crate::namespaces;
 use crate::procfs::{Base, Proc};
 use crate::rootfs::Rootfs;
@@ -59,6 +66,7 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
             sys::clone::exit_now(1);
         }
     };
+    // Closing it tells the runtime init has let go of it (see `prepare`).
     drop(chan);
     let err = start(plan, ready);
     // The runtime has gone; the container's stderr is all that is left to tell.
@@ -68,11 +76,12 @@ pub fn run(plan: &Plan, chan: Channel) -> ! {
 
 /// What `prepare` leaves for after the fifo.
 struct Ready {
-    exe: CString,
-    env: Vec<CString>,
-    user_done: bool,
-    setgroups_denied: bool,
-    state_json: String,
+    exec: attrs::ExecArgs,
+    /// Left for after the filter, when it was not loaded before `Ready` (a notify filter).
+    identity: Option<attrs::Identity>,
+    states: HookStates,
+    /// startContainer hooks to run: the kept fds are passed only after them.
+    start_hooks: bool,
 }
 
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
@@ -95,13 +104,14 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if !plan.ns.new_user {
         nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
     }
+    log::debug("init: child process started");
 
     for ns in &plan.ns.init_joins {
         namespaces::join(ns)?;
     }
     // The runtime puts init in its cgroup, then says go, with the state hooks read.
-    let state_json = match recv(chan)? {
-        ToInit::Continue(state) => state,
+    let states = match recv(chan)? {
+        ToInit::Continue(states) => states.unwrap_or_default(),
         ToInit::Abort(why) => return Err(Error::Other(why)),
     };
     if plan.ns.new_user {
@@ -112,8 +122,10 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
     }
+    log::debug("init: namespaces joined");
 
     plan.rootfs.prepare()?;
+    log::debug("init: rootfs prepared");
 
     let hooks = plan.spec.hooks().as_ref();
     let has = |p: Point| hooks.is_some_and(|h| !p.of(h).is_empty());
@@ -126,10 +138,12 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     hooks::run(
         hooks,
         Point::CreateContainer,
-        state_json.as_deref().unwrap_or("{}"),
+        &states.creating,
+        Site::container(Some(&plan.rootfs.root)),
     )?;
 
     plan.rootfs.pivot()?;
+    log::debug("init: pivoted into the rootfs");
     match &plan.terminal {
         Some(terminal) => setup_terminal(plan.process, terminal, chan, true)?,
         // A session of its own, with a terminal or without, as runc's init has: the caller's
@@ -155,51 +169,57 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if !plan.no_new_keyring {
         join_session_keyring()?;
     }
-    let exe = attrs::cstring(&attrs::find_executable(plan.process)?);
-    let env = attrs::environment(plan.process, &plan.extra_env);
+    let env = attrs::environment(plan.process, &plan.extra_env)?;
+    let exe = attrs::find_executable(plan.process, &env)?;
+    let exec = attrs::ExecArgs::new(
+        &exe,
+        plan.process.args().as_deref().unwrap_or_default(),
+        &env,
+    )?;
 
-    // startContainer hooks run as root after `start`; without them the user switch happens
-    // now, so that its errors fail `create` as runc's do.
-    let seccomp = plan.seccomp.as_ref();
-    if let Some(listener) =
-        attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::Early)?
-    {
-        chan.send_with_fd(
-            &FromInit::SeccompListener,
-            Some(std::os::fd::AsRawFd::as_raw_fd(&listener)),
-        )?;
-    }
-    // What needs the runtime's procfs or its log comes first.
+    // What needs the runtime's procfs or its log comes first. Then init holds only what the
+    // container may see: stdio, the fds the caller passed, the channel (until Ready) and the
+    // exec fifo (until execve). Everything else the runtime had open when it cloned init (the
+    // console socket, namespace and cgroup handles, the log file, the caller's stray fds) is
+    // closed before the user switch, so neither a cwd of /proc/self/fd/N nor a look at
+    // /proc/1/fd while the container waits for `start` reaches the host (CVE-2024-21626).
     attrs::apply_labels(plan.process)?;
     attrs::warn_ungrantable(plan.process)?;
-    let setgroups_denied = plan.ns.in_user_namespace() && attrs::setgroups_denied();
-    // From here on init holds only what the container may see: stdio, the fds the caller
-    // passed, the channel (until Ready) and the exec fifo (until execve). Everything else the
-    // runtime had open when it cloned init (the state directory's lock, the console socket,
-    // namespace and cgroup handles, the log file, the caller's stray fds) is closed before the
-    // user switch, so neither a cwd of /proc/self/fd/N nor a look at /proc/1/fd while the
-    // container waits for `start` reaches the host (CVE-2024-21626).
+    // (the runtime itself may run in a user namespace mapped without setgroups: `unshare -r`)
+    let setgroups_denied = (plan.ns.in_user_namespace() || crate::namespaces::in_user_namespace())
+        && attrs::setgroups_denied();
+    log::debug("init: closing the runtime's fds; user, capabilities and cwd next");
+    log::detach();
     crate::process::fds::close_others(plan.keep_fds, &[chan.as_raw_fd(), plan.fifo.as_raw_fd()])?;
-    let user_done = !has(Point::StartContainer);
-    if user_done {
-        attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)?;
-        attrs::become_user(plan.process, setgroups_denied)?;
+
+    // Everything that can fail because of the config fails `create`, as runc's do: user,
+    // capabilities and cwd are set now.
+    let seccomp = plan.seccomp.as_ref();
+    let identity = attrs::become_user(plan.process, seccomp, setgroups_denied)?;
+    // The passed fds open up now, unless startContainer hooks come first (they must not get
+    // them).
+    let start_hooks = has(Point::StartContainer);
+    if !start_hooks {
+        attrs::pass_fds(plan.keep_fds)?;
     }
 
-    chan.send(&FromInit::Ready)?;
+    let mut identity = Some(identity);
+    if let Some(prog) = seccomp.filter(|p| p.notifies()) {
+        attrs::load_seccomp(prog, |fd| chan.hand_over_listener(fd))?;
+        identity.take().expect("set above").after_seccomp()?;
+    }
+
+    chan.send_ready()?;
     // Init may outlive the runtime only once the runtime has recorded it (state.json, the
     // pid file): a runtime killed before that takes init with it, so no process it did not
     // write down is left behind.
-    if let ToInit::Abort(why) = recv(chan)? {
-        return Err(Error::Other(why));
-    }
+    chan.wait_continue()?;
     nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
     Ok(Ready {
-        exe,
-        env,
-        user_done,
-        setgroups_denied,
-        state_json: state_json.unwrap_or_default(),
+        exec,
+        identity,
+        states,
+        start_hooks,
     })
 }
 
@@ -229,38 +249,46 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
 /// init's read waits for. Init answers (`state::FIFO_GOING`) once startContainer hooks are
 /// done and it is going; then the end of file (its close-on-exec fd closing) tells `start`
 /// that execve happened, so poststart hooks run after the user process has started, as the
-/// spec orders.
+/// spec orders. When a step fails in between, init answers `E` and why instead: that is
+/// `start`'s error (a failed startContainer hook's output must not be lost, least of all into
+/// a terminal nobody reads yet).
 fn start(plan: &Plan, ready: Ready) -> Error {
     if let Err(e) = wait_for_start(plan.fifo) {
         return e;
     }
-    if !ready.user_done {
-        if let Err(e) = hooks::run(
+    let fail = |e: Error| -> Error {
+        let msg = format!("E{e}");
+        let _ = nix::unistd::write(plan.fifo, msg.as_bytes());
+        e
+    };
+    if let Some(identity) = ready.identity {
+        if let Some(prog) = plan.seccomp.as_ref() {
+            if let Err(e) = attrs::load_seccomp(prog, |_| Ok(())) {
+                return fail(e);
+            }
+        }
+        if let Err(e) = identity.after_seccomp() {
+            return fail(e);
+        }
+    }
+    if ready.start_hooks {
+        // runc runs these after the filter, as the container's user, in its cwd.
+        let ran = hooks::run(
             plan.spec.hooks().as_ref(),
             Point::StartContainer,
-            &ready.state_json,
-        ) {
-            return e;
-        }
-        let seccomp = plan.seccomp.as_ref();
-        if let Err(e) =
-            attrs::load_seccomp_at(plan.process, seccomp, attrs::SeccompStage::BeforeUser)
-                .and_then(|_| attrs::become_user(plan.process, ready.setgroups_denied))
-        {
-            return e;
+            &ready.states.created,
+            Site::container(None),
+        )
+        .and_then(|_| attrs::pass_fds(plan.keep_fds));
+        if let Err(e) = ran {
+            return fail(e);
         }
     }
     let going = crate::container::state::FIFO_GOING;
     if let Err(e) = nix::unistd::write(plan.fifo, going).ctx("write exec fifo") {
         return e;
     }
-    attrs::exec(
-        plan.process,
-        &ready.exe,
-        &ready.env,
-        plan.keep_fds,
-        plan.seccomp.as_ref(),
-    )
+    ready.exec.exec()
 }
 
 /// A pty from the container's devpts: master to its receiver, peer as our stdio and
@@ -273,10 +301,15 @@ pub fn setup_terminal(p: &Process, to: &Terminal, chan: &Channel, console: bool)
     }
     match to {
         Terminal::Socket(sock) => crate::io::tty::send_master(sock, &pty.master)?,
-        Terminal::Runtime => chan.send_with_fd(
-            &FromInit::Console,
-            Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
-        )?,
+        Terminal::Runtime => {
+            // The runtime relays it as runc relays its own: `\n` stays `\n`. Done here,
+            // before the process can write anything.
+            crate::io::relay::clear_onlcr(pty.master.as_fd());
+            chan.send_with_fd(
+                &FromInit::Console,
+                Some(std::os::fd::AsRawFd::as_raw_fd(&pty.master)),
+            )?
+        }
     }
     crate::io::tty::take_as_stdio(&pty.peer)
 }

@@ -1,6 +1,7 @@
 //! The spawn path: the runtime side (`spawn`), the container side (`init`), the channel between
 //! them, and the process attributes both init and exec apply (`attrs`).
 
+pub mod affinity;
 pub mod attrs;
 pub mod channel;
 pub mod fds;

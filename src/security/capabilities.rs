@@ -3,7 +3,9 @@
 //! Init runs as root with every capability. The order matters and follows runc:
 //! 1. [`drop_bounding`] while init still has CAP_SETPCAP, before switching user;
 //! 2. init sets PR_SET_KEEPCAPS, switches uid/gid, clears KEEPCAPS;
-//! 3. [`apply`]: effective, permitted and inheritable in one capset(2), then ambient.
+//! 3. [`apply`]: effective, permitted and inheritable in one capset(2), then ambient;
+//! 4. with seccomp and no no_new_privs, CAP_SYS_ADMIN stays until the filter is in, then
+//!    [`finish`] drops it: the filter is the last step before execve either way.
 //!
 //! Capabilities the running kernel does not know (newer than cap_last_cap) are
 //! skipped, as runc skips them: the profile may come from a newer engine.
@@ -130,14 +132,25 @@ pub fn drop_bounding(caps: &LinuxCapabilities) -> Result<()> {
 /// `caps.ambient` limited to what is both permitted and inheritable. The kernel refuses
 /// anything else, and runc's own default spec lists ambient capabilities without
 /// inheritable ones: runc leaves those out, so the same configs run the same here.
-pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
+///
+/// `keep` is held in the effective and permitted sets on top of the config's (CAP_SYS_ADMIN
+/// to load a seccomp filter without no_new_privs, as the last step before execve). When it
+/// adds anything, the sets to end with are returned, for [`finish`] after that step.
+pub fn apply(caps: &LinuxCapabilities, keep: CapabilitySet) -> Result<Option<CapabilitySets>> {
     let mut sets = CapabilitySets {
         effective: set_of(caps.effective()),
         permitted: set_of(caps.permitted()),
         inheritable: set_of(caps.inheritable()),
     };
-    grantable_only(&mut sets)?;
-    thread::set_capabilities(None, sets)
+    let held = grantable_only(&mut sets)?;
+    let keep = keep & held;
+    let extra = keep - (sets.effective & sets.permitted);
+    let now = CapabilitySets {
+        effective: sets.effective | extra,
+        permitted: sets.permitted | extra,
+        inheritable: sets.inheritable,
+    };
+    thread::set_capabilities(None, now)
         .ctx("set the effective, permitted and inheritable capabilities")?;
 
     thread::clear_ambient_capability_set().ctx("clear the ambient capabilities")?;
@@ -150,7 +163,20 @@ pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
         thread::configure_capability_in_ambient_set(cap, true)
             .with_ctx(|| format!("raise ambient {}", name(n)))?;
     }
-    Ok(())
+    Ok((!extra.is_empty()).then_some(sets))
+}
+
+/// Drops what [`apply`] kept beyond the config: one capset(2), nothing allocated, so it can
+/// follow the seccomp filter. Lowering the permitted set leaves the ambient set alone (it
+/// only ever holds capabilities the config permits).
+pub fn finish(sets: CapabilitySets) -> Result<()> {
+    thread::set_capabilities(None, sets).ctx("drop the capabilities kept for seccomp")
+}
+
+/// Whether `caps` leaves the process CAP_SYS_ADMIN (effective and permitted).
+pub fn grants_sys_admin(caps: &LinuxCapabilities) -> bool {
+    let admin = CapabilitySet::SYS_ADMIN;
+    set_of(caps.effective()).contains(admin) && set_of(caps.permitted()).contains(admin)
 }
 
 /// What of `caps` this process cannot grant: a runtime whose own bounding set lacks a
@@ -194,15 +220,16 @@ pub fn warn_ungrantable(caps: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
-/// Leaves out what this process cannot grant ([`warn_ungrantable`] said which).
-fn grantable_only(sets: &mut CapabilitySets) -> Result<()> {
+/// Leaves out what this process cannot grant ([`warn_ungrantable`] said which); returns what
+/// it holds.
+fn grantable_only(sets: &mut CapabilitySets) -> Result<CapabilitySet> {
     let held = thread::capabilities(None)
         .ctx("read the capabilities")?
         .permitted;
     sets.effective &= held;
     sets.permitted &= held;
     sets.inheritable &= current_bounding();
-    Ok(())
+    Ok(held)
 }
 
 #[cfg(test)]
@@ -253,7 +280,7 @@ mod tests {
         let f2 = file.clone();
         let out = in_child(move || {
             drop_bounding(&lc).map_err(|e| e.to_string())?;
-            apply(&lc).map_err(|e| e.to_string())?;
+            apply(&lc, CapabilitySet::empty()).map_err(|e| e.to_string())?;
             let now = thread::capabilities(None).map_err(|e| e.to_string())?;
             let bound_chown = thread::capability_is_in_bounding_set(CapabilitySet::CHOWN)
                 .map_err(|e| e.to_string())?;
@@ -295,7 +322,9 @@ mod tests {
                 nix::unistd::setresuid(1000.into(), 1000.into(), 1000.into())
                     .map_err(|e| e.to_string())?;
                 thread::set_keep_capabilities(false).map_err(|e| e.to_string())?;
-                apply(&lc).map_err(|e| e.to_string())
+                apply(&lc, CapabilitySet::empty())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             },
             &["/bin/busybox", "grep", "^Cap", "/proc/self/status"],
         );
@@ -303,6 +332,50 @@ mod tests {
         // permitted and effective; CHOWN (bit 0) stays only inheritable.
         let want = "CapInh:\t0000000000000401\nCapPrm:\t0000000000000400\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000401\nCapAmb:\t0000000000000400\n";
         assert_eq!(out, Outcome::Exited(want.to_string()));
+    }
+
+    /// CAP_SYS_ADMIN kept through the user switch for the seccomp filter, then dropped by
+    /// `finish`, leaving the config's sets (and the ambient one) as they would have been.
+    #[test]
+    fn kept_capability_is_dropped_by_finish() {
+        let set = caps(&[Capability::NetBindService]);
+        let mut lc = LinuxCapabilities::default();
+        lc.set_bounding(Some(set.clone()));
+        lc.set_effective(Some(set.clone()));
+        lc.set_permitted(Some(set.clone()));
+        lc.set_inheritable(Some(set.clone()));
+        lc.set_ambient(Some(set.clone()));
+        assert!(!grants_sys_admin(&lc));
+        let out = in_child(move || {
+            drop_bounding(&lc).map_err(|e| e.to_string())?;
+            thread::set_keep_capabilities(true).map_err(|e| e.to_string())?;
+            nix::unistd::setresuid(1000.into(), 1000.into(), 1000.into())
+                .map_err(|e| e.to_string())?;
+            thread::set_keep_capabilities(false).map_err(|e| e.to_string())?;
+            let after = apply(&lc, CapabilitySet::SYS_ADMIN)
+                .map_err(|e| e.to_string())?
+                .ok_or("nothing kept")?;
+            let kept = thread::capabilities(None).map_err(|e| e.to_string())?;
+            finish(after).map_err(|e| e.to_string())?;
+            let now = thread::capabilities(None).map_err(|e| e.to_string())?;
+            let amb = thread::capability_is_in_ambient_set(CapabilitySet::NET_BIND_SERVICE)
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "kept={:#x} now={:#x}/{:#x} ambient={amb}",
+                kept.effective.bits(),
+                now.effective.bits(),
+                now.permitted.bits()
+            ))
+        });
+        let nbs = 1u64 << 10;
+        let admin = 1u64 << 21;
+        assert_eq!(
+            out,
+            Outcome::Exited(format!(
+                "kept={:#x} now={nbs:#x}/{nbs:#x} ambient=true",
+                nbs | admin
+            ))
+        );
     }
 
     #[test]
@@ -314,7 +387,7 @@ mod tests {
         lc.set_inheritable(Some(caps(&[])));
         lc.set_ambient(Some(caps(&[Capability::NetRaw])));
         let out = in_child(move || {
-            apply(&lc).map_err(|e| e.to_string())?;
+            apply(&lc, CapabilitySet::empty()).map_err(|e| e.to_string())?;
             let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
             Ok(status
                 .lines()

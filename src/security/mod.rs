@@ -6,16 +6,16 @@
 //! | where | when | call |
 //! |---|---|---|
 //! | parent (create, exec) | while validating, before any clone | [`lsm::check`], [`seccomp::compile`] (with the cache dir under the runtime root) |
-//! | init | after pivot_root, before switching user | [`capabilities::drop_bounding`] |
-//! | init | after setuid (with PR_SET_KEEPCAPS) | [`capabilities::apply`] |
-//! | init | just before execve | [`apparmor::apply`] / [`selinux::set_exec_label`], then [`set_no_new_privs`] when `process.noNewPrivileges`, then [`seccomp::load`] |
-//! | parent | after init passed the listener fd | [`seccomp::send_listener`] |
+//! | init | after pivot_root, before switching user | [`apparmor::apply`] / [`selinux::set_exec_label`], [`capabilities::drop_bounding`] |
+//! | init | after setuid (with PR_SET_KEEPCAPS) | [`capabilities::apply`] (keeping CAP_SYS_ADMIN for the filter when no_new_privs is off), then [`set_no_new_privs`] when `process.noNewPrivileges` |
+//! | init | last, before execve | [`seccomp::load`], then [`capabilities::finish`] |
+//! | parent | after init wrote the listener's fd number | pidfd_getfd, [`seccomp::send_listener`] |
 //! | `features` | | [`capabilities::known`], [`seccomp::features`], [`apparmor::is_enabled`], [`selinux::is_enabled`] |
 //!
-//! Seccomp is loaded last so that as few system calls as possible run under a filter
+//! Seccomp is loaded last so that no system call of the runtime's own runs under a filter
 //! the runtime did not write for itself. Without no_new_privs, loading needs
-//! CAP_SYS_ADMIN, so then the filter must be loaded before the capabilities are
-//! reduced; runc does the same (its init loads early in that case).
+//! CAP_SYS_ADMIN: runc loads the filter before the user switch then; hull keeps
+//! CAP_SYS_ADMIN until the filter is in and drops it with one capset(2).
 
 pub mod apparmor;
 pub mod capabilities;

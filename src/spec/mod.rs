@@ -129,6 +129,7 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 /// Checks what create needs from the config and that only supported things are asked for.
 /// `needs_process`: create and run need `process`; the spec lets other callers omit it.
 pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
+    validate_oci_version(spec.version())?;
     match spec.process() {
         Some(p) => validate_process(p)?,
         None if needs_process => {
@@ -158,6 +159,63 @@ pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// config.md: ociVersion is REQUIRED and MUST be SemVer 2.0.0; a config of another major
+/// version is not compatible with this runtime ("retains forward and backward compatibility
+/// within major versions"). runc 1.1.5 accepts any string (runc issue #1846); the
+/// runtime-tools validation suite checks that an invalid one is an error.
+fn validate_oci_version(v: &str) -> Result<()> {
+    if v.is_empty() {
+        return Err(Error::invalid("ociVersion: missing (it is required)"));
+    }
+    let major = semver_major(v)
+        .ok_or_else(|| Error::invalid(format!("ociVersion {v:?}: not a SemVer 2.0.0 version")))?;
+    if major != 1 {
+        return Err(Error::invalid(format!(
+            "ociVersion {v:?}: hull supports runtime-spec 1.x (this is {})",
+            crate::OCI_VERSION
+        )));
+    }
+    Ok(())
+}
+
+/// The major version of a SemVer 2.0.0 string, or None when it is not one:
+/// MAJOR.MINOR.PATCH (numbers without leading zeros), an optional `-` pre-release of
+/// dot-separated identifiers ([0-9A-Za-z-], numeric ones without leading zeros), an optional
+/// `+` build of dot-separated identifiers.
+fn semver_major(v: &str) -> Option<u64> {
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let numeric = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let ident =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 || !parts.iter().all(|p| numeric(p)) {
+        return None;
+    }
+    if let Some(pre) = pre {
+        let ok = pre
+            .split('.')
+            .all(|id| ident(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || numeric(id)));
+        if !ok {
+            return None;
+        }
+    }
+    if let Some(build) = build {
+        if !build.split('.').all(ident) {
+            return None;
+        }
+    }
+    parts[0].parse().ok()
 }
 
 fn validate_process(p: &Process) -> Result<()> {
@@ -206,7 +264,9 @@ fn validate_process(p: &Process) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    // Not applied to init (the spec: "not applicable to the container's init process"),
+    // but `exec` without --process takes it from here.
+    crate::process::affinity::validate(p)
 }
 
 fn validate_namespaces(spec: &Spec) -> Result<()> {
@@ -370,6 +430,26 @@ mod tests {
         let doc = DEFAULT_SPEC.replace("\"type\": \"ipc\"", "\"type\": \"bogus\"");
         let err = parse(doc.as_bytes()).unwrap_err();
         assert!(err.contains("linux.namespaces[2]"), "{err}");
+    }
+
+    #[test]
+    fn oci_version_must_be_semver_of_major_one() {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.2.1",
+            "1.0.0-rc.1+build.5",
+            "1.3.0+dev",
+        ] {
+            validate_oci_version(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "", "invalid", "1.0", "1.0.0.0", "01.0.0", "1.0.0-", "1.0.0-01", "1.0.0+", "v1.0.0",
+        ] {
+            assert!(validate_oci_version(bad).is_err(), "{bad:?} accepted");
+        }
+        let err = validate_oci_version("2.0.0").unwrap_err().to_string();
+        assert!(err.contains("1.x"), "{err}");
     }
 
     #[test]

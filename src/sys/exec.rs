@@ -1,6 +1,14 @@
-//! The last steps before execve: fd hygiene.
+//! The last steps before execve: fd hygiene and execve itself.
 
-/// Marks every fd from `first` up as close-on-exec, so no runtime fd reaches the container.
+use std::ffi::CStr;
+use std::os::raw::c_char;
+
+/// Marks every fd from `first` up as close-on-exec, so no runtime fd reaches the container
+/// (or a hook).
+///
+/// close_range(2) with CLOSE_RANGE_CLOEXEC does it in one call (Linux 5.11). Older kernels
+/// (ENOSYS, or EINVAL for the flag), and seccomp profiles around the runtime that do not
+/// allow it (EPERM; older Docker profiles predate close_range), get one fcntl per fd number.
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on fds; no memory involved.
     let ret = unsafe {
@@ -11,29 +19,91 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if ret == -1 {
-        return Err(nix::errno::Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    match nix::errno::Errno::last() {
+        nix::errno::Errno::ENOSYS | nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM => {
+            cloexec_listed(first)
+        }
+        e => Err(e),
+    }
+}
+
+/// The fallback of [`cloexec_from`]: every fd number this process may hold, one by one. Not
+/// a listing of /proc/self/fd: in a container that is whatever its /proc shows.
+fn cloexec_listed(first: u32) -> nix::Result<()> {
+    for fd in first..fd_limit() {
+        match set_cloexec_to(fd as i32, true) {
+            Ok(()) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
+}
+
+/// One past the highest fd number this process can hold: RLIMIT_NOFILE (the larger of its
+/// limits, as a lowered soft limit leaves fds above it open), at most 2^20.
+fn fd_limit() -> u32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the valid pointer.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    let max = if ok {
+        lim.rlim_cur.max(lim.rlim_max)
+    } else {
+        1 << 20
+    };
+    max.min(1 << 20) as u32
 }
 
 /// Lets `fd` (a preserved fd the caller passed) survive execve. A number that is not open is
 /// skipped: there is nothing to pass.
 pub fn clear_cloexec(fd: i32) -> nix::Result<()> {
+    match set_cloexec_to(fd, false) {
+        Err(nix::errno::Errno::EBADF) => Ok(()),
+        other => other,
+    }
+}
+
+/// Sets or clears FD_CLOEXEC on `fd`.
+pub fn set_cloexec_to(fd: i32, on: bool) -> nix::Result<()> {
     // SAFETY: F_GETFD/F_SETFD only read and change the fd's flags; an fd number that is not
     // open gives EBADF and no effect.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags == -1 {
-        return match nix::errno::Errno::last() {
-            nix::errno::Errno::EBADF => Ok(()),
-            e => Err(e),
-        };
+        return Err(nix::errno::Errno::last());
+    }
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    if new == flags {
+        return Ok(());
     }
     // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1 {
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, new) } == -1 {
         return Err(nix::errno::Errno::last());
     }
     Ok(())
+}
+
+/// execve(2) with argument and environment vectors built beforehand: NULL-terminated arrays
+/// of pointers into C strings that outlive the call. Nothing is allocated here, so nothing but
+/// execve itself runs after a seccomp filter that was loaded just before. Returns only on
+/// failure.
+pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> nix::errno::Errno {
+    assert!(
+        argv.last().is_some_and(|p| p.is_null()) && envp.last().is_some_and(|p| p.is_null()),
+        "argv and envp must end with NULL"
+    );
+    // SAFETY: `path` is a C string; `argv` and `envp` are NULL-terminated arrays of pointers
+    // to C strings the caller keeps alive for the call (checked above for the terminators).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    nix::errno::Errno::last()
 }
 
 /// Whether `fd` is an open file descriptor of this process.
@@ -89,8 +159,69 @@ fn close_range(first: u32, last: u32) -> nix::Result<()> {
     // SAFETY: close_range only closes fds of this process; the caller guarantees nothing that
     // runs afterwards uses (or drops an owner of) the numbers in the range.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-    if ret == -1 {
-        return Err(nix::errno::Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    match nix::errno::Errno::last() {
+        // Linux before 5.9, or a seccomp profile around hull without close_range (older
+        // Docker profiles): one close per fd number (not a listing of /proc/self/fd, which
+        // in a container is whatever its /proc shows).
+        nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM => close_listed(first, last),
+        e => Err(e),
+    }
+}
+
+fn close_listed(first: u32, last: u32) -> nix::Result<()> {
+    for fd in first..=last.min(fd_limit().saturating_sub(1)) {
+        // SAFETY: as in close_range; EBADF (nothing open at that number) is no error.
+        if unsafe { libc::close(fd as i32) } == -1
+            && nix::errno::Errno::last() != nix::errno::Errno::EBADF
+        {
+            return Err(nix::errno::Errno::last());
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `check` in a forked child (fd tables are per process) and asserts it held.
+    fn in_child(check: impl FnOnce() -> bool) {
+        // SAFETY: the child runs `check` and leaves with _exit, touching nothing shared.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+                crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    fn open() -> i32 {
+        std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/").unwrap())
+    }
+
+    fn cloexec(fd: i32) -> bool {
+        // SAFETY: F_GETFD only reads the flags.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
+    }
+
+    /// The fallbacks for a refused close_range reach every fd without /proc.
+    #[test]
+    fn fallbacks_without_close_range() {
+        in_child(|| {
+            let (a, b) = (open(), open());
+            clear_cloexec(a).unwrap();
+            clear_cloexec(b).unwrap();
+            cloexec_listed(a.min(b) as u32).unwrap();
+            let marked = cloexec(a) && cloexec(b);
+            close_listed(a.min(b) as u32, a.max(b) as u32).unwrap();
+            marked && !is_open(a) && !is_open(b) && is_open(0)
+        });
+    }
 }

@@ -158,6 +158,12 @@ pub const CASES: &[Case] = &[
         run: invalid_namespace,
     },
     Case {
+        name: "config/oci-version-invalid",
+        spec: "config.md#specification-version",
+        quote: "ociVersion (string, REQUIRED) MUST be in SemVer v2.0.0 format and specifies the version of the Open Container Initiative Runtime Specification with which the bundle complies.",
+        run: invalid_oci_version,
+    },
+    Case {
         name: "config/invalid-value-mount-destination",
         spec: "config.md#valid-values",
         quote: "Runtimes MUST generate an error when invalid or unsupported values are encountered.",
@@ -552,6 +558,18 @@ fn invalid_namespace(ctx: &mut Ctx) -> Res {
         !out.ok(),
         "create with namespace type \"conformance-bogus\" succeeded"
     );
+    Ok(())
+}
+
+/// "Runtimes MUST generate an error when invalid or unsupported values are encountered"
+/// (config.md#valid-values), for a version that is not SemVer (runtime-tools' misc_props).
+fn invalid_oci_version(ctx: &mut Ctx) -> Res {
+    let mut b = ctx.bundle(&["true"])?;
+    b.config["ociVersion"] = json!("invalid");
+    b.save()?;
+    let id = ctx.id();
+    let out = ctx.create(&id, &b);
+    check!(!out.ok(), "create with ociVersion \"invalid\" succeeded");
     Ok(())
 }
 

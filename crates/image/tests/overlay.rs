@@ -72,9 +72,9 @@ fn second_bundle_is_one_mount_and_gc_collects() {
     let r2 = unpack(&reference, &b2, &opts).unwrap();
     let second = start.elapsed();
     assert_eq!((r2.layers_extracted, r2.layers_reused), (0, 2));
+    // Shown, not asserted (a busy machine must not fail a test): that nothing was extracted
+    // again is the check above; hack/bench-image.sh measures the time.
     eprintln!("second overlay bundle: {second:?} (debug build)");
-    // Generous for a debug build on a loaded machine; hack/bench-image.sh measures release.
-    assert!(second.as_millis() < 500, "second bundle took {second:?}");
 
     for b in [&b1, &b2] {
         let rootfs = b.join("rootfs");

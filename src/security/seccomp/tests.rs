@@ -706,7 +706,7 @@ fn confine(caps: &[&str], p: &Program) -> Result<(), String> {
     lc.set_ambient(Some(cap_set(&[])));
     let s = |e: crate::Error| e.to_string();
     crate::security::capabilities::drop_bounding(&lc).map_err(s)?;
-    crate::security::capabilities::apply(&lc).map_err(s)?;
+    crate::security::capabilities::apply(&lc, rustix::thread::CapabilitySet::empty()).map_err(s)?;
     crate::security::set_no_new_privs().map_err(s)?;
     load(p).map_err(s)?;
     Ok(())
