@@ -42,6 +42,10 @@ fn exec_passes_the_command_and_its_arguments_unchanged() {
             &["ID", "sh", "-c", "echo \"$@\"", "x", "--", "-tty"],
             "-- -tty\n",
         ),
+        // runc reads no option after the id (urfave/cli's SkipArgReorder): the next word is
+        // the command, whatever it looks like. The rootfs has programs named `-user` and `--`.
+        (&["ID", "-user", "65534", "id", "-u"], "ran 65534 id -u\n"),
+        (&["ID", "--", "id", "-u"], "ran id -u\n"),
         // hull's options before the id, in both spellings, with and without `=`.
         (&["-user", "65534", "ID", "id", "-u"], "65534\n"),
         (
@@ -71,6 +75,12 @@ fn exec_passes_the_command_and_its_arguments_unchanged() {
     ];
     for rt in runtimes() {
         let b = Bundle::sh("sleep 60");
+        for name in ["-user", "--"] {
+            let path = b.rootfs().join("bin").join(name);
+            std::fs::write(&path, "#!/bin/sh\necho ran \"$@\"\n").unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
         let id = unique("cli-exec");
         ok(&rt.run_detached(&id, &b));
         for (args, want) in cases {
@@ -83,6 +93,14 @@ fn exec_passes_the_command_and_its_arguments_unchanged() {
             let out = ok(&rt.cmd(&argv));
             assert_eq!(out, *want, "{} exec {args:?}", rt.bin.display());
         }
+        // ps, too, hands everything after the id to ps(1): `-o pid` is not hull's option.
+        let out = ok(&rt.cmd(&["ps", &id, "-o", "pid"]));
+        assert_eq!(
+            out.lines().next().map(str::trim),
+            Some("PID"),
+            "{} ps ID -o pid: {out}",
+            rt.bin.display()
+        );
         ok(&rt.cmd(&["delete", "-f", &id]));
     }
 }

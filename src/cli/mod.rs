@@ -276,6 +276,10 @@ fn print_version() {
 /// trailing argument list (`exec ID CMD ARGS...`) or a `--`. From there on every word is the
 /// container's, passed on unchanged: `exec ID sh -c '...' x -user root` gives the process
 /// `-user root`, as runc does. Values of options are never rewritten (`--pids-limit -1`).
+/// The trailing list starts right after the positionals before it, whatever its first word
+/// looks like: runc's `exec` and `ps` stop reading options at the id (urfave/cli's
+/// SkipArgReorder), so `exec ID -user 0 id` runs `-user`, and `ps ID -f` hands `-f` to ps;
+/// hull marks the spot with a `--` of its own for clap.
 pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     normalize(argv).0
 }
@@ -347,15 +351,25 @@ fn normalize(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Option<
                 }
             }
         }
-        let trailing = cmd
-            .get_positionals()
-            .nth(positionals)
-            .is_some_and(|a| a.is_trailing_var_arg_set());
-        out.push(word);
-        if trailing {
+        let trailing = |n| {
+            cmd.get_positionals()
+                .nth(n)
+                .is_some_and(|a| a.is_trailing_var_arg_set())
+        };
+        if trailing(positionals) {
+            out.push(word);
             break;
         }
+        out.push(word);
         positionals += 1;
+        if trailing(positionals) {
+            let rest: Vec<_> = words.by_ref().collect();
+            if !rest.is_empty() {
+                out.push("--".into());
+                out.extend(rest);
+            }
+            break;
+        }
     }
     out.extend(words);
     (out, subcommand)
@@ -481,6 +495,7 @@ mod tests {
                 "hull",
                 "exec",
                 "c",
+                "--",
                 "sh",
                 "-c",
                 "echo \"$@\"",
@@ -489,32 +504,43 @@ mod tests {
                 "root"
             ]
         );
-        // Options before the command, in both spellings and after the id; their values are
-        // kept as they are.
+        // Options before the id, in both spellings; their values are kept as they are. After
+        // the id every word is the command's (runc's exec stops reading options there): a
+        // `--` marks the spot for clap, also before a `--` of the caller's, which is the
+        // command's first word under runc.
         assert_eq!(
             norm(&[
                 "hull", "exec", "-user", "1", "-env", "-cwd", "c", "-cwd", "/tmp", "id", "-cwd"
             ]),
-            ["hull", "exec", "--user", "1", "--env", "-cwd", "c", "--cwd", "/tmp", "id", "-cwd"]
+            [
+                "hull", "exec", "--user", "1", "--env", "-cwd", "c", "--", "-cwd", "/tmp", "id",
+                "-cwd"
+            ]
         );
         assert_eq!(
             norm(&["hull", "exec", "-u", "-user", "c", "--", "-tty"]),
-            ["hull", "exec", "-u", "-user", "c", "--", "-tty"]
+            ["hull", "exec", "-u", "-user", "c", "--", "--", "-tty"]
         );
         // A word that is an option of another subcommand is not this one's.
         assert_eq!(
             norm(&["hull", "run", "-bundle", "b", "c", "-user"]),
             ["hull", "run", "--bundle", "b", "c", "-user"]
         );
-        // An option after the id still is one (urfave/cli moves it before the arguments);
-        // ps(1)'s own options after it are not hull's.
+        // ps, as runc's, hands every word after the id to ps(1).
         assert_eq!(
-            norm(&["hull", "ps", "c", "-format", "json", "-ef"]),
-            ["hull", "ps", "c", "--format", "json", "-ef"]
+            norm(&["hull", "ps", "-format", "json", "c", "-ef"]),
+            ["hull", "ps", "--format", "json", "c", "--", "-ef"]
         );
         assert_eq!(
-            norm(&["hull", "ps", "c", "aux", "-format"]),
-            ["hull", "ps", "c", "aux", "-format"]
+            norm(&["hull", "ps", "c", "-format", "json"]),
+            ["hull", "ps", "c", "--", "-format", "json"]
+        );
+        assert_eq!(norm(&["hull", "exec", "c"]), ["hull", "exec", "c"]);
+        // Options after the id of create and run still are (urfave/cli moves them before the
+        // arguments there).
+        assert_eq!(
+            norm(&["hull", "create", "c", "-bundle", "b", "-pid-file", "p"]),
+            ["hull", "create", "c", "--bundle", "b", "--pid-file", "p"]
         );
         assert_eq!(
             norm(&["hull", "-log-format=json", "-help"]),
