@@ -19,7 +19,8 @@ exec > >(tee target/vm/guest-criu.tap) 2>&1
 # shellcheck source=hack/vm/lib.sh
 . hack/vm/lib.sh
 
-CRIU_CHECKS=(criu_host checkpoint_restore leave_running pre_dump new_id foreground restore_failure)
+CRIU_CHECKS=(criu_host checkpoint_restore leave_running pre_dump new_id foreground terminal
+  restore_failure)
 
 # The counting container: stdout and /tmp/log (fd 3, opened once) get 1, 2, 3..., /tmp/child
 # the pid of its sleep child, every 0.1 s a new number. A prestart hook records the pid it is
@@ -119,7 +120,8 @@ check_leave_running() {
   b=$(counter lr)
   run_d lr "$b"
   count_passes "$WORK/lr.out" 5
-  hull checkpoint --leave-running --image-path "$WORK/lr.img" lr
+  # --shell-job only allows a session or process group from outside; hull's init has its own.
+  hull checkpoint --leave-running --shell-job --image-path "$WORK/lr.img" lr
   expect_eq "still running after checkpoint --leave-running" "$(state lr status)" running
   expect "the image is written" test -s "$WORK/lr.img/inventory.img"
   n=$(last "$WORK/lr.out")
@@ -165,7 +167,8 @@ check_new_id() {
     grep -q '"file\[[0-9a-f]*:[0-9a-f]*\]"' "$WORK/old.img/descriptors.json"
   n=$(wc -l <"$WORK/old.out")
   cp "$WORK/old.out" "$WORK/old.before"
-  hull restore -d -b "$b" --image-path "$WORK/old.img" new </dev/null >>"$WORK/old.out" 2>>"$WORK/old.err"
+  # --no-pivot is accepted (criu sets up the root itself), as runc's callers may pass it.
+  hull restore -d --no-pivot -b "$b" --image-path "$WORK/old.img" new </dev/null >>"$WORK/old.out" 2>>"$WORK/old.err"
   expect "the old id is gone" sh -c "! '$HULL' --root '$ROOT' state old 2>/dev/null"
   expect_eq "list shows the new id only" "$(hull list -q | tr '\n' ' ')" "new "
   expect_eq "state names the new id" "$(state new id)" new
@@ -175,7 +178,7 @@ check_new_id() {
 }
 
 # restore without -d: like run, hull waits for the container, exits with its status and
-# deletes it.
+# deletes it; without the subreaper too (the restored init is hull's own child).
 check_foreground() {
   local b rpid rc=0
   b=$(counter fg)
@@ -184,7 +187,7 @@ check_foreground() {
   count_passes "$WORK/fg.out" 3
   hull checkpoint --image-path "$WORK/fg.img" fg
   pipe_to "$WORK/fg.out2"
-  hull restore -b "$b" --image-path "$WORK/fg.img" fg </dev/null >"$PIPE" 2>"$WORK/fg.err2" &
+  hull restore --no-subreaper -b "$b" --image-path "$WORK/fg.img" fg </dev/null >"$PIPE" 2>"$WORK/fg.err2" &
   rpid=$!
   expect "the restored container counts on" count_passes "$WORK/fg.out2" "$(last "$WORK/fg.out")"
   [ -e "$ROOT/fg" ] || note "restore: $(cat "$WORK/fg.err2")"
@@ -193,6 +196,36 @@ check_foreground() {
   wait "$rpid" || rc=$?
   expect_eq "restore exits with the container's status (SIGKILL)" "$rc" 137
   expect "and deletes it" test ! -e "$ROOT/fg"
+}
+
+# A terminal container: the pty's master is outside it (a foreground run relays it), so criu
+# dumps the slave side alone; at restore it makes a new pair and hands hull the master
+# (orphan-pts-master), which a foreground restore relays as run does (`restore -d` sends it to
+# --console-socket instead, as create does).
+check_terminal() {
+  local b rpid child rc=0
+  b=$(counter tt)
+  jq '.process.terminal = true' "$b/config.json" >"$b/config.tmp"
+  mv "$b/config.tmp" "$b/config.json"
+  hull run -b "$b" tt </dev/null >"$WORK/tt.out" 2>"$WORK/tt.err" &
+  rpid=$!
+  count_passes "$WORK/tt.out" 5 || note "run: $(cat "$WORK/tt.err")"
+  child=$(inside tt 'cat /tmp/child')
+  expect "tt: init's stdout is a pty" sh -c "'$HULL' --root '$ROOT' exec tt readlink /proc/1/fd/1 | grep -q '^/dev/pts/'"
+  hull checkpoint --image-path "$WORK/tt.img" tt
+  wait "$rpid" || true
+  hull restore -b "$b" --image-path "$WORK/tt.img" tt </dev/null >"$WORK/tt.out2" 2>"$WORK/tt.err2" &
+  rpid=$!
+  expect "tt: the restored container counts on, through the pty hull relays" \
+    count_passes "$WORK/tt.out2" "$(last "$WORK/tt.out")"
+  [ -e "$ROOT/tt" ] || note "restore: $(cat "$WORK/tt.err2")"
+  expect "tt: init's stdout is a pty again" sh -c "'$HULL' --root '$ROOT' exec tt readlink /proc/1/fd/1 | grep -q '^/dev/pts/'"
+  expect_eq "tt: its sleep child is still pid $child inside" \
+    "$(inside tt "cat /proc/$child/comm")" sleep
+  hull kill tt KILL
+  wait "$rpid" || rc=$?
+  expect_eq "tt: restore exits with the container's status (SIGKILL)" "$rc" 137
+  expect "tt: and deletes it" test ! -e "$ROOT/tt"
 }
 
 check_restore_failure() {
