@@ -15,10 +15,10 @@
 # measured: cached 90 s (v2 36 s, systemd 53 s, of which boot and reset 3 s and 7 s); the
 # first run adds ~65 s (downloads 9 s, debootstrap 55 s). Other load on the machine stretches
 # it (up to 5x seen). guest-criu: 99 s (51 s of checks) measured on a loaded machine (load
-# 7-20), when the whole lane took 8.5 minutes; with the terminal check added, 277 s (90 s of
-# checks, boot and power-off the rest) at load 17-24, when v2 took 477 s, systemd 563 s and
-# systemd-driver 402 s: the criu guest is about a fifth of the lane. The lane prints the
-# measured time of each part.
+# 7-20), when the whole lane took 8.5 minutes; with the terminal check added, 210 s in the
+# lane (95 s of checks, boot and power-off the rest; 277 s alone) at load 15-24, when v2 took
+# 477 s, systemd 563 s, systemd-driver 402 s and the release build 13 minutes: the criu guest
+# is about a sixth of the lane. The lane prints the measured time of each part.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
