@@ -12,6 +12,7 @@ packages=(
   jq                                          # scripts read JSON
   dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data
+  iproute2 util-linux                         # ip (veth pairs, netns) and taskset for tests
   podman conmon catatonit containerd docker.io # the engines lane: hull behind each engine
   uidmap slirp4netns fuse-overlayfs iptables   # rootless podman; what dockerd expects
   "$@"

@@ -110,11 +110,12 @@ extract_vmlinux() {
 
 # Kernel modules the guests need and Debian builds as modules, in load order (dependencies
 # first, from modules.dep): the virtio-mmio transport of microvm's devices, 9p for the share,
-# ext4 (with crc32c) and virtio_blk for the systemd image, overlay for containers' rootfs;
-# for criu, what a host would load on demand (the guest has no modprobe): nf_tables (its
-# start-up probe, its network lock), nf_conntrack_netlink (it saves the conntrack table), the
-# socket diag modules it reads sockets through, tun and veth (`criu check`).
-modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay
+# ext4 (with crc32c) and virtio_blk for the systemd image, overlay for containers' rootfs,
+# dummy for linux.netDevices (the development hosts have no dummy module); for criu, what a
+# host would load on demand (the guest has no modprobe): nf_tables (its start-up probe, its
+# network lock), nf_conntrack_netlink (it saves the conntrack table), the socket diag modules
+# it reads sockets through, tun and veth (`criu check`).
+modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay dummy
   nf_tables nf_conntrack_netlink unix_diag netlink_diag inet_diag tcp_diag udp_diag raw_diag
   af_packet_diag tun veth)
 module_order() {  # prints module paths relative to the modules dir

@@ -48,6 +48,9 @@ loud() {
 # the v2 initramfs, the binary itself over the 9p share.
 timed build cargo build --release -q -p hull
 export HULL=$PWD/target/release/hull
+# The static probe the netDevices check runs inside its container (the same build as the
+# integration tests').
+RUSTFLAGS="-C target-feature=+crt-static" timed probe cargo build -q -p hull-probe --target-dir target/probe
 
 if ! timed fetch hack/vm.sh fetch systemd; then
   loud "could not fetch or build the VM pieces (qemu, kernel, debootstrap image): no network?" \

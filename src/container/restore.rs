@@ -53,7 +53,14 @@ pub fn restore(o: &Options) -> Result<Restored> {
         ns,
         cgroup,
         seccomp: _,
+        resctrl,
     } = create::check(&o.create)?;
+    // criu does not restore a task into a resctrl group, and hull does not move it there.
+    if resctrl.is_some() {
+        return Err(Error::invalid(
+            "linux.intelRdt: a restored container cannot be placed in a resctrl group (not supported by restore)",
+        ));
+    }
     let f = &o.flags;
     f.check()?;
     let images = open_dir(&f.image_path, "--image-path")?;
@@ -100,6 +107,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         // later checkpoint must know these.
         external_descriptors: state::stdio_links(),
         creating: true,
+        resctrl: None,
     };
     guard
         .dir

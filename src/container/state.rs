@@ -119,6 +119,9 @@ pub struct State {
     /// way left behind.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// linux.intelRdt: the container's resctrl groups (recorded before they are made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resctrl: Option<crate::resctrl::Saved>,
 }
 
 /// A create's first record: the state without the config (nothing reads it before the
@@ -137,6 +140,8 @@ struct CreatingRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cgroup: Option<&'a serde_json::Value>,
     creating: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resctrl: Option<&'a crate::resctrl::Saved>,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.
@@ -334,6 +339,7 @@ impl Dir {
             init_start_time: state.init_start_time,
             cgroup: state.cgroup.as_ref(),
             creating: true,
+            resctrl: state.resctrl.as_ref(),
         };
         let data = serde_json::to_vec(&record).map_err(|e| Error::Other(e.to_string()))?;
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)

@@ -703,9 +703,19 @@ fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
     let tv_nsec = if digits.is_empty() {
         0
     } else {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let n: i64 = digits.parse().ok()?;
         n * 10i64.pow(9 - digits.len() as u32)
     };
+    // "-1.25" is 1.25 s before the epoch: (-2 s, 0.75 s) as a timespec.
+    if secs.starts_with('-') && tv_nsec != 0 {
+        return Some(Timespec {
+            tv_sec: tv_sec - 1,
+            tv_nsec: 1_000_000_000 - tv_nsec,
+        });
+    }
     Some(Timespec { tv_sec, tv_nsec })
 }
 
@@ -910,5 +920,11 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
         assert_eq!(parse_pax_time(b"12").unwrap().tv_sec, 12);
         assert!(parse_pax_time(b"x").is_none());
+        let t = parse_pax_time(b"1700000000.000000001").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 1));
+        let t = parse_pax_time(b"-1.25").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (-2, 750_000_000));
+        let t = parse_pax_time(b"-0.5").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (-1, 500_000_000));
     }
 }
