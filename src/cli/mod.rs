@@ -184,6 +184,25 @@ fn claim_passed_fds(command: &Command) -> crate::Result<crate::process::fds::Pas
     }
 }
 
+/// One line on stdout. A reader that has gone away (`hull list | head -1`) ends hull the way
+/// it ends runc, by SIGPIPE, with nothing on stderr; any other write error is reported.
+pub(crate) fn out(line: std::fmt::Arguments) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            crate::sys::process::die_of_sigpipe()
+        }
+        other => other.map_err(|e| anyhow::anyhow!("write to stdout: {e}")),
+    }
+}
+
+/// `println!` for the commands' output, through [`out`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::out(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
+
 /// Reports a failure as runc does: a log line, and the bare message on stderr when the log
 /// goes to a file.
 pub fn fail(e: &anyhow::Error, code: i32) -> i32 {
