@@ -124,8 +124,7 @@ pub fn run() -> i32 {
     // Nothing the caller left open reaches a hook or the container by accident: the container
     // (a clone) still has every fd, and passes on only LISTEN_FDS and --preserve-fds.
     let _ = crate::sys::exec::cloexec_from(3);
-    let argv = normalize_args(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(argv) {
+    let cli = match parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -171,6 +170,97 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => fail(&e, 1),
     }
+}
+
+/// Parses argv. Building clap's tree of all fifteen subcommands with every argument (and
+/// dropping it again) was 43% of a short command's instructions, so a command line that names
+/// its subcommand is first parsed with a tree of the global flags and that subcommand alone.
+/// Anything else (no subcommand, help, an unknown name, an error of any kind) is parsed
+/// again with the whole tree, so that help, suggestions, errors and exit codes are clap's
+/// exactly as before.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let one = subcommand_named(&argv).and_then(|name| {
+        let mut cmd = command_with(name);
+        let argv = normalize_args_for(&cmd, argv.clone());
+        let matches = cmd.try_get_matches_from_mut(argv).ok()?;
+        Cli::from_arg_matches(&matches).ok()
+    });
+    match one {
+        Some(cli) => Ok(cli),
+        None => {
+            let mut cmd = Cli::command();
+            let argv = normalize_args_for(&cmd, argv);
+            let matches = cmd.try_get_matches_from_mut(argv)?;
+            Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+        }
+    }
+}
+
+/// The global flags that take a value (as `--flag value`): what the scan for the subcommand
+/// steps over.
+const GLOBAL_VALUE_FLAGS: &[&str] = &[
+    "log",
+    "log-format",
+    "root",
+    "criu",
+    "rootless",
+    "cgroup-manager",
+];
+
+/// The subcommand argv names, when it names one plainly: the first word after the global
+/// flags, with no help asked for anywhere (help lists the other subcommands).
+fn subcommand_named(argv: &[std::ffi::OsString]) -> Option<&'static str> {
+    let mut words = argv.iter().skip(1).map(|a| a.to_str());
+    let name = loop {
+        let word = words.next()??;
+        let Some(flag) = word.strip_prefix('-') else {
+            break word;
+        };
+        let flag = flag.strip_prefix('-').unwrap_or(flag);
+        if !flag.contains('=') && GLOBAL_VALUE_FLAGS.contains(&flag) {
+            words.next()?;
+        }
+    };
+    if argv
+        .iter()
+        .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "help")))
+    {
+        return None;
+    }
+    SUBCOMMANDS.iter().copied().find(|&n| n == name)
+}
+
+const SUBCOMMANDS: &[&str] = &[
+    "create", "start", "run", "exec", "state", "list", "kill", "delete", "pause", "resume", "ps",
+    "update", "events", "spec", "features",
+];
+
+/// The root command (as derived for [`Cli`]) with the one subcommand `name`.
+fn command_with(name: &'static str) -> clap::Command {
+    use clap::Args;
+    let root = clap::Command::new("hull")
+        .disable_version_flag(true)
+        .args_override_self(true);
+    let root = Global::augment_args(root);
+    let sub = clap::Command::new(name);
+    let sub = match name {
+        "create" => create::Args::augment_args(sub),
+        "start" => start::Args::augment_args(sub),
+        "run" => run::Args::augment_args(sub),
+        "exec" => exec::Args::augment_args(sub),
+        "state" => state::Args::augment_args(sub),
+        "list" => list::Args::augment_args(sub),
+        "kill" => kill::Args::augment_args(sub),
+        "delete" => delete::Args::augment_args(sub),
+        "pause" | "resume" => pause::Args::augment_args(sub),
+        "ps" => ps::Args::augment_args(sub),
+        "update" => update::Args::augment_args(sub),
+        "events" => events::Args::augment_args(sub),
+        "spec" => spec::Args::augment_args(sub),
+        _ => features::Args::augment_args(sub),
+    };
+    root.subcommand(sub)
 }
 
 /// `--preserve-fds` (and LISTEN_FDS for create and run, as runc) checked and claimed.
@@ -255,7 +345,14 @@ fn print_version() {
 /// Rewrite single-dash long options hull knows into the double-dash form, up to the first
 /// `--` (what follows belongs to the container's command).
 pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let longs = long_flag_names();
+    normalize_args_for(&Cli::command(), argv)
+}
+
+fn normalize_args_for(
+    cmd: &clap::Command,
+    argv: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let longs = long_flag_names(cmd);
     let mut out = Vec::with_capacity(argv.len());
     let mut rewriting = true;
     for (i, arg) in argv.into_iter().enumerate() {
@@ -280,7 +377,7 @@ pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
     out
 }
 
-fn long_flag_names() -> Vec<String> {
+fn long_flag_names(cmd: &clap::Command) -> Vec<String> {
     fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
         for a in cmd.get_arguments() {
             if let Some(l) = a.get_long() {
@@ -292,7 +389,7 @@ fn long_flag_names() -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    collect(&Cli::command(), &mut out);
+    collect(cmd, &mut out);
     out
 }
 
@@ -378,6 +475,106 @@ mod tests {
             norm(&["hull", "kill", "id", "-9"]),
             ["hull", "kill", "id", "-9"]
         );
+    }
+
+    /// The one-subcommand tree parses every command line as the whole tree does.
+    #[test]
+    fn one_subcommand_parses_as_the_whole_tree() {
+        use clap::FromArgMatches;
+        let lines: &[&[&str]] = &[
+            &[
+                "hull",
+                "--root",
+                "/r",
+                "--log-format",
+                "json",
+                "create",
+                "-b",
+                "/b",
+                "--pid-file=/p",
+                "id",
+            ],
+            &["hull", "-root", "/r", "--debug", "start", "id"],
+            &[
+                "hull",
+                "--log=/l",
+                "run",
+                "-d",
+                "--preserve-fds",
+                "2",
+                "-bundle",
+                "/b",
+                "id",
+            ],
+            &[
+                "hull", "exec", "-t", "--env", "A=1", "-e", "B=2", "id", "sh", "-c", "x",
+            ],
+            &[
+                "hull",
+                "exec",
+                "--process",
+                "/p.json",
+                "--cap",
+                "CAP_KILL",
+                "id",
+            ],
+            &["hull", "--systemd-cgroup", "delete", "-f", "id"],
+            &["hull", "kill", "--all", "id", "9"],
+            &["hull", "kill", "id", "-9"],
+            &["hull", "list", "-f", "json", "-q"],
+            &["hull", "ps", "-f", "json", "id"],
+            &["hull", "ps", "id", "--", "-o", "pid"],
+            &[
+                "hull",
+                "update",
+                "--pids-limit",
+                "-1",
+                "--memory",
+                "-1",
+                "id",
+            ],
+            &["hull", "events", "--stats", "id"],
+            &["hull", "pause", "id"],
+            &["hull", "resume", "id"],
+            &["hull", "state", "id"],
+            &["hull", "spec", "--rootless"],
+            &[
+                "hull",
+                "--rootless",
+                "true",
+                "--cgroup-manager",
+                "cgroupfs",
+                "features",
+            ],
+        ];
+        for line in lines {
+            let argv: Vec<std::ffi::OsString> = line.iter().map(|s| s.into()).collect();
+            let name = subcommand_named(&argv).unwrap_or_else(|| panic!("{line:?}"));
+            let mut one = command_with(name);
+            let matches = one
+                .try_get_matches_from_mut(normalize_args_for(&one, argv.clone()))
+                .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            let one = Cli::from_arg_matches(&matches).unwrap();
+            let whole = Cli::try_parse_from(normalize_args(argv)).unwrap();
+            assert_eq!(format!("{one:?}"), format!("{whole:?}"), "{line:?}");
+        }
+        for line in [
+            &["hull"][..],
+            &["hull", "--help"],
+            &["hull", "create", "--help"],
+            &["hull", "help", "create"],
+            &["hull", "crate", "id"],
+            &["hull", "--root"],
+        ] {
+            let argv: Vec<std::ffi::OsString> = line.iter().map(|s| s.into()).collect();
+            assert_eq!(subcommand_named(&argv), None, "{line:?}");
+        }
+        // Every subcommand of the whole tree has its one-subcommand tree.
+        let names: Vec<_> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert_eq!(names, SUBCOMMANDS);
     }
 
     #[test]
