@@ -220,7 +220,7 @@ sc_bad_cwd() {
   if [ "$1" = hull ]; then
     # podman reads the runtime's --log as one JSON object; Docker gets it from the shim.
     # (docker exec prints it on stdout)
-    expect_match "the engine shows hull's error" "$(cat "$WORK/last.err" "$WORK/last.out")" "chdir to cwd \(/etc/passwd\): Not a directory"
+    expect_match "the engine shows hull's error" "$(cat "$WORK/last.err" "$WORK/last.out")" "chdir to cwd \(\"/etc/passwd\"\) set in config.json failed: Not a directory"
   fi
   if [ "$ENGINE" = podman ]; then
     # podman creates a missing workdir itself, except on a volume: there the runtime decides.
@@ -229,7 +229,7 @@ sc_bad_cwd() {
     expect "run -w (a file on a volume) fails ($code)" test "$code" != 0
     if [ "$1" = hull ]; then
       expect_match "podman shows hull's error" "$(cat "$WORK/last.err")" \
-        "hull: (chdir to cwd \(/afile\)|process\.cwd /afile: .*): Not a directory"
+        "hull: (chdir to cwd \(\"/afile\"\) set in config.json failed|process\.cwd /afile: .*): Not a directory"
     fi
   fi
   observe "failed: $code"

@@ -25,6 +25,27 @@ pub struct Tree {
     cached: Option<(PathBuf, OwnedFd)>,
 }
 
+/// openat2 that retries when the kernel answers EAGAIN: RESOLVE_IN_ROOT and RESOLVE_BENEATH
+/// lookups give up when any rename or mount happened on the system during the walk (a
+/// seqlock check), which is common while other containers and unpacks run in parallel.
+pub fn openat2_retrying<P: rustix::path::Arg + Copy>(
+    dir: impl AsFd,
+    path: P,
+    oflags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    const ATTEMPTS: usize = 128;
+    let dir = dir.as_fd();
+    let mut attempt = 0;
+    loop {
+        match rfs::openat2(dir, path, oflags, mode, resolve) {
+            Err(rustix::io::Errno::AGAIN) if attempt < ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// Turns an entry name into a path relative to the tree: leading `/`, `.` and empty
 /// components dropped, `..` clamped at the top (like `filepath.Join("/", name)`).
 /// The kernel-side resolution does not rely on this; it makes names canonical.
@@ -89,7 +110,7 @@ impl Tree {
                 .map(Some)
                 .map_err(Into::into);
         }
-        match rfs::openat2(&self.root, rel, DIR_PATH, Mode::empty(), IN_ROOT) {
+        match openat2_retrying(&self.root, rel, DIR_PATH, Mode::empty(), IN_ROOT) {
             Ok(fd) => Ok(Some(fd)),
             Err(rustix::io::Errno::NOENT) if create => self.walk_create(rel).map(Some),
             Err(rustix::io::Errno::NOENT) => Ok(None),

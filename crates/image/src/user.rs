@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::os::fd::BorrowedFd;
 
-use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use crate::error::{Error, Result};
 
@@ -31,7 +31,7 @@ struct GroupEntry {
 /// Reads a file of the rootfs, or None when it does not exist.
 fn read_in_root(root: BorrowedFd<'_>, path: &str) -> Result<Option<String>> {
     let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let fd = match rfs::openat2(
+    let fd = match crate::tree::openat2_retrying(
         root,
         path,
         OFlags::RDONLY | OFlags::CLOEXEC,
