@@ -14,7 +14,9 @@
 #   before posix_spawn and right after wait4: no shell and no date(1) inside a span;
 # - every orphaned container init is reaped at once by a subreaper around the whole run;
 # - the floor row is a C program (hack/bench/floor.c) doing the default config's kernel
-#   work and nothing else.
+#   work and nothing else;
+# - "hull-ro" rows run the same hull through a read-only bind, where it does not re-execute
+#   itself to protect its binary (CVE-2019-5736): hull minus hull-ro is that protection's cost.
 # docs/PERFORMANCE.md describes the method and every row.
 #
 # Usage: hack/bench.sh [--quick] [ROUNDS]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages hull's build, demo and tests need (Debian). Idempotent: it
 # asks apt only for what is missing. Cost: ~0 s when all is present, ~60-120 s on a new machine
-# (the engines: podman, containerd, docker.io are most of it).
+# (the engines: podman, containerd, docker.io are most of it), plus the fuzz lane's nightly
+# toolchain and cargo-fuzz (~3 minutes once, below).
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,7 @@ packages=(
   jq                                          # scripts read JSON
   dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data
+  iproute2 util-linux                         # ip (veth pairs, netns) and taskset for tests
   podman conmon catatonit containerd docker.io # the engines lane: hull behind each engine
   uidmap slirp4netns fuse-overlayfs iptables   # rootless podman; what dockerd expects
   "$@"
@@ -38,3 +40,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ -n "$made_policy" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 command -v cargo >/dev/null || { echo "setup: cargo is required (rustup)" >&2; exit 1; }
+
+# The fuzz lane (hack/lanes/fuzz.sh): a nightly toolchain (minimal profile: ~30 s of
+# download, once) and cargo-fuzz (built from source, once: ~2-3 CPU-minutes).
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  command -v rustup >/dev/null || { echo "setup: rustup is required (the fuzz lane needs nightly)" >&2; exit 1; }
+  echo "setup: installing the nightly toolchain (fuzz lane)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+  echo "setup: installing cargo-fuzz (fuzz lane)"
+  cargo install cargo-fuzz --locked --version 0.13.2
+fi

@@ -5,7 +5,7 @@
 #   lint         cargo fmt --check, clippy -D warnings ~60-120 s cold
 #   unit         cargo test --lib/bins, whole workspace ~90 s cold
 #   integration  real containers through the binary    ~60 s
-#   lanes        hack/lanes/*.sh (image, cgroups, conformance, engines, vm), each says its own cost
+#   lanes        hack/lanes/*.sh (image, cgroups, conformance, engines, vm, fuzz), each says its own cost
 # Prints one summary line "N passed, N failed" counted over the lanes.
 set -uo pipefail
 cd "$(dirname "$0")/.."

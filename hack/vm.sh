@@ -110,8 +110,9 @@ extract_vmlinux() {
 
 # Kernel modules the guests need and Debian builds as modules, in load order (dependencies
 # first, from modules.dep): the virtio-mmio transport of microvm's devices, 9p for the share,
-# ext4 (with crc32c) and virtio_blk for the systemd image, overlay for containers' rootfs.
-modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay)
+# ext4 (with crc32c) and virtio_blk for the systemd image, overlay for containers' rootfs,
+# dummy for linux.netDevices (the development hosts have no dummy module).
+modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay dummy)
 module_order() {  # prints module paths relative to the modules dir
   local dir seen=" " order=()
   dir=$sysroot/lib/modules/$(kver)

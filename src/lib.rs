@@ -9,8 +9,10 @@ pub mod hooks;
 pub mod io;
 pub mod log;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod procfs;
+pub mod resctrl;
 pub mod rootfs;
 pub mod security;
 pub mod spec;
@@ -19,4 +21,4 @@ pub mod sys;
 pub use error::{Context, Error, Result};
 
 /// The runtime-spec version hull implements.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";

@@ -113,6 +113,14 @@ print(f"{'  run / floor (per-round ratio)':<{W}}" + "".join(f"{ratios[n]:>{C}}" 
 runs_n = m1("runs_n")
 line(f"run x{runs_n} in a row (total)", "runs", field("run", "ms"), ms)
 line("exec /bin/true into a running container", "exec", field("exec", "ms"), ms)
+# hull from a read-only bind: no re-exec for the binary protection (CVE-2019-5736).
+for title, row, pick in (("cycle", "cycle", total("create", "start", "delete")),
+                         ("  create", "cycle", field("create", "ms")),
+                         ("exec", "exec", field("exec", "ms"))):
+    ro = series(row, "hull-ro", pick)
+    if ro:
+        print(f"{'hull from a read-only bind (no re-exec): ' + title.strip():<{W}}{cell(ro, ms):>{C}}"
+              f"{'':>{2 * C}}{paired(ro, series(row, 'hull', pick)):>11}  (hull-ro/hull)")
 line("cycle, Docker's default seccomp profile", "cycle-docker", total("create", "start", "delete"), ms)
 line("cycle, podman's default seccomp profile", "cycle-podman", total("create", "start", "delete"), ms)
 cold = series("cycle-podman", "hull-cold", total("create", "start", "delete"))

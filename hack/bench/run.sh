@@ -17,6 +17,12 @@ out=$work/samples
 
 . "$(dirname "$0")/lib.sh"
 bench_remount_cgroups "$work"
+# hull-ro: the same hull through a read-only bind, where it has nothing to do to protect its
+# binary (CVE-2019-5736) and does not re-execute itself; informational samples beside hull's
+# (outside the permutation, as hull-cold): "hull" minus "hull-ro" is what the protection costs.
+hull_ro=$work/hull-ro
+: > "$hull_ro"
+mount --bind -o ro "${rts[0]}" "$hull_ro"
 
 root_of() { echo "$work/root-$1"; }
 cleanup() {
@@ -26,8 +32,10 @@ cleanup() {
       "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "$id" >/dev/null 2>&1 || true
     done
   done
-  for id in $("${rts[0]}" --root "$(root_of "${names[0]}-cold")" list -q 2>/dev/null); do
-    "${rts[0]}" --root "$(root_of "${names[0]}-cold")" delete -f "$id" >/dev/null 2>&1 || true
+  for extra in cold ro; do
+    for id in $("${rts[0]}" --root "$(root_of "${names[0]}-$extra")" list -q 2>/dev/null); do
+      "${rts[0]}" --root "$(root_of "${names[0]}-$extra")" delete -f "$id" >/dev/null 2>&1 || true
+    done
   done
 }
 trap cleanup EXIT
@@ -88,6 +96,12 @@ for ((r = 0; r < rounds; r++)); do
   for i in "${order[@]}"; do
     time_it "$r exec ${names[$i]}" =exec "${rts[$i]}" --root "$(root_of "${names[$i]}")" exec "x-${names[$i]}" /bin/true
   done
+  time_it "$r exec ${names[0]}-ro" =exec "$hull_ro" --root "$(root_of "${names[0]}")" exec "x-${names[0]}" /bin/true
+  steps=()
+  steps+=("=create,pid=$work/pid" "$hull_ro" --root "$(root_of "${names[0]}-ro")" create --pid-file "$work/pid" -b "$work/base" "c$r")
+  steps+=(=start "$hull_ro" --root "$(root_of "${names[0]}-ro")" start "c$r")
+  steps+=(=delete "$hull_ro" --root "$(root_of "${names[0]}-ro")" delete -f "c$r")
+  time_it "$r cycle ${names[0]}-ro" "${steps[@]}"
   for profile in docker podman; do
     for i in "${order[@]}"; do
       cycle_steps "$i" "$work/$profile" "s$r"; time_it "$r cycle-$profile ${names[$i]}" "${steps[@]}"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Test lane of hull-image: unit and integration tests, including the differential test
 # against umoci, the umoci/skopeo/runc-made images, pulls from a docker-registry started
-# on 127.0.0.1 (anonymous, basic auth over TLS, token auth, corrupt and interrupted
-# downloads) and repack round trips read back by umoci, skopeo and podman. Needs root.
-# Cost on the 2-core machine, measured while other builds loaded it (load ~10): 4.7 min,
-# of which the tests ~2.3 min (registry ~55 s, repack ~40 s, the rest ~40 s) and fmt,
-# clippy and the test build the rest; a cold build adds ~2 min.
+# on 127.0.0.1 (anonymous, basic auth over TLS, token auth, corrupt, interrupted and
+# stalled downloads; plain HTTP by a name given in a private mount namespace's
+# /etc/hosts), runs killed mid-layer, and repack round trips read back by umoci, skopeo
+# and podman. Needs root.
+# Cost on the 2-core machine, measured while other builds loaded it (load ~12): 4.8 min,
+# of which the tests ~3 min (registry ~65 s, repack ~45 s, killed-mid-layer ~25 s, the
+# rest ~45 s) and fmt, clippy and the test build the rest; a cold build adds ~2 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,7 +15,7 @@ need=()
 command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v runc >/dev/null || need+=(runc)
-command -v setpriv >/dev/null || need+=(util-linux)
+command -v setpriv >/dev/null && command -v unshare >/dev/null || need+=(util-linux)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)

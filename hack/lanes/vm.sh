@@ -4,14 +4,17 @@
 #   v2       cgroup2 alone, busybox PID 1          -> hack/vm/guest-v2.sh
 #   systemd  Debian with systemd as PID 1, cgroup2 -> hack/vm/guest-systemd.sh (the cgroupfs
 #            driver on a systemd host) and hack/vm/guest-systemd-driver.sh (--systemd-cgroup)
+#   v2       again, for attacks on the runtime on Linux 6.1 -> hack/vm/guest-security.sh
+#            (CVE-2019-5736 against a copy of hull, with controls that must be overwritten)
 # each printing TAP (kept in target/vm/guest-*.tap). Needs root and, the first time, network:
 # qemu and a kernel come from `apt-get download` and the systemd image from debootstrap, all
 # cached under target/vm (or $HULL_VM_CACHE). Without network the lane FAILS, loudly; set
 # HULL_SKIP_VM=1 to skip it on purpose.
 #
 # Cost on a 2-core machine (software emulation: ~5x slower CPU, ~8x slower fork+exec),
-# measured: cached 90 s (v2 36 s, systemd 53 s, of which boot and reset 3 s and 7 s); the
-# first run adds ~65 s (downloads 9 s, debootstrap 55 s). Other load on the machine stretches
+# measured: cached 90 s (v2 36 s, systemd 53 s, of which boot and reset 3 s and 7 s), plus
+# the security guest (45-67 s, 22 s of checks, on a busy machine); the first run adds ~65 s
+# (downloads 9 s, debootstrap 55 s). Other load on the machine stretches
 # it (up to 5x seen). The lane prints the measured time of each part.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,6 +45,9 @@ loud() {
 # the v2 initramfs, the binary itself over the 9p share.
 timed build cargo build --release -q -p hull
 export HULL=$PWD/target/release/hull
+# The static probe: the netDevices check runs it inside its container, and it is the
+# attacker inside the security guest's containers (the same build as the integration tests').
+timed probe env RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p hull-probe --target-dir target/probe
 
 if ! timed fetch hack/vm.sh fetch systemd; then
   loud "could not fetch or build the VM pieces (qemu, kernel, debootstrap image): no network?" \
@@ -50,7 +56,7 @@ if ! timed fetch hack/vm.sh fetch systemd; then
 fi
 
 failed=()
-guests=(v2:guest-v2 systemd:guest-systemd systemd:guest-systemd-driver)
+guests=(v2:guest-v2 systemd:guest-systemd systemd:guest-systemd-driver v2:guest-security)
 for entry in "${guests[@]}"; do
   mode=${entry%%:*} guest=${entry#*:}
   # The console goes to target/vm/last-$mode.log; show the TAP without its passing lines.
@@ -70,7 +76,7 @@ done
 
 echo "vm lane cost ($run run):"
 printf '  %s\n' "${times[@]}"
-for guest in guest-v2 guest-systemd guest-systemd-driver; do
+for guest in guest-v2 guest-systemd guest-systemd-driver guest-security; do
   c=$(sed -n 's/^# checks took \([0-9]*\) s$/\1/p' "target/vm/$guest.tap" 2>/dev/null || true)
   [ -n "$c" ] && echo "  ($guest: checks $c s in the guest, the rest boot and power-off)"
 done

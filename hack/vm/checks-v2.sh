@@ -6,7 +6,7 @@
 
 # shellcheck disable=SC2034  # read by the guest scripts
 V2_CHECKS=(host features limits cpu_quota oom pids pause kill_all update delete paths populated_parent
-  refuse_cgroup no_pidns update_swap pids_zero)
+  refuse_cgroup no_pidns update_swap pids_zero netdevices kernel_attrs)
 
 MiB=$((1024 * 1024))
 inside() { hull exec "$1" cat "/sys/fs/cgroup/$2"; }   # a cgroup file as the container sees it
@@ -19,8 +19,10 @@ check_host() {
 check_features() {
   local f
   f=$(hull features)
+  # The document describes the build, not the host (features-linux.md: "irrelevant to the
+  # cgroup version of the host"): a v2-only machine still reads v1 true.
   expect_eq "features: linux.cgroup.v2" "$(jq -r .linux.cgroup.v2 <<<"$f")" true
-  expect_eq "features: linux.cgroup.v1" "$(jq -r .linux.cgroup.v1 <<<"$f")" false
+  expect_eq "features: linux.cgroup.v1" "$(jq -r .linux.cgroup.v1 <<<"$f")" true
 }
 
 # Every resource the v2 manager renders lands in its file, as read on the host and in the
@@ -275,6 +277,59 @@ check_populated_parent() {
   wait "$s" 2>/dev/null || true
   [ ! -d "$busy/ctr" ] || wait_for 10 rmdir "$busy/ctr" 2>/dev/null || true
   expect "cleaned up" wait_for 10 rmdir "$busy"
+}
+
+# linux.netDevices with a dummy device (runtime-spec 1.3, runc 1.3 semantics): moved into the
+# container's network namespace and renamed, its permanent address and MTU kept, set up; the
+# probe inside (hull-probe, built on the host, over the share) reports the interfaces. The
+# container's own namespace ends with it, and the dummy device with it; a create that fails
+# puts it back on the host.
+check_netdevices() {
+  local b probe=$REPO/target/probe/debug/hull-probe r
+  [ -x "$probe" ] || { fail "no $probe (hack/lanes/vm.sh builds it)"; return 0; }
+  busybox ip link add hulldummy0 type dummy
+  busybox ip addr add 10.233.0.1/24 dev hulldummy0
+  busybox ip link set hulldummy0 mtu 1280
+  b=$(bundle netdev true '.process.args = ["/probe"] | .linux.netDevices = {"hulldummy0": {"name": "ctr0"}}')
+  cp "$probe" "$b/rootfs/probe"
+  r=$(hull run -b "$b" netdev </dev/null)
+  expect_eq "ctr0 has the address inside" "$(jq -r .net.ctr0.ipv4 <<<"$r")" 10.233.0.1
+  expect_eq "ctr0 keeps its MTU" "$(jq -r .net.ctr0.mtu <<<"$r")" 1280
+  expect_eq "ctr0 is up" "$(jq -r '.net.ctr0.flags % 2' <<<"$r")" 1
+  expect_eq "lo is up" "$(jq -r '.net.lo.flags % 2' <<<"$r")" 1
+  expect "the dummy device went with the container's namespace" sh -c '! busybox ip link show hulldummy0 2>/dev/null'
+  # A failed create (a createRuntime hook that fails) puts it back.
+  busybox ip link add hulldummy0 type dummy
+  busybox ip addr add 10.233.0.1/24 dev hulldummy0
+  b=$(bundle netdev2 true '.process.args = ["/probe"] | .linux.netDevices = {"hulldummy0": {"name": "ctr0"}} | .hooks.createRuntime = [{"path": "/bin/false"}]')
+  cp "$probe" "$b/rootfs/probe"
+  expect "the create with a failing hook fails" sh -c "! '$HULL' --root '$ROOT' run -b '$b' netdev2 </dev/null >/dev/null 2>&1"
+  expect "the device is back on the host" sh -c 'busybox ip link show hulldummy0 >/dev/null'
+  expect "with its address" sh -c 'busybox ip addr show dev hulldummy0 | grep -q "10.233.0.1/24"'
+  busybox ip link del hulldummy0
+}
+
+# process.scheduler, linux.personality and linux.memoryPolicy on the older kernel (6.1), read
+# by the probe inside; MPOL_WEIGHTED_INTERLEAVE (Linux 6.9) is refused by this kernel, and
+# the create fails naming the field instead of running without it.
+check_kernel_attrs() {
+  local b probe=$REPO/target/probe/debug/hull-probe r err
+  [ -x "$probe" ] || { fail "no $probe (hack/lanes/vm.sh builds it)"; return 0; }
+  b=$(bundle attrs true '.process.args = ["/probe"]
+    | .process.scheduler = {"policy": "SCHED_DEADLINE", "runtime": 1000000, "deadline": 10000000, "period": 10000000}
+    | .process.ioPriority = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+    | .linux.personality = {"domain": "LINUX32"}
+    | .linux.memoryPolicy = {"mode": "MPOL_BIND", "nodes": "0"}')
+  cp "$probe" "$b/rootfs/probe"
+  r=$(hull run -b "$b" attrs </dev/null)
+  expect_eq "SCHED_DEADLINE inside" "$(jq -c '[.sched.policy, .sched.runtime, .sched.deadline]' <<<"$r")" "[6,1000000,10000000]"
+  expect_eq "ioPriority inside" "$(jq -c .ioprio <<<"$r")" '{"class":2,"level":6}'
+  expect_eq "LINUX32 inside" "$(jq -r .machine <<<"$r")" i686
+  expect_eq "MPOL_BIND inside" "$(jq -r .mempolicy.mode <<<"$r")" 2
+  b=$(bundle attrs2 true '.linux.memoryPolicy = {"mode": "MPOL_WEIGHTED_INTERLEAVE", "nodes": "0"}')
+  err=$(hull run -b "$b" attrs2 </dev/null 2>&1 >/dev/null || true)
+  expect "MPOL_WEIGHTED_INTERLEAVE is an error naming the field on 6.1" grep -q "linux.memoryPolicy: set_mempolicy MPOL_WEIGHTED_INTERLEAVE" <<<"$err"
+  expect "nothing is left of it" sh -c "[ ! -e '$ROOT/attrs2' ] && [ -z \"\$('$HULL' --root '$ROOT' list -q)\" ]"
 }
 
 # runc 1.2+ refuses a cgroup that already holds processes ("container's cgroup is not empty")

@@ -38,11 +38,9 @@ check_sd_features() {
   f=$("$HULL" features)
   expect_eq "features: linux.cgroup.systemd" "$(jq -r .linux.cgroup.systemd <<<"$f")" true
   expect_eq "features: linux.cgroup.v2" "$(jq -r .linux.cgroup.v2 <<<"$f")" true
-  # root has no user bus in this image (no dbus-user-session): systemdUser must say so.
-  local user=false
-  [ -S "${XDG_RUNTIME_DIR:-/run/user/0}/bus" ] && user=true
-  expect_eq "features: linux.cgroup.systemdUser (user bus: $user)" \
-    "$(jq -r .linux.cgroup.systemdUser <<<"$f")" $user
+  # Supported by the build whether or not this user has a bus (root has none in this image:
+  # no dbus-user-session); features-linux.md makes the field irrelevant to the host.
+  expect_eq "features: linux.cgroup.systemdUser" "$(jq -r .linux.cgroup.systemdUser <<<"$f")" true
 }
 
 # create + start: the scope exists with Delegate=yes and the limits as properties, init is in

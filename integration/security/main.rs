@@ -26,5 +26,5 @@ mod killed_create;
 mod leftovers;
 mod passed_fds;
 
-// The runtime binary (CVE-2019-5736) and fuzzing regressions (issue 11, the binary part):
-// their modules go here.
+// The runtime binary (CVE-2019-5736).
+mod binary;

@@ -5,8 +5,8 @@
 //! oomScoreAdj land in those host files.
 //!
 //! hull judges a destination by where it resolved to (src/rootfs/target.rs) and writes /proc
-//! only through its verified procfs handle (src/procfs.rs); the last test shows the second
-//! alone keeps the host file unchanged even under a bind that is allowed.
+//! only through its verified procfs handle (src/procfs.rs). The last test's bind is allowed
+//! (an lxcfs-style file) but its sysctl is not namespaced, so the config is refused outright.
 
 use std::path::Path;
 
@@ -112,12 +112,16 @@ fn bind_at_evil_1_fd_is_refused() {
 }
 
 /// A bind that is allowed inside /proc (an lxcfs-style file) over the very sysctl the config
-/// sets: the write goes through the verified procfs to the kernel, the host file keeps its
-/// content, and the container reads the bind. Before the fix the host file got the value.
+/// sets. kernel.ns_last_pid is not one of the sysctls a container may set (runc's rule, now
+/// hull's: see spec/sysctl.rs), so the config is refused before anything exists and the host
+/// file keeps its content. (Before the namespace rules, hull ran it and the write went through
+/// the verified procfs to the kernel, not into the bind; that mechanism stays covered by the
+/// unit test `procfs::tests::writes_ignore_what_is_mounted_on_proc`. Before the procfs fix the
+/// host file got the value.)
 /// runc 1.1.5: refuses the sysctl itself ("kernel.ns_last_pid is not in a separate kernel
 /// namespace"); with a sysctl it accepts, it writes through the container's /proc/sys.
 #[test]
-fn sysctl_write_goes_to_the_kernel_not_to_a_bind_over_proc_sys() {
+fn sysctl_under_a_bind_over_proc_sys_is_refused() {
     let host = TempDir::new("hull-sec-nslastpid");
     let file = host.path().join("ns_last_pid");
     std::fs::write(&file, "12345").unwrap();
@@ -128,8 +132,16 @@ fn sysctl_write_goes_to_the_kernel_not_to_a_bind_over_proc_sys() {
     b.config["linux"]["sysctl"] = json!({"kernel.ns_last_pid": "4242"});
     b.save();
     let rt = Runtime::new();
-    let out = rt.run(&unique("nslastpid"), &b);
-    assert_eq!(ok(&out).trim(), "12345", "the container sees the bind");
+    let id = unique("nslastpid");
+    let out = rt.run(&id, &b);
+    assert!(!out.status.success(), "kernel.ns_last_pid was accepted");
+    assert!(
+        stderr(&out).contains("kernel.ns_last_pid")
+            && stderr(&out).contains("not in a separate kernel namespace"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!rt.root.path().join(&id).exists(), "state dir left behind");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "12345",

@@ -334,6 +334,28 @@ fn version_and_features() {
         .any(|n| n == "time"));
 }
 
+/// runtime-spec 1.3 configs run: the version `features` says it reads up to, and a later patch
+/// release of it (patch releases add no fields a runtime must know).
+#[test]
+fn configs_of_runtime_spec_1_3_run() {
+    let rt = Runtime::new();
+    let f: serde_json::Value = serde_json::from_str(&ok(&rt.cmd(&["features"]))).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    for v in ["1.3.0", "1.3.2"] {
+        let mut b = Bundle::sh("echo ran");
+        b.config["ociVersion"] = serde_json::json!(v);
+        b.save();
+        let out = rt.run(&unique("v13"), &b);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "ociVersion {v}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "ran\n", "ociVersion {v}");
+    }
+}
+
 #[test]
 fn go_style_single_dash_flags_and_json_log() {
     let rt = Runtime::new();

@@ -143,8 +143,10 @@ fn process_json(
         obj.entry("user")
             .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
-    let mut p: Process = serde_path_to_error::deserialize(doc)
-        .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+    // The same parse as config.json's process (the spec's scheduler flag names, unknown
+    // capabilities left out).
+    let mut p = crate::spec::parse_process(doc.to_string().as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if !caps_given {
         let container = config
             .process()

@@ -119,11 +119,31 @@ pub enum Command {
     Features(features::Args),
 }
 
+impl Command {
+    /// Whether the command makes processes inside a container (init, exec'd processes).
+    /// Exhaustive on purpose: a new subcommand (restore, say) must decide here whether it
+    /// needs the runtime binary protection.
+    fn forks_into_container(&self) -> bool {
+        match self {
+            Command::Create(_) | Command::Run(_) | Command::Exec(_) => true,
+            Command::Start(_)
+            | Command::State(_)
+            | Command::List(_)
+            | Command::Kill(_)
+            | Command::Delete(_)
+            | Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Ps(_)
+            | Command::Update(_)
+            | Command::Events(_)
+            | Command::Spec(_)
+            | Command::Features(_) => false,
+        }
+    }
+}
+
 /// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
-    // Nothing the caller left open reaches a hook or the container by accident: the container
-    // (a clone) still has every fd, and passes on only LISTEN_FDS and --preserve-fds.
-    let _ = crate::sys::exec::cloexec_from(3);
     let cli = match parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
@@ -132,6 +152,19 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    // A command that makes processes in a container first makes sure they can never reach
+    // a writable runtime binary (CVE-2019-5736). It may re-execute this process, so it comes
+    // before anything else opens an fd or has an effect, and before any fd is made
+    // close-on-exec (below): the re-exec's execve would close the fds the caller passed. The
+    // fds it opens are close-on-exec and closed again when it returns.
+    let protected = cli
+        .command
+        .as_ref()
+        .filter(|c| c.forks_into_container())
+        .map(|_| crate::security::sealed_exe::ensure());
+    // Nothing the caller left open reaches a hook or the container by accident: the container
+    // (a clone) still has every fd, and passes on only LISTEN_FDS and --preserve-fds.
+    let _ = crate::sys::exec::cloexec_from(3);
     // Before this process opens any fd (the log file is the first): the fds the caller passed
     // to the container must be claimed while their numbers cannot be hull's own.
     let mut passed = cli.command.as_ref().map(claim_passed_fds);
@@ -139,6 +172,11 @@ pub fn run() -> i32 {
     if let Err(e) = setup_logging(&cli.global) {
         eprintln!("{e:#}");
         return 1;
+    }
+    match protected {
+        Some(Ok(how)) => log::debug(&format!("runtime binary protected: {how:?}")),
+        Some(Err(e)) => return fail(&e.into(), 1),
+        None => {}
     }
     if cli.global.version {
         print_version();

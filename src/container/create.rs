@@ -74,6 +74,7 @@ pub fn create(opts: &Options) -> Result<Created> {
     .validate()?;
     let ns = namespaces::Plan::new(&spec)?;
     let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
+    let resctrl = crate::resctrl::plan(&spec, &opts.id)?;
     let seccomp = compile_seccomp(&spec, &opts.root)?;
     // What the runtime itself adds to the config comes after the user's config was checked.
     let notify_socket = crate::io::notify::from_env();
@@ -101,6 +102,8 @@ pub fn create(opts: &Options) -> Result<Created> {
         dir: Some(dir),
         init: None,
         cgroup: None,
+        netdevs: None,
+        resctrl: None,
     };
     let dir = guard.dir.as_ref().expect("just set");
     // A cgroup a new container must not join is refused before it is recorded as this
@@ -129,6 +132,7 @@ pub fn create(opts: &Options) -> Result<Created> {
             .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
         notify_socket,
         creating: true,
+        resctrl: resctrl.clone(),
     };
     dir.record_creating(&state)?;
     crate::fault::point("create:recorded");
@@ -199,6 +203,12 @@ pub fn create(opts: &Options) -> Result<Created> {
         .cgroup
         .as_ref()
         .and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    // linux.intelRdt: the resctrl group (made as recorded) with init in it.
+    if let Some(saved) = &resctrl {
+        guard.resctrl = Some(saved.clone());
+        crate::resctrl::prepare(&spec, saved)?;
+        crate::resctrl::add(saved, pid.as_raw())?;
+    }
     crate::fault::point("create:in-cgroup");
     // In its cgroup, init gets every CPU the cgroup allows, not the runtime's affinity.
     crate::process::affinity::reset(pid.as_raw());
@@ -207,6 +217,25 @@ pub fn create(opts: &Options) -> Result<Created> {
     // anybody inside it.
     if ns.new_user {
         crate::process::idmap::write(pid.as_raw(), &spec)?;
+    }
+    // linux.netDevices go into init's network namespace before init sets anything up; a
+    // failed create puts them back (the guard).
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty()))
+    {
+        let netns = match ns
+            .init_joins
+            .iter()
+            .find(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Network)
+        {
+            Some(joined) => joined.file.try_clone(),
+            None => std::fs::File::open(format!("/proc/{pid}/ns/net")),
+        }
+        .with_ctx(|| format!("open the network namespace of init ({pid})"))?;
+        let moved = crate::netdev::move_in(&spec, netns.as_fd())?;
+        guard.netdevs = Some((moved, netns));
     }
 
     // 5. Init runs its setup; answer its requests until it is ready.
@@ -390,6 +419,10 @@ struct Cleanup {
     dir: Option<Dir>,
     init: Option<Pid>,
     cgroup: Option<Box<dyn cgroup::Manager>>,
+    /// linux.netDevices moved into init's network namespace, and that namespace.
+    netdevs: Option<(Vec<crate::netdev::Moved>, std::fs::File)>,
+    /// linux.intelRdt groups made for the container.
+    resctrl: Option<crate::resctrl::Saved>,
 }
 
 impl Cleanup {
@@ -404,16 +437,26 @@ impl Cleanup {
     fn disarm(&mut self) -> Dir {
         self.init = None;
         self.cgroup = None;
+        self.netdevs = None;
+        self.resctrl = None;
         self.dir.take().expect("disarmed once")
     }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        // While init still holds its network namespace: a namespace of its own dies with it,
+        // and the devices with it.
+        if let Some((moved, netns)) = self.netdevs.take() {
+            crate::netdev::move_back(&moved, netns.as_fd());
+        }
         if let Some(pid) = self.init.take() {
             spawn::kill_and_reap(pid);
         }
         self.drop_cgroup();
+        if let Some(saved) = self.resctrl.take() {
+            let _ = crate::resctrl::remove(&saved);
+        }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
         }

@@ -53,6 +53,10 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         super::cgroup::call(cg.destroy())
             .map_err(|e| left_behind(&state.id, &format!("its cgroup ({e})")))?;
     }
+    if let Some(saved) = &state.resctrl {
+        crate::resctrl::remove(saved)
+            .map_err(|e| left_behind(&state.id, &format!("its resctrl group ({e})")))?;
+    }
     // The spec: a failed poststop hook is a warning; delete goes on.
     hooks::run_warn(
         state.config.hooks().as_ref(),
@@ -80,6 +84,11 @@ fn remove_interrupted(dir: Dir, state: &State) -> Result<()> {
     if let Some(cg) = super::cgroup::of(state) {
         if let Err(e) = empty_cgroup(cg.as_ref()).and_then(|()| super::cgroup::call(cg.destroy())) {
             left.push(format!("its cgroup ({e})"));
+        }
+    }
+    if let Some(saved) = &state.resctrl {
+        if let Err(e) = crate::resctrl::remove(saved) {
+            left.push(format!("its resctrl group ({e})"));
         }
     }
     if !left.is_empty() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces::{self, ParentNamespaces};
@@ -56,6 +56,7 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
         _ => {}
     }
     validate(&opts.process)?;
+    crate::process::sched::check(&opts.process)?;
     attrs::check_labels(&opts.process, None)?;
     let ns = namespaces::Plan::of_process(st.pid)?;
     // The namespace files are open: if init still is who we think, they are its.
@@ -67,11 +68,12 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     // reads /proc through this handle, never through the container's /proc.
     crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
+    crate::process::affinity::runtime_initial(&opts.process)?;
     let pid = if ns.parent_joins.is_empty() {
         match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
             Forked::Child => {
                 drop(ours);
-                child(&ns, opts, theirs)
+                child(&ns, opts, &st.config, theirs)
             }
             Forked::Parent(pid) => {
                 drop(theirs);
@@ -95,6 +97,11 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     let joined_cgroup = joined_cgroup.and_then(|_| match opts.sub_cgroups.is_empty() {
         true => Ok(()),
         false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
+    });
+    // linux.intelRdt: every process of the container is in its resctrl groups.
+    let joined_cgroup = joined_cgroup.and_then(|_| match &st.resctrl {
+        Some(saved) => crate::resctrl::add(saved, pid.as_raw()),
+        None => Ok(()),
     });
     let joined_cgroup = joined_cgroup
         .and_then(|_| crate::process::affinity::exec_final(&opts.process, pid.as_raw()));
@@ -188,7 +195,7 @@ fn fork_in_pid_namespace(
             let (report, code) = match forked {
                 Ok(Forked::Child) => {
                     drop(report_wr);
-                    child(ns, opts, theirs)
+                    child(ns, opts, &st.config, theirs)
                 }
                 Ok(Forked::Parent(pid)) => (format!("pid {pid}"), 0),
                 Err(e) => (e.to_string(), 1),
@@ -212,8 +219,8 @@ fn fork_in_pid_namespace(
 }
 
 /// The exec'd process, in the child; never returns.
-fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
-    let err = match prepare(ns, opts, &chan) {
+fn child(ns: &namespaces::Plan, opts: &Options, config: &Spec, chan: Channel) -> ! {
+    let err = match prepare(ns, opts, config, &chan) {
         // The channel stays open: execve closes it (close-on-exec), which tells the runtime
         // the process is running.
         Ok(exec) => exec.exec(),
@@ -224,7 +231,12 @@ fn child(ns: &namespaces::Plan, opts: &Options, chan: Channel) -> ! {
 }
 
 /// The same steps as init's, in the same order, ending with the seccomp filter.
-fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<attrs::ExecArgs> {
+fn prepare(
+    ns: &namespaces::Plan,
+    opts: &Options,
+    config: &Spec,
+    chan: &Channel,
+) -> Result<attrs::ExecArgs> {
     match chan.recv::<ToInit>()? {
         Some((ToInit::Continue(_), _)) => {}
         _ => return Err(Error::Other("the runtime went away during exec".into())),
@@ -259,6 +271,8 @@ fn prepare(ns: &namespaces::Plan, opts: &Options, chan: &Channel) -> Result<attr
     crate::log::debug("setns_init: about to exec");
     crate::log::detach();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
+    // The container's personality and memory policy, and this process's scheduling.
+    attrs::apply_kernel_attrs(p, config.linux().as_ref())?;
     let seccomp = opts.seccomp.as_ref();
     let identity = attrs::become_user(p, seccomp, setgroups_denied)?;
     attrs::pass_fds(opts.fds.count)?;

@@ -112,6 +112,9 @@ pub struct State {
     /// way left behind.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// linux.intelRdt: the container's resctrl groups (recorded before they are made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resctrl: Option<crate::resctrl::Saved>,
 }
 
 /// A create's first record: the state without the config (nothing reads it before the
@@ -130,6 +133,8 @@ struct CreatingRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cgroup: Option<&'a serde_json::Value>,
     creating: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resctrl: Option<&'a crate::resctrl::Saved>,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.
@@ -171,6 +176,11 @@ impl State {
     /// The state document hooks get on stdin.
     pub fn hook_json(&self, status: Status) -> String {
         serde_json::to_string(&self.public(status)).unwrap_or_default()
+    }
+
+    /// A state.json document, as `Dir::load` reads it.
+    pub fn parse(data: &[u8]) -> std::result::Result<State, serde_json::Error> {
+        serde_json::from_slice(data)
     }
 }
 
@@ -305,7 +315,7 @@ impl Dir {
                 Error::os(format!("read {}", file.display()), e)
             }
         })?;
-        serde_json::from_slice(&data).map_err(|e| Error::Other(format!("{}: {e}", file.display())))
+        State::parse(&data).map_err(|e| Error::Other(format!("{}: {e}", file.display())))
     }
 
     pub fn save(&self, state: &State) -> Result<()> {
@@ -327,6 +337,7 @@ impl Dir {
             init_start_time: state.init_start_time,
             cgroup: state.cgroup.as_ref(),
             creating: true,
+            resctrl: state.resctrl.as_ref(),
         };
         let data = serde_json::to_vec(&record).map_err(|e| Error::Other(e.to_string()))?;
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)

@@ -77,6 +77,26 @@ pub fn reset(child: i32) {
     }
 }
 
+/// The runtime itself, before it joins the container's namespaces for exec: on the CPUs
+/// `execCPUAffinity.initial` names, so that its steps inside the container (the joins, the
+/// fork) run there too, not only the exec'd process until its cgroup move.
+pub fn runtime_initial(p: &Process) -> Result<()> {
+    let initial = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().clone())
+        .filter(|l| !l.is_empty());
+    if let Some(list) = initial {
+        let set = parse(&list).map_err(Error::invalid)?;
+        sched_setaffinity(None, &set)
+            .with_ctx(|| format!("set the runtime's CPUs to execCPUAffinity.initial {list}"))?;
+        crate::log::debug(&format!(
+            "exec: the runtime runs on CPUs {list} (process.execCPUAffinity.initial)"
+        ));
+    }
+    Ok(())
+}
+
 /// An exec'd process, before it joins the cgroup: `execCPUAffinity.initial`, if given.
 pub fn exec_initial(p: &Process, child: i32) -> Result<()> {
     let initial = p

@@ -319,6 +319,20 @@ pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
     crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
 }
 
+/// How the kernel runs the process: linux.personality, linux.memoryPolicy, process.scheduler
+/// and process.ioPriority, all inherited across execve. Called just before the user switch:
+/// real-time policies and I/O classes need the runtime's privileges, and the seccomp filter
+/// loaded after it may forbid these calls (runc orders them the same way).
+pub fn apply_kernel_attrs(p: &Process, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    if let Some(persona) = linux.and_then(|l| l.personality().as_ref()) {
+        super::personality::apply(persona)?;
+    }
+    if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        super::mempolicy::apply(policy)?;
+    }
+    super::sched::apply(p)
+}
+
 /// The AppArmor profile and SELinux label the next execve takes on. As in runc, they are set
 /// before init waits for `start` (and so before startContainer hooks), and before init and
 /// exec close the runtime's fds: the writes need the runtime's procfs.

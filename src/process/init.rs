@@ -122,6 +122,13 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
     }
+    if plan
+        .ns
+        .clone_flags
+        .contains(nix::sched::CloneFlags::CLONE_NEWNET)
+    {
+        crate::netdev::loopback_up()?;
+    }
     log::debug("init: namespaces joined");
 
     plan.rootfs.prepare()?;
@@ -186,8 +193,11 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     log::detach();
     crate::process::fds::close_others(plan.keep_fds, &[chan.as_raw_fd(), plan.fifo.as_raw_fd()])?;
 
-    // Everything that can fail because of the config fails `create`, as runc's do: user,
-    // capabilities and cwd are set now.
+    // Everything that can fail because of the config fails `create`, as runc's do: the
+    // container's personality and memory policy and the process's scheduling (they need the
+    // runtime's privileges; runc sets them before it reports ready too, so startContainer
+    // hooks run under them), then user, capabilities and cwd.
+    attrs::apply_kernel_attrs(plan.process, plan.spec.linux().as_ref())?;
     let seccomp = plan.seccomp.as_ref();
     let identity = attrs::become_user(plan.process, seccomp, setgroups_denied)?;
     // The passed fds open up now, unless startContainer hooks come first (they must not get
@@ -328,21 +338,14 @@ fn set_identity(spec: &Spec) -> Result<()> {
 
 /// linux.sysctl, written through the runtime's verified procfs: whatever the container has
 /// mounted at its /proc/sys, the write reaches the kernel's sysctl (for init's namespaces).
+/// Which keys are allowed was checked against the namespaces at validation.
 fn write_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
     let proc = Proc::get()?;
     for (key, value) in sysctl {
-        let rel = key.replace('.', "/");
-        if rel
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(Error::invalid(format!(
-                "linux.sysctl {key:?}: not a sysctl name"
-            )));
-        }
+        let rel = crate::spec::sysctl::proc_path(key)?;
         proc.write(Base::ProcRoot, &format!("sys/{rel}"), value)
             .map_err(|e| Error::Other(format!("linux.sysctl {key}={value:?}: {e}")))?;
     }

@@ -8,4 +8,7 @@ pub mod fds;
 pub mod foreground;
 pub mod idmap;
 pub mod init;
+pub mod mempolicy;
+pub mod personality;
+pub mod sched;
 pub mod spawn;

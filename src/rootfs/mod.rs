@@ -15,7 +15,7 @@ mod fdmount;
 pub(crate) mod inroot;
 pub(crate) mod mountinfo;
 mod mounts;
-mod options;
+pub(crate) mod options;
 mod paths;
 mod pivot;
 mod target;

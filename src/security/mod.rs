@@ -20,6 +20,7 @@
 pub mod apparmor;
 pub mod capabilities;
 pub mod lsm;
+pub mod sealed_exe;
 pub mod seccomp;
 pub mod selinux;
 

@@ -10,6 +10,8 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::{Context, Error, Result};
 
+pub mod sysctl;
+
 /// `hull spec`'s output: runc's default, with hull's hostname and a cgroup namespace.
 pub const DEFAULT_SPEC: &str = include_str!("default.json");
 /// `hull spec --rootless`.
@@ -24,19 +26,9 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 
 /// Parses a config document; the error says where in the document it went wrong.
 pub fn parse(doc: &[u8]) -> Result<Spec, String> {
-    let typed = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(doc));
-    let mut spec: Spec = match typed {
-        Ok(spec) => spec,
-        // Only a config naming a capability the types do not know takes the slower way
-        // through an untyped document, to leave those names out.
-        Err(e) if e.path().to_string().starts_with("process.capabilities.") => {
-            let mut doc: serde_json::Value =
-                serde_json::from_slice(doc).map_err(|e| e.to_string())?;
-            drop_unknown_capabilities(&mut doc);
-            serde_path_to_error::deserialize(doc).map_err(describe)?
-        }
-        Err(e) => return Err(describe(e)),
-    };
+    let mut spec: Spec = parse_doc(doc, "process", |s: &Spec| {
+        s.process().as_ref().and_then(|p| p.scheduler().as_ref())
+    })?;
     if let Some(r) = spec
         .linux_mut()
         .as_mut()
@@ -45,6 +37,93 @@ pub fn parse(doc: &[u8]) -> Result<Spec, String> {
         drop_unset_pids_limit(r, doc, "/linux/resources/pids");
     }
     Ok(spec)
+}
+
+/// Parses an `exec --process` document the same way.
+pub fn parse_process(doc: &[u8]) -> Result<Process, String> {
+    parse_doc(doc, "", |p: &Process| p.scheduler().as_ref())
+}
+
+/// The typed parse, with two corrections oci-spec's types need. Both take the slower way
+/// through an untyped document, and only when the typed parse stumbles on them:
+/// - a capability the types do not know is left out with a warning (the spec: a runtime
+///   should not fail on one; runc drops them too);
+/// - scheduler flags are read by the spec's names (oci-spec 0.10 spells two of them
+///   otherwise, see `process::sched::FLAGS`).
+///
+/// `at` is where the process object is in the document ("process", or "" for process.json).
+fn parse_doc<T: serde::de::DeserializeOwned>(
+    doc: &[u8],
+    at: &str,
+    scheduler: fn(&T) -> Option<&oci_spec::runtime::Scheduler>,
+) -> Result<T, String> {
+    let (dotted, pointer) = match at {
+        "" => (String::new(), String::new()),
+        at => (format!("{at}."), format!("/{at}")),
+    };
+    let typed = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(doc));
+    match typed {
+        Ok(v) => {
+            misspelled_flags(scheduler(&v), &dotted)?;
+            Ok(v)
+        }
+        Err(e)
+            if e.path()
+                .to_string()
+                .starts_with(&format!("{dotted}capabilities."))
+                || e.path()
+                    .to_string()
+                    .starts_with(&format!("{dotted}scheduler.flags")) =>
+        {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(doc).map_err(|e| e.to_string())?;
+            drop_unknown_capabilities(&mut doc, &pointer);
+            spec_flag_names(&mut doc, &pointer, &dotted)?;
+            serde_path_to_error::deserialize(doc).map_err(describe)
+        }
+        Err(e) => Err(describe(e)),
+    }
+}
+
+/// Rewrites the spec's scheduler flag names into oci-spec's; an unknown name is an error.
+fn spec_flag_names(doc: &mut serde_json::Value, pointer: &str, dotted: &str) -> Result<(), String> {
+    let Some(flags) = doc
+        .pointer_mut(&format!("{pointer}/scheduler/flags"))
+        .and_then(|f| f.as_array_mut())
+    else {
+        return Ok(());
+    };
+    for (i, f) in flags.iter_mut().enumerate() {
+        let name = f.as_str().unwrap_or_default();
+        let Some((_, variant, _)) = crate::process::sched::FLAGS
+            .iter()
+            .find(|(n, ..)| *n == name)
+        else {
+            return Err(format!("{dotted}scheduler.flags[{i}]: unknown flag {f}"));
+        };
+        *f = serde_json::to_value(variant).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A document that parsed at once yet holds one of the two flags oci-spec misspells used
+/// oci-spec's spelling, not the spec's: refused like any unknown name.
+fn misspelled_flags(s: Option<&oci_spec::runtime::Scheduler>, dotted: &str) -> Result<(), String> {
+    let flags = s.and_then(|s| s.flags().as_deref()).unwrap_or_default();
+    for (i, f) in flags.iter().enumerate() {
+        let spec_name = crate::process::sched::FLAGS
+            .iter()
+            .find(|(_, v, _)| v == f)
+            .map(|(n, ..)| *n)
+            .unwrap_or_default();
+        let used = serde_json::to_value(f).unwrap_or_default();
+        if used != spec_name {
+            return Err(format!(
+                "{dotted}scheduler.flags[{i}]: unknown flag {used} (the spec's name is {spec_name})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn describe<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
@@ -76,10 +155,10 @@ pub fn drop_unset_pids_limit(r: &mut oci_spec::runtime::LinuxResources, doc: &[u
 /// The spec: capabilities that cannot be mapped to the kernel are logged as warnings, and a
 /// runtime should not fail on them (runc drops them too). oci-spec's typed capabilities would
 /// refuse the document, so they go before it is typed.
-fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
+fn drop_unknown_capabilities(doc: &mut serde_json::Value, pointer: &str) {
     let known = crate::security::capabilities::known();
     let Some(sets) = doc
-        .pointer_mut("/process/capabilities")
+        .pointer_mut(&format!("{pointer}/capabilities"))
         .and_then(|c| c.as_object_mut())
     else {
         return;
@@ -140,6 +219,9 @@ pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
         None => {}
     }
     validate_namespaces(spec)?;
+    sysctl::check(spec)?;
+    validate_linux_attrs(spec)?;
+    crate::netdev::check(spec)?;
     if let Some(hooks) = spec.hooks() {
         crate::hooks::validate(hooks)?;
     }
@@ -257,6 +339,7 @@ fn validate_process(p: &Process) -> Result<()> {
             }
         }
     }
+    crate::process::sched::check(p)?;
     if let Some(adj) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&adj) {
             return Err(Error::invalid(format!(
@@ -267,6 +350,20 @@ fn validate_process(p: &Process) -> Result<()> {
     // Not applied to init (the spec: "not applicable to the container's init process"),
     // but `exec` without --process takes it from here.
     crate::process::affinity::validate(p)
+}
+
+/// linux.personality and linux.memoryPolicy.
+fn validate_linux_attrs(spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    if let Some(p) = linux.personality() {
+        crate::process::personality::check(p)?;
+    }
+    if let Some(p) = linux.memory_policy() {
+        crate::process::mempolicy::check(p)?;
+    }
+    Ok(())
 }
 
 fn validate_namespaces(spec: &Spec) -> Result<()> {
@@ -416,6 +513,63 @@ mod tests {
         let doc = DEFAULT_SPEC.replace("\"CAP_KILL\",", "\"CAP_KILL\", 7,");
         let err = parse(doc.as_bytes()).unwrap_err();
         assert!(err.starts_with("process.capabilities."), "{err}");
+    }
+
+    #[test]
+    fn scheduler_flags_are_read_by_the_spec_names() {
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_SPEC).unwrap();
+        let names: Vec<&str> = crate::process::sched::FLAGS
+            .iter()
+            .map(|(n, ..)| *n)
+            .collect();
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": names});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        let flags = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .as_ref()
+            .unwrap()
+            .flags()
+            .clone();
+        let want: Vec<_> = crate::process::sched::FLAGS
+            .iter()
+            .map(|(_, f, _)| *f)
+            .collect();
+        assert_eq!(flags.unwrap(), want);
+        for bad in [
+            "SCHED_RESET_ON_FORK",
+            "SCHED_FLAG_D_L_OVERRUN",
+            "SCHED_FLAG_NOPE",
+        ] {
+            v["process"]["scheduler"]["flags"] = serde_json::json!(["SCHED_FLAG_RECLAIM", bad]);
+            let err = parse(v.to_string().as_bytes()).unwrap_err();
+            assert!(
+                err.starts_with("process.scheduler.flags[1]: unknown flag"),
+                "{bad}: {err}"
+            );
+        }
+        let p = parse_process(
+            br#"{"cwd": "/", "args": ["x"], "user": {"uid": 0, "gid": 0},
+                 "scheduler": {"policy": "SCHED_DEADLINE", "flags": ["SCHED_FLAG_DL_OVERRUN"]},
+                 "capabilities": {"bounding": ["CAP_KILL", "CAP_NO_SUCH"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.scheduler().as_ref().unwrap().flags().as_deref(),
+            Some(&[oci_spec::runtime::LinuxSchedulerFlag::SchedFlagDLOverrun][..])
+        );
+        assert_eq!(
+            p.capabilities()
+                .as_ref()
+                .unwrap()
+                .bounding()
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

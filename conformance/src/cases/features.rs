@@ -132,41 +132,85 @@ fn max_accepted(ctx: &mut Ctx) -> Res {
     version_accepted(ctx, "ociVersionMax")
 }
 
+/// The document's fields with the runtime-spec release that defined each (features.md,
+/// features-linux.md, specs-go/features): "dotted.path" of an object member, since (major, minor).
+/// The first ones are runc 1.1's document, which features.md (1.1) formalised and which says
+/// ociVersionMax 1.0.2-dev: they are taken under any version.
+const DEFINED: &[(&str, (u64, u64))] = &[
+    ("ociVersionMin", (1, 0)),
+    ("ociVersionMax", (1, 0)),
+    ("hooks", (1, 0)),
+    ("mountOptions", (1, 0)),
+    ("linux", (1, 0)),
+    ("annotations", (1, 0)),
+    ("potentiallyUnsafeConfigAnnotations", (1, 2)),
+    ("linux.namespaces", (1, 0)),
+    ("linux.capabilities", (1, 0)),
+    ("linux.cgroup", (1, 0)),
+    ("linux.cgroup.v1", (1, 0)),
+    ("linux.cgroup.v2", (1, 0)),
+    ("linux.cgroup.systemd", (1, 0)),
+    ("linux.cgroup.systemdUser", (1, 0)),
+    ("linux.cgroup.rdma", (1, 1)),
+    ("linux.seccomp", (1, 0)),
+    ("linux.seccomp.enabled", (1, 0)),
+    ("linux.seccomp.actions", (1, 0)),
+    ("linux.seccomp.operators", (1, 0)),
+    ("linux.seccomp.archs", (1, 0)),
+    ("linux.seccomp.knownFlags", (1, 1)),
+    ("linux.seccomp.supportedFlags", (1, 1)),
+    ("linux.apparmor", (1, 0)),
+    ("linux.apparmor.enabled", (1, 0)),
+    ("linux.selinux", (1, 0)),
+    ("linux.selinux.enabled", (1, 0)),
+    ("linux.intelRdt", (1, 1)),
+    ("linux.intelRdt.enabled", (1, 1)),
+    ("linux.intelRdt.schemata", (1, 3)),
+    ("linux.intelRdt.monitoring", (1, 3)),
+    ("linux.mountExtensions", (1, 2)),
+    ("linux.mountExtensions.idmap", (1, 2)),
+    ("linux.mountExtensions.idmap.enabled", (1, 2)),
+    ("linux.memoryPolicy", (1, 3)),
+    ("linux.memoryPolicy.modes", (1, 3)),
+    ("linux.memoryPolicy.flags", (1, 3)),
+    ("linux.netDevices", (1, 3)),
+    ("linux.netDevices.enabled", (1, 3)),
+];
+
+/// Every object member of the document, as a dotted path (annotations' keys are free-form).
+fn members(v: &Value, at: &str, out: &mut Vec<String>) {
+    let Some(o) = v.as_object() else { return };
+    for (k, v) in o {
+        let p = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        if p != "annotations" {
+            members(v, &p, out);
+        }
+        out.push(p);
+    }
+}
+
 fn defined_only(ctx: &mut Ctx) -> Res {
     let d = document(ctx)?;
-    let top = [
-        "ociVersionMin",
-        "ociVersionMax",
-        "hooks",
-        "mountOptions",
-        "linux",
-        "annotations",
-        "potentiallyUnsafeConfigAnnotations",
-    ];
-    let linux = [
-        "namespaces",
-        "capabilities",
-        "cgroup",
-        "seccomp",
-        "apparmor",
-        "selinux",
-        "intelRdt",
-        "mountExtensions",
-        "netDevices",
-    ];
-    for k in d
-        .as_object()
-        .map(|o| o.keys().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        check!(top.contains(&k.as_str()), "undefined property {k}");
-    }
-    for k in d["linux"]
-        .as_object()
-        .map(|o| o.keys().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        check!(linux.contains(&k.as_str()), "undefined property linux.{k}");
+    let max = d["ociVersionMax"].as_str().unwrap_or_default().to_string();
+    let Some((major, minor, _, _)) = parse_version(&max) else {
+        return super::fail(format!("ociVersionMax is not SemVer: {max:?}"));
+    };
+    let mut found = Vec::new();
+    members(&d, "", &mut found);
+    for p in found {
+        match DEFINED.iter().find(|(k, _)| *k == p) {
+            None => check!(false, "undefined property {p}"),
+            Some((_, since)) => check!(
+                (major, minor) >= *since,
+                "{p} is defined from runtime-spec {}.{}, but ociVersionMax is {max}",
+                since.0,
+                since.1
+            ),
+        }
     }
     Ok(())
 }

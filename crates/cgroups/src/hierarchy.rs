@@ -133,12 +133,3 @@ pub fn own_cgroup(controllers: &[String]) -> String {
     }
     "/".into()
 }
-
-pub fn has_controller(name: &str) -> bool {
-    v1_hierarchies()
-        .iter()
-        .any(|h| h.controllers.iter().any(|c| c == name))
-        || unified_mount()
-            .and_then(|m| std::fs::read_to_string(m.join("cgroup.controllers")).ok())
-            .is_some_and(|c| c.split_whitespace().any(|x| x == name))
-}

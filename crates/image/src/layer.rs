@@ -138,6 +138,28 @@ impl Applier {
             layer: name.clone(),
         };
         let mut archive = tar::Archive::new(capped);
+        self.entries(&name, &mut archive)?;
+        let capped = archive.into_inner();
+        let decoder = capped.inner.inner.finish()?;
+        decoder.into_inner().into_inner().inner.finish()?;
+        self.finish_layer(&name)
+    }
+
+    /// Applies an uncompressed tar stream that has no digest to check (the fuzz target's way
+    /// in; images always go through [`Applier::apply`]). The limits still hold.
+    pub fn apply_tar(&mut self, name: &str, tar: impl Read) -> Result<()> {
+        let capped = Capped {
+            inner: tar,
+            usage: self.usage.clone(),
+            limit: self.limits.max_bytes,
+            layer: name.to_string(),
+        };
+        let mut archive = tar::Archive::new(capped);
+        self.entries(name, &mut archive)?;
+        self.finish_layer(name)
+    }
+
+    fn entries<R: Read>(&mut self, name: &str, archive: &mut tar::Archive<R>) -> Result<()> {
         self.layer_paths.clear();
         self.opaque.clear();
         let entries = archive
@@ -148,19 +170,20 @@ impl Applier {
             let entries = self.usage.entries.fetch_add(1, Ordering::Relaxed) + 1;
             if entries > self.limits.max_entries {
                 return Err(Error::Limit {
-                    layer: name,
+                    layer: name.to_string(),
                     reason: format!(
                         "more than {} entries in the image (--max-entries)",
                         self.limits.max_entries
                     ),
                 });
             }
-            self.entry(&name, entry)?;
+            self.entry(name, entry)?;
         }
-        let capped = archive.into_inner();
-        let decoder = capped.inner.inner.finish()?;
-        decoder.into_inner().into_inner().inner.finish()?;
-        self.finish_opaque(&name)?;
+        Ok(())
+    }
+
+    fn finish_layer(&mut self, name: &str) -> Result<()> {
+        self.finish_opaque(name)?;
         if self.target == Target::Overlay {
             self.finish_dirs()?;
         }
@@ -703,9 +726,19 @@ fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
     let tv_nsec = if digits.is_empty() {
         0
     } else {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let n: i64 = digits.parse().ok()?;
         n * 10i64.pow(9 - digits.len() as u32)
     };
+    // "-1.25" is 1.25 s before the epoch: (-2 s, 0.75 s) as a timespec.
+    if secs.starts_with('-') && tv_nsec != 0 {
+        return Some(Timespec {
+            tv_sec: tv_sec - 1,
+            tv_nsec: 1_000_000_000 - tv_nsec,
+        });
+    }
     Some(Timespec { tv_sec, tv_nsec })
 }
 
@@ -910,5 +943,11 @@ mod tests {
         assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
         assert_eq!(parse_pax_time(b"12").unwrap().tv_sec, 12);
         assert!(parse_pax_time(b"x").is_none());
+        let t = parse_pax_time(b"1700000000.000000001").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 1));
+        let t = parse_pax_time(b"-1.25").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (-2, 750_000_000));
+        let t = parse_pax_time(b"-0.5").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (-1, 500_000_000));
     }
 }

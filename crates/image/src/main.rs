@@ -42,6 +42,26 @@ struct RegistryArgs {
     /// podman's, then docker's config.json).
     #[arg(long)]
     authfile: Option<PathBuf>,
+    /// Seconds to wait for a connection (and TLS handshake) to the registry.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs,
+          default_value_t = registry::DEFAULT_CONNECT_TIMEOUT.as_secs_f64())]
+    connect_timeout: f64,
+    /// Seconds the registry may send nothing mid-answer before the connection counts as
+    /// broken (then retried, or resumed for a layer).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs,
+          default_value_t = registry::DEFAULT_READ_TIMEOUT.as_secs_f64())]
+    read_timeout: f64,
+    /// Times a failed GET (broken or stalled connection, 429, 5xx) is tried again, and a
+    /// layer download resumed.
+    #[arg(long, value_name = "N", default_value_t = registry::DEFAULT_RETRIES)]
+    retries: u32,
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds in (0, 86400]")),
+    }
 }
 
 impl RegistryArgs {
@@ -51,6 +71,9 @@ impl RegistryArgs {
             cert_dir: self.cert_dir.clone(),
             creds: self.creds.as_deref().map(Credentials::parse).transpose()?,
             auth_file: self.authfile.clone(),
+            connect_timeout: std::time::Duration::from_secs_f64(self.connect_timeout),
+            read_timeout: std::time::Duration::from_secs_f64(self.read_timeout),
+            retries: self.retries,
         })
     }
 }
@@ -95,7 +118,9 @@ enum Command {
         /// No progress bar, even on a terminal.
         #[arg(long, short)]
         quiet: bool,
-        /// Layers fetched at once.
+        /// Layers fetched at once from a registry. A local image is flattened with one
+        /// thread decompressing ahead, and extracted into the store with at most one job
+        /// per core.
         #[arg(long, default_value_t = unpack::DEFAULT_JOBS)]
         jobs: usize,
         #[command(flatten)]
@@ -117,7 +142,9 @@ enum Command {
         max_entries: u64,
         #[arg(long, short)]
         quiet: bool,
-        /// Layers fetched at once.
+        /// Layers fetched at once from a registry. A local image is flattened with one
+        /// thread decompressing ahead, and extracted into the store with at most one job
+        /// per core.
         #[arg(long, default_value_t = unpack::DEFAULT_JOBS)]
         jobs: usize,
         #[command(flatten)]

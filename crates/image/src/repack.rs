@@ -309,13 +309,23 @@ impl LayerWriter {
         h.set_gid(gid.into());
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
-        if !attrs.is_empty() {
-            let exts: Vec<(String, &[u8])> = attrs
+        // One PAX header for the entry (a reader keeps only the last one before it): the
+        // exact mtime, which the ustar field cuts to whole seconds, and the xattrs.
+        let mut exts: Vec<(String, Vec<u8>)> = Vec::new();
+        if st.st_mtime_nsec != 0 || st.st_mtime < 0 {
+            exts.push((
+                "mtime".into(),
+                pax_time(st.st_mtime, st.st_mtime_nsec as i64).into_bytes(),
+            ));
+        }
+        exts.extend(
+            attrs
                 .iter()
-                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
-                .collect();
+                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.clone())),
+        );
+        if !exts.is_empty() {
             self.tar
-                .append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), *v)))?;
+                .append_pax_extensions(exts.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
         }
         self.entries += 1;
         if kind != FileType::Directory && st.st_nlink > 1 {
@@ -373,6 +383,23 @@ impl LayerWriter {
             }
         }
     }
+}
+
+/// A PAX time: decimal seconds and, if any, nine digits of nanoseconds. Before 1970 the
+/// value is still seconds plus a positive fraction's worth of time: -1.25 s is
+/// `(-2 s, 750 000 000 ns)` and is written "-1.25".
+fn pax_time(sec: i64, nsec: i64) -> String {
+    if nsec == 0 {
+        return sec.to_string();
+    }
+    let (whole, frac) = if sec < 0 {
+        (sec + 1, 1_000_000_000 - nsec)
+    } else {
+        (sec, nsec)
+    };
+    let sign = if sec < 0 && whole == 0 { "-" } else { "" };
+    let digits = format!("{frac:09}");
+    format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
 }
 
 /// An overlay upper directory as a layer.
@@ -772,6 +799,17 @@ fn tag_in_index(dir: &Path, tag: &str, desc: Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pax_times_round_trip() {
+        assert_eq!(pax_time(1_700_000_000, 0), "1700000000");
+        assert_eq!(pax_time(1_700_000_000, 123_456_789), "1700000000.123456789");
+        assert_eq!(pax_time(1_700_000_000, 500_000_000), "1700000000.5");
+        assert_eq!(pax_time(5, 1), "5.000000001");
+        assert_eq!(pax_time(-2, 750_000_000), "-1.25");
+        assert_eq!(pax_time(-1, 500_000_000), "-0.5");
+        assert_eq!(pax_time(-3, 0), "-3");
+    }
 
     #[test]
     fn dates() {

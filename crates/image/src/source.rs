@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 
-/// Blob readers are buffered: tar headers are read 512 bytes at a time.
-const READ_BUFFER: usize = 256 << 10;
+/// Blob readers are buffered: tar headers are read 512 bytes at a time. Layers are read
+/// 64 KiB at a time by the decompressor's own buffer, which then bypasses this one
+/// (a larger one would be filled and copied for nothing: resident memory, per job).
+const READ_BUFFER: usize = 64 << 10;
 
 pub enum Source {
     Dir(PathBuf),

@@ -4,7 +4,8 @@
 //! STORE/lock                       flock: shared while unpacking, exclusive for gc
 //! STORE/layers/<algo>/<hex>/       one extracted layer, named by its DiffID; complete
 //!                                  layers only (extraction happens in tmp/, then rename)
-//! STORE/tmp/                       extractions in progress
+//! STORE/tmp/                       extractions in progress; what a killed run left is
+//!                                  removed by the next run that has the store to itself
 //! STORE/bundles/<hash>.json        which bundle mounts which layers (what gc keeps)
 //! STORE/images/<hash>.json         images pulled into the store (gc keeps their layers
 //!                                  until `rmi`)
@@ -82,13 +83,41 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .ctx(|| format!("open {}", lock_path.display()))?;
-        let op = if exclusive {
-            FlockOperation::LockExclusive
-        } else {
-            FlockOperation::LockShared
+        let lock_err = |e| Error::Io {
+            what: format!("lock {}", lock_path.display()),
+            source: io::Error::from(e),
         };
-        rustix::fs::flock(&lock, op).ctx(|| format!("lock {}", lock_path.display()))?;
-        Ok(Store { root, _lock: lock })
+        if exclusive {
+            rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(lock_err)?;
+            return Ok(Store { root, _lock: lock });
+        }
+        // Alone in the store (no other unpack, pull or gc holds the lock): whatever is in
+        // tmp/ was left by a run that was killed, and goes now, not only at the next gc.
+        // Then shared, like every unpack; a gc that slips in between is waited for.
+        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                let store = Store { root, _lock: lock };
+                store.clean_tmp()?;
+                rustix::fs::flock(&store._lock, FlockOperation::LockShared).map_err(lock_err)?;
+                Ok(store)
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                rustix::fs::flock(&lock, FlockOperation::LockShared).map_err(lock_err)?;
+                Ok(Store { root, _lock: lock })
+            }
+            Err(e) => Err(lock_err(e)),
+        }
+    }
+
+    /// Removes the leftovers of interrupted extractions. Only with the lock held
+    /// exclusively: a running extraction holds it shared.
+    fn clean_tmp(&self) -> Result<()> {
+        let tmp = self.root.join("tmp");
+        for entry in fs::read_dir(&tmp).ctx(|| format!("list {}", tmp.display()))? {
+            let path = entry.ctx(|| format!("list {}", tmp.display()))?.path();
+            remove_tree(&path)?;
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -430,11 +459,7 @@ pub fn gc(root: &Path) -> Result<GcReport> {
             report.removed_layers.push(name);
         }
     }
-    let tmp = store.root.join("tmp");
-    for entry in fs::read_dir(&tmp).ctx(|| format!("list {}", tmp.display()))? {
-        let path = entry.ctx(|| format!("list {}", tmp.display()))?.path();
-        remove_tree(&path)?;
-    }
+    store.clean_tmp()?;
     Ok(report)
 }
 

@@ -31,12 +31,40 @@ use crate::spec;
 use crate::store::{self, Store};
 use crate::tree::Tree;
 
-/// Layers fetched at once unless `--jobs` says otherwise.
+/// Layers fetched at once from a registry unless `--jobs` says otherwise.
+///
+/// A registry download spends most of its time waiting for the network (latency per
+/// request, a server that sends one connection's worth at a time), so fetching more
+/// layers than there are cores still pays on a 2-core machine: while one waits, another
+/// is decompressed. Three keeps the memory bounded: each job holds a 64 KiB read buffer,
+/// the decompressor's state (about 45 KiB for gzip; for zstd the frame's window, 1 to 8
+/// MiB at the levels images are made with) and, flattening, a queue of up to
+/// `QUEUED_CHUNKS` x `CHUNK` = 256 KiB of decompressed tar; a gzip image costs about
+/// 0.4 MiB per job. More jobs buy little more: the layers of most images are a few big
+/// ones and many small ones, and the big ones are fetched from the start.
+///
+/// Local sources (a layout or an archive) have no latency to hide. Flattening them uses
+/// one prefetch thread, however many jobs are asked for: extraction is sequential, and
+/// one thread decompressing ahead of it keeps it fed; more would only hold more layers'
+/// buffers. Into the store, where each job extracts its own layer, local sources use
+/// `--jobs` but at most one job per core (the work is CPU and disk, not waiting).
 pub const DEFAULT_JOBS: usize = 3;
 
 /// Decompressed bytes a flatten prefetch thread may hold: a queue of this many chunks.
 const CHUNK: usize = 64 << 10;
-const QUEUED_CHUNKS: usize = 8;
+const QUEUED_CHUNKS: usize = 4;
+
+/// Threads that fetch layers: see `DEFAULT_JOBS`.
+fn fetch_threads(image: &Image, opts: &Options, layers: usize, flatten: bool) -> usize {
+    let jobs = match (&image.source, flatten) {
+        (crate::source::Source::Registry(_), _) => opts.jobs,
+        (_, true) => 1,
+        (_, false) => opts
+            .jobs
+            .min(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    jobs.clamp(1, layers.max(1))
+}
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -134,7 +162,7 @@ pub fn unpack(reference: &Reference, bundle: &Path, opts: &Options) -> Result<Re
         ));
     }
     let image = resolve::open(reference, &opts.platform, &opts.registry)?;
-    let (bundle, partial) = prepare_bundle(bundle)?;
+    let (bundle, partial, _partial_lock) = prepare_bundle(bundle)?;
     let mut cleanup = Cleanup {
         dir: partial.clone(),
         mounted: false,
@@ -269,7 +297,7 @@ fn flatten(
     let stop = AtomicBool::new(false);
     let hidden = indicatif::ProgressBar::hidden();
     std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, n.max(1)) {
+        for _ in 0..fetch_threads(image, opts, n, true) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= n || stop.load(Ordering::SeqCst) {
@@ -430,7 +458,7 @@ fn fill_store(
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<(usize, Result<Vec<String>>)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..opts.jobs.clamp(1, todo.len().max(1)) {
+        for _ in 0..fetch_threads(image, opts, todo.len(), false) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= todo.len() || stop.load(Ordering::SeqCst) {
@@ -517,8 +545,10 @@ impl Progress {
 /// Resolves where the bundle goes, checks that it is new or an empty directory, and
 /// makes the private (0700) directory it is built in: the rootfs holds the image's setuid
 /// files and device nodes, which other users must not reach. A leftover of an earlier,
-/// interrupted unpack to the same bundle is removed first.
-fn prepare_bundle(bundle: &Path) -> Result<(PathBuf, PathBuf)> {
+/// interrupted unpack to the same bundle is removed first; one still running (its
+/// partial directory is locked) is an error. The returned fd holds the lock on the
+/// partial directory until the unpack ends.
+fn prepare_bundle(bundle: &Path) -> Result<(PathBuf, PathBuf, fs::File)> {
     let name = bundle
         .file_name()
         .filter(|n| *n != "." && *n != "..")
@@ -552,6 +582,20 @@ fn prepare_bundle(bundle: &Path) -> Result<(PathBuf, PathBuf)> {
     partial_name.push(".hull-image-partial");
     let partial = parent.join(partial_name);
     if partial.symlink_metadata().is_ok() {
+        // Locked: another unpack is making this bundle now. Free: a killed one's leftover.
+        let busy = fs::File::open(&partial).is_ok_and(|dir| {
+            rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                == Err(rustix::io::Errno::WOULDBLOCK)
+        });
+        if busy {
+            return Err(Error::invalid(
+                format!("bundle {}", bundle.display()),
+                format!(
+                    "another hull-image unpack is making it ({} is in use)",
+                    partial.display()
+                ),
+            ));
+        }
         let rootfs = partial.join("rootfs");
         if store::is_overlay_mount(&rootfs)? {
             rustix::mount::unmount(&rootfs, rustix::mount::UnmountFlags::DETACH)
@@ -563,8 +607,11 @@ fn prepare_bundle(bundle: &Path) -> Result<(PathBuf, PathBuf)> {
         .mode(0o700)
         .create(&partial)
         .ctx(|| format!("create {}", partial.display()))?;
+    let lock = fs::File::open(&partial).ctx(|| format!("open {}", partial.display()))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .ctx(|| format!("lock {}", partial.display()))?;
     store::set_private(&partial)?;
-    Ok((bundle, partial))
+    Ok((bundle, partial, lock))
 }
 
 fn write_config(bundle: &Path, spec: &serde_json::Value) -> Result<()> {

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::registry::{Auth, Fault, Proxy, Registry, TokenServer};
+use common::registry::{Auth, Fault, Proxy, Registry, Silent, TokenServer};
 use common::*;
 use serde_json::{json, Value};
 
@@ -756,44 +756,162 @@ fn interrupted_downloads_publish_nothing_and_resume() {
     assert!(resumed_at > 0 && resumed_at < 700 << 10, "{resumed_at}");
 }
 
-/// A name /etc/hosts maps to a loopback address that is not "localhost" itself: a host
-/// hull-image cannot tell is loopback without resolving it, so it gets HTTPS only.
-fn loopback_alias() -> Option<String> {
-    let hosts = fs::read_to_string("/etc/hosts").ok()?;
-    hosts.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let ip = f.next()?;
-        if !ip.starts_with("127.") {
-            return None;
+/// hull-image, killed if it runs for more than two minutes: what a hang looks like here
+/// (the runs below take seconds; the deadline only turns "forever" into a failure).
+fn hull_no_hang(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(hull_image())
+        .args(args)
+        .env("HOME", home.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("hull-image {args:?} hung");
         }
-        f.find(|n| *n != "localhost" && !n.contains('.') && !n.starts_with('#'))
-            .map(String::from)
-    })
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn stalled_registry_times_out_resumes_and_names_the_blob() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = test_image(&tmp.path().join("img"));
+    let reg = Registry::start(Auth::None);
+    reg.push(&format!("oci:{}:v1", t.layout.display()), "app:v1", &[]);
+    let proxy = Proxy::start(reg.port);
+    let image = format!("docker://127.0.0.1:{}/app:v1", proxy.port);
+    let fast = ["--read-timeout", "1", "--retries", "2"];
+
+    // The big blob goes quiet once, mid-way: the read timeout ends that connection and
+    // the download resumes from where it stopped.
+    proxy.set(&t.big.0, Fault::StallOnce(700 << 10));
+    let b = tmp.path().join("resumed");
+    let mut args = vec!["unpack"];
+    args.extend(fast);
+    args.extend([image.as_str(), b.to_str().unwrap()]);
+    ok(&hull_no_hang(&args));
+    assert_eq!(fs::read(b.join("rootfs/big/blob")).unwrap(), noise(2 << 20));
+    let ranges = proxy.ranges.lock().unwrap().clone();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert!(
+        ranges[1]
+            .as_deref()
+            .is_some_and(|r| r.starts_with("bytes=")),
+        "{ranges:?}"
+    );
+
+    // Quiet on every try: after --retries resumes it gives up, naming the registry, the
+    // blob and the option; nothing is left behind, in a bundle or in the store.
+    proxy.set(&t.big.0, Fault::Stall(256 << 10));
+    let b = tmp.path().join("stalled");
+    let mut args = vec!["unpack"];
+    args.extend(fast);
+    args.extend([image.as_str(), b.to_str().unwrap()]);
+    let e = err(&hull_no_hang(&args));
+    let registry = format!("registry 127.0.0.1:{}", proxy.port);
+    assert!(e.contains(&registry), "{e}");
+    assert!(e.contains(&format!("blob {}", t.big.0)), "{e}");
+    assert!(
+        e.contains("--read-timeout") && e.contains("after 2 resumes"),
+        "{e}"
+    );
+    no_leftovers(&b);
+    let store = tmp.path().join("store");
+    let mut args = vec!["pull", "--store", store.to_str().unwrap()];
+    args.extend(fast);
+    args.push(&image);
+    let e = err(&hull_no_hang(&args));
+    assert!(e.contains(&registry) && e.contains(&t.big.0), "{e}");
+    assert!(!layer_dirs(&store).contains(&t.big.1));
+    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(store.join("images")).unwrap().count(), 0);
+
+    // A registry that accepts connections and never answers: a bounded failure that
+    // names it, not a hang.
+    let silent = Silent::start();
+    let image = format!("docker://127.0.0.1:{}/app:v1", silent.port);
+    let e = err(&hull_no_hang(&[
+        "inspect",
+        "--read-timeout",
+        "1",
+        "--retries",
+        "1",
+        &image,
+    ]));
+    assert!(e.contains(&format!("127.0.0.1:{}", silent.port)), "{e}");
+    assert!(e.contains("--read-timeout"), "{e}");
+}
+
+/// A host name hull-image cannot tell is loopback without resolving it, so it gets
+/// HTTPS only. It is given to hull-image in a mount namespace of its own, whose
+/// /etc/hosts (a bind mount of a file in the test's temp dir) maps it to 127.0.0.1: the
+/// machine's /etc/hosts is neither needed nor touched.
+const ALIAS: &str = "hull-test-registry";
+
+/// hull-image in a private mount namespace where `ALIAS` resolves to 127.0.0.1.
+fn hull_with_alias(tmp: &Path, args: &[&str]) -> Output {
+    let hosts = tmp.join("hosts");
+    fs::write(&hosts, format!("127.0.0.1 localhost\n127.0.0.1 {ALIAS}\n")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /etc/hosts && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&hosts)
+        .arg(hull_image())
+        .args(args)
+        .env("HOME", home.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux) is installed")
 }
 
 #[test]
 fn plain_http_only_for_loopback_or_insecure() {
-    let Some(alias) = loopback_alias() else {
-        eprintln!("SKIP: /etc/hosts names no loopback alias to test the plain-HTTP rule with");
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
     let reg = Registry::start(Auth::None);
     let mut img = Layout::new(&tmp.path().join("img"));
     img.layer(&[file("f", b"x")], Compression::Gzip);
     img.finish("t");
     reg.push(&format!("oci:{}:t", img.dir.display()), "a:t", &[]);
-    let image = format!("docker://{alias}:{}/a:t", reg.port);
+    // The same registry by its loopback address gets plain HTTP without asking.
+    let b = tmp.path().join("direct");
+    ok(&hull(
+        &[
+            "unpack",
+            &format!("docker://127.0.0.1:{}/a:t", reg.port),
+            b.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(fs::read_to_string(b.join("rootfs/f")).unwrap(), "x");
+    // By a name: HTTPS only, unless --insecure.
+    let image = format!("docker://{ALIAS}:{}/a:t", reg.port);
     let b = tmp.path().join("b");
-    let e = err(&hull(&["unpack", &image, b.to_str().unwrap()], &[]));
+    let e = err(&hull_with_alias(
+        tmp.path(),
+        &["unpack", &image, b.to_str().unwrap()],
+    ));
     assert!(
         e.contains("plain HTTP is only tried for loopback hosts or with --insecure"),
         "{e}"
     );
     no_leftovers(&b);
-    ok(&hull(
+    ok(&hull_with_alias(
+        tmp.path(),
         &["unpack", "--insecure", &image, b.to_str().unwrap()],
-        &[],
     ));
     assert_eq!(fs::read_to_string(b.join("rootfs/f")).unwrap(), "x");
 }

@@ -408,3 +408,99 @@ fn repack_refuses_what_it_cannot_do() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("oci:DIR:TAG"));
     }
 }
+
+/// Every path's mtime to the nanosecond (symlinks' own), the root's excepted.
+fn mtimes(root: &Path) -> std::collections::BTreeMap<String, (i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let md = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, (md.mtime(), md.mtime_nsec()));
+            if md.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn repack_keeps_nanosecond_mtimes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base_image(&tmp.path().join("base"));
+    let bundle = tmp.path().join("bundle");
+    hull(&[
+        "unpack",
+        &format!("oci:{}:base", base.dir.display()),
+        bundle.to_str().unwrap(),
+    ]);
+    let rootfs = bundle.join("rootfs");
+    // Changed files, a new directory, a symlink and a hardlink, each with its own
+    // sub-second mtime (one before 1970), set last so that nothing bumps them again.
+    fs::write(rootfs.join("etc/motd"), "changed\n").unwrap();
+    fs::create_dir(rootfs.join("newdir")).unwrap();
+    fs::write(rootfs.join("newdir/f"), "f").unwrap();
+    std::os::unix::fs::symlink("f", rootfs.join("newdir/l")).unwrap();
+    fs::hard_link(rootfs.join("newdir/f"), rootfs.join("newdir/h")).unwrap();
+    fs::write(rootfs.join("whole"), "whole seconds").unwrap();
+    let stamps = [
+        ("etc/motd", 1_700_000_000, 123_456_789),
+        ("newdir/f", 1_600_000_000, 1),
+        ("newdir/l", 1_500_000_000, 999_999_999),
+        ("whole", 1_400_000_000, 0),
+        ("old", -2, 750_000_000),
+        ("newdir", 1_650_000_000, 500_000_000),
+        ("etc", 1_650_000_001, 42),
+    ];
+    for (path, sec, nsec) in stamps {
+        let t = rustix::fs::Timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            rootfs.join(path),
+            &rustix::fs::Timestamps {
+                last_access: t,
+                last_modification: t,
+            },
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+    }
+    let before = mtimes(&rootfs);
+    assert_eq!(before["etc/motd"], (1_700_000_000, 123_456_789));
+    assert_eq!(before["old"], (-2, 750_000_000));
+
+    let out = tmp.path().join("out");
+    hull(&[
+        "repack",
+        bundle.to_str().unwrap(),
+        "--image",
+        &format!("oci:{}:new", out.display()),
+    ]);
+    let again = tmp.path().join("again");
+    hull(&[
+        "unpack",
+        &format!("oci:{}:new", out.display()),
+        again.to_str().unwrap(),
+    ]);
+    let after = mtimes(&again.join("rootfs"));
+    // Directories no layer has an entry for (parents made on the way) get the time of
+    // the unpack; every other path has its image mtime, and must have it back exactly.
+    let implicit = |p: &str| {
+        fs::symlink_metadata(rootfs.join(p)).unwrap().is_dir()
+            && !stamps.iter().any(|(s, _, _)| *s == p)
+    };
+    let diffs: Vec<String> = before
+        .iter()
+        .filter(|(p, t)| !implicit(p) && after.get(*p) != Some(t))
+        .map(|(p, t)| format!("{p}: {t:?} became {:?}", after.get(p)))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_eq!(before.len(), after.len());
+}

@@ -2,6 +2,15 @@
 //! Built static (`RUSTFLAGS="-C target-feature=+crt-static"`) so it runs in any rootfs.
 //!
 //! `hull-probe [--stat PATH]... [--sysctl NAME]... [--write PATH]... [--notify MSG]`
+//!
+//! Besides what the arguments ask for, it reports how the kernel runs it: scheduling
+//! attributes (sched_getattr), I/O priority (ioprio_get), execution domain
+//! (personality(0xffffffff)) and uname's machine, CPU affinity, NUMA memory policy
+//! (get_mempolicy), and the network interfaces of its namespace.
+//!
+//! `hull-probe attack-exe ...` and `hull-probe enter ...`: see `exe_attack`.
+
+mod exe_attack;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -145,7 +154,154 @@ fn try_write(path: &str) -> i32 {
     }
 }
 
+/// sched_getattr(2) of this thread.
+fn sched() -> Value {
+    #[repr(C)]
+    #[derive(Default)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+        util_min: u32,
+        util_max: u32,
+    }
+    let mut a = SchedAttr::default();
+    let size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `a` is writable for `size` bytes for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut a as *mut SchedAttr,
+            size,
+            0,
+        )
+    };
+    if ret != 0 {
+        return json!({"error": std::io::Error::last_os_error().raw_os_error()});
+    }
+    json!({
+        "policy": a.policy, "flags": a.flags, "nice": a.nice, "priority": a.priority,
+        "runtime": a.runtime, "deadline": a.deadline, "period": a.period,
+    })
+}
+
+/// ioprio_get(IOPRIO_WHO_PROCESS, 0): class and level.
+fn ioprio() -> Value {
+    // SAFETY: integer arguments only.
+    let v = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) };
+    if v < 0 {
+        return json!({"error": std::io::Error::last_os_error().raw_os_error()});
+    }
+    json!({"class": v >> 13, "level": v & 0x1fff})
+}
+
+/// get_mempolicy(2) of this thread: mode, mode flags, nodes.
+fn mempolicy() -> Value {
+    let mut mode: libc::c_int = 0;
+    let mut mask = [0u64; 16];
+    // SAFETY: `mode` and `mask` (1024 bits, maxnode 1025 as the kernel reads one bit less)
+    // are writable for the call; no address is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode as *mut libc::c_int,
+            mask.as_mut_ptr(),
+            1025u64,
+            std::ptr::null::<u8>(),
+            0u64,
+        )
+    };
+    if ret != 0 {
+        return json!({"error": std::io::Error::last_os_error().raw_os_error()});
+    }
+    let nodes: Vec<String> = (0..1024)
+        .filter(|n| mask[n / 64] & (1 << (n % 64)) != 0)
+        .map(|n| n.to_string())
+        .collect();
+    json!({"mode": mode & 0xff, "flags": mode & !0xff, "nodes": nodes.join(",")})
+}
+
+fn machine() -> String {
+    // SAFETY: an all-zero utsname is a valid out-buffer.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is writable for the call.
+    unsafe { libc::uname(&mut u) };
+    let m: Vec<u8> = u
+        .machine
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    String::from_utf8_lossy(&m).into_owned()
+}
+
+/// The interfaces of this network namespace (from /proc/net/dev), each with what SIOCGIF*
+/// tells: index, flags, MTU, MAC and IPv4 address.
+fn interfaces() -> Value {
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; 16],
+        data: [u8; 24],
+    }
+    // SAFETY: a plain socket(2) call.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Value::Null;
+    }
+    let mut out = serde_json::Map::new();
+    for line in read("/proc/net/dev").unwrap_or_default().lines().skip(2) {
+        let Some((name, _)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        let ask = |req: libc::c_ulong| -> Option<[u8; 24]> {
+            let mut r = IfReq {
+                name: [0; 16],
+                data: [0; 24],
+            };
+            let n = name.len().min(15);
+            r.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+            // SAFETY: `r` is a struct ifreq-sized buffer, writable for the call.
+            (unsafe { libc::ioctl(sock, req as _, &mut r as *mut IfReq) } == 0).then_some(r.data)
+        };
+        let int = |d: [u8; 24]| i32::from_ne_bytes([d[0], d[1], d[2], d[3]]);
+        let mac = ask(libc::SIOCGIFHWADDR).map(|d| {
+            d[2..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        });
+        let ipv4 = ask(libc::SIOCGIFADDR).map(|d| format!("{}.{}.{}.{}", d[4], d[5], d[6], d[7]));
+        out.insert(
+            name.to_string(),
+            json!({
+                "index": ask(libc::SIOCGIFINDEX).map(int),
+                "flags": ask(libc::SIOCGIFFLAGS).map(|d| u16::from_ne_bytes([d[0], d[1]])),
+                "mtu": ask(libc::SIOCGIFMTU).map(int),
+                "mac": mac,
+                "ipv4": ipv4,
+            }),
+        );
+    }
+    // SAFETY: closing the socket opened above.
+    unsafe { libc::close(sock) };
+    Value::Object(out)
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("attack-exe") => std::process::exit(exe_attack::attack(&argv[2..])),
+        Some("enter") => std::process::exit(exe_attack::enter(&argv[2..])),
+        _ => {}
+    }
     let mut stats = serde_json::Map::new();
     let mut sysctls = serde_json::Map::new();
     let mut writes = serde_json::Map::new();
@@ -205,6 +361,14 @@ fn main() {
         "namespaces": namespaces(),
         "cgroup": read("/proc/self/cgroup"),
         "stat": stats,
+        "sched": sched(),
+        "ioprio": ioprio(),
+        // SAFETY: 0xffffffff only queries the execution domain.
+        "personality": unsafe { libc::personality(0xffffffff) },
+        "machine": machine(),
+        "cpus": st.get("Cpus_allowed_list"),
+        "mempolicy": mempolicy(),
+        "net": interfaces(),
         "sysctl": sysctls,
         "write": writes,
     });

@@ -266,12 +266,6 @@ impl crate::Manager for Manager {
     }
 }
 
-/// Whether systemd runs as init here and answers on the system (or the user's) bus: what
-/// `features` reports as systemd / systemdUser.
-pub fn available(user: bool) -> bool {
-    Path::new("/run/systemd/system").is_dir() && Systemd::connect(user).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

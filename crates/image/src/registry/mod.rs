@@ -29,7 +29,7 @@ use crate::source::BlobReader;
 pub use auth::Credentials;
 
 /// How to reach a registry, from the command line.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Plain HTTP allowed and TLS certificates not verified (loopback hosts get plain
     /// HTTP without it, as docker treats them).
@@ -40,11 +40,48 @@ pub struct Options {
     pub creds: Option<Credentials>,
     /// An auth.json to read instead of podman's default one.
     pub auth_file: Option<PathBuf>,
+    /// Longest wait for a TCP connection (and TLS handshake) to a registry.
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of an answer: a registry that goes quiet this long
+    /// mid-answer counts as a broken connection (retried, or resumed for a blob).
+    pub read_timeout: Duration,
+    /// How often a request that failed in a way worth repeating is tried again: a
+    /// broken or stalled connection, a 429 or a 5xx answer to a GET (GETs change
+    /// nothing); and how often a blob download resumes after one (a Range request from
+    /// the first byte not yet read, so the digest still covers every byte once).
+    pub retries: u32,
 }
 
-/// Times a blob download may resume after its connection broke, with a Range request
-/// from where it stopped (the digest still covers every byte).
-const RESUMES: u32 = 3;
+/// Registries answer in well under a second; a minute of silence mid-blob is a dead
+/// connection, not a slow one (a slow link still delivers bytes, and only silence
+/// counts). The connect timeout matches curl's and skopeo's order of magnitude.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_RETRIES: u32 = 3;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            insecure: false,
+            cert_dir: None,
+            creds: None,
+            auth_file: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+        }
+    }
+}
+
+/// First pause before a retry; it doubles each time, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+fn backoff(failures: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(8))
+        .min(MAX_BACKOFF)
+}
 
 /// Largest error body we read to explain a failure.
 const MAX_ERROR_BODY: u64 = 16 << 10;
@@ -58,6 +95,8 @@ pub struct Client {
     repo: String,
     creds: Option<Credentials>,
     allow_plain: bool,
+    read_timeout: Duration,
+    retries: u32,
     /// The `Authorization` header the registry accepted last.
     authorization: Mutex<Option<String>>,
 }
@@ -115,8 +154,10 @@ impl Client {
             .http_status_as_error(false)
             .user_agent(concat!("hull-image/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls_config(&image.host, opts)?)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(opts.connect_timeout))
+            // Silence, not slowness: each read of headers or body gets the full timeout,
+            // so a big blob on a slow link is fine and a stalled one is not.
+            .timeout_per_read(Some(opts.read_timeout))
             .max_idle_connections_per_host(8)
             .build();
         let mut client = Client {
@@ -126,6 +167,8 @@ impl Client {
             repo: image.repo.clone(),
             creds,
             allow_plain,
+            read_timeout: opts.read_timeout,
+            retries: opts.retries,
             authorization: Mutex::new(None),
         };
         client.ping()?;
@@ -152,23 +195,31 @@ impl Client {
                 self.base = self.base.replacen("https://", "http://", 1);
                 let plain = format!("{}/v2/", self.base);
                 let r = self.agent.get(&plain).call().map_err(|e2| {
-                    self.fail(format!("GET {url}: {e}; and over plain HTTP: {e2}"))
+                    self.fail(format!(
+                        "GET {url}: {}; and over plain HTTP: {}",
+                        self.explain(&e),
+                        self.explain(&e2)
+                    ))
                 })?;
                 (r, Some(e))
             }
             Err(e) if is_transport(&e) => {
                 return Err(self.fail(format!(
-                "GET {url}: {e} (plain HTTP is only tried for loopback hosts or with --insecure)"
+                "GET {url}: {} (plain HTTP is only tried for loopback hosts or with --insecure)",
+                self.explain(&e)
             )))
             }
-            Err(e) => return Err(self.fail(format!("GET {url}: {e}"))),
+            Err(e) => return Err(self.fail(format!("GET {url}: {}", self.explain(&e)))),
         };
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::UNAUTHORIZED => self.authenticate(&resp),
             status => Err(match tls_error {
                 // An HTTPS server that refused our TLS: its error is the one that matters.
-                Some(e) => self.fail(format!("GET {url}: {e}; and over plain HTTP: {status}")),
+                Some(e) => self.fail(format!(
+                    "GET {url}: {}; and over plain HTTP: {status}",
+                    self.explain(&e)
+                )),
                 None => self.status_error(&url, resp),
             }),
         }
@@ -266,10 +317,13 @@ impl Client {
             .ok_or_else(|| self.fail(format!("token from {realm}: the answer has no token")))
     }
 
-    /// A GET with the current authorization; a 401 (an expired token) re-authenticates
-    /// once.
+    /// A GET with the current authorization. A 401 (an expired token) re-authenticates
+    /// once; a broken or stalled connection, a 429 or a 5xx is retried after a pause
+    /// (`retries` times): a GET changes nothing, so repeating it is safe.
     fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response<Body>> {
-        for attempt in 0..2 {
+        let mut reauthenticated = false;
+        let mut failures = 0;
+        loop {
             let mut req = self.agent.get(url);
             for (k, v) in headers {
                 req = req.header(*k, v);
@@ -278,16 +332,43 @@ impl Client {
             if let Some(a) = authorization {
                 req = req.header("Authorization", a);
             }
-            let resp = req
-                .call()
-                .map_err(|e| self.fail(format!("GET {url}: {e}")))?;
-            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
-                self.authenticate(&resp)?;
-                continue;
+            match req.call() {
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
+                    reauthenticated = true;
+                    self.authenticate(&resp)?;
+                }
+                Ok(resp) if is_retryable_status(resp.status()) && failures < self.retries => {
+                    failures += 1;
+                    std::thread::sleep(backoff(failures));
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) if is_retryable(&e) && failures < self.retries => {
+                    failures += 1;
+                    std::thread::sleep(backoff(failures));
+                }
+                Err(e) => {
+                    return Err(self.fail(format!(
+                        "GET {url}: {}{}",
+                        self.explain(&e),
+                        tries(failures)
+                    )))
+                }
             }
-            return Ok(resp);
         }
-        unreachable!("the loop returns on its second pass")
+    }
+
+    /// ureq's error, with what a timeout means and which option sets it.
+    fn explain(&self, e: &ureq::Error) -> String {
+        match e {
+            ureq::Error::Timeout(ureq::Timeout::PerRead) => format!(
+                "no data for {} s (--read-timeout)",
+                self.read_timeout.as_secs_f64()
+            ),
+            ureq::Error::Timeout(ureq::Timeout::Connect) => {
+                format!("{e} (--connect-timeout)")
+            }
+            _ => e.to_string(),
+        }
     }
 
     fn status_error(&self, url: &str, mut resp: Response<Body>) -> Error {
@@ -403,6 +484,7 @@ impl Client {
         }
         Ok(Box::new(BlobStream {
             client: self,
+            digest: digest.clone(),
             url,
             body: resp.into_body().into_reader(),
             offset: 0,
@@ -411,11 +493,34 @@ impl Client {
     }
 }
 
+/// " (tried N times)" once a request was repeated.
+fn tries(failures: u32) -> String {
+    if failures == 0 {
+        String::new()
+    } else {
+        format!(" (tried {} times)", failures + 1)
+    }
+}
+
+/// Failures a repeated GET may not meet again: the connection, not the request.
+fn is_retryable(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
+    )
+}
+
+/// Answers that say "later": too many requests, a failing or overloaded backend.
+fn is_retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
 /// Transport-level failures (no HTTP answer): where plain HTTP may be tried instead.
 fn is_transport(e: &ureq::Error) -> bool {
     matches!(
         e,
         ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
             | ureq::Error::Tls(_)
             | ureq::Error::Rustls(_)
             | ureq::Error::ConnectionFailed
@@ -483,6 +588,7 @@ fn tls_config(host: &str, opts: &Options) -> Result<TlsConfig> {
 /// the blob exactly once.
 struct BlobStream<'a> {
     client: &'a Client,
+    digest: Digest,
     url: String,
     body: ureq::BodyReader<'static>,
     offset: u64,
@@ -520,18 +626,39 @@ impl Read for BlobStream<'_> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if self.resumes < RESUMES => {
+                Err(e) => {
+                    let e = match e.downcast::<ureq::Error>() {
+                        Ok(u) => self.client.explain(&u),
+                        Err(e) => e.to_string(),
+                    };
+                    if self.resumes >= self.client.retries {
+                        return Err(self.gave_up(&e, None));
+                    }
                     self.resumes += 1;
+                    std::thread::sleep(backoff(self.resumes));
                     if let Err(again) = self.resume() {
-                        return Err(io::Error::new(
-                            e.kind(),
-                            format!("{e}; resuming failed: {again}"),
-                        ));
+                        return Err(self.gave_up(&e, Some(again)));
                     }
                 }
-                Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl BlobStream<'_> {
+    /// The error that ends the download: which registry and blob, where it stopped.
+    fn gave_up(&self, e: &str, resuming: Option<Error>) -> io::Error {
+        let mut msg = format!(
+            "registry {}: blob {}: download broke at byte {}: {e}",
+            self.client.host, self.digest, self.offset
+        );
+        if self.resumes > 0 {
+            msg.push_str(&format!(" (after {} resumes)", self.resumes));
+        }
+        if let Some(again) = resuming {
+            msg.push_str(&format!("; resuming failed: {again}"));
+        }
+        io::Error::new(io::ErrorKind::TimedOut, msg)
     }
 }
 

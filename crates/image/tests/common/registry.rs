@@ -417,6 +417,8 @@ pub enum Fault {
     CutOnce(u64),
     /// Stop forwarding after this many response bytes and hold the connection.
     Stall(u64),
+    /// Stall once, then pass.
+    StallOnce(u64),
 }
 
 /// A TCP proxy in front of a registry, one request per connection.
@@ -489,7 +491,7 @@ impl Proxy {
                 .find(|(k, _)| k.eq_ignore_ascii_case("range"))
                 .map(|(_, v)| v.clone());
             self.ranges.lock().unwrap().push(range);
-            if let Fault::CutOnce(_) = fault {
+            if let Fault::CutOnce(_) | Fault::StallOnce(_) = fault {
                 self.set(&matching, Fault::Pass);
             }
             fault
@@ -498,7 +500,7 @@ impl Proxy {
         };
         let limit = match fault {
             Fault::Pass => u64::MAX,
-            Fault::CutOnce(n) | Fault::Stall(n) => n,
+            Fault::CutOnce(n) | Fault::Stall(n) | Fault::StallOnce(n) => n,
         };
         let mut sent = 0u64;
         let mut buf = vec![0u8; 16 << 10];
@@ -516,16 +518,63 @@ impl Proxy {
             }
             sent += n as u64;
         }
-        if let Fault::Stall(_) = fault {
+        if let Fault::Stall(_) | Fault::StallOnce(_) = fault {
             if sent == limit {
                 self.stalled.fetch_add(1, Ordering::SeqCst);
-                // Hold the connection until the client goes away or the test ends.
-                let mut one = [0u8; 1];
-                let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
-                let _ = client.read(&mut one);
+                hold(&mut client);
             }
         }
         let _ = client.shutdown(Shutdown::Both);
+    }
+}
+
+/// Holds a connection open, sending nothing, until the client closes it (or five
+/// minutes pass: a client with no read timeout would wait that long).
+fn hold(client: &mut TcpStream) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(1)));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut buf = [0u8; 512];
+    while Instant::now() < deadline {
+        match client.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A server that accepts connections and never answers: a registry that hangs.
+pub struct Silent {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Silent {
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => held.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Silent { port, stop }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

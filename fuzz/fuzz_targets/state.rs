@@ -1,0 +1,24 @@
+//! state.json from bytes, as every command after `create` reads it: parsed, the public state
+//! and the hooks' state rendered, the saved cgroup manager read back.
+#![no_main]
+
+use hull::container::{State, Status};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(state) = State::parse(data) else {
+        return;
+    };
+    for status in [
+        Status::Creating,
+        Status::Created,
+        Status::Running,
+        Status::Stopped,
+    ] {
+        let _ = serde_json::to_string(&state.public(status));
+        let _ = state.hook_json(status);
+    }
+    if let Some(saved) = state.cgroup.clone() {
+        let _ = serde_json::from_value::<hull_cgroups::Saved>(saved);
+    }
+});

@@ -1,0 +1,172 @@
+//! What the fuzz targets share: the layer target's sandbox.
+//!
+//! The layer applier runs as root and writes where a tar stream says. Should a hostile
+//! stream ever get it to write outside the tree, that must show (a crash the fuzzer reports)
+//! and must not touch the machine. So the target runs in a mount namespace of its own where
+//! every mount is read-only, except the fuzz directory (libFuzzer's corpus and artifacts)
+//! and a fresh tmpfs at /tmp (nodev, nosuid) holding the tree and a sentinel directory next
+//! to it: a write outside the tree fails there, or lands in that tmpfs where
+//! [`Sandbox::check`] finds it.
+
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The work directory in the sandbox's tmpfs: `root/` receives layers, `outside/` holds a
+/// sentinel file nothing may change or link to.
+pub struct Sandbox {
+    pub work: PathBuf,
+}
+
+const SENTINEL: &[u8] = b"outside the tree: never written\n";
+
+fn check(ret: libc::c_int, what: &str) {
+    if ret != 0 {
+        panic!("sandbox: {what}: {}", std::io::Error::last_os_error());
+    }
+}
+
+fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_encoded_bytes()).unwrap()
+}
+
+impl Sandbox {
+    /// Enters the sandbox (once per process; the fuzz target calls it on its first input).
+    pub fn enter() -> Sandbox {
+        let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let tmp = Path::new("/tmp");
+        // SAFETY: plain system calls on NUL-terminated paths and a zeroed mount_attr; the
+        // fuzzer calls this before it starts any thread of its own.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)");
+            check(
+                libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ),
+                "make / private",
+            );
+            // The fuzz directory, cloned as it is (writable) before everything turns read-only.
+            let fuzz = libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c(fuzz_dir).as_ptr(),
+                (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint
+                    | libc::AT_RECURSIVE as libc::c_uint,
+            ) as libc::c_int;
+            assert!(fuzz >= 0, "open_tree {}", fuzz_dir.display());
+            #[repr(C)]
+            struct MountAttr {
+                set: u64,
+                clr: u64,
+                propagation: u64,
+                userns: u64,
+            }
+            let ro = MountAttr {
+                set: 0x1, // MOUNT_ATTR_RDONLY
+                clr: 0,
+                propagation: 0,
+                userns: 0,
+            };
+            let ret = libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                c"/".as_ptr(),
+                libc::AT_RECURSIVE as libc::c_uint,
+                &ro as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            );
+            check(ret as libc::c_int, "make every mount read-only");
+            let ret = libc::syscall(
+                libc::SYS_move_mount,
+                fuzz,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                c(fuzz_dir).as_ptr(),
+                0x4u32, // MOVE_MOUNT_F_EMPTY_PATH
+            );
+            check(ret as libc::c_int, "put the fuzz directory back, writable");
+            libc::close(fuzz);
+            check(
+                libc::mount(
+                    c"hull-fuzz".as_ptr(),
+                    c(tmp).as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NODEV | libc::MS_NOSUID,
+                    c"size=256m".as_ptr().cast(),
+                ),
+                "mount a tmpfs at /tmp",
+            );
+        }
+        // Paths libFuzzer was given relative to its directory now resolve in the new mounts.
+        if let Ok(cwd) = std::env::current_dir() {
+            let _ = std::env::set_current_dir(cwd);
+        }
+        let work = tmp.join("hull-fuzz-layer");
+        std::fs::create_dir_all(work.join("outside")).unwrap();
+        std::fs::write(work.join("outside/sentinel"), SENTINEL).unwrap();
+        Sandbox { work }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.work.join("root")
+    }
+
+    /// A fresh tree for one input, as lower layers could have left it: a file, a directory,
+    /// and symlinks pointing out of the tree (relative, absolute, through the root).
+    pub fn fresh_root(&self) -> PathBuf {
+        let root = self.root();
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(root.join("etc/passwd"), b"root:x:0:0::/root:/bin/sh\n").unwrap();
+        let out = self.work.join("outside");
+        std::os::unix::fs::symlink("../outside", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink(&out, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("slash")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("usr/bin/up")).unwrap();
+        root
+    }
+
+    /// Panics (a crash for the fuzzer) if anything outside the tree changed: /tmp holds only
+    /// the work directory, which holds only root/ and outside/, and outside/ only the
+    /// sentinel, unchanged and not linked from anywhere.
+    pub fn check(&self) {
+        let names = |dir: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(Path::new("/tmp")),
+            ["hull-fuzz-layer"],
+            "a file landed in /tmp"
+        );
+        assert_eq!(
+            names(&self.work),
+            ["outside", "root"],
+            "a file landed next to the tree"
+        );
+        let out = self.work.join("outside");
+        assert_eq!(names(&out), ["sentinel"], "a file landed in outside/");
+        let sentinel = out.join("sentinel");
+        let meta = std::fs::symlink_metadata(&sentinel).unwrap();
+        assert!(meta.file_type().is_file(), "the sentinel was replaced");
+        assert_eq!(
+            meta.nlink(),
+            1,
+            "the sentinel was hard-linked into the tree"
+        );
+        assert_eq!(
+            std::fs::read(&sentinel).unwrap(),
+            SENTINEL,
+            "the sentinel was written"
+        );
+    }
+}
