@@ -87,6 +87,16 @@ impl Proc {
         Ok(text)
     }
 
+    /// A magic link under the handle opened where it points, read-only (`ns/user` of a
+    /// helper process, `root` of a container's init): only the last component is followed
+    /// (pathrs's `open_follow`).
+    pub fn open_link(&self, base: Base, path: &str) -> Result<std::os::fd::OwnedFd> {
+        self.handle
+            .open_follow(base, path, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
+            .map(std::os::fd::OwnedFd::from)
+            .with_ctx(|| format!("open {}", display(base, path)))
+    }
+
     /// Whether the path exists under the handle.
     pub fn exists(&self, base: Base, path: &str) -> bool {
         self.handle

@@ -70,6 +70,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         root: rootfs_path.clone(),
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
+        idmapped: Default::default(),
     }
     .validate()?;
     let ns = namespaces::Plan::new(&spec)?;
@@ -86,11 +87,15 @@ pub fn create(opts: &Options) -> Result<Created> {
         .process()
         .as_ref()
         .expect("validated: process is present");
+    // Id-mapped binds are made here, by the runtime: init in a user namespace of its own may
+    // not (nothing is done for a config without them).
+    let idmapped = crate::rootfs::IdMappedTrees::make(&spec, &bundle, &rootfs_path)?;
     let rootfs = Rootfs {
         spec: &spec,
         root: rootfs_path,
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
+        idmapped,
     };
 
     // 2. Prepare: the state directory (locked until create returns), recorded as "creating"
@@ -104,6 +109,14 @@ pub fn create(opts: &Options) -> Result<Created> {
         cgroup: None,
         netdevs: None,
         resctrl: None,
+        rootfs_mount: None,
+    };
+    // Without a mount namespace of its own the container's mounts go into ours, under one
+    // rootfs bind: what is at the rootfs now is recorded, so that only what this create
+    // stacks on it is ever detached.
+    let rootfs_mount = match rootfs.own_mount_namespace() {
+        true => None,
+        false => Some(crate::rootfs::RootfsMount::before(&rootfs.root)?),
     };
     let dir = guard.dir.as_ref().expect("just set");
     // A cgroup a new container must not join is refused before it is recorded as this
@@ -133,8 +146,10 @@ pub fn create(opts: &Options) -> Result<Created> {
         notify_socket,
         creating: true,
         resctrl: resctrl.clone(),
+        rootfs_mount,
     };
     dir.record_creating(&state)?;
+    guard.rootfs_mount = rootfs_mount.map(|m| (state.rootfs.clone(), m));
     crate::fault::point("create:recorded");
     if state.notify_socket.is_some() {
         let notify_dir = crate::io::notify::dir(&dir.path);
@@ -284,6 +299,9 @@ pub fn create(opts: &Options) -> Result<Created> {
     // us: it clears its parent-death signal and lets go of the channel (the end of file says
     // it has, so our exit cannot beat it).
     state.creating = false;
+    if let Some(m) = &mut state.rootfs_mount {
+        m.made(&state.rootfs)?;
+    }
     let dir = guard.dir.as_ref().expect("still held");
     dir.save(&state)?;
     crate::fault::point("create:saved");
@@ -423,6 +441,8 @@ struct Cleanup {
     netdevs: Option<(Vec<crate::netdev::Moved>, std::fs::File)>,
     /// linux.intelRdt groups made for the container.
     resctrl: Option<crate::resctrl::Saved>,
+    /// The rootfs bind init makes in our mount namespace (no mount namespace of its own).
+    rootfs_mount: Option<(PathBuf, crate::rootfs::RootfsMount)>,
 }
 
 impl Cleanup {
@@ -439,6 +459,7 @@ impl Cleanup {
         self.cgroup = None;
         self.netdevs = None;
         self.resctrl = None;
+        self.rootfs_mount = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -452,6 +473,18 @@ impl Drop for Cleanup {
         }
         if let Some(pid) = self.init.take() {
             spawn::kill_and_reap(pid);
+        }
+        if let Some((rootfs, m)) = self.rootfs_mount.take() {
+            if let Err(e) = m.detach(&rootfs) {
+                // Its record stays, so that `delete` can finish the job.
+                crate::log::warn(&format!(
+                    "create failed and could not remove its rootfs mount ({e}); `delete` \
+                     removes it and the state directory"
+                ));
+                self.drop_cgroup();
+                self.dir = None;
+                return;
+            }
         }
         self.drop_cgroup();
         if let Some(saved) = self.resctrl.take() {

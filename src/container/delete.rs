@@ -57,6 +57,10 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
         crate::resctrl::remove(saved)
             .map_err(|e| left_behind(&state.id, &format!("its resctrl group ({e})")))?;
     }
+    if let Some(m) = &state.rootfs_mount {
+        m.detach(&state.rootfs)
+            .map_err(|e| left_behind(&state.id, &format!("its mounts ({e})")))?;
+    }
     // The spec: a failed poststop hook is a warning; delete goes on.
     hooks::run_warn(
         state.config.hooks().as_ref(),
@@ -89,6 +93,11 @@ fn remove_interrupted(dir: Dir, state: &State) -> Result<()> {
     if let Some(saved) = &state.resctrl {
         if let Err(e) = crate::resctrl::remove(saved) {
             left.push(format!("its resctrl group ({e})"));
+        }
+    }
+    if let Some(m) = &state.rootfs_mount {
+        if let Err(e) = m.detach(&state.rootfs) {
+            left.push(format!("its mounts ({e})"));
         }
     }
     if !left.is_empty() {

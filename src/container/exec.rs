@@ -4,7 +4,7 @@
 //! capabilities, no_new_privs, and execve.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
@@ -59,21 +59,28 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     crate::process::sched::check(&opts.process)?;
     attrs::check_labels(&opts.process, None)?;
     let ns = namespaces::Plan::of_process(st.pid)?;
-    // The namespace files are open: if init still is who we think, they are its.
+    // Before anything of the container's is joined: the child writes its LSM attributes and
+    // reads /proc through this handle, never through the container's /proc.
+    let proc = crate::procfs::Proc::get()?;
+    // A container without a mount namespace of its own shares ours: its root is where init
+    // chrooted, and the process goes there too. (runc leaves an exec'd process in the host's
+    // root: there it sees the host, not the container.)
+    let root = match st.rootfs_mount {
+        Some(_) => Some(proc.open_link(crate::procfs::Base::ProcPid(st.pid as u32), "root")?),
+        None => None,
+    };
+    // The namespace files and the root are open: if init still is who we think, they are its.
     if !state::init_alive(st) {
         return Err(Error::Other("container not running".into()));
     }
 
-    // Before anything of the container's is joined: the child writes its LSM attributes and
-    // reads /proc through this handle, never through the container's /proc.
-    crate::procfs::Proc::get()?;
     let (ours, theirs) = channel::pair()?;
     crate::process::affinity::runtime_initial(&opts.process)?;
     let pid = if ns.parent_joins.is_empty() {
         match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
             Forked::Child => {
                 drop(ours);
-                child(&ns, opts, &st.config, theirs)
+                child(&ns, root, opts, &st.config, theirs)
             }
             Forked::Parent(pid) => {
                 drop(theirs);
@@ -81,7 +88,7 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
             }
         }
     } else {
-        fork_in_pid_namespace(&ns, st, opts, ours.as_fd(), theirs)?
+        fork_in_pid_namespace(&ns, st, root, opts, ours.as_fd(), theirs)?
     };
     crate::log::debug_with("spawned exec process", &[("pid", &pid)]);
     // Into the container's cgroup before the child runs anything (on the CPUs
@@ -168,6 +175,7 @@ fn validate(p: &Process) -> Result<()> {
 fn fork_in_pid_namespace(
     ns: &namespaces::Plan,
     st: &State,
+    root: Option<OwnedFd>,
     opts: &Options,
     ours: BorrowedFd,
     theirs: Channel,
@@ -195,7 +203,7 @@ fn fork_in_pid_namespace(
             let (report, code) = match forked {
                 Ok(Forked::Child) => {
                     drop(report_wr);
-                    child(ns, opts, &st.config, theirs)
+                    child(ns, root, opts, &st.config, theirs)
                 }
                 Ok(Forked::Parent(pid)) => (format!("pid {pid}"), 0),
                 Err(e) => (e.to_string(), 1),
@@ -219,8 +227,14 @@ fn fork_in_pid_namespace(
 }
 
 /// The exec'd process, in the child; never returns.
-fn child(ns: &namespaces::Plan, opts: &Options, config: &Spec, chan: Channel) -> ! {
-    let err = match prepare(ns, opts, config, &chan) {
+fn child(
+    ns: &namespaces::Plan,
+    root: Option<OwnedFd>,
+    opts: &Options,
+    config: &Spec,
+    chan: Channel,
+) -> ! {
+    let err = match prepare(ns, root, opts, config, &chan) {
         // The channel stays open: execve closes it (close-on-exec), which tells the runtime
         // the process is running.
         Ok(exec) => exec.exec(),
@@ -233,6 +247,7 @@ fn child(ns: &namespaces::Plan, opts: &Options, config: &Spec, chan: Channel) ->
 /// The same steps as init's, in the same order, ending with the seccomp filter.
 fn prepare(
     ns: &namespaces::Plan,
+    root: Option<OwnedFd>,
     opts: &Options,
     config: &Spec,
     chan: &Channel,
@@ -248,6 +263,10 @@ fn prepare(
         if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
             namespaces::join(j)?;
         }
+    }
+    if let Some(root) = root {
+        rustix::process::fchdir(&root).ctx("chdir to the container's root")?;
+        rustix::process::chroot(".").ctx("chroot into the container's root")?;
     }
     let p = &opts.process;
     if let Some(terminal) = &opts.terminal {

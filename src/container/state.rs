@@ -115,6 +115,10 @@ pub struct State {
     /// linux.intelRdt: the container's resctrl groups (recorded before they are made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resctrl: Option<crate::resctrl::Saved>,
+    /// A container without a mount namespace of its own has its mounts in the runtime's,
+    /// under one rootfs bind: recorded before it is made, for delete to detach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mount: Option<crate::rootfs::RootfsMount>,
 }
 
 /// A create's first record: the state without the config (nothing reads it before the
@@ -135,6 +139,7 @@ struct CreatingRecord<'a> {
     creating: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     resctrl: Option<&'a crate::resctrl::Saved>,
+    rootfs_mount: Option<crate::rootfs::RootfsMount>,
 }
 
 /// What `hull state` prints and hooks read on stdin: runc's field order.
@@ -338,6 +343,7 @@ impl Dir {
             cgroup: state.cgroup.as_ref(),
             creating: true,
             resctrl: state.resctrl.as_ref(),
+            rootfs_mount: state.rootfs_mount,
         };
         let data = serde_json::to_vec(&record).map_err(|e| Error::Other(e.to_string()))?;
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)

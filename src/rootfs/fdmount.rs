@@ -196,22 +196,26 @@ pub fn clone_fd(fd: impl AsFd, recursive: bool) -> Result<OwnedFd> {
 /// Applies attribute changes to the mount `mnt` (non-recursive), then to it and everything
 /// below it (recursive).
 pub fn set_attrs(mnt: impl AsFd, attrs: &AttrChange, rec_attrs: &AttrChange) -> Result<()> {
-    let empty = CString::default();
     let mnt = mnt.as_fd();
     for (change, recursive) in [(attrs, false), (rec_attrs, true)] {
         let attr = change.to_mount_attr();
         if !attr.is_empty() {
-            mount_setattr(mnt, &empty, recursive, &attr).with_ctx(|| {
-                format!(
-                    "mount_setattr{} set {:#x} clear {:#x}",
-                    if recursive { " (recursive)" } else { "" },
-                    attr.attr_set,
-                    attr.attr_clr
-                )
-            })?;
+            set_mount_attr(mnt, &attr, recursive)?;
         }
     }
     Ok(())
+}
+
+/// mount_setattr on the mount `mnt` itself (and everything below it with `recursive`).
+pub fn set_mount_attr(mnt: impl AsFd, attr: &MountAttr, recursive: bool) -> Result<()> {
+    mount_setattr(mnt.as_fd(), &CString::default(), recursive, attr).with_ctx(|| {
+        format!(
+            "mount_setattr{} set {:#x} clear {:#x}",
+            if recursive { " (recursive)" } else { "" },
+            attr.attr_set,
+            attr.attr_clr
+        )
+    })
 }
 
 /// Changes the propagation of the mount `mnt`, in option order.

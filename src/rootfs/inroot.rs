@@ -34,6 +34,8 @@ fn is_enoent(e: &pathrs::error::Error) -> bool {
 pub struct RootDir {
     root: Root,
     at: PathBuf,
+    /// The rootfs as the config names it on the host.
+    path: PathBuf,
 }
 
 impl std::ops::Deref for RootDir {
@@ -49,7 +51,22 @@ impl RootDir {
     pub fn open(path: &Path) -> Result<RootDir> {
         let root = Root::open(path).ctx_in_root(|| format!("open rootfs {}", path.display()))?;
         let at = Proc::get()?.fd_path(&root)?;
-        Ok(RootDir { root, at })
+        Ok(RootDir {
+            root,
+            at,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where a host path names something inside the rootfs (lexically: `<rootfs>/data/x`
+    /// is `/data/x`), that path in the container; such a path is resolved inside the root,
+    /// through whatever the earlier mounts put there.
+    pub fn contains(&self, host: &Path) -> Option<PathBuf> {
+        let rel = clean(host)
+            .strip_prefix(clean(&self.path))
+            .ok()?
+            .to_path_buf();
+        Some(Path::new("/").join(rel))
     }
 
     /// Where `handle` is in the container: its place in the mount tree (the kernel's, from

@@ -12,6 +12,8 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod fdmount;
+pub(crate) mod hostns;
+pub(crate) mod idmap;
 pub(crate) mod inroot;
 pub(crate) mod mountinfo;
 mod mounts;
@@ -30,6 +32,8 @@ use rustix::mount::{mount_change, MountPropagationFlags};
 
 use crate::{Context, Error, Result};
 
+pub use hostns::RootfsMount;
+pub use idmap::Trees as IdMappedTrees;
 pub use mounts::Plan;
 pub use options::MountOptions;
 
@@ -42,6 +46,8 @@ pub struct Rootfs<'a> {
     pub bundle: PathBuf,
     /// `--no-pivot`: MS_MOVE the root onto / and chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The id-mapped bind trees, made by the runtime before the clone (`IdMappedTrees::make`).
+    pub idmapped: IdMappedTrees,
 }
 
 /// Every mount option name hull accepts, for `features` (from the parser's own table).
@@ -140,16 +146,12 @@ impl Rootfs<'_> {
                 self.root.display()
             )));
         }
-        // Without a mount namespace of its own the container's mounts would be made in the
-        // runtime's, the host's.
-        if !self.has_namespace(LinuxNamespaceType::Mount) {
-            return Err(Error::invalid(
-                "linux.namespaces: the rootfs setup needs a mount namespace",
-            ));
+        if !self.own_mount_namespace() {
+            self.validate_in_host_namespace()?;
         }
         self.propagation()?;
         for plan in mounts::plans(self.spec, &self.bundle)? {
-            plan.check_source()?;
+            plan.check_source(&self.root)?;
         }
         devices::devices(self.spec)?;
         self.masked_paths()?;
@@ -157,17 +159,57 @@ impl Rootfs<'_> {
         Ok(())
     }
 
-    /// In init, inside the new mount namespace: propagation, the rootfs bind, every mount,
-    /// /dev and its devices and links.
+    /// Whether the container has a mount namespace (new or joined). Without one its mounts
+    /// are made in the runtime's (see `hostns`).
+    pub fn own_mount_namespace(&self) -> bool {
+        self.has_namespace(LinuxNamespaceType::Mount)
+    }
+
+    /// What cannot be done in the runtime's mount namespace is refused, with runc 1.4's
+    /// rules: masked and read-only paths, a root propagation, --no-pivot. A user namespace
+    /// could not mount there at all.
+    fn validate_in_host_namespace(&self) -> Result<()> {
+        let needs = |what: &str| {
+            Err(Error::invalid(format!(
+                "{what}: needs a mount namespace of the container's own (linux.namespaces)"
+            )))
+        };
+        if !self.masked_paths()?.is_empty() {
+            return needs("linux.maskedPaths");
+        }
+        if !self.readonly_paths()?.is_empty() {
+            return needs("linux.readonlyPaths");
+        }
+        if self.propagation_setting().is_some() {
+            return needs("linux.rootfsPropagation");
+        }
+        if self.no_pivot {
+            return needs("--no-pivot");
+        }
+        if self.has_namespace(LinuxNamespaceType::User) {
+            return Err(Error::invalid(
+                "linux.namespaces: a user namespace without a mount namespace: the rootfs would \
+                 be set up in the host's mount namespace, where the container's root has no \
+                 rights",
+            ));
+        }
+        Ok(())
+    }
+
+    /// In init, inside the new mount namespace (or the runtime's, without one): propagation,
+    /// the rootfs bind, every mount, /dev and its devices and links.
     pub fn prepare(&self) -> Result<()> {
         let plans = mounts::plans(self.spec, &self.bundle)?;
         let devices = devices::devices(self.spec)?;
         let propagation = self.propagation()?;
+        let own_namespace = self.own_mount_namespace();
 
-        // Nothing we mount may propagate back to the host.
-        mount_change("/", propagation)
-            .with_ctx(|| format!("set propagation of / ({propagation:?})"))?;
-        self.make_parent_private(propagation)?;
+        if own_namespace {
+            // Nothing we mount may propagate back to the host.
+            mount_change("/", propagation)
+                .with_ctx(|| format!("set propagation of / ({propagation:?})"))?;
+            self.make_parent_private(propagation)?;
+        }
 
         // The rootfs becomes a mount of its own (pivot_root needs one), and every later
         // lookup walks the container's mount tree from it.
@@ -181,10 +223,24 @@ impl Rootfs<'_> {
         fdmount::attach(&tree, &here)
             .map_err(|e| mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e))?;
         drop(here);
+        if !own_namespace {
+            // In the host's mount namespace only this bind and what hangs from it are ours:
+            // a slave, so that nothing mounted under it propagates to the host's mounts.
+            // c_ulong is u64 here but u32 on 32-bit targets.
+            #[allow(clippy::unnecessary_cast)]
+            let slave = options::Propagation {
+                flag: libc::MS_SLAVE as u64,
+                recursive: true,
+            };
+            fdmount::set_propagation(&tree, &[slave]).map_err(|e| {
+                mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e)
+            })?;
+        }
+        drop(tree);
         let root = inroot::RootDir::open(&self.root)?;
 
         for plan in &plans {
-            mounts::mount(&root, self.spec, plan)?;
+            mounts::mount(&root, self.spec, plan, &self.idmapped)?;
         }
         if self.setup_dev(&plans) {
             let bind = self.has_namespace(LinuxNamespaceType::User);
@@ -228,8 +284,13 @@ impl Rootfs<'_> {
         })
     }
 
-    /// pivot_root (or MS_MOVE + chroot) into the rootfs; cwd is / afterwards.
+    /// pivot_root (or MS_MOVE + chroot) into the rootfs; cwd is / afterwards. Without a
+    /// mount namespace of its own, chroot: the host's mount tree is not the container's to
+    /// pivot.
     pub fn pivot(&self) -> Result<()> {
+        if !self.own_mount_namespace() {
+            return pivot::chroot_into(&self.root);
+        }
         if self.no_pivot {
             pivot::move_root(&self.root)?;
         } else {

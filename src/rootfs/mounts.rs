@@ -11,6 +11,7 @@ use rustix::mount::{fsconfig_reconfigure, fspick, FsPickFlags};
 use super::cgroup;
 use super::copyup;
 use super::fdmount::{self, FsContext};
+use super::idmap::{self, ContainerUserns, IdMap, Mapping, Trees};
 use super::inroot::{self, clean, PathrsContext, RootDir};
 use super::options::{AttrChange, MountOptions};
 use super::target::{self, Source, PROC_OVERMOUNTS};
@@ -31,6 +32,8 @@ pub enum Kind {
 /// One `mounts` entry, checked and parsed.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Its place in `mounts`.
+    pub index: usize,
     /// How errors name the entry: `mounts[3] (/data)`.
     pub field: String,
     /// The destination, cleaned and absolute (relative ones are taken from /, as runc does).
@@ -40,10 +43,19 @@ pub struct Plan {
     /// For a bind, the host path (relative sources are relative to the bundle); otherwise
     /// the source string handed to the filesystem.
     pub source: Option<PathBuf>,
+    /// An id-mapped bind: its mapping (the tree is made by the runtime, see `idmap`).
+    pub idmap: Option<IdMap>,
 }
 
 impl Plan {
-    pub fn new(index: usize, mount: &Mount, bundle: &Path) -> Result<Plan> {
+    /// `userns` is the container's user namespace, where an `idmap` without mappings takes
+    /// its mapping from.
+    pub fn new(
+        index: usize,
+        mount: &Mount,
+        bundle: &Path,
+        userns: &ContainerUserns,
+    ) -> Result<Plan> {
         let field = format!("mounts[{index}] ({})", mount.destination().display());
         let bad = |why: String| Error::invalid(format!("{field}: {why}"));
         if mount.destination().as_os_str().is_empty() {
@@ -74,11 +86,19 @@ impl Plan {
         if let Some(unknown) = opts.unknown_data_flags(data_type).first() {
             return Err(bad(format!("unknown mount option {unknown:?}")));
         }
+        // A bind has no filesystem to hand data to: the kernel would ignore it (runc 1.2+
+        // refuses it too).
+        if let (Kind::Bind { .. }, Some(data)) = (&kind, opts.data.first()) {
+            return Err(bad(format!(
+                "a bind mount takes no filesystem options ({data:?})"
+            )));
+        }
         if opts.tmpcopyup && kind != Kind::Fs("tmpfs".into()) {
             return Err(bad("tmpcopyup is only for tmpfs".into()));
         }
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            return Err(bad("id-mapped mounts are not supported yet".into()));
+        let idmap = id_mapping(&field, mount, &opts, userns)?;
+        if idmap.is_some() && !matches!(kind, Kind::Bind { .. }) {
+            return Err(bad("id-mapped mounts are only for bind mounts".into()));
         }
         let source = match (&kind, mount.source()) {
             (Kind::Bind { .. }, None) => return Err(bad("a bind mount needs a source".into())),
@@ -86,11 +106,13 @@ impl Plan {
             (_, src) => src.clone(),
         };
         let plan = Plan {
+            index,
             field,
             dest,
             kind,
             opts,
             source,
+            idmap,
         };
         plan.check_proc()?;
         Ok(plan)
@@ -120,9 +142,14 @@ impl Plan {
         Ok(())
     }
 
-    /// Host-side checks the parent can make before anything exists: a bind's source.
-    pub fn check_source(&self) -> Result<()> {
+    /// Host-side checks the parent can make before anything exists: a bind's source. A
+    /// source inside the rootfs is looked up when it is bound, after the mounts before it
+    /// (a bind from a directory an earlier mount brought in, as runc resolves it then).
+    pub fn check_source(&self, rootfs: &Path) -> Result<()> {
         if let (Kind::Bind { .. }, Some(src)) = (&self.kind, &self.source) {
+            if clean(src).starts_with(clean(rootfs)) {
+                return Ok(());
+            }
             std::fs::metadata(src)
                 .map_err(|e| self.err(format!("bind source {}: {e}", src.display())))?;
             if self.dest == Path::new("/proc") {
@@ -131,6 +158,48 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// A mount's id mapping, checked: its own uidMappings and gidMappings (both, as runc wants
+/// them), or with `idmap`/`ridmap` alone the container's user namespace. Mappings without
+/// either option map the top mount only, as in runc.
+fn id_mapping(
+    field: &str,
+    mount: &Mount,
+    opts: &MountOptions,
+    userns: &ContainerUserns,
+) -> Result<Option<IdMap>> {
+    let recursive = opts.idmap == Some(true);
+    let mapping = match (mount.uid_mappings(), mount.gid_mappings()) {
+        (None, None) => match (opts.idmap, userns) {
+            (None, _) => return Ok(None),
+            (Some(_), ContainerUserns::New { uids, gids }) => Mapping::Maps {
+                uids: uids.clone(),
+                gids: gids.clone(),
+            },
+            (Some(_), ContainerUserns::Joined(path)) => Mapping::Namespace(path.clone()),
+            (Some(_), ContainerUserns::None) => {
+                return Err(Error::invalid(format!(
+                    "{field}: idmap needs uidMappings and gidMappings, or a user namespace of \
+                     the container's to take them from"
+                )))
+            }
+        },
+        (Some(uids), Some(gids)) => {
+            idmap::check_maps(field, "uidMappings", uids)?;
+            idmap::check_maps(field, "gidMappings", gids)?;
+            Mapping::Maps {
+                uids: uids.clone(),
+                gids: gids.clone(),
+            }
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "{field}: uidMappings and gidMappings go together"
+            )))
+        }
+    };
+    Ok(Some(IdMap { mapping, recursive }))
 }
 
 fn check_procfs(src: &Path) -> std::result::Result<(), String> {
@@ -143,11 +212,12 @@ fn check_procfs(src: &Path) -> std::result::Result<(), String> {
 
 /// Every `mounts` entry, parsed and checked.
 pub fn plans(spec: &Spec, bundle: &Path) -> Result<Vec<Plan>> {
+    let userns = ContainerUserns::of(spec);
     spec.mounts()
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, m)| Plan::new(i, m, bundle))
+        .map(|(i, m)| Plan::new(i, m, bundle, &userns))
         .collect()
 }
 
@@ -163,13 +233,14 @@ pub fn in_mount(field: &str, e: Error) -> Error {
     }
 }
 
-/// Does the mount `plan` describes inside `root`.
-pub fn mount(root: &RootDir, spec: &Spec, plan: &Plan) -> Result<()> {
+/// Does the mount `plan` describes inside `root`; an id-mapped bind attaches its tree from
+/// `idmapped`.
+pub fn mount(root: &RootDir, spec: &Spec, plan: &Plan, idmapped: &Trees) -> Result<()> {
     let result = if plan.opts.remount {
         remount(root, plan)
     } else {
         match &plan.kind {
-            Kind::Bind { recursive } => bind(root, plan, *recursive),
+            Kind::Bind { recursive } => bind(root, plan, *recursive, idmapped),
             Kind::Fs(fstype) => new_fs(root, plan, fstype),
             Kind::Cgroup => cgroup::mount(root, plan, has_cgroupns(spec)),
         }
@@ -184,22 +255,76 @@ fn has_cgroupns(spec: &Spec) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
 }
 
-fn bind(root: &RootDir, plan: &Plan, recursive: bool) -> Result<()> {
+fn bind(root: &RootDir, plan: &Plan, recursive: bool, idmapped: &Trees) -> Result<()> {
     let source = plan.source.as_deref().expect("a bind has a source");
-    let tree = fdmount::clone_tree(source, recursive)?;
+    let cloned;
+    let tree = match (&plan.idmap, idmapped.get(plan.index)) {
+        (None, _) => {
+            cloned = clone_source(root, source, recursive)?;
+            &cloned
+        }
+        (Some(_), Some(tree)) => tree,
+        (Some(_), None) => return Err(Error::Other("its id-mapped tree was not made".into())),
+    };
     // What is bound is the tree just cloned: its type is checked on that fd, not on the path.
-    let st = fstat(&tree).with_ctx(|| format!("bind source {}", source.display()))?;
+    let st = fstat(tree).with_ctx(|| format!("bind source {}", source.display()))?;
     let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
-    let procfs = fstatfs(&tree).ctx("fstatfs bind source")?.f_type == PROC_SUPER_MAGIC;
+    let procfs = fstatfs(tree).ctx("fstatfs bind source")?.f_type == PROC_SUPER_MAGIC;
     let kind = if procfs {
         Source::Procfs
     } else {
         Source::Other
     };
     let target = target::resolve(root, &plan.dest, is_dir, kind)?;
-    fdmount::set_attrs(&tree, &plan.opts.mount_attrs(), &plan.opts.rec_attrs)?;
-    fdmount::attach(&tree, &target)?;
-    fdmount::set_propagation(&tree, &plan.opts.propagation)
+    set_bind_flags(tree, &plan.opts)?;
+    fdmount::set_attrs(tree, &AttrChange::default(), &plan.opts.rec_attrs)?;
+    fdmount::attach(tree, &target)?;
+    fdmount::set_propagation(tree, &plan.opts.propagation)
+}
+
+/// A detached copy of a bind's source.
+fn clone_source(root: &RootDir, source: &Path, recursive: bool) -> Result<OwnedFd> {
+    Ok(match root.contains(source) {
+        // Inside the rootfs: resolved in the root now, through the mounts made so far; a
+        // symlink of the image's cannot make it a host path.
+        Some(inside) => {
+            let found = inroot::resolve(root, &inside)?.ok_or_else(|| {
+                Error::invalid(format!(
+                    "bind source {}: not found in the rootfs (as {})",
+                    source.display(),
+                    inside.display()
+                ))
+            })?;
+            fdmount::clone_fd(&found, recursive)?
+        }
+        None => fdmount::clone_tree(source, recursive)?,
+    })
+}
+
+/// A bind's own flags, as runc 1.2+ sets them: exactly those named (see
+/// `MountOptions::bind_attr`). In a user namespace the kernel refuses to clear the flags
+/// locked on the source (nosuid, nodev, noexec, ro, the access time of a host mount); runc
+/// then keeps them rather than fail, unless the config itself asked to clear one, and so does
+/// hull. (runc 1.1 kept only a locked `ro` and failed on the rest.)
+fn set_bind_flags(tree: &OwnedFd, opts: &MountOptions) -> Result<()> {
+    let Some(attr) = opts.bind_attr() else {
+        return Ok(());
+    };
+    let err = match fdmount::set_mount_attr(tree, &attr, false) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if err.errno() != Some(libc::EPERM) {
+        return Err(err);
+    }
+    let source = rustix::fs::fstatvfs(tree)
+        .ctx("statfs bind source")?
+        .f_flag
+        .bits();
+    match opts.keep_locked(attr, source) {
+        Some(retry) => fdmount::set_mount_attr(tree, &retry, false).map_err(|_| err),
+        None => Err(err),
+    }
 }
 
 /// Binds `source` where `plan` says with `plan`'s options: the fallback for filesystems the
@@ -209,7 +334,7 @@ pub fn bind_instead(root: &RootDir, plan: &Plan, source: &Path) -> Result<()> {
     let mut fallback = plan.clone();
     fallback.kind = Kind::Bind { recursive: true };
     fallback.source = Some(source.to_path_buf());
-    bind(root, &fallback, true)
+    bind(root, &fallback, true, &Trees::default())
 }
 
 fn new_fs(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
@@ -364,7 +489,7 @@ mod tests {
     }
 
     fn plan(mount: Mount) -> Result<Plan> {
-        Plan::new(3, &mount, Path::new("/bundle"))
+        Plan::new(3, &mount, Path::new("/bundle"), &ContainerUserns::None)
     }
 
     #[test]
@@ -396,6 +521,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"nonsense\""), "{err}");
+        let err = plan(m("/data", "bind", "/x", &["rbind", "size=1m"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("takes no filesystem options (\"size=1m\")"),
+            "{err}"
+        );
         let err = plan(m("/proc/sys", "tmpfs", "tmpfs", &[]))
             .unwrap_err()
             .to_string();
@@ -423,14 +555,109 @@ mod tests {
     }
 
     #[test]
+    fn id_mappings_are_checked_and_named() {
+        use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
+        let map = |c: u32, h: u32, n: u32| -> LinuxIdMapping {
+            LinuxIdMappingBuilder::default()
+                .container_id(c)
+                .host_id(h)
+                .size(n)
+                .build()
+                .unwrap()
+        };
+        let with = |opts: &[&str], uids: Option<Vec<LinuxIdMapping>>, gids| {
+            let mut mount = m("/data", "bind", "/v", opts);
+            mount.set_uid_mappings(uids);
+            mount.set_gid_mappings(gids);
+            mount
+        };
+        let own = vec![map(0, 100000, 65536)];
+        let new = ContainerUserns::New {
+            uids: own.clone(),
+            gids: own.clone(),
+        };
+        let plan_in = |mount: Mount, userns: &ContainerUserns| {
+            Plan::new(3, &mount, Path::new("/bundle"), userns).map_err(|e| e.to_string())
+        };
+        // Mappings alone: the top mount only, as in runc.
+        let p = plan_in(with(&["rbind"], Some(own.clone()), Some(own.clone())), &new).unwrap();
+        let idmap = p.idmap.unwrap();
+        assert!(!idmap.recursive);
+        assert_eq!(
+            idmap.mapping,
+            Mapping::Maps {
+                uids: own.clone(),
+                gids: own.clone()
+            }
+        );
+        // `ridmap` without mappings: the container's.
+        let p = plan_in(with(&["rbind", "ridmap"], None, None), &new).unwrap();
+        assert!(p.idmap.as_ref().unwrap().recursive);
+        assert_eq!(
+            p.idmap.unwrap().mapping,
+            Mapping::Maps {
+                uids: own.clone(),
+                gids: own.clone()
+            }
+        );
+        let joined = ContainerUserns::Joined("/proc/77/ns/user".into());
+        let p = plan_in(with(&["bind", "idmap"], None, None), &joined).unwrap();
+        assert_eq!(
+            p.idmap.unwrap().mapping,
+            Mapping::Namespace("/proc/77/ns/user".into())
+        );
+        // No plain bind is id-mapped.
+        assert!(plan_in(with(&["rbind"], None, None), &new)
+            .unwrap()
+            .idmap
+            .is_none());
+        let errors = [
+            (
+                plan_in(with(&["bind", "idmap"], None, None), &ContainerUserns::None),
+                "mounts[3] (/data): idmap needs uidMappings and gidMappings, or a user namespace",
+            ),
+            (
+                plan_in(with(&["bind"], Some(own.clone()), None), &new),
+                "mounts[3] (/data): uidMappings and gidMappings go together",
+            ),
+            (
+                plan_in(
+                    with(&["bind"], Some(vec![map(0, 1, 0)]), Some(own.clone())),
+                    &new,
+                ),
+                "mounts[3] (/data): uidMappings[0]: size must not be 0",
+            ),
+            (
+                plan_in(with(&["bind"], Some(own.clone()), Some(vec![])), &new),
+                "mounts[3] (/data): gidMappings: empty",
+            ),
+        ];
+        for (result, want) in errors {
+            let err = result.unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+        let mut tmpfs = m("/data", "tmpfs", "tmpfs", &["idmap"]);
+        tmpfs.set_uid_mappings(None);
+        let err = plan_in(tmpfs, &new).unwrap_err();
+        assert_eq!(
+            err,
+            "mounts[3] (/data): id-mapped mounts are only for bind mounts"
+        );
+    }
+
+    #[test]
     fn bind_source_is_checked_on_the_host() {
+        let rootfs = Path::new("/bundle/rootfs");
         let p = plan(m("/data", "bind", "/nonexistent-hull-source", &["bind"])).unwrap();
-        let err = p.check_source().unwrap_err().to_string();
+        let err = p.check_source(rootfs).unwrap_err().to_string();
         assert!(err.contains("mounts[3] (/data): bind source"), "{err}");
         let p = plan(m("/proc", "bind", "/tmp", &["rbind"])).unwrap();
-        let err = p.check_source().unwrap_err().to_string();
+        let err = p.check_source(rootfs).unwrap_err().to_string();
         assert!(err.contains("not a procfs"), "{err}");
         let p = plan(m("/proc", "bind", "/proc", &["rbind"])).unwrap();
-        p.check_source().unwrap();
+        p.check_source(rootfs).unwrap();
+        // Inside the rootfs: looked up when it is bound, after the mounts before it.
+        let p = plan(m("/y", "bind", "rootfs/data/x", &["bind"])).unwrap();
+        p.check_source(rootfs).unwrap();
     }
 }

@@ -15,6 +15,22 @@ const NOEXEC: u64 = MOUNT_ATTR_NOEXEC;
 const NODIRATIME: u64 = MOUNT_ATTR_NODIRATIME;
 const NOSYMFOLLOW: u64 = MOUNT_ATTR_NOSYMFOLLOW;
 
+/// The flags a bind's own remount sets exactly (runc's MS_RDONLY, NOSUID, NODEV, NOEXEC and
+/// NOSYMFOLLOW): what is not asked for is cleared.
+const BIND_FLAGS: u64 = RDONLY | NOSUID | NODEV | NOEXEC | NOSYMFOLLOW;
+/// The flags the kernel locks on mounts a less privileged mount namespace inherits (with the
+/// access time): a user namespace's root may not clear them.
+const LOCKABLE: u64 = RDONLY | NOSUID | NODEV | NOEXEC;
+
+// statfs(2) f_flags of a mount (the ST_* values).
+const ST_RDONLY: u64 = 0x1;
+const ST_NOSUID: u64 = 0x2;
+const ST_NODEV: u64 = 0x4;
+const ST_NOEXEC: u64 = 0x8;
+const ST_NOATIME: u64 = 0x400;
+const ST_NODIRATIME: u64 = 0x800;
+const ST_RELATIME: u64 = 0x1000;
+
 /// The three access-time flags of mount(2); mount_setattr treats them as one enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Atime {
@@ -51,6 +67,10 @@ enum Effect {
     },
     Remount,
     TmpCopyUp,
+    /// An id-mapped mount (`idmap`), of every mount below too (`ridmap`).
+    IdMap {
+        recursive: bool,
+    },
 }
 
 const fn attr(attr: u64, set: bool, recursive: bool) -> Effect {
@@ -140,6 +160,8 @@ const OPTIONS: &[(&str, Effect)] = &[
     ("rbind", Effect::Bind { recursive: true }),
     ("remount", Effect::Remount),
     ("tmpcopyup", Effect::TmpCopyUp),
+    ("idmap", Effect::IdMap { recursive: false }),
+    ("ridmap", Effect::IdMap { recursive: true }),
 ];
 
 /// Every mount option name hull accepts (for `features`), in table order.
@@ -221,6 +243,36 @@ impl AttrChange {
         self.to_mount_attr().is_empty()
     }
 
+    /// The access time of a bind's remount, with mount(2)'s rules, when an access-time
+    /// option is *set* (noatime, relatime, strictatime, nodiratime): the mode, and nodiratime.
+    /// Otherwise (nothing, or only clearing options such as `atime`) mount(2) keeps the
+    /// mount's own, and so None.
+    fn bind_atime(&self) -> Option<(u64, bool)> {
+        let nodiratime = self.sets(NODIRATIME);
+        let any = [self.noatime, self.relatime, self.strictatime].contains(&Some(true));
+        if !any && !nodiratime {
+            return None;
+        }
+        let mode = if self.strictatime == Some(true) {
+            MOUNT_ATTR_STRICTATIME
+        } else if self.noatime == Some(true) {
+            MOUNT_ATTR_NOATIME
+        } else {
+            MOUNT_ATTR_RELATIME
+        };
+        Some((mode, nodiratime))
+    }
+
+    /// Whether an option explicitly clears the access-time setting `mode`/`nodiratime` has.
+    fn clears_atime(&self, mode: u64, nodiratime: bool) -> bool {
+        let slot = match mode {
+            MOUNT_ATTR_NOATIME => self.noatime,
+            MOUNT_ATTR_STRICTATIME => self.strictatime,
+            _ => self.relatime,
+        };
+        slot == Some(false) || (nodiratime && self.clr & NODIRATIME != 0)
+    }
+
     pub fn sets(&self, attr: u64) -> bool {
         self.set & attr != 0
     }
@@ -241,6 +293,8 @@ pub struct MountOptions {
     pub bind: Option<bool>,
     pub remount: bool,
     pub tmpcopyup: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
     /// `ro` / `rw`: the mount, and for a new filesystem its superblock too.
     pub readonly: Option<bool>,
     /// Attributes of the mount itself.
@@ -252,6 +306,9 @@ pub struct MountOptions {
     pub propagation: Vec<Propagation>,
     /// Everything else, in order: filesystem data such as `size=64m` or `newinstance`.
     pub data: Vec<String>,
+    /// Some mount(2) flag was named, set or cleared (anything but the extensions, `defaults`,
+    /// propagation and the `r*` attributes): a bind then gets exactly the flags asked for.
+    pub sets_flags: bool,
 }
 
 impl MountOptions {
@@ -262,6 +319,13 @@ impl MountOptions {
             let Some((_, effect)) = OPTIONS.iter().find(|(name, _)| *name == option) else {
                 parsed.data.push(option.to_string());
                 continue;
+            };
+            parsed.sets_flags |= match *effect {
+                // iversion, silent and their opposites are mount(2) flags to runc.
+                Effect::None => option != "defaults",
+                Effect::ReadOnly(_) | Effect::Superblock(..) => true,
+                Effect::Attr { recursive, .. } | Effect::Atime { recursive, .. } => !recursive,
+                _ => false,
             };
             match *effect {
                 Effect::None => {}
@@ -290,6 +354,9 @@ impl MountOptions {
                 }
                 Effect::Remount => parsed.remount = true,
                 Effect::TmpCopyUp => parsed.tmpcopyup = true,
+                Effect::IdMap { recursive } => {
+                    parsed.idmap = Some(recursive || parsed.idmap == Some(true))
+                }
             }
         }
         parsed
@@ -310,6 +377,74 @@ impl MountOptions {
             attrs.flag(RDONLY, ro);
         }
         attrs
+    }
+
+    /// A bind's own attributes, the way runc 1.2+ sets them (`mount --bind -o OPTS`): exactly
+    /// the flags asked for, the others cleared, and the access time left as the source has it
+    /// unless an access-time option is set. None when no flag was named at all: the bind
+    /// keeps its source's flags. (runc 1.1 made this remount only when a flag was *set*, so
+    /// `rw` or `suid` alone left the source's flags; 1.2 counts the clearing options too.)
+    pub fn bind_attr(&self) -> Option<MountAttr> {
+        if !self.sets_flags {
+            return None;
+        }
+        let asked = self.mount_attrs();
+        let set = asked.set & BIND_FLAGS;
+        let mut attr = MountAttr {
+            attr_set: set,
+            attr_clr: BIND_FLAGS & !set,
+            ..MountAttr::default()
+        };
+        if let Some((mode, nodiratime)) = asked.bind_atime() {
+            attr.attr_set |= mode;
+            attr.attr_clr |= ATIME_MASK;
+            if nodiratime {
+                attr.attr_set |= NODIRATIME;
+            } else {
+                attr.attr_clr |= NODIRATIME;
+            }
+        }
+        Some(attr)
+    }
+
+    /// What runc 1.2+ retries with when the kernel refused a bind's `attr` because flags are
+    /// locked on the source (a user namespace's mount namespace inherits the host's mounts
+    /// with nosuid, nodev, noexec, ro and the access time locked): the source's lockable
+    /// flags and access time kept, everything else as asked. None when the config itself
+    /// cleared a flag the source has, or asked for another access time: that mount cannot be
+    /// made as asked, and the first error stands. `source` is the mount's statfs f_flags.
+    pub fn keep_locked(&self, attr: MountAttr, source: u64) -> Option<MountAttr> {
+        let asked = self.mount_attrs();
+        let mut held = 0;
+        for (st, attr) in [
+            (ST_RDONLY, RDONLY),
+            (ST_NOSUID, NOSUID),
+            (ST_NODEV, NODEV),
+            (ST_NOEXEC, NOEXEC),
+        ] {
+            if source & st != 0 {
+                held |= attr;
+            }
+        }
+        let mode = if source & ST_NOATIME != 0 {
+            MOUNT_ATTR_NOATIME
+        } else if source & ST_RELATIME != 0 {
+            MOUNT_ATTR_RELATIME
+        } else {
+            MOUNT_ATTR_STRICTATIME
+        };
+        let nodiratime = source & ST_NODIRATIME != 0;
+        if asked.clr & held & LOCKABLE != 0 || asked.clears_atime(mode, nodiratime) {
+            return None;
+        }
+        if asked.bind_atime().is_some_and(|a| a != (mode, nodiratime)) {
+            return None;
+        }
+        Some(MountAttr {
+            attr_set: (attr.attr_set | held) & !(ATIME_MASK | NODIRATIME),
+            attr_clr: attr.attr_clr & !held & !(ATIME_MASK | NODIRATIME),
+            ..attr
+        })
     }
 
     /// Filesystem data flags (no `=`) this filesystem type does not take, if hull knows the
@@ -461,6 +596,60 @@ mod tests {
             parse(&["nosuid"]).attrs.fsmount_flags(),
             NOSUID | MOUNT_ATTR_RELATIME
         );
+    }
+
+    #[test]
+    fn a_bind_gets_exactly_the_flags_named_as_runc_1_2_does() {
+        // No flag at all: the source's flags stay.
+        assert_eq!(parse(&["rbind", "rprivate", "rro"]).bind_attr(), None);
+        assert_eq!(parse(&["bind", "defaults"]).bind_attr(), None);
+        // `ro` alone: read-only, and nosuid/nodev/noexec/nosymfollow cleared; atime kept.
+        let a = parse(&["bind", "ro"]).bind_attr().unwrap();
+        assert_eq!(a.attr_set, RDONLY);
+        assert_eq!(a.attr_clr, NOSUID | NODEV | NOEXEC | NOSYMFOLLOW);
+        // A clearing option alone counts too (runc 1.2; 1.1 left the source's flags).
+        let a = parse(&["bind", "rw"]).bind_attr().unwrap();
+        assert_eq!(a.attr_set, 0);
+        assert_eq!(a.attr_clr, BIND_FLAGS);
+        // An access time set: the whole access-time state is the one asked for.
+        let a = parse(&["bind", "nosuid", "noatime"]).bind_attr().unwrap();
+        assert_eq!(a.attr_set, NOSUID | MOUNT_ATTR_NOATIME);
+        assert_eq!(
+            a.attr_clr & (ATIME_MASK | NODIRATIME),
+            ATIME_MASK | NODIRATIME
+        );
+        let a = parse(&["bind", "nodiratime"]).bind_attr().unwrap();
+        assert_eq!(a.attr_set, NODIRATIME | MOUNT_ATTR_RELATIME);
+        assert_eq!(a.attr_clr & ATIME_MASK, ATIME_MASK);
+        // Only clearing atime options: mount(2) keeps the mount's access time.
+        let a = parse(&["bind", "atime"]).bind_attr().unwrap();
+        assert_eq!(a.attr_clr & (ATIME_MASK | NODIRATIME), 0);
+    }
+
+    #[test]
+    fn locked_source_flags_are_kept_unless_the_config_clears_them() {
+        let src = ST_NOSUID | ST_NODEV | ST_RELATIME;
+        let o = parse(&["bind", "ro"]);
+        let retry = o.keep_locked(o.bind_attr().unwrap(), src).unwrap();
+        assert_eq!(retry.attr_set, RDONLY | NOSUID | NODEV);
+        assert_eq!(retry.attr_clr, NOEXEC | NOSYMFOLLOW);
+        // `suid` asked explicitly on a nosuid source: no retry, the error stands.
+        let o = parse(&["bind", "ro", "suid"]);
+        assert_eq!(o.keep_locked(o.bind_attr().unwrap(), src), None);
+        let o = parse(&["bind", "rw"]);
+        assert_eq!(o.keep_locked(o.bind_attr().unwrap(), ST_RDONLY), None);
+        // An access time other than the source's cannot be had; the same one can.
+        let o = parse(&["bind", "noatime"]);
+        assert_eq!(o.keep_locked(o.bind_attr().unwrap(), src), None);
+        let o = parse(&["bind", "nodev", "relatime"]);
+        let retry = o.keep_locked(o.bind_attr().unwrap(), src).unwrap();
+        assert_eq!(retry.attr_set, NOSUID | NODEV);
+        assert_eq!(retry.attr_clr & (ATIME_MASK | NODIRATIME), 0);
+        // A source with neither noatime nor relatime is strictatime.
+        let o = parse(&["bind", "strictatime"]);
+        assert!(o.keep_locked(o.bind_attr().unwrap(), ST_NOSUID).is_some());
+        let o = parse(&["bind", "atime"]);
+        assert_eq!(o.keep_locked(o.bind_attr().unwrap(), ST_NOATIME), None);
     }
 
     #[test]

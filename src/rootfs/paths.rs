@@ -42,10 +42,16 @@ fn dev_null() -> Result<OwnedFd> {
 
 /// Masks each path: files get /dev/null bound over them, directories an empty read-only
 /// tmpfs each. (Not one tmpfs cloned for every directory: open_tree of a detached mount, as
-/// fsmount returns, is refused before Linux 6.15.)
+/// fsmount returns, is refused before Linux 6.15.) A path listed twice (engines merge their
+/// defaults with the user's list) is masked once: a second mask would only stack another
+/// mount on the first.
 pub fn mask(paths: &[String]) -> Result<()> {
     let mut null: Option<OwnedFd> = None;
+    let mut done = std::collections::HashSet::new();
     for (i, path) in paths.iter().enumerate() {
+        if !done.insert(super::inroot::clean(Path::new(path))) {
+            continue;
+        }
         let field = || format!("maskedPaths[{i}] ({path})");
         let target = match open_path(Path::new(path), OFlags::empty()) {
             Ok(fd) => fd,

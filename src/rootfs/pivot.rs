@@ -76,3 +76,11 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     chroot(".").ctx("chroot into rootfs")?;
     chdir("/").ctx("chdir /")
 }
+
+/// chroot into the rootfs (a container in the runtime's mount namespace).
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    let new_root = open_dir(rootfs)?;
+    fchdir(&new_root).ctx("chdir to rootfs")?;
+    chroot(".").ctx("chroot into rootfs")?;
+    chdir("/").ctx("chdir /")
+}

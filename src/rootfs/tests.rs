@@ -99,6 +99,7 @@ impl Bundle {
             root: self.root.clone(),
             bundle: self.dir.clone(),
             no_pivot: false,
+            idmapped: Default::default(),
         }
     }
 }
@@ -1286,4 +1287,50 @@ fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
         assert!(err.contains("mounts[3] ("), "{err}");
         assert!(err.contains(why), "{why}: {err}");
     }
+}
+
+/// Mounts are made in config order and a bind's source inside the rootfs is looked up when
+/// it is bound, through what the earlier mounts put there (runc resolves it then too); inside
+/// the root, so an image symlink on the way cannot turn it into a host path.
+#[test]
+fn bind_sources_inside_the_rootfs_see_earlier_mounts() {
+    require_root!();
+    let b = Bundle::new("order");
+    let vol = b.dir.join("vol");
+    fs::create_dir_all(vol.join("x")).unwrap();
+    fs::write(vol.join("x/file"), b"from the volume").unwrap();
+    fs::create_dir_all(b.root.join("seed/z")).unwrap();
+    fs::write(b.root.join("seed/z/file"), b"copied up").unwrap();
+    fs::create_dir_all(b.root.join("etc")).unwrap();
+    fs::write(b.root.join("etc/marker"), b"the image's etc").unwrap();
+    symlink("/etc", b.root.join("evil")).unwrap();
+    let inside = |p: &str| b.root.join(p).to_str().unwrap().to_string();
+    let spec = b.spec(vec![
+        mount("/proc", "proc", "proc", &[]),
+        mount("/data", "bind", vol.to_str().unwrap(), &["rbind"]),
+        mount("/y", "bind", &inside("data/x"), &["bind", "ro"]),
+        mount("/seed", "tmpfs", "tmpfs", &["tmpcopyup"]),
+        mount("/z", "bind", "rootfs/seed/z", &["bind"]),
+        mount("/w", "bind", &inside("evil"), &["rbind"]),
+    ]);
+    let rootfs = b.rootfs(&spec);
+    in_child(CloneFlags::empty(), || {
+        setup(&rootfs)?;
+        let read = |p: &str| fs::read_to_string(p).map_err(|e| format!("{p}: {e}"));
+        ensure!(read("/y/file")? == "from the volume", "/y");
+        ensure!(has_option("/y", "ro")?, "/y not ro");
+        ensure!(read("/z/file")? == "copied up", "/z");
+        ensure!(
+            read("/w/marker")? == "the image's etc",
+            "/w is not the image's /etc"
+        );
+        Ok(())
+    })
+    .unwrap();
+    // Missing at mount time: the error names the mount.
+    let spec = b.spec(vec![mount("/q", "bind", &inside("nowhere/x"), &["bind"])]);
+    let rootfs = b.rootfs(&spec);
+    let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
+    assert!(err.contains("mounts[0] (/q): bind source"), "{err}");
+    assert!(err.contains("not found in the rootfs"), "{err}");
 }

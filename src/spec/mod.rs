@@ -384,7 +384,7 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
                 crate::namespaces::name(ns.typ())
             )));
         }
-        if let Some(path) = ns.path() {
+        if let Some(path) = joined_path(ns) {
             if !path.is_absolute() {
                 return Err(Error::invalid(format!(
                     "linux.namespaces[{i}].path {}: must be an absolute path",
@@ -433,7 +433,7 @@ fn validate_id_mappings(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result
             .unwrap_or_default()
             .iter()
             .find(|ns| {
-                ns.path().is_some()
+                joined_path(ns).is_some()
                     && !matches!(ns.typ(), LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
             });
         if let Some(ns) = joined {
@@ -460,7 +460,13 @@ pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>
         .as_ref()?
         .iter()
         .find(|ns| ns.typ() == typ)
-        .map(|ns| ns.path().clone())
+        .map(|ns| joined_path(ns).map(Path::to_path_buf))
+}
+
+/// The path of a namespace to join; an empty `path` is no path at all, a new namespace, as
+/// runc reads it (engines write `"path": ""` for "create one").
+pub fn joined_path(ns: &oci_spec::runtime::LinuxNamespace) -> Option<&Path> {
+    ns.path().as_deref().filter(|p| !p.as_os_str().is_empty())
 }
 
 #[cfg(test)]
@@ -612,6 +618,18 @@ mod tests {
         let spec = parse(doc.as_bytes()).unwrap();
         let err = validate(&spec, true).unwrap_err().to_string();
         assert_eq!(err, "process.args: must not be empty");
+    }
+
+    #[test]
+    fn an_empty_namespace_path_means_a_new_namespace() {
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_SPEC).unwrap();
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            ns["path"] = "".into();
+        }
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        validate(&spec, true).unwrap();
+        assert_eq!(namespace(&spec, LinuxNamespaceType::Network), Some(None));
+        assert!(has_new_namespace(&spec, LinuxNamespaceType::Mount));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
 pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_IDMAP: u64 = 0x100000;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
 
 /// `struct mount_attr` (linux/mount.h), MOUNT_ATTR_SIZE_VER0.
@@ -66,4 +67,23 @@ pub fn mount_setattr(
     } else {
         Ok(())
     }
+}
+
+/// Whether the kernel has mount_setattr(2) (Linux 5.12), asked without side effects: a
+/// struct size the kernel refuses (EINVAL) before it looks at anything else. ENOSYS means no
+/// (an old kernel, or a seccomp filter around the runtime that hides it).
+pub fn mount_setattr_exists() -> bool {
+    let attr = MountAttr::default();
+    // SAFETY: the pointers are valid; with size 0 the kernel returns before reading them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            0,
+            &attr as *const MountAttr,
+            0usize,
+        )
+    };
+    !(ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
 }
