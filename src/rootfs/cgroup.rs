@@ -7,16 +7,17 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{mkdirat, openat, symlinkat, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::fdmount::{self, FsContext};
+use super::fdmount;
 use super::inroot::RootDir;
 use super::mountinfo::{self, MountInfo};
 use super::mounts::{bind_instead, Plan};
+use super::ops::Ops;
 use super::options::{AttrChange, MountOptions};
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
@@ -42,17 +43,17 @@ fn unified() -> bool {
     host_is_unified()
 }
 
-pub fn mount(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+pub fn mount(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
     if unified() {
-        mount_v2(root, plan, cgroupns)
+        mount_v2(ops, root, plan, cgroupns)
     } else {
-        mount_v1(root, plan, cgroupns)
+        mount_v1(ops, root, plan, cgroupns)
     }
 }
 
-fn mount_v2(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
     let target = target::resolve(root, &plan.dest, true, Source::Other)?;
-    let mnt = match fdmount::new_fs("cgroup2", Some("cgroup"), &plan.opts) {
+    let mnt = match ops.new_fs("cgroup2", Some("cgroup"), &plan.opts) {
         Ok(mnt) => mnt,
         // Not allowed here (a user namespace without a cgroup namespace of its own): bind
         // the container's cgroup, or the whole tree, instead.
@@ -65,12 +66,12 @@ fn mount_v2(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
                 Some(path) if cgroupns => path,
                 _ => PathBuf::from(CGROUP_ROOT),
             };
-            return bind_instead(root, plan, &source);
+            return bind_instead(ops, root, plan, &source);
         }
         Err(e) => return Err(e),
     };
-    fdmount::attach(&mnt, &target)?;
-    fdmount::set_propagation(&mnt, &plan.opts.propagation)
+    ops.attach(mnt.as_fd(), target.as_fd())?;
+    ops.set_propagation(mnt.as_fd(), &plan.opts.propagation)
 }
 
 /// One line of /proc/self/cgroup.
@@ -169,15 +170,15 @@ pub fn hierarchies(
     Ok(out)
 }
 
-fn mount_v1(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+fn mount_v1(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
     let hierarchies = hierarchies(&mountinfo::read_self()?, &own_cgroups()?, !cgroupns)?;
     let target = target::resolve(root, &plan.dest, true, Source::Other)?;
 
     // The tmpfs holding the hierarchies; made read-only once they are all in.
     let tmpfs_opts = MountOptions::parse(&["nosuid", "nodev", "noexec", "mode=755"]);
-    let tmpfs = fdmount::new_fs("tmpfs", Some("tmpfs"), &tmpfs_opts)?;
-    fdmount::attach(&tmpfs, &target)?;
-    fdmount::set_propagation(&tmpfs, &plan.opts.propagation)?;
+    let tmpfs = ops.new_fs("tmpfs", Some("tmpfs"), &tmpfs_opts)?;
+    ops.attach(tmpfs.as_fd(), target.as_fd())?;
+    ops.set_propagation(tmpfs.as_fd(), &plan.opts.propagation)?;
     let dir = fdmount::open_dir(&tmpfs)?;
 
     let readonly = plan.opts.readonly == Some(true);
@@ -192,13 +193,14 @@ fn mount_v1(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
         )
         .with_ctx(what)?;
         let mnt = if cgroupns {
-            fresh_hierarchy(h, readonly)?
+            fresh_hierarchy(ops, h, readonly)?
         } else {
-            let tree = fdmount::clone_tree(&h.source, true)?;
-            fdmount::set_attrs(&tree, &plan.opts.mount_attrs(), &plan.opts.rec_attrs)?;
+            let tree = ops.clone_tree(&h.source, true)?;
+            ops.set_attrs(tree.as_fd(), &plan.opts.mount_attrs(), &plan.opts.rec_attrs)?;
             tree
         };
-        fdmount::attach(&mnt, &sub).map_err(|e| Error::Other(format!("{}: {e}", what())))?;
+        ops.attach(mnt.as_fd(), sub.as_fd())
+            .map_err(|e| Error::Other(format!("{}: {e}", what())))?;
     }
     // A co-mounted hierarchy (cpu,cpuacct) is also reachable by each controller's name.
     for h in hierarchies.iter().filter(|h| h.name.contains(',')) {
@@ -210,27 +212,29 @@ fn mount_v1(root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
         }
     }
     if readonly {
-        fdmount::set_attrs(&tmpfs, &AttrChange::readonly(), &AttrChange::default())?;
+        ops.set_attrs(
+            tmpfs.as_fd(),
+            &AttrChange::readonly(),
+            &AttrChange::default(),
+        )?;
     }
     Ok(())
 }
 
 /// A new mount of a v1 hierarchy; in a cgroup namespace it is rooted at the container's
 /// cgroup.
-fn fresh_hierarchy(h: &Hierarchy, readonly: bool) -> Result<OwnedFd> {
-    let fs = FsContext::open("cgroup")?;
-    fs.set_string("source", "cgroup")?;
-    for ctl in &h.controllers {
-        match ctl.split_once('=') {
-            Some((key, value)) => fs.set_string(key, value)?,
-            None => fs.set_flag(ctl)?,
-        }
-    }
+fn fresh_hierarchy(ops: &dyn Ops, h: &Hierarchy, readonly: bool) -> Result<OwnedFd> {
+    let mut settings = vec![("source", Some("cgroup"))];
+    settings.extend(h.controllers.iter().map(|ctl| match ctl.split_once('=') {
+        Some((key, value)) => (key, Some(value)),
+        None => (ctl.as_str(), None),
+    }));
     let mut opts = vec!["nosuid", "nodev", "noexec"];
     if readonly {
         opts.push("ro");
     }
-    fs.mount(MountOptions::parse(&opts).mount_attrs().fsmount_flags())
+    let attrs = MountOptions::parse(&opts).mount_attrs().fsmount_flags();
+    ops.configured_fs("cgroup", &settings, attrs)
 }
 
 #[cfg(test)]

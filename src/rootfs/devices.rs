@@ -8,14 +8,11 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
-use rustix::fs::{
-    chmodat, chownat, makedev, mknodat, symlinkat, unlinkat, AtFlags, FileType, Mode,
-};
+use rustix::fs::{AtFlags, FileType};
 use rustix::io::Errno;
-use rustix::process::{Gid, Uid};
 
-use super::fdmount;
 use super::inroot::{self, clean, RootDir};
+use super::ops::Ops;
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
@@ -113,51 +110,38 @@ pub fn devices(spec: &Spec) -> Result<Vec<Device>> {
 }
 
 /// Creates every device, then /dev/ptmx and the standard links. `bind`: do not try mknod.
-pub fn setup(root: &RootDir, devices: &[Device], bind: bool) -> Result<()> {
+pub fn setup(ops: &dyn Ops, root: &RootDir, devices: &[Device], bind: bool) -> Result<()> {
     for device in devices {
-        create(root, device, bind)
+        create(ops, root, device, bind)
             .map_err(|e| Error::Other(format!("device {}: {e}", device.path.display())))?;
     }
-    setup_ptmx(root)?;
-    setup_links(root)
+    setup_ptmx(ops, root)?;
+    setup_links(ops, root)
 }
 
-fn create(root: &RootDir, device: &Device, bind: bool) -> Result<()> {
+fn create(ops: &dyn Ops, root: &RootDir, device: &Device, bind: bool) -> Result<()> {
     if bind {
-        return bind_from_host(root, device);
+        return bind_from_host(ops, root, device);
     }
     let (dir, name) = inroot::ensure_parent(root, &device.path)?;
-    let dev = makedev(device.major, device.minor);
-    match mknodat(
-        &dir,
+    match ops.mknod(
+        dir.as_fd(),
         &name,
         device.kind,
-        Mode::from_raw_mode(device.mode),
-        dev,
+        device.mode,
+        device.major,
+        device.minor,
     ) {
         Ok(()) => {}
         // Something already there (the rootfs ships it, or /dev is not a fresh tmpfs): keep
         // it, and do not chown or chmod what may be a symlink.
         Err(Errno::EXIST) => return check_existing(&dir, &name, device),
-        Err(Errno::PERM) => return bind_from_host(root, device),
+        Err(Errno::PERM) => return bind_from_host(ops, root, device),
         Err(e) => return Err(e).ctx("mknod"),
     }
-    chownat(
-        &dir,
-        &name,
-        Some(Uid::from_raw(device.uid)),
-        Some(Gid::from_raw(device.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .ctx("chown")?;
+    ops.chown(dir.as_fd(), &name, device.uid, device.gid)?;
     // mknod applied the umask; set the exact mode. We made this node, it is not a symlink.
-    chmodat(
-        &dir,
-        &name,
-        Mode::from_raw_mode(device.mode),
-        AtFlags::empty(),
-    )
-    .ctx("chmod")
+    ops.chmod(dir.as_fd(), &name, device.mode)
 }
 
 /// A node the rootfs already has must be the device asked for: the spec makes anything else
@@ -184,22 +168,23 @@ fn check_existing(dir: &impl AsFd, name: &Path, device: &Device) -> Result<()> {
 
 /// Binds the host's node at the same path over an empty file (how runc does it when mknod
 /// is not permitted).
-fn bind_from_host(root: &RootDir, device: &Device) -> Result<()> {
+fn bind_from_host(ops: &dyn Ops, root: &RootDir, device: &Device) -> Result<()> {
     let target = target::resolve(root, &device.path, false, Source::Other)?;
-    let tree = fdmount::clone_tree(&device.path, false)?;
-    fdmount::attach(&tree, target.as_fd())
+    let tree = ops.clone_tree(&device.path, false)?;
+    ops.attach(tree.as_fd(), target.as_fd())
 }
 
-fn setup_ptmx(root: &RootDir) -> Result<()> {
+fn setup_ptmx(ops: &dyn Ops, root: &RootDir) -> Result<()> {
     let (dir, name) = inroot::ensure_parent(root, Path::new("/dev/ptmx"))?;
-    match unlinkat(&dir, &name, AtFlags::empty()) {
+    match ops.unlink(dir.as_fd(), &name) {
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => return Err(e).ctx("remove /dev/ptmx"),
     }
-    symlinkat("pts/ptmx", &dir, &name).ctx("symlink /dev/ptmx -> pts/ptmx")
+    ops.symlink("pts/ptmx", dir.as_fd(), &name)
+        .ctx("symlink /dev/ptmx -> pts/ptmx")
 }
 
-fn setup_links(root: &RootDir) -> Result<()> {
+fn setup_links(ops: &dyn Ops, root: &RootDir) -> Result<()> {
     let mut links = vec![
         ("/proc/self/fd", "/dev/fd"),
         ("/proc/self/fd/0", "/dev/stdin"),
@@ -212,7 +197,7 @@ fn setup_links(root: &RootDir) -> Result<()> {
     }
     for (target, link) in links {
         let (dir, name) = inroot::ensure_parent(root, Path::new(link))?;
-        match symlinkat(target, &dir, &name) {
+        match ops.symlink(target, dir.as_fd(), &name) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e).with_ctx(|| format!("symlink {link} -> {target}")),
         }

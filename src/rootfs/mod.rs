@@ -18,18 +18,25 @@ pub(crate) mod idmap;
 pub(crate) mod inroot;
 pub(crate) mod mountinfo;
 mod mounts;
+pub(crate) mod ops;
 pub(crate) mod options;
 mod paths;
 mod pivot;
 mod target;
 
 #[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod seam_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rustix::mount::{mount_change, MountPropagationFlags};
+use std::os::fd::AsFd;
+
+use rustix::mount::MountPropagationFlags;
 
 use crate::{Context, Error, Result};
 
@@ -37,6 +44,8 @@ pub use hostns::RootfsMount;
 pub use idmap::Trees as IdMappedTrees;
 pub use mounts::Plan;
 pub use options::MountOptions;
+
+use ops::{Kernel, Ops};
 
 /// Everything the rootfs code needs to know about one container.
 pub struct Rootfs<'a> {
@@ -200,6 +209,11 @@ impl Rootfs<'_> {
     /// In init, inside the new mount namespace (or the runtime's, without one): propagation,
     /// the rootfs bind, every mount, /dev and its devices and links.
     pub fn prepare(&self) -> Result<()> {
+        self.prepare_with(&Kernel)
+    }
+
+    /// `prepare`, through `ops` (the kernel, or the tests' recording fake).
+    fn prepare_with(&self, ops: &dyn Ops) -> Result<()> {
         let plans = mounts::plans(self.spec, &self.bundle)?;
         let devices = devices::devices(self.spec)?;
         let propagation = self.propagation()?;
@@ -207,21 +221,20 @@ impl Rootfs<'_> {
 
         if own_namespace {
             // Nothing we mount may propagate back to the host.
-            mount_change("/", propagation)
-                .with_ctx(|| format!("set propagation of / ({propagation:?})"))?;
-            self.make_parent_private(propagation)?;
+            ops.change_propagation(Path::new("/"), propagation)?;
+            self.make_parent_private(ops, propagation)?;
         }
 
         // The rootfs becomes a mount of its own (pivot_root needs one), and every later
         // lookup walks the container's mount tree from it.
-        let tree = fdmount::clone_tree(&self.root, true)?;
+        let tree = ops.clone_tree(&self.root, true)?;
         let here = rustix::fs::open(
             &self.root,
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
         .with_ctx(|| format!("open rootfs {}", self.root.display()))?;
-        fdmount::attach(&tree, &here)
+        ops.attach(tree.as_fd(), here.as_fd())
             .map_err(|e| mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e))?;
         drop(here);
         if !own_namespace {
@@ -233,7 +246,7 @@ impl Rootfs<'_> {
                 flag: libc::MS_SLAVE as u64,
                 recursive: true,
             };
-            fdmount::set_propagation(&tree, &[slave]).map_err(|e| {
+            ops.set_propagation(tree.as_fd(), &[slave]).map_err(|e| {
                 mounts::in_mount(&format!("bind rootfs {}", self.root.display()), e)
             })?;
         }
@@ -241,18 +254,18 @@ impl Rootfs<'_> {
         let root = inroot::RootDir::open(&self.root)?;
 
         for plan in &plans {
-            mounts::mount(&root, self.spec, plan, &self.idmapped)?;
+            mounts::mount(ops, &root, self.spec, plan, &self.idmapped)?;
         }
         if self.setup_dev(&plans) {
             let bind = self.has_namespace(LinuxNamespaceType::User);
-            devices::setup(&root, &devices, bind)?;
+            devices::setup(ops, &root, &devices, bind)?;
         }
         Ok(())
     }
 
     /// Unless `/` was changed recursively, the rootfs's parent mount may still be shared, and
     /// pivot_root refuses that (and the rootfs bind would propagate out).
-    fn make_parent_private(&self, propagation: MountPropagationFlags) -> Result<()> {
+    fn make_parent_private(&self, ops: &dyn Ops, propagation: MountPropagationFlags) -> Result<()> {
         let done = MountPropagationFlags::REC
             | MountPropagationFlags::DOWNSTREAM
             | MountPropagationFlags::PRIVATE;
@@ -277,12 +290,16 @@ impl Rootfs<'_> {
         } else {
             (MountPropagationFlags::DOWNSTREAM, "a slave")
         };
-        mount_change(&parent.mount_point, flag).with_ctx(|| {
-            format!(
-                "make the rootfs's parent mount {} {what}",
-                parent.mount_point.display()
-            )
-        })
+        ops.change_propagation(&parent.mount_point, flag)
+            .map_err(|e| {
+                mounts::in_mount(
+                    &format!(
+                        "make the rootfs's parent mount {} {what}",
+                        parent.mount_point.display()
+                    ),
+                    e,
+                )
+            })
     }
 
     /// pivot_root (or MS_MOVE + chroot) into the rootfs; cwd is / afterwards. Without a
@@ -297,12 +314,16 @@ impl Rootfs<'_> {
         } else {
             pivot::pivot(&self.root)?;
         }
-        // The propagation asked for is that of the container's root mount, which only
-        // now is /.
+        self.container_root_propagation(&Kernel)
+    }
+
+    /// The propagation asked for is that of the container's root mount, which only after
+    /// pivot is /.
+    fn container_root_propagation(&self, ops: &dyn Ops) -> Result<()> {
         if self.propagation_setting().is_some() {
             let propagation = self.propagation()?;
-            mount_change("/", propagation)
-                .with_ctx(|| format!("set propagation of the container's / ({propagation:?})"))?;
+            ops.change_propagation(Path::new("/"), propagation)
+                .map_err(|e| mounts::in_mount("the container's /", e))?;
         }
         Ok(())
     }
@@ -310,6 +331,11 @@ impl Rootfs<'_> {
     /// After pivot: a read-only /dev if asked, `root.readonly`, read-only paths, masked
     /// paths (in runc's order).
     pub fn finalize(&self) -> Result<()> {
+        self.finalize_with(&Kernel)
+    }
+
+    /// `finalize`, through `ops`.
+    fn finalize_with(&self, ops: &dyn Ops) -> Result<()> {
         let plans = mounts::plans(self.spec, &self.bundle)?;
         let dev_ro = plans.iter().any(|p| {
             p.dest == Path::new("/dev")
@@ -317,13 +343,13 @@ impl Rootfs<'_> {
                 && p.opts.readonly == Some(true)
         });
         if dev_ro {
-            paths::remount_readonly("/dev")?;
+            paths::remount_readonly(ops, "/dev")?;
         }
         if self.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-            paths::remount_readonly("/")?;
+            paths::remount_readonly(ops, "/")?;
         }
-        paths::readonly(&self.readonly_paths()?)?;
-        paths::mask(&self.masked_paths()?)?;
+        paths::readonly(ops, &self.readonly_paths()?)?;
+        paths::mask(ops, &self.masked_paths()?)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The config's `mounts`, one at a time: what each entry asks for (checked before anything
 //! exists), and doing it inside the rootfs by fd.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
@@ -13,6 +13,7 @@ use super::copyup;
 use super::fdmount::{self, FsContext};
 use super::idmap::{self, ContainerUserns, IdMap, Mapping, Trees};
 use super::inroot::{self, clean, PathrsContext, RootDir};
+use super::ops::Ops;
 use super::options::{AttrChange, MountOptions};
 use super::target::{self, Source, PROC_OVERMOUNTS};
 use crate::{Context, Error, Result};
@@ -235,14 +236,20 @@ pub fn in_mount(field: &str, e: Error) -> Error {
 
 /// Does the mount `plan` describes inside `root`; an id-mapped bind attaches its tree from
 /// `idmapped`.
-pub fn mount(root: &RootDir, spec: &Spec, plan: &Plan, idmapped: &Trees) -> Result<()> {
+pub fn mount(
+    ops: &dyn Ops,
+    root: &RootDir,
+    spec: &Spec,
+    plan: &Plan,
+    idmapped: &Trees,
+) -> Result<()> {
     let result = if plan.opts.remount {
         remount(root, plan)
     } else {
         match &plan.kind {
-            Kind::Bind { recursive } => bind(root, plan, *recursive, idmapped),
-            Kind::Fs(fstype) => new_fs(root, plan, fstype),
-            Kind::Cgroup => cgroup::mount(root, plan, has_cgroupns(spec)),
+            Kind::Bind { recursive } => bind(ops, root, plan, *recursive, idmapped),
+            Kind::Fs(fstype) => new_fs(ops, root, plan, fstype),
+            Kind::Cgroup => cgroup::mount(ops, root, plan, has_cgroupns(spec)),
         }
     };
     result.map_err(|e| in_mount(&plan.field, e))
@@ -255,12 +262,18 @@ fn has_cgroupns(spec: &Spec) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
 }
 
-fn bind(root: &RootDir, plan: &Plan, recursive: bool, idmapped: &Trees) -> Result<()> {
+fn bind(
+    ops: &dyn Ops,
+    root: &RootDir,
+    plan: &Plan,
+    recursive: bool,
+    idmapped: &Trees,
+) -> Result<()> {
     let source = plan.source.as_deref().expect("a bind has a source");
     let cloned;
     let tree = match (&plan.idmap, idmapped.get(plan.index)) {
         (None, _) => {
-            cloned = clone_source(root, source, recursive)?;
+            cloned = clone_source(ops, root, source, recursive)?;
             &cloned
         }
         (Some(_), Some(tree)) => tree,
@@ -276,14 +289,15 @@ fn bind(root: &RootDir, plan: &Plan, recursive: bool, idmapped: &Trees) -> Resul
         Source::Other
     };
     let target = target::resolve(root, &plan.dest, is_dir, kind)?;
-    set_bind_flags(tree, &plan.opts)?;
-    fdmount::set_attrs(tree, &AttrChange::default(), &plan.opts.rec_attrs)?;
-    fdmount::attach(tree, &target)?;
-    fdmount::set_propagation(tree, &plan.opts.propagation)
+    let tree = tree.as_fd();
+    set_bind_flags(ops, tree, &plan.opts)?;
+    ops.set_attrs(tree, &AttrChange::default(), &plan.opts.rec_attrs)?;
+    ops.attach(tree, target.as_fd())?;
+    ops.set_propagation(tree, &plan.opts.propagation)
 }
 
 /// A detached copy of a bind's source.
-fn clone_source(root: &RootDir, source: &Path, recursive: bool) -> Result<OwnedFd> {
+fn clone_source(ops: &dyn Ops, root: &RootDir, source: &Path, recursive: bool) -> Result<OwnedFd> {
     Ok(match root.contains(source) {
         // Inside the rootfs: resolved in the root now, through the mounts made so far; a
         // symlink of the image's cannot make it a host path.
@@ -295,9 +309,9 @@ fn clone_source(root: &RootDir, source: &Path, recursive: bool) -> Result<OwnedF
                     inside.display()
                 ))
             })?;
-            fdmount::clone_fd(&found, recursive)?
+            ops.clone_fd(found.as_fd(), recursive)?
         }
-        None => fdmount::clone_tree(source, recursive)?,
+        None => ops.clone_tree(source, recursive)?,
     })
 }
 
@@ -306,11 +320,11 @@ fn clone_source(root: &RootDir, source: &Path, recursive: bool) -> Result<OwnedF
 /// locked on the source (nosuid, nodev, noexec, ro, the access time of a host mount); runc
 /// then keeps them rather than fail, unless the config itself asked to clear one, and so does
 /// hull. (runc 1.1 kept only a locked `ro` and failed on the rest.)
-fn set_bind_flags(tree: &OwnedFd, opts: &MountOptions) -> Result<()> {
+fn set_bind_flags(ops: &dyn Ops, tree: BorrowedFd, opts: &MountOptions) -> Result<()> {
     let Some(attr) = opts.bind_attr() else {
         return Ok(());
     };
-    let err = match fdmount::set_mount_attr(tree, &attr, false) {
+    let err = match ops.set_mount_attr(tree, &attr, false) {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
@@ -322,7 +336,7 @@ fn set_bind_flags(tree: &OwnedFd, opts: &MountOptions) -> Result<()> {
         .f_flag
         .bits();
     match opts.keep_locked(attr, source) {
-        Some(retry) => fdmount::set_mount_attr(tree, &retry, false).map_err(|_| err),
+        Some(retry) => ops.set_mount_attr(tree, &retry, false).map_err(|_| err),
         None => Err(err),
     }
 }
@@ -330,14 +344,14 @@ fn set_bind_flags(tree: &OwnedFd, opts: &MountOptions) -> Result<()> {
 /// Binds `source` where `plan` says with `plan`'s options: the fallback for filesystems the
 /// kernel will not mount here (sysfs without a network namespace of our own, cgroup2 in a
 /// user namespace).
-pub fn bind_instead(root: &RootDir, plan: &Plan, source: &Path) -> Result<()> {
+pub fn bind_instead(ops: &dyn Ops, root: &RootDir, plan: &Plan, source: &Path) -> Result<()> {
     let mut fallback = plan.clone();
     fallback.kind = Kind::Bind { recursive: true };
     fallback.source = Some(source.to_path_buf());
-    bind(root, &fallback, true, &Trees::default())
+    bind(ops, root, &fallback, true, &Trees::default())
 }
 
-fn new_fs(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
+fn new_fs(ops: &dyn Ops, root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
     let tmpfs = fstype == "tmpfs";
     if fstype == "proc" || fstype == "sysfs" {
         ordinary_dir(root, plan, fstype)?;
@@ -365,22 +379,22 @@ fn new_fs(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
         .as_deref()
         .and_then(Path::to_str)
         .unwrap_or(fstype);
-    let mnt = match fdmount::new_fs(fstype, Some(source), &opts) {
+    let mnt = match ops.new_fs(fstype, Some(source), &opts) {
         Err(e)
             if fstype == "sysfs" && matches!(e.errno(), Some(libc::EPERM) | Some(libc::EBUSY)) =>
         {
-            return bind_instead(root, plan, Path::new("/sys"));
+            return bind_instead(ops, root, plan, Path::new("/sys"));
         }
         other => other?,
     };
     if tmpfs {
         fill_tmpfs(&mnt, &target, &opts, old_mode)?;
         if late_ro && plan.dest != Path::new("/dev") {
-            make_readonly(&mnt)?;
+            ops.make_readonly(mnt.as_fd())?;
         }
     }
-    fdmount::attach(&mnt, &target)?;
-    fdmount::set_propagation(&mnt, &opts.propagation)
+    ops.attach(mnt.as_fd(), target.as_fd())?;
+    ops.set_propagation(mnt.as_fd(), &opts.propagation)
 }
 
 /// procfs and sysfs go on a plain directory or nowhere: a symlink there (even one that
