@@ -91,8 +91,8 @@ mod tests {
     /// the create's bind over it goes, a foreign bind over the create's is refused.
     #[test]
     fn detach_takes_only_the_containers_bind() {
-        if !nix::unistd::geteuid().is_root() {
-            return;
+        if !crate::security::testutil::is_root() {
+            return crate::security::testutil::skip("needs root to bind");
         }
         let dir = std::env::temp_dir().join(format!("hull-hostns-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sub")).unwrap();

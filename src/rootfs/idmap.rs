@@ -370,8 +370,8 @@ mod tests {
     fn this_kernel_has_idmapped_mounts() {
         // Every kernel hull is tested on (6.1 and later) has mount_setattr; the tests run as
         // the host's root, which may id-map a mount.
-        if !nix::unistd::geteuid().is_root() {
-            return;
+        if !crate::security::testutil::is_root() {
+            return crate::security::testutil::skip("needs root");
         }
         assert!(supported());
     }
@@ -389,8 +389,8 @@ mod tests {
     /// A user namespace made for a mapping carries exactly that mapping.
     #[test]
     fn a_mapping_gets_its_own_user_namespace() {
-        if !nix::unistd::geteuid().is_root() {
-            return;
+        if !crate::security::testutil::is_root() {
+            return crate::security::testutil::skip("needs root");
         }
         let fd = userns_with(
             &[map(0, 100000, 1000)],

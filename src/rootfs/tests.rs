@@ -40,16 +40,14 @@ fn own_pid_in(procs: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
+use crate::security::testutil::{is_root, skip};
 
-/// Skips a test that needs root (and a kernel with the new mount API) when not root.
+/// Skips a test that needs root (and a kernel with the new mount API) when not root, saying
+/// so (`skip`). What these tests decide without root is covered by `seam_tests`.
 macro_rules! require_root {
     () => {
         if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
+            return skip("needs root");
         }
     };
 }
@@ -442,8 +440,7 @@ fn default_config_works() {
 fn cgroup_v1_binds_own_hierarchies_without_cgroupns() {
     require_root!();
     if super::cgroup::host_is_unified() {
-        eprintln!("skipped: cgroup v2 host");
-        return;
+        return skip("cgroup v1 hierarchies: this host is cgroup v2");
     }
     let b = Bundle::new("cgroup");
     let spec = b.spec(vec![

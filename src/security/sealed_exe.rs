@@ -245,9 +245,8 @@ mod tests {
 
     #[test]
     fn read_only_clone_refuses_writes() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: open_tree needs root");
-            return;
+        if !crate::security::testutil::is_root() {
+            return crate::security::testutil::skip("open_tree needs root");
         }
         let clone = read_only_clone(&self_exe()).unwrap();
         assert_eq!(protection(&clone).unwrap(), Some(Protection::ReadOnlyMount));

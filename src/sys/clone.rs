@@ -107,13 +107,11 @@ mod tests {
 
     #[test]
     fn child_is_born_in_the_cgroup() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root to create a cgroup");
-            return;
+        if !crate::security::testutil::is_root() {
+            return crate::security::testutil::skip("needs root to create a cgroup");
         }
         let Some(own) = own_unified() else {
-            eprintln!("skipped: no cgroup2 mount");
-            return;
+            return crate::security::testutil::skip("no cgroup2 mount");
         };
         let dir = own.join(format!("hull-clone3-{}", std::process::id()));
         std::fs::create_dir(&dir).unwrap();
@@ -138,7 +136,9 @@ mod tests {
             Err(e) => {
                 std::fs::remove_dir(&dir).unwrap();
                 assert!(clone3_unavailable(e), "clone3: {e}");
-                eprintln!("skipped: clone3 with CLONE_INTO_CGROUP unavailable ({e})");
+                crate::security::testutil::skip(&format!(
+                    "clone3 with CLONE_INTO_CGROUP unavailable ({e})"
+                ));
             }
         }
     }
