@@ -7,6 +7,9 @@
 //!   (offsets cannot change once a process lives in the namespace);
 //! - a new cgroup namespace is unshared by init once the parent has put it in its cgroup, so the
 //!   container's cgroup root is its own cgroup.
+//!
+//! A user namespace given by path is joined before the clone, by an intermediate process
+//! (`process::spawn`), so the namespaces the clone makes are owned by it.
 
 use std::fs::File;
 use std::os::fd::AsFd;
