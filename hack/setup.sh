@@ -9,6 +9,7 @@ packages=(
   build-essential pkg-config libseccomp-dev   # building hull (libseccomp crate)
   busybox-static                              # the rootfs of test and demo containers
   runc crun                                   # reference runtimes for differential tests
+  criu                                        # checkpoint/restore (the VM lane runs it)
   jq                                          # scripts read JSON
   dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data

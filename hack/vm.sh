@@ -111,8 +111,13 @@ extract_vmlinux() {
 # Kernel modules the guests need and Debian builds as modules, in load order (dependencies
 # first, from modules.dep): the virtio-mmio transport of microvm's devices, 9p for the share,
 # ext4 (with crc32c) and virtio_blk for the systemd image, overlay for containers' rootfs,
-# dummy for linux.netDevices (the development hosts have no dummy module).
-modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay dummy)
+# dummy for linux.netDevices (the development hosts have no dummy module); for criu, what a
+# host would load on demand (the guest has no modprobe): nf_tables (its start-up probe, its
+# network lock), nf_conntrack_netlink (it saves the conntrack table), the socket diag modules
+# it reads sockets through, tun and veth (`criu check`).
+modules_wanted=(virtio_mmio 9pnet_virtio 9p virtio_blk crc32c_generic ext4 overlay dummy
+  nf_tables nf_conntrack_netlink unix_diag netlink_diag inet_diag tcp_diag udp_diag raw_diag
+  af_packet_diag tun veth)
 module_order() {  # prints module paths relative to the modules dir
   local dir seen=" " order=()
   dir=$sysroot/lib/modules/$(kver)
@@ -142,15 +147,20 @@ ship() {  # ship ROOT FILE...
 }
 
 # The initramfs common to both modes: busybox-static, the modules, bash and jq with their
-# libraries (the test scripts are bash and read JSON), and /init.
+# libraries (the test scripts are bash and read JSON), criu with its libraries (checkpoint and
+# restore: the host's kernel cannot dump, the guest's can) and GNU tar (criu saves tmpfs
+# contents with options busybox's tar lacks; PATH has /usr/bin before /bin), and /init.
+criu_bin=/usr/sbin/criu
 build_initramfs() {
   local out=$cache/initramfs.cpio stamp
-  stamp="$(kver) $(sha256sum "$0" "$repo/hack/vm/init" /bin/busybox | cut -c1-16 | tr '\n' ' ')"
+  [ -x "$criu_bin" ] || die "$criu_bin is missing: install criu (hack/setup.sh does)"
+  # Keyed by every file copied in, so a changed binary (or this script) rebuilds it.
+  stamp="$(kver) $(sha256sum "$0" "$repo/hack/vm/init" /bin/busybox "$criu_bin" /usr/bin/tar | cut -c1-16 | tr '\n' ' ')"
   [ -e "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ] && return 0
   local root=$cache/initramfs m
   rm -rf "$root" && mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,newroot,lib/modules}
   cp /bin/busybox "$root/bin/busybox"
-  ship "$root" /bin/bash /usr/bin/jq
+  ship "$root" /bin/bash /usr/bin/jq "$criu_bin" /usr/bin/tar
   for a in $("$root/bin/busybox" --list); do
     [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
   done

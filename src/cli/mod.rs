@@ -1,5 +1,6 @@
 //! The command line: runc's subcommands, flags and exit codes, one module per subcommand.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -117,16 +119,22 @@ pub enum Command {
     Spec(spec::Args),
     /// Show the enabled features
     Features(features::Args),
+    /// Checkpoint a running container (through criu)
+    Checkpoint(Box<checkpoint::Args>),
+    /// Restore a container from a previous checkpoint (through criu)
+    Restore(Box<restore::Args>),
 }
 
 impl Command {
     /// Whether the command makes processes inside a container (init, exec'd processes).
-    /// Exhaustive on purpose: a new subcommand (restore, say) must decide here whether it
-    /// needs the runtime binary protection.
+    /// Exhaustive on purpose: a new subcommand must decide here whether it needs the runtime
+    /// binary protection. restore counts: the runtime waits beside the restored tree (and,
+    /// with a shared pid namespace, within its reach) as it does beside a created init.
     fn forks_into_container(&self) -> bool {
         match self {
-            Command::Create(_) | Command::Run(_) | Command::Exec(_) => true,
-            Command::Start(_)
+            Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Restore(_) => true,
+            Command::Checkpoint(_)
+            | Command::Start(_)
             | Command::State(_)
             | Command::List(_)
             | Command::Kill(_)
@@ -144,12 +152,15 @@ impl Command {
 
 /// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
-    let argv = normalize_args(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(argv) {
+    let (argv, subcommand) = normalize(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+            let mut code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
+            if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                code = help_status(&argv, subcommand.as_deref());
+            }
             return code;
         }
     };
@@ -204,10 +215,38 @@ pub fn run() -> i32 {
         Command::Events(a) => events::run(g, a),
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
+        Command::Checkpoint(a) => checkpoint::run(g, *a),
+        Command::Restore(a) => restore::run(g, *a),
     };
     match result {
         Ok(code) => code,
         Err(e) => fail(&e, 1),
+    }
+}
+
+/// podman takes `checkpoint --help` exiting 0 as "this runtime can checkpoint": where criu
+/// is missing or `criu check` fails (an unsupported kernel, no root), checkpoint and restore
+/// print their help and exit 1, saying why.
+fn help_status(argv: &[std::ffi::OsString], subcommand: Option<&str>) -> i32 {
+    let Some(sub) = subcommand.filter(|s| matches!(*s, "checkpoint" | "restore")) else {
+        return 0;
+    };
+    // The global --criu, given before the subcommand.
+    let words: Vec<&str> = argv.iter().filter_map(|a| a.to_str()).collect();
+    let mut criu = None;
+    for (i, w) in words.iter().enumerate().take_while(|(_, w)| **w != sub) {
+        if let Some(v) = w.strip_prefix("--criu=") {
+            criu = Some(v);
+        } else if *w == "--criu" {
+            criu = words.get(i + 1).copied();
+        }
+    }
+    match crate::criu::Criu::new(criu).check() {
+        Ok(()) => 0,
+        Err(why) => {
+            eprintln!("checkpoint/restore cannot work on this host: {why}");
+            1
+        }
     }
 }
 
@@ -271,48 +310,126 @@ fn print_version() {
 }
 
 /// Go's flag parser (which runc's callers grew up with) accepts `-bundle x` for `--bundle x`.
-/// Rewrite single-dash long options hull knows into the double-dash form, up to the first
-/// `--` (what follows belongs to the container's command).
+/// Rewrite single-dash long options into the double-dash form, each checked against the
+/// options of the command it is given to (the global ones before the subcommand, the
+/// subcommand's after it), until the container's own command starts: the first word of a
+/// trailing argument list (`exec ID CMD ARGS...`) or a `--`. From there on every word is the
+/// container's, passed on unchanged: `exec ID sh -c '...' x -user root` gives the process
+/// `-user root`, as runc does. Values of options are never rewritten (`--pids-limit -1`).
+/// The trailing list starts right after the positionals before it, whatever its first word
+/// looks like: runc's `exec` and `ps` stop reading options at the id (urfave/cli's
+/// SkipArgReorder), so `exec ID -user 0 id` runs `-user`, and `ps ID -f` hands `-f` to ps;
+/// hull marks the spot with a `--` of its own for clap.
 pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let longs = long_flag_names();
-    let mut out = Vec::with_capacity(argv.len());
-    let mut rewriting = true;
-    for (i, arg) in argv.into_iter().enumerate() {
-        let Some(s) = arg.to_str().filter(|_| rewriting && i > 0) else {
-            out.push(arg);
-            continue;
-        };
-        if s == "--" {
-            rewriting = false;
-            out.push(arg);
-            continue;
-        }
-        if let Some(body) = s.strip_prefix('-').filter(|b| !b.starts_with('-')) {
-            let name = body.split('=').next().unwrap_or(body);
-            if name.len() > 1 && longs.iter().any(|l| l == name) {
-                out.push(format!("-{s}").into());
-                continue;
-            }
-        }
-        out.push(arg);
-    }
-    out
+    normalize(argv).0
 }
 
-fn long_flag_names() -> Vec<String> {
-    fn collect(cmd: &clap::Command, out: &mut Vec<String>) {
-        for a in cmd.get_arguments() {
-            if let Some(l) = a.get_long() {
-                out.push(l.to_string());
+/// `normalize_args`, and the subcommand's name when there is one.
+fn normalize(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Option<String>) {
+    // Built, so the generated --help and the help subcommand are known too.
+    let mut root = Cli::command();
+    root.build();
+    let root = root;
+    let mut cmd = &root;
+    let mut positionals = 0;
+    let mut subcommand = None;
+    let mut out = Vec::with_capacity(argv.len());
+    let mut words = argv.into_iter();
+    out.extend(words.next());
+    while let Some(word) = words.next() {
+        let Some(s) = word.to_str().map(str::to_owned) else {
+            out.push(word);
+            continue;
+        };
+        let s = s.as_str();
+        if s == "--" {
+            out.push(word);
+            break;
+        }
+        if let Some(body) = s.strip_prefix("--") {
+            let takes_value = option(cmd, body).is_some_and(takes_value);
+            out.push(word);
+            if takes_value && !body.contains('=') {
+                out.extend(words.next());
+            }
+            continue;
+        }
+        if let Some(body) = s.strip_prefix('-').filter(|b| !b.is_empty()) {
+            if let Some(long) = option(cmd, body).filter(|_| name_of(body).len() > 1) {
+                let takes_value = takes_value(long);
+                out.push(format!("-{s}").into());
+                if takes_value && !body.contains('=') {
+                    out.extend(words.next());
+                }
+                continue;
+            }
+            // Short options: the last one of a cluster may take the next word as its value.
+            let last = body.chars().last().expect("not empty");
+            let takes_value = body.chars().count() == 1
+                && cmd
+                    .get_arguments()
+                    .any(|a| a.get_short() == Some(last) && takes_value(a));
+            out.push(word);
+            if takes_value {
+                out.extend(words.next());
+            }
+            continue;
+        }
+        // A word that is not an option: the subcommand, or one of its positionals.
+        if std::ptr::eq(cmd, &root) {
+            match root.find_subcommand(s) {
+                Some(sub) => {
+                    cmd = sub;
+                    subcommand = Some(sub.get_name().to_string());
+                    positionals = 0;
+                    out.push(word);
+                    continue;
+                }
+                None => {
+                    out.push(word);
+                    break;
+                }
             }
         }
-        for sub in cmd.get_subcommands() {
-            collect(sub, out);
+        let trailing = |n| {
+            cmd.get_positionals()
+                .nth(n)
+                .is_some_and(|a| a.is_trailing_var_arg_set())
+        };
+        if trailing(positionals) {
+            out.push(word);
+            break;
+        }
+        out.push(word);
+        positionals += 1;
+        if trailing(positionals) {
+            let rest: Vec<_> = words.by_ref().collect();
+            if !rest.is_empty() {
+                out.push("--".into());
+                out.extend(rest);
+            }
+            break;
         }
     }
-    let mut out = Vec::new();
-    collect(&Cli::command(), &mut out);
-    out
+    out.extend(words);
+    (out, subcommand)
+}
+
+/// `name` or `name=value` without its dashes.
+fn name_of(body: &str) -> &str {
+    body.split('=').next().unwrap_or(body)
+}
+
+/// The option of `cmd` with this long name.
+fn option<'a>(cmd: &'a clap::Command, body: &str) -> Option<&'a clap::Arg> {
+    let name = name_of(body);
+    cmd.get_arguments().find(|a| {
+        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|l| l.contains(&name))
+    })
+}
+
+fn takes_value(a: &clap::Arg) -> bool {
+    a.get_action().takes_values()
 }
 
 /// Opens and loads a container for the commands that take an existing id.
@@ -397,6 +514,108 @@ mod tests {
             norm(&["hull", "kill", "id", "-9"]),
             ["hull", "kill", "id", "-9"]
         );
+    }
+
+    #[test]
+    fn the_containers_command_is_never_rewritten() {
+        // runc: `exec ID sh -c 'echo "$@"' x -user root` prints "-user root".
+        assert_eq!(
+            norm(&[
+                "hull",
+                "exec",
+                "c",
+                "sh",
+                "-c",
+                "echo \"$@\"",
+                "x",
+                "-user",
+                "root"
+            ]),
+            [
+                "hull",
+                "exec",
+                "c",
+                "--",
+                "sh",
+                "-c",
+                "echo \"$@\"",
+                "x",
+                "-user",
+                "root"
+            ]
+        );
+        // Options before the id, in both spellings; their values are kept as they are. After
+        // the id every word is the command's (runc's exec stops reading options there): a
+        // `--` marks the spot for clap, also before a `--` of the caller's, which is the
+        // command's first word under runc.
+        assert_eq!(
+            norm(&[
+                "hull", "exec", "-user", "1", "-env", "-cwd", "c", "-cwd", "/tmp", "id", "-cwd"
+            ]),
+            [
+                "hull", "exec", "--user", "1", "--env", "-cwd", "c", "--", "-cwd", "/tmp", "id",
+                "-cwd"
+            ]
+        );
+        assert_eq!(
+            norm(&["hull", "exec", "-u", "-user", "c", "--", "-tty"]),
+            ["hull", "exec", "-u", "-user", "c", "--", "--", "-tty"]
+        );
+        // A word that is an option of another subcommand is not this one's.
+        assert_eq!(
+            norm(&["hull", "run", "-bundle", "b", "c", "-user"]),
+            ["hull", "run", "--bundle", "b", "c", "-user"]
+        );
+        // ps, as runc's, hands every word after the id to ps(1).
+        assert_eq!(
+            norm(&["hull", "ps", "-format", "json", "c", "-ef"]),
+            ["hull", "ps", "--format", "json", "c", "--", "-ef"]
+        );
+        assert_eq!(
+            norm(&["hull", "ps", "c", "-format", "json"]),
+            ["hull", "ps", "c", "--", "-format", "json"]
+        );
+        assert_eq!(norm(&["hull", "exec", "c"]), ["hull", "exec", "c"]);
+        // Options after the id of create and run still are (urfave/cli moves them before the
+        // arguments there).
+        assert_eq!(
+            norm(&["hull", "create", "c", "-bundle", "b", "-pid-file", "p"]),
+            ["hull", "create", "c", "--bundle", "b", "--pid-file", "p"]
+        );
+        assert_eq!(
+            norm(&["hull", "-log-format=json", "-help"]),
+            ["hull", "--log-format=json", "--help"]
+        );
+    }
+
+    #[test]
+    fn exec_gets_the_command_unchanged() {
+        let argv = normalize_args(
+            [
+                "hull",
+                "exec",
+                "-user",
+                "0",
+                "c",
+                "sh",
+                "-c",
+                "echo \"$@\"",
+                "x",
+                "-user",
+                "root",
+            ]
+            .iter()
+            .map(|s| s.into())
+            .collect(),
+        );
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Exec(a)) => {
+                assert_eq!(a.user.as_deref(), Some("0"));
+                assert_eq!(a.id, "c");
+                assert_eq!(a.command, ["sh", "-c", "echo \"$@\"", "x", "-user", "root"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -261,6 +261,24 @@ pub fn join_sub(state: &State, pid: i32, entries: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The cgroup CRIU freezes the container in while it dumps (without one it stops each task
+/// with ptrace, racing forks): v1's freezer hierarchy, or the v2 cgroup itself.
+pub fn freezer_path(state: &State) -> Option<std::path::PathBuf> {
+    let saved: hull_cgroups::Saved = serde_json::from_value(state.cgroup.clone()?).ok()?;
+    let saved = match saved {
+        hull_cgroups::Saved::Systemd { fs, .. } => *fs,
+        other => other,
+    };
+    match saved {
+        hull_cgroups::Saved::V1 { paths } => paths
+            .into_iter()
+            .find(|(key, _)| key.split(',').any(|c| c == "freezer"))
+            .map(|(_, p)| p),
+        hull_cgroups::Saved::V2 { path } => Some(path),
+        hull_cgroups::Saved::Systemd { .. } => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,12 +48,26 @@ pub struct Created {
     pub console: Option<std::os::fd::OwnedFd>,
 }
 
-pub fn create(opts: &Options) -> Result<Created> {
-    // 1. Validate: nothing on the system changes until the whole config has been checked.
+/// What `create` (and `restore`, which runs the same checks) knows once the bundle, the
+/// config and the command line have been checked, before anything exists.
+pub struct Checked {
+    pub bundle: PathBuf,
+    pub spec: Spec,
+    pub terminal: Option<init::Terminal>,
+    /// The rootfs's absolute host path.
+    pub rootfs: PathBuf,
+    pub ns: namespaces::Plan,
+    pub cgroup: Option<Box<dyn cgroup::Manager>>,
+    pub seccomp: Option<crate::security::seccomp::Program>,
+    pub resctrl: Option<crate::resctrl::Saved>,
+}
+
+/// Step 1, validate: nothing on the system changes until the whole config has been checked.
+pub fn check(opts: &Options) -> Result<Checked> {
     state::validate_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(|e| Error::invalid(format!("bundle {}: {e}", opts.bundle.display())))?;
-    let mut spec = crate::spec::load(&bundle)?;
+    let spec = crate::spec::load(&bundle)?;
     crate::spec::validate(&spec, true)?;
     crate::process::attrs::check_labels(
         spec.process()
@@ -64,10 +78,10 @@ pub fn create(opts: &Options) -> Result<Created> {
             .and_then(|l| l.mount_label().as_deref()),
     )?;
     let terminal = terminal(&spec, opts)?;
-    let rootfs_path = crate::spec::rootfs_path(&spec, &bundle)?;
+    let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
     Rootfs {
         spec: &spec,
-        root: rootfs_path.clone(),
+        root: rootfs.clone(),
         bundle: bundle.clone(),
         no_pivot: opts.no_pivot,
         idmapped: Default::default(),
@@ -77,6 +91,30 @@ pub fn create(opts: &Options) -> Result<Created> {
     let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
     let resctrl = crate::resctrl::plan(&spec, &opts.id)?;
     let seccomp = compile_seccomp(&spec, &opts.root)?;
+    Ok(Checked {
+        bundle,
+        spec,
+        terminal,
+        rootfs,
+        ns,
+        cgroup,
+        seccomp,
+        resctrl,
+    })
+}
+
+pub fn create(opts: &Options) -> Result<Created> {
+    // 1. Validate.
+    let Checked {
+        bundle,
+        mut spec,
+        terminal,
+        rootfs: rootfs_path,
+        ns,
+        cgroup,
+        seccomp,
+        resctrl,
+    } = check(opts)?;
     // What the runtime itself adds to the config comes after the user's config was checked.
     let notify_socket = crate::io::notify::from_env();
     if notify_socket.is_some() {
@@ -145,6 +183,8 @@ pub fn create(opts: &Options) -> Result<Created> {
             .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
         notify_socket,
         creating: true,
+        // Init is a fork of this process: its stdio are ours until it sets up a terminal.
+        external_descriptors: state::stdio_links(),
         resctrl: resctrl.clone(),
         rootfs_mount,
     };

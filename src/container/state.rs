@@ -15,6 +15,8 @@ use crate::{Context, Error, Result};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// Where a restore binds the rootfs for CRIU, in the state directory.
+pub const CRIU_ROOT: &str = "criu-root";
 
 /// What `start` writes to the exec fifo: init may go on.
 pub const FIFO_GO: &[u8] = b"1";
@@ -107,6 +109,11 @@ pub struct State {
     /// The caller's NOTIFY_SOCKET, when it passed one: `start` relays READY=1 to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_socket: Option<PathBuf>,
+    /// What stood behind the stdio the runtime's caller gave the container (`pipe:[1234]`, a
+    /// path), as runc keeps them: a checkpoint saves them (descriptors.json) so that a restore
+    /// can put its own caller's stdio in the place of those pipes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_descriptors: Vec<String>,
     /// Written by a create that has not finished: what it is about to make is recorded here
     /// (the cgroup) before it is made, so that `delete` can remove what a create killed part
     /// way left behind.
@@ -356,8 +363,28 @@ impl Dir {
     /// Removes the directory and everything in it. Anything mounted at or under it (in this
     /// mount namespace) is detached first: removing files must never reach into a mount.
     pub fn remove(self) -> Result<()> {
+        // (A restore killed while CRIU worked leaves the rootfs bound at criu-root.)
         unmount_under(&self.path)?;
         fs::remove_dir_all(&self.path).with_ctx(|| format!("remove {}", self.path.display()))
+    }
+}
+
+/// Unbinds a restore's root (every mount stacked there) and removes its directory; an error
+/// if it cannot, since the directory then still shows the rootfs.
+pub fn remove_criu_root(path: &Path) -> Result<()> {
+    use rustix::mount::{unmount, UnmountFlags};
+    for _ in 0..16 {
+        match unmount(path, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW) {
+            Ok(()) => continue,
+            // EINVAL: not a mount point (any more).
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => break,
+            Err(e) => return Err(e).with_ctx(|| format!("unmount {}", path.display())),
+        }
+    }
+    match fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::os(format!("remove {}", path.display()), e)),
     }
 }
 
@@ -417,6 +444,17 @@ fn unmount_under(dir: &Path) -> Result<()> {
         "{}: mounts keep appearing in the state directory",
         dir.display()
     )))
+}
+
+/// What this process's fds 0, 1 and 2 are, as /proc shows them (empty for a closed one).
+pub fn stdio_links() -> Vec<String> {
+    (0..3)
+        .map(|fd| {
+            fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Facts about a live process read from /proc/PID/stat.
@@ -564,6 +602,27 @@ mod tests {
             s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T',
             "{s}"
         );
+    }
+
+    #[test]
+    fn remove_unbinds_a_restores_root_first() {
+        if !nix::unistd::geteuid().is_root() {
+            panic!("this test binds a directory: run it as root");
+        }
+        let base = std::env::temp_dir().join(format!("hull-criu-root-{}", std::process::id()));
+        let rootfs = base.join("rootfs");
+        fs::create_dir_all(&rootfs).unwrap();
+        fs::write(rootfs.join("keep"), "x").unwrap();
+        let dir = Dir::create(&base.join("state"), "c").unwrap();
+        let at = dir.path.join(CRIU_ROOT);
+        fs::create_dir(&at).unwrap();
+        rustix::mount::mount_bind(&rootfs, &at).unwrap();
+        assert!(at.join("keep").exists());
+        // What a restore killed mid-way leaves; removing it must not empty the rootfs.
+        dir.remove().unwrap();
+        assert!(!base.join("state/c").exists());
+        assert_eq!(fs::read_to_string(rootfs.join("keep")).unwrap(), "x");
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -156,8 +156,14 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
 
     plan.rootfs.pivot()?;
     log::debug("init: pivoted into the rootfs");
-    if let Some(terminal) = &plan.terminal {
-        setup_terminal(plan.process, terminal, chan, true)?;
+    match &plan.terminal {
+        Some(terminal) => setup_terminal(plan.process, terminal, chan, true)?,
+        // A session of its own, with a terminal or without, as runc's init has: the caller's
+        // terminal signals reach the runtime, not the container, and CRIU can dump the
+        // container without --shell-job (a session leader outside it would stop it).
+        None => {
+            nix::unistd::setsid().ctx("setsid")?;
+        }
     }
     ensure_cwd(plan.process)?;
     set_identity(plan.spec)?;

@@ -10,6 +10,7 @@
 
 mod cgroup;
 mod copyup;
+pub mod criu;
 mod devices;
 mod fdmount;
 pub(crate) mod hostns;
