@@ -367,8 +367,10 @@ fn shared_with(pod: i64, lines: &[&str]) -> Vec<String> {
 /// pod's user namespace, so the member's mounts and hostname can be set up. Run by runc and
 /// by hull side by side: the maps, ids, pid, hostname, the owner of a file on its tmpfs and
 /// which namespaces it shares read the same. The member's config repeats the pod's mappings,
-/// as containerd and CRI-O write it (runc 1.1 required them; runc 1.4 and hull take them only
-/// when they are the namespace's own); hull runs it without them too.
+/// as containerd and CRI-O write it: runc 1.1.5 requires them ("User namespaces enabled, but
+/// no uid mappings found") and takes mappings that are not the namespace's without a word;
+/// runc 1.4 and hull take them only when they are the namespace's own, and hull runs it
+/// without them too (as runc 1.4 does).
 #[test]
 fn a_pod_member_joins_the_pods_user_namespace_as_runc_does() {
     const NS: [&str; 6] = ["user", "net", "ipc", "mnt", "pid", "uts"];
@@ -525,4 +527,55 @@ fn a_failed_pod_member_leaves_nothing() {
     assert!(err.contains("/missing"), "{err}");
     assert_eq!(rt.ids(), std::slice::from_ref(&pod_id));
     ok(&rt.cmd(&["delete", "-f", &pod_id]));
+}
+
+/// `exec` into a pod's second container reaches its own pid and uts namespaces through the
+/// pod's user namespace, as root there.
+#[test]
+fn a_pod_member_is_execd_into() {
+    let rt = Runtime::new();
+    let mut pod = Bundle::sh("sleep 60");
+    with_user_namespace(&mut pod, 100000, 65536);
+    let pod_id = unique("pod");
+    ok(&rt.run_detached(&pod_id, &pod));
+    let pid = rt.state(&pod_id).unwrap()["pid"].as_i64().unwrap();
+    let mut b = Bundle::sh("sleep 60");
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"},
+    ]);
+    b.config["hostname"] = json!("member");
+    b.save();
+    let id = unique("member");
+    ok(&rt.run_detached(&id, &b));
+    let out = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; hostname; cat /proc/self/uid_map; echo $$",
+    ]);
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let same = |ns: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap()
+            == std::fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap()
+    };
+    let (user, pidns) = (same("user"), same("pid"));
+    ok(&rt.cmd(&["delete", "-f", &id]));
+    ok(&rt.cmd(&["delete", "-f", &pod_id]));
+    let text = ok(&out);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines[..3], ["0", "member", "0 100000 65536"], "{text}");
+    let exec_pid: u32 = lines[3].parse().unwrap();
+    assert!(
+        exec_pid > 1 && exec_pid < 100,
+        "in the member's pid namespace: {exec_pid}"
+    );
+    assert!(
+        user && !pidns,
+        "the pod's user namespace, a pid namespace of its own"
+    );
 }
