@@ -263,6 +263,53 @@ fn list_formats() {
     assert!(lines.next().unwrap().starts_with(&id));
 }
 
+/// A reader that has gone away (`hull list | head -0`): runc (a Go program) dies of SIGPIPE
+/// with nothing on stderr, and so must hull: no panic, no abort, no error message. The same
+/// commands under runc are checked first, on runc's own root, so the test says what runc does.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let b = Bundle::sh("echo never");
+    let closed_pipe = || {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        std::process::Stdio::from(writer)
+    };
+    let runc = Runtime::with_bin("/usr/sbin/runc".into());
+    let hull = Runtime::new();
+    for rt in [&runc, &hull] {
+        let id = unique("pipe");
+        ok(&rt.create(&id, &b));
+        let pid = rt.state(&id).unwrap()["pid"].to_string();
+        for args in [
+            &["list"][..],
+            &["list", "-q"],
+            &["list", "--format", "json"],
+            &["state", &id],
+            &["ps", "--format", "json", &id],
+            &["ps", &id],
+        ] {
+            let out = rt
+                .command()
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(closed_pipe())
+                .output()
+                .unwrap();
+            let who = format!("{} {args:?}", rt.bin.display());
+            assert_eq!(
+                out.status.signal(),
+                Some(libc::SIGPIPE),
+                "{who}: {:?}",
+                out.status
+            );
+            assert_eq!(stderr(&out), "", "{who}");
+        }
+        // The container is there and intact: nothing was left half-done.
+        assert_eq!(rt.state(&id).unwrap()["pid"].to_string(), pid);
+    }
+}
+
 #[test]
 fn version_and_features() {
     let rt = Runtime::new();

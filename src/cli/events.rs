@@ -50,13 +50,13 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         if let Some(d) = data {
             e["data"] = d;
         }
-        println!("{e}");
+        super::outln!("{e}")
     };
     if a.stats {
         event(
             "stats",
             Some(serde_json::to_value(cgroup::call(cg.stats())?)?),
-        );
+        )?;
         return Ok(0);
     }
     drop(dir);
@@ -73,7 +73,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             event(
                 "stats",
                 Some(serde_json::to_value(cgroup::call(cg.stats())?)?),
-            );
+            )?;
             next_stats = Instant::now() + interval;
         }
         let Some(init) = &init else {
@@ -100,13 +100,13 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         if oom_ready {
             let taken = watch.as_mut().map(|w| w.take()).transpose();
             match cgroup::call(taken.map(Option::flatten))? {
-                Some(n) => (0..n).for_each(|_| event("oom", None)),
+                Some(n) => (0..n).try_for_each(|_| event("oom", None))?,
                 None => watch = None,
             }
         } else if watch.is_none() {
             let now = cgroup::call(cg.stats())?.memory.oom_kill;
             if now > ooms {
-                (ooms..now).for_each(|_| event("oom", None));
+                (ooms..now).try_for_each(|_| event("oom", None))?;
             }
             ooms = now;
         }

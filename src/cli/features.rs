@@ -6,9 +6,9 @@ use super::Global;
 pub struct Args {}
 
 pub fn run(_g: &Global, _a: Args) -> anyhow::Result<i32> {
-    println!(
+    super::outln!(
         "{}",
         serde_json::to_string_pretty(&crate::features::document())?
-    );
+    )?;
     Ok(0)
 }

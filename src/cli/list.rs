@@ -26,14 +26,14 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     }
     if a.quiet {
         for (st, _) in &rows {
-            println!("{}", st.id);
+            super::outln!("{}", st.id)?;
         }
         return Ok(0);
     }
     match a.format.as_str() {
         "json" => {
             let list: Vec<_> = rows.iter().map(|(st, status)| st.public(*status)).collect();
-            println!("{}", serde_json::to_string(&list)?);
+            super::outln!("{}", serde_json::to_string(&list)?)?;
         }
         "table" => {
             let mut table =
@@ -49,7 +49,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
                     p.owner.to_string(),
                 ]);
             }
-            print_table(&table);
+            print_table(&table)?;
         }
         other => anyhow::bail!("invalid format option: {other}"),
     }
@@ -57,7 +57,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
 }
 
 /// Columns padded like Go's tabwriter with runc's settings (min width 12, padding 1).
-fn print_table(rows: &[[String; 6]]) {
+fn print_table(rows: &[[String; 6]]) -> anyhow::Result<()> {
     let mut widths = [0usize; 6];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -73,6 +73,7 @@ fn print_table(rows: &[[String; 6]]) {
                 line.push_str(&format!("{cell:<width$}", width = widths[i]));
             }
         }
-        println!("{}", line.trim_end());
+        super::outln!("{}", line.trim_end())?;
     }
+    Ok(())
 }

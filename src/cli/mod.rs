@@ -152,13 +152,14 @@ impl Command {
 
 /// Parses argv, runs the subcommand, and returns the process exit code.
 pub fn run() -> i32 {
-    let (argv, subcommand) = normalize(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(&argv) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match parse(argv.clone()) {
         Ok(cli) => cli,
         Err(e) => {
             let mut code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
             if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                let (argv, subcommand) = normalize(&mut Cli::command(), argv);
                 code = help_status(&argv, subcommand.as_deref());
             }
             return code;
@@ -224,6 +225,115 @@ pub fn run() -> i32 {
     }
 }
 
+/// Parses argv. Building clap's tree of all fifteen subcommands with every argument (and
+/// dropping it again) was 43% of a short command's instructions, so a command line that names
+/// its subcommand is first parsed with a tree of the global flags and that subcommand alone.
+/// Anything else (no subcommand, help, an unknown name, an error of any kind) is parsed
+/// again with the whole tree, so that help, suggestions, errors and exit codes are clap's
+/// exactly as before.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let one = subcommand_named(&argv).and_then(|name| {
+        let mut cmd = command_with(name);
+        let (argv, _) = normalize(&mut cmd, argv.clone());
+        let matches = cmd.try_get_matches_from_mut(argv).ok()?;
+        Cli::from_arg_matches(&matches).ok()
+    });
+    match one {
+        Some(cli) => Ok(cli),
+        None => {
+            let mut cmd = Cli::command();
+            let (argv, _) = normalize(&mut cmd, argv);
+            let matches = cmd.try_get_matches_from_mut(argv)?;
+            Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+        }
+    }
+}
+
+/// The global flags that take a value (as `--flag value`): what the scan for the subcommand
+/// steps over.
+const GLOBAL_VALUE_FLAGS: &[&str] = &[
+    "log",
+    "log-format",
+    "root",
+    "criu",
+    "rootless",
+    "cgroup-manager",
+];
+
+/// The subcommand argv names, when it names one plainly: the first word after the global
+/// flags, with no help asked for anywhere (help lists the other subcommands).
+fn subcommand_named(argv: &[std::ffi::OsString]) -> Option<&'static str> {
+    let mut words = argv.iter().skip(1).map(|a| a.to_str());
+    let name = loop {
+        let word = words.next()??;
+        let Some(flag) = word.strip_prefix('-') else {
+            break word;
+        };
+        let flag = flag.strip_prefix('-').unwrap_or(flag);
+        if !flag.contains('=') && GLOBAL_VALUE_FLAGS.contains(&flag) {
+            words.next()?;
+        }
+    };
+    if argv
+        .iter()
+        .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "help")))
+    {
+        return None;
+    }
+    SUBCOMMANDS.iter().copied().find(|&n| n == name)
+}
+
+const SUBCOMMANDS: &[&str] = &[
+    "create",
+    "start",
+    "run",
+    "exec",
+    "state",
+    "list",
+    "kill",
+    "delete",
+    "pause",
+    "resume",
+    "ps",
+    "update",
+    "events",
+    "spec",
+    "features",
+    "checkpoint",
+    "restore",
+];
+
+/// The root command (as derived for [`Cli`]) with the one subcommand `name`.
+fn command_with(name: &'static str) -> clap::Command {
+    use clap::Args;
+    let root = clap::Command::new("hull")
+        .disable_version_flag(true)
+        .args_override_self(true);
+    let root = Global::augment_args(root);
+    let sub = clap::Command::new(name);
+    let sub = match name {
+        "create" => create::Args::augment_args(sub),
+        "start" => start::Args::augment_args(sub),
+        "run" => run::Args::augment_args(sub),
+        "exec" => exec::Args::augment_args(sub),
+        "state" => state::Args::augment_args(sub),
+        "list" => list::Args::augment_args(sub),
+        "kill" => kill::Args::augment_args(sub),
+        "delete" => delete::Args::augment_args(sub),
+        "pause" | "resume" => pause::Args::augment_args(sub),
+        "ps" => ps::Args::augment_args(sub),
+        "update" => update::Args::augment_args(sub),
+        "events" => events::Args::augment_args(sub),
+        "spec" => spec::Args::augment_args(sub),
+        "checkpoint" => checkpoint::Args::augment_args(sub),
+        "restore" => restore::Args::augment_args(sub),
+        _ => features::Args::augment_args(sub),
+    };
+    root.subcommand(sub)
+}
+
+/// `--preserve-fds` (and LISTEN_FDS for create and run, as runc) checked and claimed.
 /// podman takes `checkpoint --help` exiting 0 as "this runtime can checkpoint": where criu
 /// is missing or `criu check` fails (an unsupported kernel, no root), checkpoint and restore
 /// print their help and exit 1, saying why.
@@ -260,6 +370,27 @@ fn claim_passed_fds(command: &Command) -> crate::Result<crate::process::fds::Pas
         _ => Ok(Passed::default()),
     }
 }
+
+/// Reports a failure as runc does: a log line, and the bare message on stderr when the log
+/// goes to a file.
+/// One line on stdout. A reader that has gone away (`hull list | head -1`) ends hull the way
+/// it ends runc, by SIGPIPE, with nothing on stderr; any other write error is reported.
+pub(crate) fn out(line: std::fmt::Arguments) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            crate::sys::process::die_of_sigpipe()
+        }
+        other => other.map_err(|e| anyhow::anyhow!("write to stdout: {e}")),
+    }
+}
+
+/// `println!` for the commands' output, through [`out`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::out(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
 
 /// Reports a failure as runc does: a log line, and the bare message on stderr when the log
 /// goes to a file.
@@ -321,16 +452,19 @@ fn print_version() {
 /// SkipArgReorder), so `exec ID -user 0 id` runs `-user`, and `ps ID -f` hands `-f` to ps;
 /// hull marks the spot with a `--` of its own for clap.
 pub fn normalize_args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    normalize(argv).0
+    normalize(&mut Cli::command(), argv).0
 }
 
-/// `normalize_args`, and the subcommand's name when there is one.
-fn normalize(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Option<String>) {
+/// `normalize_args` against `root` (the whole tree, or the root with one subcommand), and
+/// the subcommand's name when there is one.
+fn normalize(
+    root: &mut clap::Command,
+    argv: Vec<std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Option<String>) {
     // Built, so the generated --help and the help subcommand are known too.
-    let mut root = Cli::command();
     root.build();
-    let root = root;
-    let mut cmd = &root;
+    let root = &*root;
+    let mut cmd = root;
     let mut positionals = 0;
     let mut subcommand = None;
     let mut out = Vec::with_capacity(argv.len());
@@ -376,7 +510,7 @@ fn normalize(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Option<
             continue;
         }
         // A word that is not an option: the subcommand, or one of its positionals.
-        if std::ptr::eq(cmd, &root) {
+        if std::ptr::eq(cmd, root) {
             match root.find_subcommand(s) {
                 Some(sub) => {
                     cmd = sub;
@@ -616,6 +750,106 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The one-subcommand tree parses every command line as the whole tree does.
+    #[test]
+    fn one_subcommand_parses_as_the_whole_tree() {
+        use clap::FromArgMatches;
+        let lines: &[&[&str]] = &[
+            &[
+                "hull",
+                "--root",
+                "/r",
+                "--log-format",
+                "json",
+                "create",
+                "-b",
+                "/b",
+                "--pid-file=/p",
+                "id",
+            ],
+            &["hull", "-root", "/r", "--debug", "start", "id"],
+            &[
+                "hull",
+                "--log=/l",
+                "run",
+                "-d",
+                "--preserve-fds",
+                "2",
+                "-bundle",
+                "/b",
+                "id",
+            ],
+            &[
+                "hull", "exec", "-t", "--env", "A=1", "-e", "B=2", "id", "sh", "-c", "x",
+            ],
+            &[
+                "hull",
+                "exec",
+                "--process",
+                "/p.json",
+                "--cap",
+                "CAP_KILL",
+                "id",
+            ],
+            &["hull", "--systemd-cgroup", "delete", "-f", "id"],
+            &["hull", "kill", "--all", "id", "9"],
+            &["hull", "kill", "id", "-9"],
+            &["hull", "list", "-f", "json", "-q"],
+            &["hull", "ps", "-f", "json", "id"],
+            &["hull", "ps", "id", "--", "-o", "pid"],
+            &[
+                "hull",
+                "update",
+                "--pids-limit",
+                "-1",
+                "--memory",
+                "-1",
+                "id",
+            ],
+            &["hull", "events", "--stats", "id"],
+            &["hull", "pause", "id"],
+            &["hull", "resume", "id"],
+            &["hull", "state", "id"],
+            &["hull", "spec", "--rootless"],
+            &[
+                "hull",
+                "--rootless",
+                "true",
+                "--cgroup-manager",
+                "cgroupfs",
+                "features",
+            ],
+        ];
+        for line in lines {
+            let argv: Vec<std::ffi::OsString> = line.iter().map(|s| s.into()).collect();
+            let name = subcommand_named(&argv).unwrap_or_else(|| panic!("{line:?}"));
+            let mut one = command_with(name);
+            let matches = one
+                .try_get_matches_from_mut(normalize(&mut one.clone(), argv.clone()).0)
+                .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            let one = Cli::from_arg_matches(&matches).unwrap();
+            let whole = Cli::try_parse_from(normalize_args(argv)).unwrap();
+            assert_eq!(format!("{one:?}"), format!("{whole:?}"), "{line:?}");
+        }
+        for line in [
+            &["hull"][..],
+            &["hull", "--help"],
+            &["hull", "create", "--help"],
+            &["hull", "help", "create"],
+            &["hull", "crate", "id"],
+            &["hull", "--root"],
+        ] {
+            let argv: Vec<std::ffi::OsString> = line.iter().map(|s| s.into()).collect();
+            assert_eq!(subcommand_named(&argv), None, "{line:?}");
+        }
+        // Every subcommand of the whole tree has its one-subcommand tree.
+        let names: Vec<_> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert_eq!(names, SUBCOMMANDS);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     };
     match a.format.as_str() {
         "json" => {
-            println!("{}", serde_json::to_string(&pids)?);
+            super::outln!("{}", serde_json::to_string(&pids)?)?;
             return Ok(0);
         }
         "table" => {}
@@ -51,14 +51,14 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         .split_whitespace()
         .position(|c| c == "PID")
         .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
-    println!("{header}");
+    super::outln!("{header}")?;
     for line in lines {
         let pid = line
             .split_whitespace()
             .nth(column)
             .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            super::outln!("{line}")?;
         }
     }
     Ok(0)

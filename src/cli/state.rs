@@ -11,6 +11,6 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let (dir, st) = crate::container::Dir::observe(&g.root(), &a.id)?;
     let status = state::status(&dir, &st);
-    println!("{}", serde_json::to_string_pretty(&st.public(status))?);
+    super::outln!("{}", serde_json::to_string_pretty(&st.public(status))?)?;
     Ok(0)
 }

@@ -10,6 +10,7 @@
 //! Capabilities the running kernel does not know (newer than cap_last_cap) are
 //! skipped, as runc skips them: the profile may come from a newer engine.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
@@ -82,19 +83,30 @@ pub fn number(cap: Capability) -> u32 {
 
 /// The kernel's highest capability number, found by asking the bounding set about
 /// each number until the kernel answers EINVAL (no /proc needed, so this works
-/// after pivot_root too).
+/// after pivot_root too). The same pass reads the bounding set, which is kept (and updated
+/// by [`drop_bounding`]) rather than asked for again: init needs it twice more.
 pub fn last_cap() -> u32 {
     static LAST: OnceLock<u32> = OnceLock::new();
     *LAST.get_or_init(|| {
-        (0..64u32)
-            .take_while(|&n| {
-                thread::capability_is_in_bounding_set(CapabilitySet::from_bits_retain(1 << n))
-                    .is_ok()
-            })
-            .last()
-            .unwrap_or(0)
+        let mut last = 0;
+        let mut bounding = 0u64;
+        for n in 0..64u32 {
+            match thread::capability_is_in_bounding_set(CapabilitySet::from_bits_retain(1 << n)) {
+                Ok(held) => {
+                    last = n;
+                    bounding |= u64::from(held) << n;
+                }
+                Err(_) => break,
+            }
+        }
+        BOUNDING.store(bounding, Ordering::Relaxed);
+        last
     })
 }
+
+/// This process's bounding set, as read by [`last_cap`] less what [`drop_bounding`] removed
+/// since (only hull changes it, and a fork inherits it with the memory).
+static BOUNDING: AtomicU64 = AtomicU64::new(0);
 
 /// A capability list as a kernel bit set, without the capabilities the kernel lacks.
 fn set_of(caps: &Option<Capabilities>) -> CapabilitySet {
@@ -123,6 +135,7 @@ pub fn drop_bounding(caps: &LinuxCapabilities) -> Result<()> {
         }
         thread::remove_capability_from_bounding_set(cap)
             .with_ctx(|| format!("drop {} from the bounding set", name(n)))?;
+        BOUNDING.fetch_and(!(1u64 << n), Ordering::Relaxed);
     }
     Ok(())
 }
@@ -190,14 +203,8 @@ fn ungrantable(sets: &CapabilitySets, bounding: CapabilitySet) -> Result<Capabil
 }
 
 fn current_bounding() -> CapabilitySet {
-    let mut bounding = CapabilitySet::empty();
-    for n in 0..=last_cap() {
-        let cap = CapabilitySet::from_bits_retain(1 << n);
-        if thread::capability_is_in_bounding_set(cap).unwrap_or(false) {
-            bounding |= cap;
-        }
-    }
-    bounding
+    last_cap();
+    CapabilitySet::from_bits_retain(BOUNDING.load(Ordering::Relaxed))
 }
 
 /// Logs a warning for each capability of `caps` that [`apply`] will leave out. The spec: such
@@ -252,6 +259,32 @@ mod tests {
             assert_eq!(number(c) as usize, i, "{n}");
         }
         assert_eq!(known().len(), NAMES.len());
+    }
+
+    /// The kept bounding set is the kernel's, before and after a drop (in a child: the drop
+    /// is for good).
+    #[test]
+    fn kept_bounding_set_is_the_kernels() {
+        fn asked() -> CapabilitySet {
+            (0..=last_cap())
+                .map(|n| CapabilitySet::from_bits_retain(1 << n))
+                .filter(|&c| thread::capability_is_in_bounding_set(c).unwrap())
+                .fold(CapabilitySet::empty(), |a, c| a | c)
+        }
+        assert_eq!(current_bounding(), asked());
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let outcome = in_child(|| {
+            let mut caps = LinuxCapabilities::default();
+            caps.set_bounding(Some([Capability::Chown, Capability::Kill].into()));
+            drop_bounding(&caps).map_err(|e| e.to_string())?;
+            if current_bounding() != asked() || asked() != set_of(caps.bounding()) {
+                return Err(format!("{:?} {:?}", current_bounding(), asked()));
+            }
+            Ok(String::new())
+        });
+        assert!(matches!(outcome, Outcome::Exited(_)), "{outcome:?}");
     }
 
     #[test]

@@ -50,3 +50,44 @@ pub fn dup2_raw(from: i32, to: i32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// What Rust's runtime does before `main` that hull keeps (the binary provides its own C
+/// `main`, see src/main.rs): fds 0, 1 and 2 are made open (on /dev/null) so that no file hull
+/// opens takes a stdio number, and SIGPIPE is ignored so that a write to a closed pipe or
+/// socket is an EPIPE error rather than death (`cli::out` turns EPIPE on stdout back into
+/// runc's quiet SIGPIPE).
+pub fn startup() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a valid array of three pollfds for the duration of the call.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    if polled >= 0 {
+        for p in &fds {
+            if p.revents & libc::POLLNVAL != 0 {
+                // SAFETY: a constant NUL-terminated path; the fd is the lowest free number,
+                // which is `p.fd` since the lower ones are open or opened in this loop.
+                unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            }
+        }
+    }
+    // SAFETY: SIG_IGN runs no handler code; nothing else runs yet.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// Ends the process by SIGPIPE, as a Go program (runc) does when it writes to a stdout whose
+/// reader is gone: no message, and the caller's shell sees 128+13.
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: restoring SIG_DFL and raising a signal run no handler code of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(libc::SIGPIPE);
+        libc::_exit(128 + libc::SIGPIPE)
+    }
+}

@@ -21,8 +21,44 @@ pub struct V1Hierarchy {
     pub controllers: Vec<String>,
 }
 
+/// A /proc/self file read once per process: a `create` asked for mountinfo three times and
+/// for /proc/self/cgroup once per hierarchy (nine reads on a hybrid host). The copy is tied
+/// to the pid that read it: a clone (the container's init, an exec child) has a new pid, and
+/// may be in a new mount or cgroup namespace, so it reads its own.
+struct PerProcess {
+    text: std::sync::Mutex<Option<(u32, std::sync::Arc<str>)>>,
+    path: &'static str,
+}
+
+impl PerProcess {
+    const fn new(path: &'static str) -> PerProcess {
+        PerProcess {
+            text: std::sync::Mutex::new(None),
+            path,
+        }
+    }
+
+    fn get(&self) -> std::sync::Arc<str> {
+        let pid = std::process::id();
+        let mut text = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read_by, t)) = text.as_ref() {
+            if *read_by == pid {
+                return t.clone();
+            }
+        }
+        let t: std::sync::Arc<str> = std::fs::read_to_string(self.path)
+            .unwrap_or_default()
+            .into();
+        *text = Some((pid, t.clone()));
+        t
+    }
+}
+
+static MOUNTINFO: PerProcess = PerProcess::new("/proc/self/mountinfo");
+static OWN_CGROUPS: PerProcess = PerProcess::new("/proc/self/cgroup");
+
 fn mounts() -> Vec<(String, PathBuf, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let info = MOUNTINFO.get();
     info.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
@@ -76,7 +112,7 @@ pub fn host_mode() -> Mode {
 
 /// The caller's own cgroup in the v1 hierarchy carrying `controllers` ("" for the v2 line).
 pub fn own_cgroup(controllers: &[String]) -> String {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let text = OWN_CGROUPS.get();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, ctrls, path) = (
