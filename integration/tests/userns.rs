@@ -579,3 +579,64 @@ fn a_pod_member_is_execd_into() {
         "the pod's user namespace, a pid namespace of its own"
     );
 }
+
+/// An unprivileged caller's pod: its second container joins the pod's user namespace (which
+/// the caller owns) by path, with mount, pid and uts namespaces of its own, made inside it.
+#[test]
+fn rootless_pod_member_joins_the_pods_user_namespace() {
+    let root = TempDir::new("hull-rootless");
+    std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let as_nobody = |args: &[&str], out: fn() -> std::process::Stdio| {
+        std::process::Command::new(hull_bin())
+            .args(["--root", root.path().to_str().unwrap()])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", root.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(std::process::Stdio::null())
+            .stdout(out())
+            .stderr(out())
+            .output()
+            .unwrap()
+    };
+    let mut pod = Bundle::sh("sleep 60");
+    without_tty_gid(&mut pod);
+    with_user_namespace(&mut pod, NOBODY, 1);
+    let pod_id = unique("rootless-pod");
+    // The pod inherits run -d's stdio: not pipes that would stay open.
+    let run = as_nobody(
+        &["run", "-d", "-b", pod.path().to_str().unwrap(), &pod_id],
+        std::process::Stdio::null,
+    );
+    let state = as_nobody(&["state", &pod_id], std::process::Stdio::piped);
+    let pid = serde_json::from_slice::<serde_json::Value>(&state.stdout)
+        .ok()
+        .and_then(|s| s["pid"].as_i64());
+
+    let mut b = Bundle::sh("cat /proc/self/uid_map; id -u; hostname; echo pid=$$");
+    without_tty_gid(&mut b);
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{}/ns/user", pid.unwrap_or(0))},
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"},
+    ]);
+    b.config["hostname"] = json!("member");
+    b.save();
+    let member_id = unique("rootless-member");
+    let member = as_nobody(
+        &["run", "-b", b.path().to_str().unwrap(), &member_id],
+        std::process::Stdio::piped,
+    );
+    let delete = as_nobody(&["delete", "-f", &pod_id], std::process::Stdio::piped);
+    assert!(run.status.success() && pid.is_some(), "pod: run -d failed");
+    assert!(member.status.success(), "member: {}", stderr(&member));
+    let lines: Vec<String> = stdout(&member)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["0 65534 1", "0", "member", "pid=1"]);
+    assert!(delete.status.success(), "delete: {}", stderr(&delete));
+    assert!(
+        std::fs::read_dir(root.path()).unwrap().next().is_none(),
+        "nothing left under the root"
+    );
+}
