@@ -7,6 +7,9 @@
 //!   (offsets cannot change once a process lives in the namespace);
 //! - a new cgroup namespace is unshared by init once the parent has put it in its cgroup, so the
 //!   container's cgroup root is its own cgroup.
+//!
+//! A user namespace given by path is joined before the clone, by an intermediate process
+//! (`process::spawn`), so the namespaces the clone makes are owned by it.
 
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -122,6 +125,9 @@ impl Plan {
                         ))
                     })?;
                     let joined = Joined { typ, path, file };
+                    if typ == LinuxNamespaceType::User {
+                        check_joined_maps(spec, &joined)?;
+                    }
                     if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
                         plan.parent_joins.push(joined);
                     } else {
@@ -132,6 +138,114 @@ impl Plan {
         }
         Ok(plan)
     }
+}
+
+/// An id map as (inside, outside, count) triples, sorted.
+type IdMap = Vec<(u32, u32, u32)>;
+
+/// Mappings given with a user namespace joined by path must be the namespace's own (runc
+/// 1.4's rule: containerd and CRI-O write both); without any, the namespace's are used.
+fn check_joined_maps(spec: &Spec, user: &Joined) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let given = [
+        (
+            "linux.uidMappings",
+            linux.and_then(|l| l.uid_mappings().as_ref()),
+        ),
+        (
+            "linux.gidMappings",
+            linux.and_then(|l| l.gid_mappings().as_ref()),
+        ),
+    ];
+    if given.iter().all(|(_, m)| m.is_none_or(|m| m.is_empty())) {
+        return Ok(());
+    }
+    let (uid_map, gid_map) = joined_maps(user)?;
+    for ((field, given), actual) in given.into_iter().zip([uid_map, gid_map]) {
+        let mut given: IdMap = given
+            .map(|m| {
+                m.iter()
+                    .map(|m| (m.container_id(), m.host_id(), m.size()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        given.sort_unstable();
+        if given != actual {
+            return Err(Error::invalid(format!(
+                "{field}: the user namespace {} is joined by path and maps {}; give no mappings \
+                 or exactly its own",
+                user.path.display(),
+                map_text(&actual)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The uid and gid maps of a user namespace as the runtime's sees them, sorted: read by a
+/// child that joins it (a process reading its own map sees it relative to the parent
+/// namespace, which is the runtime's when the runtime could join it).
+fn joined_maps(user: &Joined) -> Result<(IdMap, IdMap)> {
+    use crate::sys::clone::{exit_now, fork_into, Forked};
+    use std::io::Read;
+    let what = || {
+        format!(
+            "read the id maps of the user namespace {}",
+            user.path.display()
+        )
+    };
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).with_ctx(what)?;
+    match fork_into(CloneFlags::empty()).with_ctx(what)? {
+        Forked::Child => {
+            drop(rd);
+            // (a runtime already in it reads its own)
+            let joined = if is_current(user) { Ok(()) } else { join(user) };
+            let read = joined.and_then(|_| {
+                let uid = std::fs::read_to_string("/proc/self/uid_map").ctx("uid_map")?;
+                let gid = std::fs::read_to_string("/proc/self/gid_map").ctx("gid_map")?;
+                Ok(format!("{uid}-\n{gid}"))
+            });
+            let (text, code) = match read {
+                Ok(text) => (text, 0),
+                Err(e) => (e.to_string(), 1),
+            };
+            let _ = nix::unistd::write(&wr, text.as_bytes());
+            exit_now(code)
+        }
+        Forked::Parent(child) => {
+            drop(wr);
+            let mut text = String::new();
+            let read = File::from(rd).read_to_string(&mut text);
+            let status = nix::sys::wait::waitpid(child, None).with_ctx(what)?;
+            read.with_ctx(what)?;
+            if status != nix::sys::wait::WaitStatus::Exited(child, 0) {
+                return Err(Error::Other(format!("{}: {text}", what())));
+            }
+            let (uid, gid) = text.split_once("-\n").unwrap_or((&text, ""));
+            Ok((parse_map(uid), parse_map(gid)))
+        }
+    }
+}
+
+/// /proc/PID/uid_map's text as sorted (inside, outside, count) triples.
+fn parse_map(text: &str) -> IdMap {
+    let mut map: IdMap = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(str::parse::<u32>);
+            Some((f.next()?.ok()?, f.next()?.ok()?, f.next()?.ok()?))
+        })
+        .collect();
+    map.sort_unstable();
+    map
+}
+
+fn map_text(map: &[(u32, u32, u32)]) -> String {
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(c, h, n)| format!("{{containerID {c}, hostID {h}, size {n}}}"))
+        .collect();
+    format!("[{}]", parts.join(", "))
 }
 
 /// The file name under /proc/PID/ns/ of a namespace type.
@@ -286,6 +400,17 @@ pub fn rootless() -> bool {
 #[cfg(test)]
 mod userns_tests {
     use super::is_initial_map;
+
+    #[test]
+    fn maps_parse_sorted() {
+        assert_eq!(
+            super::parse_map(
+                "         1     100001      65535\n         0       1000          1\n"
+            ),
+            [(0, 1000, 1), (1, 100001, 65535)]
+        );
+        assert!(super::parse_map("").is_empty());
+    }
 
     #[test]
     fn initial_uid_map() {

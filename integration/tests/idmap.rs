@@ -126,17 +126,10 @@ fn an_idmap_in_a_user_namespace() {
 }
 
 /// A Kubernetes pod's second container: it joins the pod's user namespace by path (no
-/// mappings of its own) and mounts a volume with `idmap`, which takes the joined namespace's
-/// mapping, so the volume reads inside as it is on disk, and what its root writes is stored
-/// as 0.
-///
-/// Ignored: a container that joins a user namespace by path and makes namespaces of its own
-/// does not start (its new namespaces are made by the clone, in the runtime's user namespace,
-/// before init joins the pod's, so init may not set up its mounts: "set propagation of /:
-/// Operation not permitted"). runc joins first and unshares after. The id-mapping half
-/// (`Mapping::Namespace`) is what this test checks once that is fixed.
+/// mappings of its own) with mount, pid and other namespaces of its own, and mounts a volume
+/// with `idmap`, which takes the joined namespace's mapping, so the volume reads inside as it
+/// is on disk, and what its root writes is stored as 0.
 #[test]
-#[ignore = "joining a user namespace by path with new namespaces of the container's own fails at init"]
 fn an_idmap_in_a_joined_user_namespace() {
     let rt = Runtime::new();
     let src = source();

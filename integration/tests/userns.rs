@@ -305,3 +305,340 @@ fn rootless_exec_joins_the_user_namespace_first() {
     assert!(delete.status.success(), "delete: {}", stderr(&delete));
     assert!(!process_with(&id));
 }
+
+/// The directories named `name` under this process's own cgroup, in every hierarchy mounted
+/// here (where a relative cgroupsPath lands).
+fn cgroup_dirs(name: &str) -> Vec<std::path::PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut found = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let (root, mountpoint) = (pre[3], pre[4]);
+        let v2 = post[0] == "cgroup2";
+        if !v2 && post[0] != "cgroup" {
+            continue;
+        }
+        let opts: Vec<&str> = post.get(2).unwrap_or(&"").split(',').collect();
+        let path = own.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let matches = match v2 {
+                true => ctrls.is_empty(),
+                false => !ctrls.is_empty() && ctrls.split(',').all(|c| opts.contains(&c)),
+            };
+            matches.then_some(path)
+        });
+        let Some(path) = path.and_then(|p| p.strip_prefix(root.trim_end_matches('/'))) else {
+            continue;
+        };
+        let dir = std::path::Path::new(mountpoint)
+            .join(path.trim_start_matches('/'))
+            .join(name);
+        if dir.is_dir() && !found.contains(&dir) {
+            found.push(dir);
+        }
+    }
+    found
+}
+
+/// The namespaces a pod's second container shares with the pod's (as `same`/`own` by type),
+/// from the `readlink /proc/self/ns/X` lines it printed.
+fn shared_with(pod: i64, lines: &[&str]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let typ = l.split(':').next().unwrap();
+            let file = if typ == "mnt" { "mnt" } else { typ };
+            let pods = std::fs::read_link(format!("/proc/{pod}/ns/{file}")).unwrap();
+            let same = pods.to_str() == Some(*l);
+            format!("{typ}={}", if same { "same" } else { "own" })
+        })
+        .collect()
+}
+
+/// A pod's second container, Kubernetes' and podman's shape: the pod is a container with a
+/// user namespace of its own (0 → 100000), and the member joins its user, network and ipc
+/// namespaces by path, with mount, pid and uts namespaces of its own; those are owned by the
+/// pod's user namespace, so the member's mounts and hostname can be set up. Run by runc and
+/// by hull side by side: the maps, ids, pid, hostname, the owner of a file on its tmpfs and
+/// which namespaces it shares read the same. The member's config repeats the pod's mappings,
+/// as containerd and CRI-O write it: runc 1.1.5 requires them ("User namespaces enabled, but
+/// no uid mappings found") and takes mappings that are not the namespace's without a word;
+/// runc 1.4 and hull take them only when they are the namespace's own, and hull runs it
+/// without them too (as runc 1.4 does).
+#[test]
+fn a_pod_member_joins_the_pods_user_namespace_as_runc_does() {
+    const NS: [&str; 6] = ["user", "net", "ipc", "mnt", "pid", "uts"];
+    let member = |rt: &Runtime, mappings: bool| {
+        let mut pod = Bundle::sh("sleep 60");
+        with_user_namespace(&mut pod, 100000, 65536);
+        let pod_id = unique("pod");
+        ok(&rt.run_detached(&pod_id, &pod));
+        let pid = rt.state(&pod_id).unwrap()["pid"].as_i64().unwrap();
+
+        let mut b = Bundle::sh(
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; echo pid=$$; hostname; \
+             touch /data/f && stat -c '%u %g' /data/f; \
+             for n in user net ipc mnt pid uts; do readlink /proc/self/ns/$n; done",
+        );
+        let path = |n: &str| format!("/proc/{pid}/ns/{n}");
+        let namespaces = json!([
+            {"type": "user", "path": path("user")},
+            {"type": "network", "path": path("net")},
+            {"type": "ipc", "path": path("ipc")},
+            {"type": "mount"}, {"type": "pid"}, {"type": "uts"},
+        ]);
+        b.config["linux"]["namespaces"] = namespaces;
+        if mappings {
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            b.config["linux"]["uidMappings"] = map.clone();
+            b.config["linux"]["gidMappings"] = map;
+        }
+        b.config["hostname"] = json!("member");
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs"}));
+        // The image's mount point: the member's root may not create it in this rootfs.
+        std::fs::create_dir(b.rootfs().join("data")).unwrap();
+        b.save();
+        let out = rt.run(&unique("member"), &b);
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        let (seen, ns) = lines.split_at(lines.len().saturating_sub(NS.len()));
+        let shared = out.status.success().then(|| shared_with(pid, ns));
+        ok(&rt.cmd(&["delete", "-f", &pod_id]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let seen: Vec<String> = seen
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        (seen, shared.unwrap())
+    };
+    let runc = member(&Runtime::with_bin("/usr/sbin/runc".into()), true);
+    let hull = member(&Runtime::new(), true);
+    assert_eq!(
+        runc.0,
+        [
+            "0 100000 65536",
+            "0 100000 65536",
+            "0",
+            "0",
+            "pid=1",
+            "member",
+            "0 0"
+        ],
+        "runc"
+    );
+    assert_eq!(
+        runc.1,
+        [
+            "user=same",
+            "net=same",
+            "ipc=same",
+            "mnt=own",
+            "pid=own",
+            "uts=own"
+        ],
+        "runc"
+    );
+    assert_eq!(hull, runc, "hull as runc");
+    assert_eq!(
+        member(&Runtime::new(), false),
+        runc,
+        "hull without mappings"
+    );
+}
+
+/// Mappings that are not the joined user namespace's own are refused naming the field (runc
+/// 1.4's rule), and a member whose setup fails in init (a bind of a missing source) leaves
+/// nothing: no state, cgroup, process or mount.
+#[test]
+fn a_failed_pod_member_leaves_nothing() {
+    let rt = Runtime::new();
+    let mut pod = Bundle::sh("sleep 60");
+    with_user_namespace(&mut pod, 100000, 65536);
+    let pod_id = unique("pod");
+    pod.config["linux"]["cgroupsPath"] = json!(format!("hull-test-{pod_id}"));
+    pod.save();
+    ok(&rt.run_detached(&pod_id, &pod));
+    let pid = rt.state(&pod_id).unwrap()["pid"].as_i64().unwrap();
+    assert!(
+        !cgroup_dirs(&format!("hull-test-{pod_id}")).is_empty(),
+        "the pod's cgroup is where the check below looks"
+    );
+
+    let member = |edit: &dyn Fn(&mut Bundle)| {
+        let mut b = Bundle::sh("true");
+        b.config["linux"]["namespaces"] = json!([
+            {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+            {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"},
+        ]);
+        edit(&mut b);
+        b.save();
+        let id = unique("member");
+        let cgroup = format!("hull-test-{id}");
+        b.config["linux"]["cgroupsPath"] = json!(cgroup);
+        b.save();
+        let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let out = rt.create(&id, &b);
+        let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            std::fs::read_dir(rt.root.path()).unwrap().all(|e| e
+                .unwrap()
+                .file_name()
+                .to_str()
+                .is_some_and(|n| !n.starts_with("member"))),
+            "no state directory"
+        );
+        assert!(cgroup_dirs(&cgroup).is_empty(), "no cgroup");
+        assert!(!process_with(&id), "no process");
+        // (other tests mount meanwhile: only what names this member counts)
+        let bundle = b.path().to_str().unwrap();
+        let ours = |info: &str| {
+            info.lines()
+                .filter(|l| l.contains(&id) || l.contains(bundle))
+                .count()
+        };
+        assert_eq!(ours(&mounts_after), ours(&mounts_before), "no mount");
+        stderr(&out)
+    };
+
+    let err = member(&|b| {
+        let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        b.config["linux"]["uidMappings"] = map.clone();
+        b.config["linux"]["gidMappings"] = map;
+    });
+    assert!(
+        err.contains("linux.uidMappings: the user namespace")
+            && err.contains("{containerID 0, hostID 100000, size 65536}"),
+        "{err}"
+    );
+    let err = member(&|b| {
+        let source = b.path().join("no-such-source");
+        b.config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/missing", "type": "bind", "options": ["rbind"], "source": source
+        }));
+    });
+    assert!(err.contains("/missing"), "{err}");
+    assert_eq!(rt.ids(), std::slice::from_ref(&pod_id));
+    ok(&rt.cmd(&["delete", "-f", &pod_id]));
+}
+
+/// `exec` into a pod's second container reaches its own pid and uts namespaces through the
+/// pod's user namespace, as root there.
+#[test]
+fn a_pod_member_is_execd_into() {
+    let rt = Runtime::new();
+    let mut pod = Bundle::sh("sleep 60");
+    with_user_namespace(&mut pod, 100000, 65536);
+    let pod_id = unique("pod");
+    ok(&rt.run_detached(&pod_id, &pod));
+    let pid = rt.state(&pod_id).unwrap()["pid"].as_i64().unwrap();
+    let mut b = Bundle::sh("sleep 60");
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"},
+    ]);
+    b.config["hostname"] = json!("member");
+    b.save();
+    let id = unique("member");
+    ok(&rt.run_detached(&id, &b));
+    let out = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; hostname; cat /proc/self/uid_map; echo $$",
+    ]);
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let same = |ns: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap()
+            == std::fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap()
+    };
+    let (user, pidns) = (same("user"), same("pid"));
+    ok(&rt.cmd(&["delete", "-f", &id]));
+    ok(&rt.cmd(&["delete", "-f", &pod_id]));
+    let text = ok(&out);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines[..3], ["0", "member", "0 100000 65536"], "{text}");
+    let exec_pid: u32 = lines[3].parse().unwrap();
+    assert!(
+        exec_pid > 1 && exec_pid < 100,
+        "in the member's pid namespace: {exec_pid}"
+    );
+    assert!(
+        user && !pidns,
+        "the pod's user namespace, a pid namespace of its own"
+    );
+}
+
+/// An unprivileged caller's pod: its second container joins the pod's user namespace (which
+/// the caller owns) by path, with mount, pid and uts namespaces of its own, made inside it.
+#[test]
+fn rootless_pod_member_joins_the_pods_user_namespace() {
+    let root = TempDir::new("hull-rootless");
+    std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let as_nobody = |args: &[&str], out: fn() -> std::process::Stdio| {
+        std::process::Command::new(hull_bin())
+            .args(["--root", root.path().to_str().unwrap()])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", root.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(std::process::Stdio::null())
+            .stdout(out())
+            .stderr(out())
+            .output()
+            .unwrap()
+    };
+    let mut pod = Bundle::sh("sleep 60");
+    without_tty_gid(&mut pod);
+    with_user_namespace(&mut pod, NOBODY, 1);
+    let pod_id = unique("rootless-pod");
+    // The pod inherits run -d's stdio: not pipes that would stay open.
+    let run = as_nobody(
+        &["run", "-d", "-b", pod.path().to_str().unwrap(), &pod_id],
+        std::process::Stdio::null,
+    );
+    let state = as_nobody(&["state", &pod_id], std::process::Stdio::piped);
+    let pid = serde_json::from_slice::<serde_json::Value>(&state.stdout)
+        .ok()
+        .and_then(|s| s["pid"].as_i64());
+
+    let mut b = Bundle::sh("cat /proc/self/uid_map; id -u; hostname; echo pid=$$");
+    without_tty_gid(&mut b);
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "user", "path": format!("/proc/{}/ns/user", pid.unwrap_or(0))},
+        {"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"},
+    ]);
+    b.config["hostname"] = json!("member");
+    b.save();
+    let member_id = unique("rootless-member");
+    let member = as_nobody(
+        &["run", "-b", b.path().to_str().unwrap(), &member_id],
+        std::process::Stdio::piped,
+    );
+    let delete = as_nobody(&["delete", "-f", &pod_id], std::process::Stdio::piped);
+    assert!(run.status.success() && pid.is_some(), "pod: run -d failed");
+    assert!(member.status.success(), "member: {}", stderr(&member));
+    let lines: Vec<String> = stdout(&member)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines, ["0 65534 1", "0", "member", "pid=1"]);
+    assert!(delete.status.success(), "delete: {}", stderr(&delete));
+    assert!(
+        std::fs::read_dir(root.path()).unwrap().next().is_none(),
+        "nothing left under the root"
+    );
+}

@@ -107,7 +107,10 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     log::debug("init: child process started");
 
     for ns in &plan.ns.init_joins {
-        namespaces::join(ns)?;
+        // (a user namespace given by path was joined before the clone: see `spawn`)
+        if !(ns.typ == oci_spec::runtime::LinuxNamespaceType::User && namespaces::is_current(ns)) {
+            namespaces::join(ns)?;
+        }
     }
     // The runtime puts init in its cgroup, then says go, with the state hooks read.
     let states = match recv(chan)? {
@@ -117,6 +120,8 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if plan.ns.new_user {
         nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
         become_namespace_root(plan.spec)?;
+    } else if plan.ns.in_user_namespace() {
+        become_joined_root()?;
     }
     if plan.ns.new_cgroup {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -250,6 +255,24 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
         nix::unistd::setresuid(root, root, root).ctx("become uid 0 in the user namespace")?;
     }
     Ok(())
+}
+
+/// In a user namespace joined by path: init takes the ids of its root, as runc's init does,
+/// so the mounts and files it makes while setting up the namespaces it owns are root's inside
+/// (its own ids, the runtime's, are unmapped there: the kernel refuses to create files as an
+/// unmapped id). A namespace without a root leaves init as it is (EINVAL: 0 is not mapped).
+fn become_joined_root() -> Result<()> {
+    use nix::errno::Errno;
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    match nix::unistd::setresgid(root_gid, root_gid, root_gid) {
+        Ok(()) | Err(Errno::EINVAL) => {}
+        Err(e) => return Err(e).ctx("become gid 0 in the joined user namespace"),
+    }
+    let root_uid = nix::unistd::Uid::from_raw(0);
+    match nix::unistd::setresuid(root_uid, root_uid, root_uid) {
+        Ok(()) | Err(Errno::EINVAL) => Ok(()),
+        Err(e) => Err(e).ctx("become uid 0 in the joined user namespace"),
+    }
 }
 
 /// Waits for `start`, then becomes the user process. Returns only on failure.

@@ -401,9 +401,14 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
     validate_id_mappings(spec, linux)
 }
 
-/// A new user namespace needs both mappings; mappings need a new user namespace (runc's rules).
+/// A new user namespace needs both mappings; mappings need a user namespace of the
+/// container's (runc's rules). A user namespace joined by path has its maps already: mappings
+/// given with it are taken only when they are the namespace's own (runc 1.4 accepts them with a
+/// warning because containerd and CRI-O write both; runc 1.1 required them). That comparison
+/// needs the namespace: `namespaces::Plan::new` makes it.
 fn validate_id_mappings(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let new_user = has_new_namespace(spec, LinuxNamespaceType::User);
+    let joined_user = namespace(spec, LinuxNamespaceType::User).is_some_and(|p| p.is_some());
     for (field, maps) in [
         ("linux.uidMappings", linux.uid_mappings()),
         ("linux.gidMappings", linux.gid_mappings()),
@@ -414,7 +419,7 @@ fn validate_id_mappings(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result
                 "{field}: a new user namespace needs mappings"
             )));
         }
-        if !new_user && !maps.is_empty() {
+        if !new_user && !joined_user && !maps.is_empty() {
             return Err(Error::invalid(format!(
                 "{field}: mappings are only for a new user namespace (linux.namespaces)"
             )));
