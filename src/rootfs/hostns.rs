@@ -91,7 +91,7 @@ mod tests {
     /// the create's bind over it goes, a foreign bind over the create's is refused.
     #[test]
     fn detach_takes_only_the_containers_bind() {
-        if !nix::unistd::geteuid().is_root() {
+        if !rustix::process::geteuid().is_root() {
             return;
         }
         let dir = std::env::temp_dir().join(format!("hull-hostns-{}", std::process::id()));

@@ -146,7 +146,7 @@ mod tests {
     /// the fake file stays empty.
     #[test]
     fn attribute_writes_ignore_what_is_mounted_on_proc() {
-        if !nix::unistd::geteuid().is_root() {
+        if !rustix::process::geteuid().is_root() {
             return;
         }
         let outcome = crate::security::testutil::in_child(|| {
