@@ -42,10 +42,13 @@ pub fn document() -> Value {
             // linux.intelRdt.
             "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
             "memoryPolicy": {"modes": modes, "flags": mpol_flags},
-            // Id-mapped binds are implemented (src/rootfs/idmap.rs). "irrespective of the
-            // availability of the features on the host" (features-linux.md): where the kernel
-            // or a rootless runtime cannot make one, the config is refused naming the mount.
-            "mountExtensions": {"idmap": {"enabled": true}},
+            // Id-mapped binds are implemented (src/rootfs/idmap.rs). Unlike the rest of the
+            // document this one follows the kernel (mount_setattr, Linux 5.12): containerd and
+            // the kubelet read it to decide whether user-namespaced pods may ask for id-mapped
+            // volumes, and a `true` from a kernel that cannot make them would fail those pods
+            // at start instead of at admission. Where the kernel can but the runtime may not
+            // (rootless), a config that asks is refused naming the mount.
+            "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap_kernel_support()}},
             "netDevices": {"enabled": true},
         },
         // hull gives no annotation a meaning of its own (runc lists "bundle",

@@ -170,8 +170,8 @@ fn an_idmap_in_a_joined_user_namespace() {
 
 /// A rootless runtime may not id-map a mount (the kernel wants CAP_SYS_ADMIN over the
 /// source's filesystem): a config that asks is refused naming the mount, with nothing left
-/// behind. `features` still says the runtime supports them: the spec has it describe the
-/// runtime "irrespective of the availability of the features on the host".
+/// behind. `features` still says the kernel can make them (it follows the kernel, not the
+/// caller's privileges; see src/features.rs).
 #[test]
 fn a_rootless_runtime_has_no_idmapped_mounts() {
     use std::os::unix::process::CommandExt;
@@ -340,7 +340,7 @@ fn bad_idmapped_mounts_are_refused() {
     }
 }
 
-/// `features` says hull supports id-mapped mounts, and lists their options.
+/// `features` says id-mapped mounts work on this kernel, and lists their options.
 #[test]
 fn features_reports_idmapped_mounts() {
     let out = ok(&Runtime::new().cmd(&["features"]));

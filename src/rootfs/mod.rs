@@ -56,6 +56,11 @@ pub fn mount_options() -> Vec<&'static str> {
     options::names()
 }
 
+/// Whether this kernel makes id-mapped mounts (for `features`).
+pub fn idmap_kernel_support() -> bool {
+    crate::sys::mount::mount_setattr_exists()
+}
+
 /// `rootfsPropagation` as mount(2) propagation flags.
 fn root_propagation(value: &str) -> Option<MountPropagationFlags> {
     use MountPropagationFlags as P;
