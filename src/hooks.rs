@@ -12,14 +12,15 @@
 //! the same, so a container-side hook without `env` starts with none.
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 
 use crate::{Error, Result};
 
@@ -260,38 +261,34 @@ fn drain(mut pipes: [Option<OwnedFd>; 2], deadline: Option<Instant>) -> Option<[
     let mut chunk = [0u8; 4096];
     while pipes.iter().any(Option::is_some) {
         let timeout = match deadline {
-            None => PollTimeout::NONE,
+            None => None,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return None;
                 }
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32)
-                    .unwrap_or(PollTimeout::MAX)
+                Timespec::try_from(left.min(Duration::from_secs(60))).ok()
             }
         };
         let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
         let mut fds: Vec<PollFd> = open
             .iter()
-            .map(|&i| PollFd::new(pipes[i].as_ref().expect("open").as_fd(), PollFlags::POLLIN))
+            .map(|&i| PollFd::new(pipes[i].as_ref().expect("open"), PollFlags::IN))
             .collect();
-        match poll(&mut fds, timeout) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) | Err(Errno::INTR) => continue,
             Err(_) => break,
             Ok(_) => {}
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         for (&i, ready) in open.iter().zip(ready) {
             if !ready {
                 continue;
             }
-            match nix::unistd::read(pipes[i].as_ref().expect("open"), &mut chunk) {
+            match rustix::io::read(pipes[i].as_ref().expect("open"), &mut chunk) {
                 Ok(0) => pipes[i] = None,
                 Ok(n) => bufs[i].extend_from_slice(&chunk[..n]),
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(Errno::INTR | Errno::AGAIN) => {}
                 Err(_) => pipes[i] = None,
             }
         }
@@ -299,6 +296,7 @@ fn drain(mut pipes: [Option<OwnedFd>; 2], deadline: Option<Instant>) -> Option<[
     Some(bufs)
 }
 
+/// nix, not rustix: rustix's Signal has no SIGxxx names to print.
 fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().to_string())

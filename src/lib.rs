@@ -1,5 +1,7 @@
 //! hull: an OCI container runtime. The CLI (src/cli) is a thin layer over this library.
 
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod container;
 pub mod criu;
@@ -17,6 +19,8 @@ pub mod resctrl;
 pub mod rootfs;
 pub mod security;
 pub mod spec;
+// The only place unsafe code is allowed: each block with a `// SAFETY:` line.
+#[allow(unsafe_code)]
 pub mod sys;
 
 pub use error::{Context, Error, Result};

@@ -5,8 +5,12 @@
 //! still a SIGSEGV). The two things of that start-up hull does rely on are done by
 //! `sys::process::startup`: fds 0-2 open, SIGPIPE ignored.
 #![cfg_attr(not(test), no_main)]
+#![deny(unsafe_code)]
 
+// `no_mangle` is an unsafe attribute (the symbol must not clash): `main` is the one symbol
+// the C runtime calls, defined once here, so this is the binary's only exception.
 #[cfg(not(test))]
+#[allow(unsafe_code)]
 #[no_mangle]
 extern "C" fn main(
     _argc: std::ffi::c_int,

@@ -108,57 +108,49 @@ impl Bundle {
     }
 }
 
-/// runc 1.1's `runc spec` output, with terminal off and `args` as the process.
+/// hull's default spec (what `hull spec` prints), included rather than written out again so
+/// the suite, the runtime and hull-image start from one config. The suite runs against any
+/// runtime, so it needs no hull crate, only this file.
+pub const RUNTIME_DEFAULT: &str = include_str!("../../src/spec/default.json");
+
+/// runc 1.1's `runc spec` output, with terminal off and `args` as the process: hull's default
+/// without the cgroup namespace (runc added it to its default in 1.2; runc 1.1 and crun 1.8
+/// do not create one) and with the suite's hostname and the version asked for.
 pub fn default_config(args: &[&str], oci_version: &str) -> Value {
-    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    json!({
-        "ociVersion": oci_version,
-        "process": {
-            "terminal": false,
-            "user": { "uid": 0, "gid": 0 },
-            "args": args,
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"
-            ],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
-            },
-            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
-            "noNewPrivileges": true
-        },
-        "root": { "path": "rootfs", "readonly": true },
-        "hostname": "conformance",
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc" },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-              "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
-        ],
-        "linux": {
-            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
-            "namespaces": [
-                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                { "type": "uts" }, { "type": "mount" }
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
+    let mut config: Value =
+        serde_json::from_str(RUNTIME_DEFAULT).expect("the runtime's default spec is JSON");
+    config["ociVersion"] = json!(oci_version);
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(args);
+    config["hostname"] = json!("conformance");
+    if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
+        namespaces.retain(|n| n["type"] != "cgroup");
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The suite's default is hull's `hull spec` output, changed only where `default_config`
+    /// says; anything else that drifts fails here.
+    #[test]
+    fn default_config_is_the_runtimes_with_the_stated_changes() {
+        let mut ours = default_config(&["true"], "1.0.2");
+        assert_eq!(ours["ociVersion"], "1.0.2");
+        assert_eq!(ours["hostname"], "conformance");
+        assert_eq!(ours["process"]["args"], json!(["true"]));
+        assert_eq!(ours["process"]["terminal"], false);
+        let mut theirs: Value = serde_json::from_str(RUNTIME_DEFAULT).unwrap();
+        for v in [&mut ours, &mut theirs] {
+            v.as_object_mut().unwrap().remove("ociVersion");
+            v.as_object_mut().unwrap().remove("hostname");
+            v["process"].as_object_mut().unwrap().remove("args");
+            v["process"].as_object_mut().unwrap().remove("terminal");
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "cgroup");
         }
-    })
+        assert_eq!(ours, theirs);
+    }
 }

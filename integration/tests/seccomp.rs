@@ -109,7 +109,11 @@ fn to_oci(profile: &Value, caps: &[&str]) -> Value {
     out
 }
 
-const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+/// The bounding set of the default spec (`hull spec`), read from the runtime's one copy.
+fn default_caps() -> Vec<String> {
+    let spec: Value = serde_json::from_str(include_str!("../../src/spec/default.json")).unwrap();
+    serde_json::from_value(spec["process"]["capabilities"]["bounding"].clone()).unwrap()
+}
 
 #[test]
 fn podman_profile_runs_a_shell_and_denies_what_it_denies() {
@@ -122,7 +126,10 @@ fn podman_profile_runs_a_shell_and_denies_what_it_denies() {
     let rt = Runtime::new();
     let b = with_seccomp(
         "echo $(echo hello) > /out; cat /out; ls / >/dev/null && echo ls-ok; unshare -m true 2>&1; mount -t tmpfs none /mnt 2>&1; echo done",
-        to_oci(&profile, &DEFAULT_CAPS),
+        to_oci(
+            &profile,
+            &default_caps().iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
     );
     let out = ok(&rt.run(&unique("podman"), &b));
     assert!(

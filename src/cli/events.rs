@@ -1,9 +1,8 @@
 //! `hull events`: resource usage (`--stats` once, or every `--interval`) and OOM events.
 
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::Global;
 use crate::container::{cgroup, kill};
@@ -83,17 +82,20 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         if watch.is_none() {
             wait = wait.min(Duration::from_millis(100));
         }
-        let mut fds = vec![PollFd::new(init.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(&init, PollFlags::IN)];
         if let Some(w) = &watch {
-            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
+            fds.push(PollFd::from_borrowed_fd(w.fd(), PollFlags::IN));
         }
-        let timeout = PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        // Whole milliseconds, as poll(2) counts them.
+        let timeout = Timespec::try_from(Duration::from_millis(
+            wait.as_millis().min(i32::MAX as u128) as u64,
+        ))
+        .ok();
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => anyhow::bail!("poll: {e}"),
         }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let ready = |fd: &PollFd| !fd.revents().is_empty();
         let exited = ready(&fds[0]);
         let oom_ready = fds.get(1).is_some_and(ready);
         drop(fds);

@@ -70,7 +70,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     }
 
     if !a.no_subreaper {
-        nix::sys::prctl::set_child_subreaper(true)?;
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
     }
     // Signals for the container queue up from here (criu starts with a clean mask).
     let forwarded = foreground::block_signals()?;

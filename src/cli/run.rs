@@ -47,7 +47,7 @@ pub fn run(
     }
 
     if !a.no_subreaper {
-        nix::sys::prctl::set_child_subreaper(true)?;
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
     }
     // Signals for the container queue up from here; init unblocks them for itself.
     let forwarded = foreground::block_signals()?;

@@ -23,8 +23,8 @@ pub fn run(_g: &Global, a: Args) -> anyhow::Result<i32> {
     }
     let text = if a.rootless {
         // Map root in the container to the calling user, as runc does.
-        let uid = nix::unistd::geteuid().as_raw();
-        let gid = nix::unistd::getegid().as_raw();
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
         let mut v: serde_json::Value = serde_json::from_str(ROOTLESS_SPEC)?;
         v["linux"]["uidMappings"][0]["hostID"] = uid.into();
         v["linux"]["gidMappings"][0]["hostID"] = gid.into();

@@ -10,12 +10,16 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+// nix for these: rustix has no signalfd, and the signal set, pid and wait status are the
+// types process::foreground (which forwards the signals) works with. termios is still nix's
+// here (RawMode keeps the nix Termios it restores); rustix has it, not yet converted.
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 
 use crate::{sys, Context, Result};
 
@@ -54,10 +58,11 @@ fn host_console() -> Option<OwnedFd> {
             return fd.try_clone_to_owned().ok();
         }
     }
-    nix::fcntl::open(
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
         "/dev/tty",
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
     )
     .ok()
 }
@@ -93,29 +98,26 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
         if status.is_some() && !master_open {
             break;
         }
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(&sfd, PollFlags::IN)];
         if master_open {
-            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(&master, PollFlags::IN));
         }
         if stdin_open && status.is_none() {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(&stdin, PollFlags::IN));
         }
         // Once the process is gone, only drain what it left in the pty.
-        let timeout = if status.is_some() {
-            PollTimeout::ZERO
-        } else {
-            PollTimeout::NONE
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
+        let timeout = status.is_some().then_some(&zero);
         match poll(&mut fds, timeout) {
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(Errno::INTR) => continue,
             Err(e) => return Err(e).ctx("poll"),
             Ok(0) => break,
             Ok(_) => {}
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = Signal::try_from(info.ssi_signo as i32).ok();
@@ -142,15 +144,15 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
             }
         }
         if master_open && ready.get(1).copied().unwrap_or(false) {
-            match nix::unistd::read(master.as_fd(), &mut buf) {
-                Ok(0) | Err(nix::errno::Errno::EIO) => master_open = false,
+            match rustix::io::read(&master, &mut buf) {
+                Ok(0) | Err(Errno::IO) => master_open = false,
                 Ok(n) => write_all(stdout.as_fd(), &buf[..n]),
-                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(Errno::AGAIN) | Err(Errno::INTR) => {}
                 Err(_) => master_open = false,
             }
         }
         if ready.len() > 2 && ready[2] {
-            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+            match rustix::io::read(&stdin, &mut buf) {
                 // Our input ended: pass an end-of-file (^D) to the terminal's reader.
                 Ok(0) | Err(_) => {
                     stdin_open = false;
@@ -171,9 +173,9 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
 
 fn write_all(fd: BorrowedFd, mut data: &[u8]) {
     while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
+        match rustix::io::write(fd, data) {
             Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
+            Err(Errno::INTR) | Err(Errno::AGAIN) => continue,
             Err(_) => return,
         }
     }

@@ -4,7 +4,6 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use nix::fcntl::OFlag;
 use oci_spec::runtime::Process;
 use rustix::fs::{FileType, FsWord, Mode, OFlags};
 use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
@@ -22,15 +21,15 @@ pub struct Pty {
 /// Opens a pty from the devpts at /dev/pts of the current mount namespace (the
 /// container's: call after pivot_root or after joining its mount namespace).
 pub fn open() -> Result<Pty> {
-    let master = nix::fcntl::open(
+    let master = rustix::fs::open(
         "/dev/pts/ptmx",
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
     )
     .ctx("open /dev/pts/ptmx (the container needs a devpts mount for a terminal)")?;
     // The master must come from a real devpts: a rootfs could put anything at that path.
-    let fs = nix::sys::statfs::fstatfs(master.as_fd()).ctx("fstatfs /dev/pts/ptmx")?;
-    if fs.filesystem_type().0 as i64 != DEVPTS_SUPER_MAGIC {
+    let fs = rustix::fs::fstatfs(master.as_fd()).ctx("fstatfs /dev/pts/ptmx")?;
+    if fs.f_type != DEVPTS_SUPER_MAGIC as FsWord {
         return Err(Error::Other(
             "/dev/pts/ptmx is not on a devpts filesystem".into(),
         ));
@@ -143,7 +142,7 @@ fn describe(kind: FileType) -> &'static str {
 
 /// The peer becomes the controlling terminal and stdin, stdout and stderr.
 pub fn take_as_stdio(peer: &OwnedFd) -> Result<()> {
-    nix::unistd::setsid().ctx("setsid")?;
+    rustix::process::setsid().ctx("setsid")?;
     sys::tty::set_controlling(peer.as_fd()).ctx("set controlling terminal")?;
     for fd in 0..3 {
         sys::process::dup2_raw(peer.as_raw_fd(), fd)

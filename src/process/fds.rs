@@ -101,8 +101,7 @@ mod tests {
     /// Runs `check` in a forked child (libc's fork, so the child may allocate) and asserts it
     /// returned true: fd tables are per process, so the test's own fds stay as they are.
     fn in_child(check: impl FnOnce() -> bool) {
-        // SAFETY: the child runs `check` and leaves with _exit, touching nothing shared.
-        match unsafe { nix::unistd::fork() }.unwrap() {
+        match crate::sys::testing::fork().unwrap() {
             nix::unistd::ForkResult::Child => {
                 let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
                 crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
@@ -134,17 +133,14 @@ mod tests {
             crate::sys::exec::close_from_except(3, &[]).unwrap();
             let missing = claim(1, false).unwrap_err().to_string();
             // With fd 3 passed (not close-on-exec), it is claimed and made close-on-exec.
-            // SAFETY: fd 3 was just closed; the new fd is left open on purpose.
-            let fd = unsafe { nix::unistd::dup2_raw(std::io::stdin(), 3) }.unwrap();
-            std::mem::forget(fd);
+            crate::sys::process::dup2_raw(0, 3).unwrap();
             crate::sys::exec::clear_cloexec(3).unwrap();
             let passed = claim(1, false).unwrap();
-            // SAFETY: F_GETFD only reads the flags of fd 3.
-            let flags = unsafe { libc::fcntl(3, libc::F_GETFD) };
+            let cloexec = crate::sys::testing::is_cloexec(3);
             missing.contains("preserved fd 0 (fd 3) is not open")
                 && passed.count == 1
                 && passed.env.is_empty()
-                && flags & libc::FD_CLOEXEC != 0
+                && cloexec
                 && claim(2, false).is_err()
         });
     }

@@ -145,7 +145,7 @@ pub fn supported() -> bool {
 /// Whether the runtime is root in the initial user namespace: euid 0, and a uid_map that
 /// maps every id onto itself (what only the initial namespace has).
 fn root_of_the_host() -> bool {
-    nix::unistd::geteuid().is_root()
+    rustix::process::geteuid().is_root()
         && Proc::get()
             .and_then(|proc| proc.read(Base::ProcSelf, "uid_map"))
             .is_ok_and(|map| is_identity_map(&map))
@@ -301,13 +301,15 @@ impl std::hash::Hash for Mapping {
 /// exits. It dies with the runtime if that goes first.
 fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd> {
     use crate::process::idmap::map_text;
-    let (wait_r, wait_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("pipe")?;
+    let (wait_r, wait_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
     let pid =
         match fork_into(nix::sched::CloneFlags::CLONE_NEWUSER).ctx("clone a user namespace")? {
             Forked::Child => {
                 // Only raw system calls here: the runtime may have other threads.
                 drop(wait_w);
-                let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+                let _ = rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ));
                 let mut byte = [0u8; 1];
                 let _ = rustix::io::read(&wait_r, &mut byte);
                 exit_now(0)
@@ -399,8 +401,11 @@ mod tests {
         .unwrap();
         // Join it in a child and read the maps as its members see them.
         let outcome = crate::security::testutil::in_child(|| {
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWUSER)
-                .map_err(|e| e.to_string())?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&fd),
+                Some(rustix::thread::LinkNameSpaceType::User),
+            )
+            .map_err(|e| e.to_string())?;
             let uid = std::fs::read_to_string("/proc/self/uid_map").map_err(|e| e.to_string())?;
             let gid = std::fs::read_to_string("/proc/self/gid_map").map_err(|e| e.to_string())?;
             Ok(format!("{uid} | {gid}"))

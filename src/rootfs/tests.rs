@@ -11,9 +11,9 @@ use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::sys::testing::{fork, ForkResult};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::{
     LinuxDeviceBuilder, LinuxDeviceType, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
     Mount, MountBuilder, RootBuilder, Spec,
@@ -126,9 +126,8 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
 /// in `flags`); returns what it reported. A panic in the child is a failure, not a hang.
 fn in_child(flags: CloneFlags, f: impl FnOnce() -> Check) -> Check {
     let (rd, wr): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
-    // SAFETY: the child only runs the test closure and then _exit()s; glibc makes malloc
-    // usable after fork, and the child never returns into the test harness.
-    match unsafe { fork() }.expect("fork") {
+    // The child only runs the test closure and then leaves with exit_now.
+    match fork().expect("fork") {
         ForkResult::Child => {
             drop(rd);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -143,8 +142,7 @@ fn in_child(flags: CloneFlags, f: impl FnOnce() -> Check) -> Check {
             let mut w = fs::File::from(wr);
             let _ = w.write_all(msg.as_bytes());
             drop(w);
-            // SAFETY: _exit is always safe to call; it skips the parent's atexit handlers.
-            unsafe { libc::_exit(0) }
+            crate::sys::clone::exit_now(0)
         }
         ForkResult::Parent { child } => {
             drop(wr);
@@ -237,12 +235,12 @@ fn errno_of_open_write(path: &str) -> Option<i32> {
 /// Runs a command from the container's busybox and returns its exit status.
 fn run_busybox(args: &[&str]) -> Result<i32, String> {
     let argv: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap()).collect();
-    // SAFETY: the grandchild only calls execv or _exit.
-    match unsafe { fork() }.map_err(|e| format!("{e} (line {})", line!()))? {
+    // The grandchild only calls execv or exit_now.
+    match fork().map_err(|e| format!("{e} (line {})", line!()))? {
         ForkResult::Child => {
             let _ = nix::unistd::execv(c"/bin/busybox", &argv);
-            // SAFETY: exec failed; leave without running any handler.
-            unsafe { libc::_exit(127) }
+            // exec failed; leave without running any handler.
+            crate::sys::clone::exit_now(127)
         }
         ForkResult::Parent { child } => {
             match waitpid(child, None).map_err(|e| format!("{e} (line {})", line!()))? {

@@ -272,7 +272,7 @@ mod tests {
                 .fold(CapabilitySet::empty(), |a, c| a | c)
         }
         assert_eq!(current_bounding(), asked());
-        if !nix::unistd::geteuid().is_root() {
+        if !rustix::process::geteuid().is_root() {
             return;
         }
         let outcome = in_child(|| {

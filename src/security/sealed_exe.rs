@@ -182,7 +182,7 @@ fn sealed_copy() -> Result<OwnedFd> {
 /// execveat(fd) with our own argv and environment plus the mark; returns only on failure.
 fn reexec(fd: &impl AsFd, what: &str) -> Error {
     let argv: Vec<CString> = std::env::args_os().map(cstring).collect();
-    let comm = nix::sys::prctl::get_name()
+    let comm = rustix::thread::name()
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut env: Vec<CString> = std::env::vars_os()
@@ -195,6 +195,7 @@ fn reexec(fd: &impl AsFd, what: &str) -> Error {
         })
         .collect();
     env.push(cstring(format!("{MARK}={comm}").into()));
+    // nix, not rustix: rustix offers execveat only as an unsafe call of its runtime module.
     let err = nix::unistd::execveat(
         fd.as_fd(),
         c"",
@@ -219,7 +220,7 @@ fn take_mark() -> bool {
     std::env::remove_var(MARK);
     if let Ok(name) = CString::new(comm.as_bytes()) {
         if !name.as_bytes().is_empty() {
-            let _ = nix::sys::prctl::set_name(&name);
+            let _ = rustix::thread::set_name(&name);
         }
     }
     true

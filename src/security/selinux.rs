@@ -10,8 +10,8 @@ const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
 /// SELinux is enabled when selinuxfs is mounted and the process has a context other
 /// than "kernel" (what go-selinux checks).
 pub fn is_enabled() -> bool {
-    let fs = nix::sys::statfs::statfs("/sys/fs/selinux")
-        .is_ok_and(|s| s.filesystem_type().0 == SELINUX_MAGIC);
+    let fs = rustix::fs::statfs("/sys/fs/selinux")
+        .is_ok_and(|s| s.f_type == SELINUX_MAGIC as rustix::fs::FsWord);
     if !fs {
         return false;
     }

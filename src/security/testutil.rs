@@ -4,9 +4,11 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use crate::sys::clone::exit_now;
+use crate::sys::testing::{fork, ForkResult};
+
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 
 /// How the child ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,18 +32,10 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 fn raw_write(fd: &OwnedFd, bytes: &[u8]) {
     let mut off = 0;
     while off < bytes.len() {
-        // SAFETY: a valid buffer and fd; the child owns both.
-        let n = unsafe {
-            libc::write(
-                fd.as_raw_fd(),
-                bytes[off..].as_ptr().cast(),
-                bytes.len() - off,
-            )
-        };
-        if n <= 0 {
-            return;
+        match rustix::io::write(fd, &bytes[off..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => off += n,
         }
-        off += n as usize;
     }
 }
 
@@ -67,21 +61,19 @@ where
     F: FnOnce() -> Result<String, String>,
 {
     let (r, w) = pipe();
-    // SAFETY: the child runs `step` and leaves with _exit, never returning to the
-    // test harness.
-    match unsafe { fork() }.expect("fork") {
+    // The child runs `step` and leaves with exit_now, never returning to the test harness.
+    match fork().expect("fork") {
         ForkResult::Child => {
             drop(r);
-            // SAFETY: alarm and _exit are async-signal-safe.
-            unsafe { libc::alarm(CHILD_TIMEOUT_SECS) };
+            nix::unistd::alarm::set(CHILD_TIMEOUT_SECS);
             let (tag, msg) = match step() {
                 Ok(m) => (b'O', m),
                 Err(m) => (b'E', m),
             };
             raw_write(&w, &[tag]);
             raw_write(&w, msg.as_bytes());
-            // SAFETY: leave without running the parent's atexit handlers.
-            unsafe { libc::_exit(0) }
+            // Leave without running the parent's atexit handlers.
+            exit_now(0)
         }
         ForkResult::Parent { child } => {
             drop(w);
@@ -109,24 +101,21 @@ where
         .collect();
     let (status_r, status_w) = pipe();
     let (out_r, out_w) = pipe();
-    // SAFETY: as in `in_child`; the child ends in execve or _exit.
-    match unsafe { fork() }.expect("fork") {
+    // As in `in_child`; the child ends in execve or exit_now.
+    match fork().expect("fork") {
         ForkResult::Child => {
             drop(status_r);
             drop(out_r);
-            // SAFETY: async-signal-safe calls on fds the child owns.
-            unsafe { libc::alarm(CHILD_TIMEOUT_SECS) };
+            nix::unistd::alarm::set(CHILD_TIMEOUT_SECS);
             if let Err(m) = setup() {
                 raw_write(&status_w, m.as_bytes());
-                // SAFETY: see above.
-                unsafe { libc::_exit(1) }
+                exit_now(1)
             }
-            // SAFETY: dup2 onto stdout; the pipe's write end stays open until exec.
-            unsafe { libc::dup2(out_w.as_raw_fd(), 1) };
+            // Onto stdout; the pipe's write end stays open until exec.
+            let _ = crate::sys::process::dup2_raw(out_w.as_raw_fd(), 1);
             let err = nix::unistd::execv(&argv[0], &argv).unwrap_err();
             raw_write(&status_w, format!("execv: {err}").as_bytes());
-            // SAFETY: see above.
-            unsafe { libc::_exit(1) }
+            exit_now(1)
         }
         ForkResult::Parent { child } => {
             drop(status_w);

@@ -10,6 +10,8 @@
 //! update, kill --all, delete). With `--systemd-cgroup` the cgroup is a systemd unit instead
 //! (`systemd`), made over D-Bus (`dbus`).
 
+#![deny(unsafe_code)]
+
 pub mod bpf;
 mod dbus;
 mod hierarchy;
@@ -18,6 +20,9 @@ pub mod render;
 mod systemd;
 mod v1;
 mod v2;
+// The only place unsafe code is allowed: thin wrappers for the calls nix and rustix lack.
+#[allow(unsafe_code)]
+mod sys;
 
 use std::path::{Component, Path, PathBuf};
 

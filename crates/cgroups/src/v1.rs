@@ -429,10 +429,13 @@ impl crate::Manager for Manager {
         let frozen = self.dir("freezer").is_some() && self.freeze().is_ok();
         for pid in self.pids()? {
             // A pid that exited meanwhile is fine.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::try_from(signal).ok(),
-            );
+            // A signal number rustix does not name (0, or not a signal) sends nothing, as before.
+            if let (Some(pid), Some(sig)) = (
+                rustix::process::Pid::from_raw(pid),
+                rustix::process::Signal::from_named_raw(signal),
+            ) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
         }
         if frozen {
             self.thaw()?;

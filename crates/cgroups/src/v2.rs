@@ -197,10 +197,13 @@ impl crate::Manager for Manager {
         }
         self.freeze()?;
         for pid in self.pids()? {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::try_from(signal).ok(),
-            );
+            // A signal number rustix does not name (0, or not a signal) sends nothing, as before.
+            if let (Some(pid), Some(sig)) = (
+                rustix::process::Pid::from_raw(pid),
+                rustix::process::Signal::from_named_raw(signal),
+            ) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
         }
         self.thaw()
     }

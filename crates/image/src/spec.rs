@@ -20,55 +20,46 @@ pub struct Options {
     pub gid_map: Vec<IdMap>,
 }
 
-/// The default spec: runc's `runc spec` (and `--rootless`), except that the rootfs is
-/// writable (it is this bundle's own copy or overlay upper) and there is no terminal unless
-/// asked, so the bundle runs from a script as well as from a shell.
+/// The runtime's default specs (what `hull spec` and `hull spec --rootless` print): one copy,
+/// read here rather than written out again. hull-image does not depend on the runtime crate,
+/// so the files are included by path.
+const RUNTIME_DEFAULT: &str = include_str!("../../../src/spec/default.json");
+const RUNTIME_ROOTLESS: &str = include_str!("../../../src/spec/rootless.json");
+
+/// The default spec: the runtime's `hull spec` (and `--rootless`), with what a generated
+/// bundle needs differently: ociVersion 1.0.2-dev (runc 1.1's, which older runtimes such as
+/// crun 1.8 insist on), a writable rootfs (it is this bundle's own copy or overlay upper), no
+/// terminal unless asked (so the bundle runs from a script as well as from a shell), and
+/// runc 1.1's namespaces: no cgroup namespace, and rootless without the /sys/fs/cgroup mount.
 pub fn default_spec(opts: &Options) -> Value {
-    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    let mut devpts = vec![
-        "nosuid",
-        "noexec",
-        "newinstance",
-        "ptmxmode=0666",
-        "mode=0620",
-    ];
-    if !opts.rootless {
-        devpts.push("gid=5");
-    }
-    let sys = if opts.rootless {
-        json!({"destination": "/sys", "type": "none", "source": "/sys",
-               "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+    let base = if opts.rootless {
+        RUNTIME_ROOTLESS
     } else {
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-               "options": ["nosuid", "noexec", "nodev", "ro"]})
+        RUNTIME_DEFAULT
     };
-    let mut namespaces = vec![json!({"type": "pid"})];
-    if !opts.rootless {
-        namespaces.push(json!({"type": "network"}));
+    let mut spec: Value = serde_json::from_str(base).expect("the runtime's default spec is JSON");
+    spec["ociVersion"] = json!("1.0.2-dev");
+    spec["process"]["terminal"] = json!(opts.terminal);
+    spec["root"]["readonly"] = json!(false);
+    if opts.rootless {
+        if let Some(mounts) = spec["mounts"].as_array_mut() {
+            mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+        }
     }
-    namespaces.extend([
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ]);
-    if opts.rootless || !opts.uid_map.is_empty() {
-        namespaces.push(json!({"type": "user"}));
+    let linux = &mut spec["linux"];
+    if let Some(namespaces) = linux["namespaces"].as_array_mut() {
+        namespaces.retain(|n| n["type"] != "cgroup");
+        let has_user = namespaces.iter().any(|n| n["type"] == "user");
+        if !opts.uid_map.is_empty() && !has_user {
+            namespaces.push(json!({"type": "user"}));
+        }
     }
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-            "/sys/firmware", "/proc/scsi"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-    });
     if opts.rootless {
         // Our own ids become root in the container, as `runc spec --rootless` does.
         let uid = rustix::process::geteuid().as_raw();
         let gid = rustix::process::getegid().as_raw();
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    } else {
-        linux["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
     }
     let maps = |m: &[IdMap]| -> Value {
         m.iter()
@@ -81,40 +72,7 @@ pub fn default_spec(opts: &Options) -> Value {
     if !opts.gid_map.is_empty() {
         linux["gidMappings"] = maps(&opts.gid_map);
     }
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc"}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": devpts}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        sys,
-    ];
-    if !opts.rootless {
-        mounts.push(
-            json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-                           "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
-        );
-    }
-    json!({
-        "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": opts.terminal,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": [DEFAULT_PATH, "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": true,
-        },
-        "root": {"path": "rootfs", "readonly": false},
-        "hostname": "hull",
-        "mounts": mounts,
-        "linux": linux,
-    })
+    spec
 }
 
 /// The directory under the bundle that backs a volume: the volume path, flattened.
@@ -216,6 +174,50 @@ pub fn generate(image: &ImageConfig, user: &User, bundle: &Path, opts: &Options)
 mod tests {
     use super::*;
     use crate::image::{parse_json, ImageConfig};
+
+    /// The generated default is the runtime's `hull spec` output, changed only where this
+    /// module says it is; anything else that drifts fails here.
+    #[test]
+    fn default_spec_is_the_runtimes_with_the_stated_changes() {
+        for (rootless, base) in [(false, RUNTIME_DEFAULT), (true, RUNTIME_ROOTLESS)] {
+            let opts = Options {
+                rootless,
+                ..Default::default()
+            };
+            let mut ours = default_spec(&opts);
+            let mut theirs: Value = serde_json::from_str(base).unwrap();
+            assert_eq!(ours["ociVersion"], "1.0.2-dev");
+            assert_eq!(ours["process"]["terminal"], false);
+            assert_eq!(ours["root"]["readonly"], false);
+            let ns = |v: &Value| -> Vec<String> {
+                v["linux"]["namespaces"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n["type"].as_str().unwrap().to_string())
+                    .collect()
+            };
+            assert!(!ns(&ours).contains(&"cgroup".to_string()));
+            for v in [&mut ours, &mut theirs] {
+                for key in ["ociVersion", "root"] {
+                    v.as_object_mut().unwrap().remove(key);
+                }
+                v["process"].as_object_mut().unwrap().remove("terminal");
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "cgroup");
+                v["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|m| !rootless || m["destination"] != "/sys/fs/cgroup");
+                let linux = v["linux"].as_object_mut().unwrap();
+                linux.remove("uidMappings");
+                linux.remove("gidMappings");
+            }
+            assert_eq!(ours, theirs, "rootless={rootless}");
+        }
+    }
 
     #[test]
     fn converts_image_config() {

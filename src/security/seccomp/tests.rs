@@ -125,8 +125,8 @@ fn every_operator_and_combined_conditions() {
     )
     .unwrap();
     let out = run_under(&p, || {
-        // SAFETY: argument-less calls ignore their registers.
-        let c = |nr: libc::c_long, a: u64, b: u64| sys(unsafe { libc::syscall(nr, a, b) });
+        // Argument-less calls ignore their registers.
+        let c = |nr: libc::c_long, a: u64, b: u64| sys(crate::sys::testing::syscall(nr, &[a, b]));
         [
             ("eq5", c(libc::SYS_getppid, 5, 0)),
             ("eq6", c(libc::SYS_getppid, 6, 0)),
@@ -176,8 +176,7 @@ fn one_rule(action: &str) -> Program {
 }
 
 fn call_getppid() -> String {
-    // SAFETY: getppid has no arguments and no side effects.
-    sys(unsafe { libc::syscall(libc::SYS_getppid) })
+    sys(crate::sys::testing::syscall(libc::SYS_getppid, &[]))
 }
 
 #[test]
@@ -247,14 +246,18 @@ fn newer_syscalls_get_enosys_older_get_the_default() {
     .unwrap();
     let out = run_under(&p, || {
         let mut args = [0u64; 11];
-        // SAFETY: clone3 with a zeroed clone_args is never reached when filtered; if it
-        // were, a zeroed args struct with size 0 is rejected with EINVAL.
-        let clone3 = sys(unsafe { libc::syscall(libc::SYS_clone3, args.as_mut_ptr(), 0) });
-        // SAFETY: getppid/faccessat2 with harmless arguments.
-        let getppid = sys(unsafe { libc::syscall(libc::SYS_getppid) });
-        let faccessat2 = sys(unsafe {
-            libc::syscall(libc::SYS_faccessat2, libc::AT_FDCWD, c"/".as_ptr(), 0, 0)
-        });
+        // clone3 with a zeroed clone_args is never reached when filtered; if it were, a
+        // zeroed args struct with size 0 is rejected with EINVAL.
+        let clone3 = sys(crate::sys::testing::syscall(
+            libc::SYS_clone3,
+            &[args.as_mut_ptr() as u64, 0],
+        ));
+        // getppid/faccessat2 with harmless arguments.
+        let getppid = sys(crate::sys::testing::syscall(libc::SYS_getppid, &[]));
+        let faccessat2 = sys(crate::sys::testing::syscall(
+            libc::SYS_faccessat2,
+            &[libc::AT_FDCWD as u64, c"/".as_ptr() as u64, 0, 0],
+        ));
         format!("clone3={clone3} getppid={getppid} faccessat2={faccessat2}")
     });
     assert_eq!(
@@ -486,7 +489,7 @@ fn notify_reaches_the_agent_which_answers() {
 /// A minimal seccomp agent: receive the state and the listener, answer two calls.
 fn agent(listener: UnixListener) -> (serde_json::Value, Vec<i32>) {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     let (conn, _) = listener.accept().unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -501,8 +504,8 @@ fn agent(listener: UnixListener) -> (serde_json::Value, Vec<i32>) {
     let mut fd = None;
     for c in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel just installed this fd for us.
-            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            // The kernel just installed this fd for us.
+            fd = Some(crate::sys::testing::adopt_fd(fds[0]));
         }
     }
     let n = msg.bytes;
@@ -731,63 +734,64 @@ fn busybox_shell(caps: &'static [&'static str], p: &Program) -> Outcome {
 /// The calls the tests probe, with the errno each returned.
 fn probe_calls(mount_target: &std::ffi::CStr) -> String {
     type Call<'a> = (&'static str, Box<dyn Fn() -> libc::c_long + 'a>);
-    // SAFETY (all calls): valid or deliberately bogus-but-harmless arguments; the
-    // namespace and mount calls affect only this short-lived child.
+    // Valid or deliberately bogus-but-harmless arguments; the namespace and mount calls
+    // affect only this short-lived child.
+    let call = |nr: libc::c_long, args: &[u64]| crate::sys::testing::syscall(nr, args);
     let calls: [Call; 10] = [
         (
             "unshare",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWNS) }),
+            Box::new(move || call(libc::SYS_unshare, &[libc::CLONE_NEWNS as u64])),
         ),
         (
             "mount",
-            Box::new(|| unsafe {
-                libc::syscall(
+            Box::new(move || {
+                call(
                     libc::SYS_mount,
-                    c"none".as_ptr(),
-                    mount_target.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    0,
-                    0,
+                    &[
+                        c"none".as_ptr() as u64,
+                        mount_target.as_ptr() as u64,
+                        c"tmpfs".as_ptr() as u64,
+                        0,
+                        0,
+                    ],
                 )
             }),
         ),
         // KEYCTL_GET_KEYRING_ID of the session keyring.
         (
             "keyctl",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) }),
+            Box::new(move || call(libc::SYS_keyctl, &[0, -3i64 as u64, 0])),
         ),
         (
             "add_key",
-            Box::new(|| unsafe {
-                libc::syscall(libc::SYS_add_key, c"user".as_ptr(), c"k".as_ptr(), 0, 0, -3)
+            Box::new(move || {
+                let (user, k) = (c"user".as_ptr() as u64, c"k".as_ptr() as u64);
+                call(libc::SYS_add_key, &[user, k, 0, 0, -3i64 as u64])
             }),
         ),
-        (
-            "clone3",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_clone3, 0, 0) }),
-        ),
+        ("clone3", Box::new(move || call(libc::SYS_clone3, &[0, 0]))),
         (
             "setns",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_setns, -1, 0) }),
+            Box::new(move || call(libc::SYS_setns, &[-1i64 as u64, 0])),
         ),
         (
             "userfaultfd",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_userfaultfd, 0) }),
+            Box::new(move || call(libc::SYS_userfaultfd, &[0])),
         ),
         // AF_VSOCK
         (
             "vsock",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_socket, 40, libc::SOCK_STREAM, 0) }),
+            Box::new(move || call(libc::SYS_socket, &[40, libc::SOCK_STREAM as u64, 0])),
         ),
         // personality(0xffffffff) only queries.
         (
             "personality",
-            Box::new(|| unsafe { libc::syscall(libc::SYS_personality, 0xffff_ffffu64) }),
+            Box::new(move || call(libc::SYS_personality, &[0xffff_ffff])),
         ),
         // fchmodat2 is system call 452 on x86_64 (Linux 6.6).
         (
             "fchmodat2",
-            Box::new(|| unsafe { libc::syscall(452, libc::AT_FDCWD, c"/".as_ptr(), 0, 0) }),
+            Box::new(move || call(452, &[libc::AT_FDCWD as u64, c"/".as_ptr() as u64, 0, 0])),
         ),
     ];
     calls

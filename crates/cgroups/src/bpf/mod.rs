@@ -1,11 +1,12 @@
 //! The cgroup v2 device controller. cgroup2 has no devices.allow/deny files: device access is
 //! decided by BPF_PROG_TYPE_CGROUP_DEVICE programs attached to the cgroup. [`program`] turns
-//! the config's rules into instructions (pure); [`load`] holds the bpf(2) calls.
+//! the config's rules into instructions (pure); [`load`] holds the bpf(2) calls (they live in
+//! the crate's `sys` module, with the crate's other unsafe code).
 //!
 //! The rules arrive complete: the runtime has already appended runc's default rules (null,
 //! zero, tty, ...) after the config's own, for v1 and v2 alike. Nothing here adds to them.
 
-pub mod load;
+pub use crate::sys::bpf as load;
 pub mod program;
 
 use std::fs::File;

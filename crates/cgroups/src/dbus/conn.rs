@@ -52,7 +52,7 @@ pub fn user_address() -> String {
     let dir = std::env::var("XDG_RUNTIME_DIR")
         .ok()
         .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| format!("/run/user/{}", nix::unistd::geteuid()));
+        .unwrap_or_else(|| format!("/run/user/{}", rustix::process::geteuid().as_raw()));
     format!("unix:path={dir}/bus")
 }
 
@@ -152,7 +152,7 @@ impl Connection {
 
     /// SASL EXTERNAL: the server checks the claimed uid against the socket's peer credentials.
     fn authenticate(&mut self) -> Result<(), Error> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+        let uid = rustix::process::geteuid().as_raw().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\n");
         self.sock

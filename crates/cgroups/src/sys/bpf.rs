@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use super::program::Insn;
+use crate::bpf::program::Insn;
 
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
@@ -152,10 +152,11 @@ pub fn load(insns: &[Insn]) -> io::Result<OwnedFd> {
     // Before 5.11 programs were charged to RLIMIT_MEMLOCK, and running out of it reads as
     // EPERM; runc and crun raise the limit (it is not passed on to the container).
     if first.raw_os_error() == Some(libc::EPERM) {
-        let inf = nix::sys::resource::RLIM_INFINITY;
-        if nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK, inf, inf)
-            .is_ok()
-        {
+        let inf = rustix::process::Rlimit {
+            current: None,
+            maximum: None,
+        };
+        if rustix::process::setrlimit(rustix::process::Resource::Memlock, inf).is_ok() {
             if let Ok(fd) = load_with_log(&mut attr, &mut log) {
                 return Ok(fd);
             }
