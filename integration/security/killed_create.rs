@@ -14,22 +14,6 @@ use hull_integration::*;
 
 use crate::leftovers::{assert_nothing_left, cgroup_dirs, marked_sleeper};
 
-/// The fault points of create, in order (src/fault.rs lists the same; a name the binary does
-/// not know makes create succeed, which fails the test).
-const STEPS: &[&str] = &[
-    "create:dir",
-    "create:recorded",
-    "create:fifo",
-    "create:cgroup",
-    "create:cloned",
-    "create:in-cgroup",
-    "create:continued",
-    "create:ready",
-    "create:saved",
-    "create:pid-file",
-    "create:released",
-];
-
 /// A NOTIFY_SOCKET for the runtime (so create also makes the notify directory and plans its
 /// bind into the container).
 struct Notify {
@@ -55,7 +39,8 @@ fn delete_removes_what_a_create_killed_at_any_step_left() {
     let marker = unique("killstep");
     let b = marked_sleeper(&marker);
     let n = notify();
-    for step in STEPS {
+    // A name the binary does not know makes create succeed, which fails the test.
+    for step in create_fault_steps() {
         let id = unique("kill");
         let out = rt
             .command()

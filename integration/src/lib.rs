@@ -446,3 +446,20 @@ impl Bundle {
     }
 }
 
+/// The runtime's fault points in create, in create's order: the list src/fault.rs exports
+/// (`HULL_TEST_FAULT=<step>` in a debug build SIGKILLs create there), read from its source so
+/// that the tests and the runtime share one list.
+pub fn create_fault_steps() -> Vec<&'static str> {
+    let source = include_str!("../../src/fault.rs");
+    let list = source
+        .split("pub const CREATE_STEPS: &[&str] = &[")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("src/fault.rs defines CREATE_STEPS");
+    let steps: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+    assert!(
+        steps.len() > 1 && steps.iter().all(|s| s.starts_with("create:")),
+        "src/fault.rs's CREATE_STEPS did not parse: {steps:?}"
+    );
+    steps
+}
