@@ -689,7 +689,7 @@ fn kill_during_download(proxy: &Proxy, args: &[&str]) {
 /// reference goes through the proxy.
 struct Proxied {
     t: TestImage,
-    proxy: Proxy,
+    proxy: std::sync::Arc<Proxy>,
     _reg: Registry,
     image: String,
 }
