@@ -690,7 +690,8 @@ fn kill_during_download(proxy: &Proxy, args: &[&str]) {
 struct Proxied {
     t: TestImage,
     proxy: std::sync::Arc<Proxy>,
-    _reg: Registry,
+    /// Bound by the callers for as long as they pull: dropping it stops the registry.
+    reg: Registry,
     image: String,
 }
 
@@ -703,7 +704,7 @@ fn proxied(tmp: &Path) -> Proxied {
     Proxied {
         t,
         proxy,
-        _reg: reg,
+        reg,
         image,
     }
 }
@@ -712,7 +713,10 @@ fn proxied(tmp: &Path) -> Proxied {
 fn interrupted_downloads_publish_nothing_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let Proxied {
-        t, proxy, image, ..
+        t,
+        proxy,
+        reg: _reg,
+        image,
     } = proxied(tmp.path());
     let store = tmp.path().join("store");
     let s = store.to_str().unwrap();
@@ -794,7 +798,10 @@ fn hull_no_hang(args: &[&str]) -> Output {
 fn stalled_registry_times_out_resumes_and_names_the_blob() {
     let tmp = tempfile::tempdir().unwrap();
     let Proxied {
-        t, proxy, image, ..
+        t,
+        proxy,
+        reg: _reg,
+        image,
     } = proxied(tmp.path());
     let fast = ["--read-timeout", "1", "--retries", "2"];
 
