@@ -3,14 +3,14 @@
 # (--network host where a scenario asks), cgroupfs; the containers.conf is the README's
 # snippet (hack/engines/podman-containers.conf) with hull's path, after the lane's settings.
 
-podman_setup() {
-  local d=$WORK/podman
-  mkdir -p "$d"
-  cat >"$d/storage.conf" <<EOF
+# podman_conf DIR GRAPHROOT RUNROOT: the lane's storage.conf and containers.conf in DIR (for
+# root's podman and the rootless user's alike).
+podman_conf() {
+  cat >"$1/storage.conf" <<EOF
 [storage]
 driver = "$STORAGE_DRIVER"
-graphroot = "$d/root"
-runroot = "$d/run"
+graphroot = "$2"
+runroot = "$3"
 EOF
   {
     cat <<EOF
@@ -21,7 +21,13 @@ default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 
 EOF
     snippet podman-containers.conf
-  } >"$d/containers.conf"
+  } >"$1/containers.conf"
+}
+
+podman_setup() {
+  local d=$WORK/podman
+  mkdir -p "$d"
+  podman_conf "$d" "$d/root" "$d/run"
   # conmon stays in the lane's cgroup (--cgroups no-conmon): it would otherwise make
   # <parent>/conmon at the root of every hierarchy.
   cat >"$WORK/bin/podman" <<EOF

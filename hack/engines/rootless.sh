@@ -38,21 +38,7 @@ rootless_setup() {
   local conf=$RL_HOME/.config/containers
   mkdir -p "$RL_HOME/run" "$conf"
   chmod 700 "$RL_HOME/run"
-  cat >"$conf/storage.conf" <<EOF
-[storage]
-driver = "$STORAGE_DRIVER"
-graphroot = "$RL_HOME/storage"
-runroot = "$RL_HOME/run/storage"
-EOF
-  {
-    cat <<EOF
-[containers]
-netns = "none"
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-
-EOF
-    snippet podman-containers.conf
-  } >"$conf/containers.conf"
+  podman_conf "$conf" "$RL_HOME/storage" "$RL_HOME/run/storage"
   cp "$WORK/busybox.tar" "$RL_HOME/busybox.tar"
   chown -R "$RL_USER:$RL_USER" "$RL_HOME"
   cat >"$WORK/bin/podman-rootless" <<EOF

@@ -15,7 +15,7 @@
 //! tests can tell a refusal from a miss. The VM lane runs the same attacks on Linux 6.1
 //! (hack/vm/guest-security.sh).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -438,7 +438,9 @@ fn seccomp_agent(
         let Ok((conn, _)) = listener.accept() else {
             return;
         };
-        let Some(fd) = receive_fd(&conn) else { return };
+        let Some((_, Some(fd))) = recv_with_fd(&conn).ok() else {
+            return;
+        };
         let wait = if n == hold { go.take() } else { None };
         std::thread::spawn(move || {
             let mut wait = wait;
@@ -456,25 +458,4 @@ fn seccomp_agent(
             }
         });
     }
-}
-
-/// The listener fd of one runtime-to-agent message (SCM_RIGHTS).
-fn receive_fd(conn: &std::os::unix::net::UnixStream) -> Option<OwnedFd> {
-    let mut buf = vec![0u8; 65536];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .ok()?;
-    for c in msg.cmsgs().ok()? {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: just received, owned by nobody else.
-            return Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
-    None
 }

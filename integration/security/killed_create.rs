@@ -14,22 +14,6 @@ use hull_integration::*;
 
 use crate::leftovers::{assert_nothing_left, cgroup_dirs, marked_sleeper};
 
-/// The fault points of create, in order (src/fault.rs lists the same; a name the binary does
-/// not know makes create succeed, which fails the test).
-const STEPS: &[&str] = &[
-    "create:dir",
-    "create:recorded",
-    "create:fifo",
-    "create:cgroup",
-    "create:cloned",
-    "create:in-cgroup",
-    "create:continued",
-    "create:ready",
-    "create:saved",
-    "create:pid-file",
-    "create:released",
-];
-
 /// A NOTIFY_SOCKET for the runtime (so create also makes the notify directory and plans its
 /// bind into the container).
 struct Notify {
@@ -55,7 +39,8 @@ fn delete_removes_what_a_create_killed_at_any_step_left() {
     let marker = unique("killstep");
     let b = marked_sleeper(&marker);
     let n = notify();
-    for step in STEPS {
+    // A name the binary does not know makes create succeed, which fails the test.
+    for step in create_fault_steps() {
         let id = unique("kill");
         let out = rt
             .command()
@@ -78,14 +63,14 @@ fn delete_removes_what_a_create_killed_at_any_step_left() {
         // "created" is waited out (bounded, and it fails loudly).
         let mut status = rt.status(&id);
         let settle = std::time::Instant::now();
-        while !matches!(*step, "create:dir" | "create:released")
+        while !matches!(step, "create:dir" | "create:released")
             && status.as_deref() == Some("created")
             && settle.elapsed() < std::time::Duration::from_secs(30)
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
             status = rt.status(&id);
         }
-        match *step {
+        match step {
             "create:dir" => assert_eq!(status, None, "{step}"),
             "create:released" => assert_eq!(status.as_deref(), Some("created"), "{step}"),
             _ => assert_eq!(status.as_deref(), Some("stopped"), "{step}"),
@@ -97,7 +82,7 @@ fn delete_removes_what_a_create_killed_at_any_step_left() {
         // after a create in a mount namespace of its own, but delete must not reach into one).
         let state_dir = rt.root.path().join(&id);
         let mounted = state_dir.join("notify");
-        if *step == "create:ready" {
+        if step == "create:ready" {
             let ok = std::process::Command::new("mount")
                 .args(["-t", "tmpfs", "-o", "size=4k", "hull-test-leftover"])
                 .arg(&mounted)

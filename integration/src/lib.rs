@@ -300,31 +300,15 @@ impl ConsoleSocket {
 
     /// Waits for the runtime's connection and returns the master it sends.
     pub fn receive(&self) -> std::os::fd::OwnedFd {
-        use std::os::fd::AsRawFd;
         let (conn, _) = self.listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        for c in msg.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: the fd was just received and is owned by nobody else.
-                return unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[0]) };
-            }
-        }
-        panic!("no fd received on the console socket");
+        let (_, fd) = recv_with_fd(&conn).unwrap();
+        fd.unwrap_or_else(|| panic!("no fd received on the console socket"))
     }
 
     /// Like `receive`, for a runtime that may fail instead: None when no connection comes
     /// within 10 s, or the connection closes without an fd.
     pub fn try_receive(&self) -> Option<std::os::fd::OwnedFd> {
-        use std::os::fd::{AsFd, AsRawFd};
+        use std::os::fd::AsFd;
         let ready = |fd: std::os::fd::BorrowedFd| {
             let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
             nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap_or(0) > 0
@@ -336,24 +320,36 @@ impl ConsoleSocket {
         if !ready(conn.as_fd()) {
             return None;
         }
-        let mut buf = [0u8; 4096];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .ok()?;
-        for c in msg.cmsgs().ok()? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: the fd was just received and is owned by nobody else.
-                return Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[0]) });
-            }
-        }
-        None
+        recv_with_fd(&conn).ok()?.1
     }
+}
+
+/// Receives one message on a unix socket with the fd it carries (SCM_RIGHTS), as the runtime
+/// sends a console master or a seccomp listener: the message's bytes (up to 64 KiB), and the
+/// fd, if one came.
+pub fn recv_with_fd(
+    conn: &std::os::unix::net::UnixStream,
+) -> nix::Result<(Vec<u8>, Option<std::os::fd::OwnedFd>)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut buf = vec![0u8; 65536];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and is owned by nobody else.
+            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let len = msg.bytes;
+    buf.truncate(len);
+    Ok((buf, fd))
 }
 
 /// Reads from a pty master until `needle` shows up (or 60 s pass: a bound for a busy machine,
@@ -448,4 +444,22 @@ impl Bundle {
         link_or_copy(&probe_bin(), &b.rootfs().join("probe"));
         b
     }
+}
+
+/// The runtime's fault points in create, in create's order: the list src/fault.rs exports
+/// (`HULL_TEST_FAULT=<step>` in a debug build SIGKILLs create there), read from its source so
+/// that the tests and the runtime share one list.
+pub fn create_fault_steps() -> Vec<&'static str> {
+    let source = include_str!("../../src/fault.rs");
+    let list = source
+        .split("pub const CREATE_STEPS: &[&str] = &[")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("src/fault.rs defines CREATE_STEPS");
+    let steps: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+    assert!(
+        steps.len() > 1 && steps.iter().all(|s| s.starts_with("create:")),
+        "src/fault.rs's CREATE_STEPS did not parse: {steps:?}"
+    );
+    steps
 }

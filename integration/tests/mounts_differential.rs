@@ -495,18 +495,10 @@ fn no_mount_namespace_runs_as_with_runc() {
     // A create killed at any step after its first record (the debug build's fault points;
     // before it nothing is mounted) leaves the mounts it made in the host's namespace to
     // `delete -f`, which removes them all.
-    for step in [
-        "create:recorded",
-        "create:fifo",
-        "create:cgroup",
-        "create:cloned",
-        "create:in-cgroup",
-        "create:continued",
-        "create:ready",
-        "create:saved",
-        "create:pid-file",
-        "create:released",
-    ] {
+    for step in create_fault_steps()
+        .into_iter()
+        .skip_while(|s| *s != "create:recorded")
+    {
         let script = format!(
             "HULL_TEST_FAULT={step} $RT create -b $BUNDLE c6 >/dev/null 2>&1; echo rc=$?; \
              $RT delete -f c6 || echo delete failed; \

@@ -55,8 +55,14 @@ fn output_within(cmd: Command, secs: u64) -> Output {
 
 /// [`output_within`], with `None` (the command killed) past the deadline.
 fn try_output_within(mut cmd: Command, secs: u64) -> Option<Output> {
+    cmd.stdin(Stdio::null());
+    run_within(cmd, secs)
+}
+
+/// Runs `cmd` with its stdin as the caller set it, stdout and stderr on pipes; `None` (the
+/// command killed) past the deadline.
+fn run_within(mut cmd: Command, secs: u64) -> Option<Output> {
     let mut child = cmd
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -300,26 +306,9 @@ fn on_tty(mut cmd: Command) -> Output {
 }
 
 /// Like [`output_within`] for a command whose stdin is already set.
-fn output_within_stdin(mut cmd: Command, secs: u64) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let reader = readers(&mut child);
-    for _ in 0..secs * 20 {
-        if let Some(status) = child.try_wait().unwrap() {
-            let (stdout, stderr) = reader.join().unwrap();
-            return Output {
-                status,
-                stdout,
-                stderr,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("{cmd:?} did not finish in {secs} s");
+fn output_within_stdin(cmd: Command, secs: u64) -> Output {
+    let what = format!("{cmd:?}");
+    run_within(cmd, secs).unwrap_or_else(|| panic!("{what} did not finish in {secs} s"))
 }
 
 /// Output relayed from a `terminal: true` process keeps its `\n`: runc turns the pty's ONLCR

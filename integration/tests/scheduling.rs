@@ -188,64 +188,93 @@ fn memory_policy_reaches_the_process() {
 
 #[test]
 fn fields_the_kernel_or_the_rules_refuse_are_errors_naming_them() {
-    refused(
-        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_ISO"}),
-        "process.scheduler.policy",
-    );
-    refused(
-        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 5, "nice": 3}),
-        "process.scheduler.nice",
-    );
-    refused(
-        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": 5}),
-        "process.scheduler.priority",
-    );
-    refused(
-        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_FLAG_NOPE"}),
-        "process.scheduler.policy",
-    );
-    refused(
-        |c| {
-            c["process"]["scheduler"] =
-                json!({"policy": "SCHED_OTHER", "flags": ["SCHED_RESET_ON_FORK"]})
-        },
-        "process.scheduler.flags[0]",
-    );
-    // Allowed by the rules, refused by the kernel (no real-time budget in the cgroup): init
-    // reports it, the create fails.
-    refused(
-        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 5}),
-        "process.scheduler: sched_setattr SCHED_FIFO",
-    );
-    refused(
-        |c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8}),
-        "process.ioPriority.priority",
-    );
-    refused(
-        |c| c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["X"]}),
-        "linux.personality.flags[0]",
-    );
-    refused(
-        |c| c["linux"]["personality"] = json!({"domain": "LINUX64"}),
-        "linux.personality.domain",
-    );
-    refused(
-        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_DEFAULT", "nodes": "0"}),
-        "linux.memoryPolicy.nodes",
-    );
-    refused(
-        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"}),
-        "linux.memoryPolicy.nodes",
-    );
-    // Node 7 does not exist here: set_mempolicy refuses it in init.
-    refused(
-        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "7"}),
-        "linux.memoryPolicy: set_mempolicy MPOL_BIND",
-    );
-    refused(
-        |c| c["process"]["execCPUAffinity"] = json!({"final": "1-0"}),
-        "process.execCPUAffinity",
-    );
+    // (section, field, value, the field the error names)
+    let cases = [
+        (
+            "process",
+            "scheduler",
+            json!({"policy": "SCHED_ISO"}),
+            "process.scheduler.policy",
+        ),
+        (
+            "process",
+            "scheduler",
+            json!({"policy": "SCHED_FIFO", "priority": 5, "nice": 3}),
+            "process.scheduler.nice",
+        ),
+        (
+            "process",
+            "scheduler",
+            json!({"policy": "SCHED_OTHER", "priority": 5}),
+            "process.scheduler.priority",
+        ),
+        (
+            "process",
+            "scheduler",
+            json!({"policy": "SCHED_FLAG_NOPE"}),
+            "process.scheduler.policy",
+        ),
+        (
+            "process",
+            "scheduler",
+            json!({"policy": "SCHED_OTHER", "flags": ["SCHED_RESET_ON_FORK"]}),
+            "process.scheduler.flags[0]",
+        ),
+        // Allowed by the rules, refused by the kernel (no real-time budget in the cgroup): init
+        // reports it, the create fails.
+        (
+            "process",
+            "scheduler",
+            json!({"policy": "SCHED_FIFO", "priority": 5}),
+            "process.scheduler: sched_setattr SCHED_FIFO",
+        ),
+        (
+            "process",
+            "ioPriority",
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 8}),
+            "process.ioPriority.priority",
+        ),
+        (
+            "linux",
+            "personality",
+            json!({"domain": "LINUX", "flags": ["X"]}),
+            "linux.personality.flags[0]",
+        ),
+        (
+            "linux",
+            "personality",
+            json!({"domain": "LINUX64"}),
+            "linux.personality.domain",
+        ),
+        (
+            "linux",
+            "memoryPolicy",
+            json!({"mode": "MPOL_DEFAULT", "nodes": "0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            "linux",
+            "memoryPolicy",
+            json!({"mode": "MPOL_BIND"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        // Node 7 does not exist here: set_mempolicy refuses it in init.
+        (
+            "linux",
+            "memoryPolicy",
+            json!({"mode": "MPOL_BIND", "nodes": "7"}),
+            "linux.memoryPolicy: set_mempolicy MPOL_BIND",
+        ),
+        (
+            "process",
+            "execCPUAffinity",
+            json!({"final": "1-0"}),
+            "process.execCPUAffinity",
+        ),
+    ];
+    for (section, field, value, names) in cases {
+        refused(move |c| c[section][field] = value, names);
+    }
 }
 
 fn cpus() -> usize {

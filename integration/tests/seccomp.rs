@@ -1,7 +1,7 @@
 //! Seccomp through real containers: actions, argument conditions, real-world profiles,
 //! user notification with an agent written for the test, and bad profiles.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use hull_integration::*;
 use serde_json::{json, Value};
@@ -322,25 +322,8 @@ fn notify_sends_the_listener_to_the_agent_which_answers() {
     // The agent: take the state and the listener, then refuse each mkdir with EROFS.
     let agent = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 65536];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: just received, owned by nobody else.
-                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-            }
-        }
-        let len = msg.bytes;
-        let state: Value = serde_json::from_slice(&buf[..len]).unwrap();
+        let (msg, fd) = recv_with_fd(&conn).unwrap();
+        let state: Value = serde_json::from_slice(&msg).unwrap();
         let fd = fd.expect("listener fd");
         let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
         libseccomp::ScmpNotifResp::new_error(

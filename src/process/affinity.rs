@@ -77,17 +77,27 @@ pub fn reset(child: i32) {
     }
 }
 
-/// The runtime itself, before it joins the container's namespaces for exec: on the CPUs
-/// `execCPUAffinity.initial` names, so that its steps inside the container (the joins, the
-/// fork) run there too, not only the exec'd process until its cgroup move.
-pub fn runtime_initial(p: &Process) -> Result<()> {
-    let initial = p
+/// `execCPUAffinity.initial`, if given and not empty: the list as written, and its CPUs.
+fn initial(p: &Process) -> Result<Option<(String, CpuSet)>> {
+    let list = p
         .exec_cpu_affinity()
         .as_ref()
         .and_then(|a| a.initial().clone())
         .filter(|l| !l.is_empty());
-    if let Some(list) = initial {
-        let set = parse(&list).map_err(Error::invalid)?;
+    match list {
+        Some(list) => {
+            let set = parse(&list).map_err(Error::invalid)?;
+            Ok(Some((list, set)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The runtime itself, before it joins the container's namespaces for exec: on the CPUs
+/// `execCPUAffinity.initial` names, so that its steps inside the container (the joins, the
+/// fork) run there too, not only the exec'd process until its cgroup move.
+pub fn runtime_initial(p: &Process) -> Result<()> {
+    if let Some((list, set)) = initial(p)? {
         sched_setaffinity(None, &set)
             .with_ctx(|| format!("set the runtime's CPUs to execCPUAffinity.initial {list}"))?;
         crate::log::debug(&format!(
@@ -99,13 +109,7 @@ pub fn runtime_initial(p: &Process) -> Result<()> {
 
 /// An exec'd process, before it joins the cgroup: `execCPUAffinity.initial`, if given.
 pub fn exec_initial(p: &Process, child: i32) -> Result<()> {
-    let initial = p
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.initial().clone())
-        .filter(|l| !l.is_empty());
-    if let Some(list) = initial {
-        let set = parse(&list).map_err(Error::invalid)?;
+    if let Some((list, set)) = initial(p)? {
         sched_setaffinity(Some(pid(child)), &set)
             .with_ctx(|| format!("set execCPUAffinity.initial {list}"))?;
     }

@@ -17,19 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Bytes gzip cannot shrink.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 struct Image {
     layout: PathBuf,
     big_blob: PathBuf,

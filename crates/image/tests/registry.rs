@@ -52,19 +52,6 @@ fn err(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Deterministic bytes gzip cannot shrink: a big layer, for downloads to interrupt.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 struct TestImage {
     layout: PathBuf,
     /// (blob digest, DiffID) of the big layer.
@@ -698,14 +685,39 @@ fn kill_during_download(proxy: &Proxy, args: &[&str]) {
     child.wait().unwrap();
 }
 
-#[test]
-fn interrupted_downloads_publish_nothing_and_resume() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = test_image(&tmp.path().join("img"));
+/// The test image in a registry, served through a proxy that injects faults: the image's
+/// reference goes through the proxy.
+struct Proxied {
+    t: TestImage,
+    proxy: std::sync::Arc<Proxy>,
+    /// Bound by the callers for as long as they pull: dropping it stops the registry.
+    reg: Registry,
+    image: String,
+}
+
+fn proxied(tmp: &Path) -> Proxied {
+    let t = test_image(&tmp.join("img"));
     let reg = Registry::start(Auth::None);
     reg.push(&format!("oci:{}:v1", t.layout.display()), "app:v1", &[]);
     let proxy = Proxy::start(reg.port);
     let image = format!("docker://127.0.0.1:{}/app:v1", proxy.port);
+    Proxied {
+        t,
+        proxy,
+        reg,
+        image,
+    }
+}
+
+#[test]
+fn interrupted_downloads_publish_nothing_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Proxied {
+        t,
+        proxy,
+        reg: _reg,
+        image,
+    } = proxied(tmp.path());
     let store = tmp.path().join("store");
     let s = store.to_str().unwrap();
 
@@ -785,11 +797,12 @@ fn hull_no_hang(args: &[&str]) -> Output {
 #[test]
 fn stalled_registry_times_out_resumes_and_names_the_blob() {
     let tmp = tempfile::tempdir().unwrap();
-    let t = test_image(&tmp.path().join("img"));
-    let reg = Registry::start(Auth::None);
-    reg.push(&format!("oci:{}:v1", t.layout.display()), "app:v1", &[]);
-    let proxy = Proxy::start(reg.port);
-    let image = format!("docker://127.0.0.1:{}/app:v1", proxy.port);
+    let Proxied {
+        t,
+        proxy,
+        reg: _reg,
+        image,
+    } = proxied(tmp.path());
     let fast = ["--read-timeout", "1", "--retries", "2"];
 
     // The big blob goes quiet once, mid-way: the read timeout ends that connection and

@@ -155,6 +155,19 @@ pub fn compress(data: &[u8], c: Compression) -> Vec<u8> {
     }
 }
 
+/// Deterministic bytes gzip cannot shrink: big layers, for downloads to interrupt.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
