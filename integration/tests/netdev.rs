@@ -97,6 +97,12 @@ fn a_device_moves_in_renamed_with_its_addresses_and_mtu() {
     assert_eq!(ctr0["flags"].as_u64().unwrap() & IFF_UP, IFF_UP, "set up");
     assert!(r["net"].get(&v.a).is_none(), "renamed");
     // The container's own namespace is gone with it, and the veth with it (its peer too).
+    // The kernel tears a dead network namespace down in a work queue, after the last process
+    // has gone: the pair is waited for (a bound on a busy machine, not a timing claim).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (on_host(&v.a) || on_host(&v.b)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(
         !on_host(&v.a) && !on_host(&v.b),
         "the pair went with the namespace"
