@@ -76,16 +76,21 @@ fn cg_dir(key: &str, rel: &str) -> PathBuf {
     mount.join(own.trim_start_matches('/')).join(rel)
 }
 
-/// A `hulltest-…` cgroup level, removed (rmdir, in every hierarchy, by name) when dropped:
-/// declare it before the runtimes, so that their containers are deleted first.
-struct CgParent(String);
+/// A `hulltest-…` cgroup level, removed (rmdir, in every hierarchy, by name) when dropped,
+/// with every child it named: declare it before the runtimes, so that their containers are
+/// deleted first.
+struct CgParent(String, std::cell::RefCell<Vec<String>>);
 
 impl CgParent {
     fn new(prefix: &str) -> CgParent {
-        CgParent(unique(&format!("hulltest-{prefix}")))
+        CgParent(unique(&format!("hulltest-{prefix}")), Default::default())
     }
     /// A cgroupsPath below this level.
     fn child(&self, name: &str) -> String {
+        let mut children = self.1.borrow_mut();
+        if !children.iter().any(|c| c == name) {
+            children.push(name.to_string());
+        }
         format!("{}/{name}", self.0)
     }
 }
@@ -97,23 +102,26 @@ impl Drop for CgParent {
             .map(|(key, _)| cg_dir(&key, &self.0))
             .filter(|d| d.exists())
             .collect();
-        // Thaw what a test froze: a failed test may have left a runtime's init frozen in
-        // `ctr`, which exits once thawed (its runtime is gone).
+        let children = self.1.borrow();
+        // Thaw what a test froze: a failed test may have left a runtime's init frozen in a
+        // child, which exits once thawed (its runtime is gone).
         for dir in &dirs {
-            for level in [dir.join("ctr"), dir.clone()] {
+            for level in children.iter().map(|c| dir.join(c)).chain([dir.clone()]) {
                 let _ = std::fs::write(level.join("freezer.state"), "THAWED");
                 let _ = std::fs::write(level.join("cgroup.freeze"), "0");
             }
         }
-        // Then remove `ctr` (the name the tests use for a runtime's cgroup, left only by a
-        // failure) and this level, by name.
+        // Then remove the children this level named (a runtime's cgroup, left by a failure
+        // or by a runtime that removes it late, as runc 1.1.5 can after `delete -f` without
+        // a pid namespace) and this level, by name.
         for dir in &dirs {
-            let ctr = dir.join("ctr");
-            for _ in 0..250 {
-                if std::fs::remove_dir(&ctr).is_ok() || !ctr.exists() {
-                    break;
+            for child in children.iter().map(|c| dir.join(c)) {
+                for _ in 0..250 {
+                    if std::fs::remove_dir(&child).is_ok() || !child.exists() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                std::thread::sleep(Duration::from_millis(20));
             }
             let _ = std::fs::remove_dir(dir);
         }
