@@ -132,8 +132,10 @@ for L in "${levels[@]}"; do
     read -r -a order <<< "${perms[$((k % nperms))]}"
     for i in "${order[@]}"; do
       mkdir -p "$work/pids-${names[$i]}"
+      # An id per runtime: a missing cgroupsPath puts the container at <bench cgroup>/<id>,
+      # and a runtime may refuse a cgroup another runtime's waiting init already holds.
       quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" create \
-        --pid-file "$work/pids-${names[$i]}/$k" -b "$work/base" "p$k"
+        --pid-file "$work/pids-${names[$i]}/$k" -b "$work/base" "p$k-${names[$i]}"
     done
   done
   have=$L
@@ -143,7 +145,7 @@ for L in "${levels[@]}"; do
       time_it "$r list$L ${names[$i]}" =list "${rts[$i]}" --root "$(root_of "${names[$i]}")" list --format json
     done
     for i in "${order[@]}"; do
-      time_it "$r state$L ${names[$i]}" =state "${rts[$i]}" --root "$(root_of "${names[$i]}")" state p1
+      time_it "$r state$L ${names[$i]}" =state "${rts[$i]}" --root "$(root_of "${names[$i]}")" state "p1-${names[$i]}"
     done
     for i in "${order[@]}"; do
       steps=(); create_step "$i" "$work/base" "e$r"; delete_step "$i" "e$r"
@@ -159,6 +161,6 @@ done
 for ((k = 1; k <= have; k++)); do
   read -r -a order <<< "${perms[$((k % nperms))]}"
   for i in "${order[@]}"; do
-    quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "p$k"
+    quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "p$k-${names[$i]}"
   done
 done
