@@ -162,32 +162,18 @@ pub fn create(opts: &Options) -> Result<Created> {
     if let Some(cg) = &cgroup {
         cgroup::check_new(cg.as_ref())?;
     }
-    let mut state = State {
-        oci_version: crate::OCI_VERSION.to_string(),
-        id: opts.id.clone(),
-        pid: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.root.clone(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        init_start_time: 0,
-        config: spec.clone(),
-        cgroup: cgroup
+    let mut state = State::creating(
+        &opts.id,
+        &bundle,
+        &rootfs.root,
+        &spec,
+        cgroup
             .as_ref()
             .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
-        notify_socket,
-        creating: true,
-        // Init is a fork of this process: its stdio are ours until it sets up a terminal.
-        external_descriptors: state::stdio_links(),
-        resctrl: resctrl.clone(),
-        rootfs_mount,
-    };
+    );
+    state.notify_socket = notify_socket;
+    state.resctrl = resctrl.clone();
+    state.rootfs_mount = rootfs_mount;
     dir.record_creating(&state)?;
     guard.rootfs_mount = rootfs_mount.map(|m| (state.rootfs.clone(), m));
     crate::fault::point("create:recorded");

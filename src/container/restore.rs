@@ -110,33 +110,15 @@ pub fn restore(o: &Options) -> Result<Restored> {
     if let Some(cg) = &cgroup {
         cgroup::check_new(cg.as_ref())?;
     }
-    let mut state = State {
-        oci_version: crate::OCI_VERSION.to_string(),
-        id: o.create.id.clone(),
-        pid: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        init_start_time: 0,
-        config: spec.clone(),
-        cgroup: cgroup
+    let mut state = State::creating(
+        &o.create.id,
+        &bundle,
+        &rootfs,
+        &spec,
+        cgroup
             .as_ref()
             .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
-        notify_socket: None,
-        // The restored container's stdio are ours (where it had pipes or outside files): a
-        // later checkpoint must know these.
-        external_descriptors: state::stdio_links(),
-        creating: true,
-        resctrl: None,
-        rootfs_mount: None,
-    };
+    );
     guard
         .dir
         .as_ref()

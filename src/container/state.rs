@@ -166,6 +166,42 @@ pub struct Public<'a> {
 }
 
 impl State {
+    /// The record a create or restore writes before it makes anything ("creating", no pid
+    /// yet), with the cgroup about to be made. The runtime's stdio are recorded as the
+    /// container's: init is a fork of this process, and a restored tree's stdio are ours.
+    /// The caller fills in what only it knows (notify socket, resctrl, rootfs mount).
+    pub fn creating(
+        id: &str,
+        bundle: &Path,
+        rootfs: &Path,
+        config: &Spec,
+        cgroup: Option<serde_json::Value>,
+    ) -> State {
+        State {
+            oci_version: crate::OCI_VERSION.to_string(),
+            id: id.to_string(),
+            pid: 0,
+            bundle: bundle.to_path_buf(),
+            rootfs: rootfs.to_path_buf(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            annotations: config
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            init_start_time: 0,
+            config: config.clone(),
+            cgroup,
+            notify_socket: None,
+            external_descriptors: stdio_links(),
+            creating: true,
+            resctrl: None,
+            rootfs_mount: None,
+        }
+    }
+
     pub fn public(&self, status: Status) -> Public<'_> {
         Public {
             oci_version: &self.oci_version,
