@@ -42,14 +42,9 @@ fn delete_removes_what_a_create_killed_at_any_step_left() {
     // A name the binary does not know makes create succeed, which fails the test.
     for step in create_fault_steps() {
         let id = unique("kill");
-        let out = rt
-            .command()
-            .args(["create", "-b", b.path().to_str().unwrap(), &id])
+        let out = create_command(&rt, &b, &id)
             .env("HULL_TEST_FAULT", step)
             .env("NOTIFY_SOCKET", &n.path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .status()
             .unwrap();
         assert_eq!(
@@ -114,14 +109,7 @@ fn delete_removes_what_a_create_killed_at_a_random_moment_left() {
     };
     for i in 0..25 {
         let id = unique("rand");
-        let mut child = rt
-            .command()
-            .args(["create", "-b", b.path().to_str().unwrap(), &id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = create_command(&rt, &b, &id).spawn().unwrap();
         std::thread::sleep(Duration::from_micros(next() % 40_000));
         let _ = child.kill();
         let _ = child.wait();
@@ -143,13 +131,8 @@ fn delete_fails_loudly_when_it_cannot_remove_everything() {
     let marker = unique("killfail");
     let b = marked_sleeper(&marker);
     let id = unique("stuck");
-    let status = rt
-        .command()
-        .args(["create", "-b", b.path().to_str().unwrap(), &id])
+    let status = create_command(&rt, &b, &id)
         .env("HULL_TEST_FAULT", "create:ready")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(
@@ -204,14 +187,7 @@ fn a_create_under_way_shows_as_creating() {
     }]});
     b.save();
     let id = unique("slow");
-    let mut create = rt
-        .command()
-        .args(["create", "-b", b.path().to_str().unwrap(), &id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut create = create_command(&rt, &b, &id).spawn().unwrap();
     let mut seen = None;
     for _ in 0..1000 {
         if let Some(s) = rt.state(&id) {
@@ -230,4 +206,14 @@ fn a_create_under_way_shows_as_creating() {
     assert_eq!(listed[0]["status"], "creating", "{listed}");
     assert!(status.success());
     assert_eq!(rt.status(&id).as_deref(), Some("created"));
+}
+
+/// `create -b B ID` with the runtime's stdio closed off, to be spawned or waited for.
+fn create_command(rt: &Runtime, b: &Bundle, id: &str) -> std::process::Command {
+    let mut cmd = rt.command();
+    cmd.args(["create", "-b", b.path().to_str().unwrap(), id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
 }
