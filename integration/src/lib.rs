@@ -10,6 +10,21 @@ use serde_json::Value;
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The runtime under test: $HULL_BIN, or the workspace's debug build.
+/// The unprivileged user the rootless tests run hull as.
+pub const NOBODY: u32 = 65534;
+
+/// hull as NOBODY with its state under `root`, stdin closed: the rootless tests' caller.
+pub fn hull_as_nobody(root: &Path, args: &[&str]) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(hull_bin());
+    cmd.args(["--root", root.to_str().unwrap()])
+        .args(args)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 pub fn hull_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("HULL_BIN") {
         return PathBuf::from(p);

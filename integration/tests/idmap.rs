@@ -167,18 +167,11 @@ fn an_idmap_in_a_joined_user_namespace() {
 /// caller's privileges; see src/features.rs).
 #[test]
 fn a_rootless_runtime_has_no_idmapped_mounts() {
-    use std::os::unix::process::CommandExt;
-    const NOBODY: u32 = 65534;
     let root = TempDir::new("hull-rootless");
     std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
     let as_nobody = |args: &[&str]| {
-        std::process::Command::new(hull_bin())
-            .args(["--root", root.path().to_str().unwrap()])
-            .args(args)
+        hull_as_nobody(root.path(), args)
             .env("XDG_RUNTIME_DIR", root.path())
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
     };

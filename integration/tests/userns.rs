@@ -6,8 +6,6 @@ use std::os::unix::process::CommandExt;
 use hull_integration::*;
 use serde_json::json;
 
-const NOBODY: u32 = 65534;
-
 /// Without `gid=5` on /dev/pts when only one gid is mapped (the kernel refuses an unmapped
 /// gid), as `spec --rootless` writes it.
 fn without_tty_gid(b: &mut Bundle) {
@@ -108,13 +106,8 @@ fn rootless_caller_maps_its_own_ids() {
     without_tty_gid(&mut b);
     with_user_namespace(&mut b, NOBODY, 1);
     let id = unique("rootless");
-    let out = std::process::Command::new(hull_bin())
-        .args(["--root", root.path().to_str().unwrap()])
-        .args(["run", "-b", b.path().to_str().unwrap(), &id])
+    let out = hull_as_nobody(root.path(), &["run", "-b", b.path().to_str().unwrap(), &id])
         .env("XDG_RUNTIME_DIR", root.path())
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -140,12 +133,7 @@ fn rootless_limits_without_a_writable_cgroup_are_refused() {
     without_tty_gid(&mut b);
     with_user_namespace(&mut b, NOBODY, 1);
     let id = unique("rootless");
-    let out = std::process::Command::new(hull_bin())
-        .args(["--root", root.path().to_str().unwrap()])
-        .args(["run", "-b", b.path().to_str().unwrap(), &id])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(std::process::Stdio::null())
+    let out = hull_as_nobody(root.path(), &["run", "-b", b.path().to_str().unwrap(), &id])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -266,27 +254,20 @@ fn rootless_exec_joins_the_user_namespace_first() {
     with_user_namespace(&mut b, NOBODY, 1);
     let id = unique("rootless");
     let hull = |args: &[&str]| {
-        std::process::Command::new(hull_bin())
-            .args(["--root", root.path().to_str().unwrap()])
-            .args(args)
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdin(std::process::Stdio::null())
+        hull_as_nobody(root.path(), args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .output()
             .unwrap()
     };
-    let run = std::process::Command::new(hull_bin())
-        .args(["--root", root.path().to_str().unwrap()])
-        .args(["run", "-d", "-b", b.path().to_str().unwrap(), &id])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let run = hull_as_nobody(
+        root.path(),
+        &["run", "-d", "-b", b.path().to_str().unwrap(), &id],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .status()
+    .unwrap();
     let exec = hull(&[
         "exec",
         &id,
@@ -589,13 +570,8 @@ fn rootless_pod_member_joins_the_pods_user_namespace() {
     let root = TempDir::new("hull-rootless");
     std::os::unix::fs::chown(root.path(), Some(NOBODY), Some(NOBODY)).unwrap();
     let as_nobody = |args: &[&str], out: fn() -> std::process::Stdio| {
-        std::process::Command::new(hull_bin())
-            .args(["--root", root.path().to_str().unwrap()])
-            .args(args)
+        hull_as_nobody(root.path(), args)
             .env("XDG_RUNTIME_DIR", root.path())
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdin(std::process::Stdio::null())
             .stdout(out())
             .stderr(out())
             .output()
