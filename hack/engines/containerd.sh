@@ -42,7 +42,7 @@ EOF
   CTR_PID=$!
   cat >"$WORK/bin/ctr" <<EOF
 #!/bin/sh
-exec timeout -k 5 ${BOUND:-90} ctr --address $d/containerd.sock --namespace $CTR_NS "\$@"
+exec timeout --foreground -k 5 ${BOUND:-90} ctr --address $d/containerd.sock --namespace $CTR_NS "\$@"
 EOF
   chmod +x "$WORK/bin/ctr"
   E=$WORK/bin/ctr

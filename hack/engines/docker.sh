@@ -21,7 +21,7 @@ docker_start() {  # docker_start [ENV=VALUE...]: starts dockerd with the environ
   cat >"$WORK/bin/docker" <<EOF
 #!/bin/sh
 export DOCKER_HOST=unix://$d/docker.sock DOCKER_CONFIG=$d/cli
-exec timeout -k 5 ${BOUND:-90} docker "\$@"
+exec timeout --foreground -k 5 ${BOUND:-90} docker "\$@"
 EOF
   chmod +x "$WORK/bin/docker"
   E=$WORK/bin/docker

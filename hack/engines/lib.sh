@@ -41,10 +41,13 @@ wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
   until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done
 }
 # Every engine command is bounded: a runtime that hangs fails the scenario, not the lane.
+# The engine wrappers run `timeout --foreground`: without it timeout moves the engine into a
+# process group of its own, and an `-it` engine in the background of its terminal is stopped
+# by SIGTTOU when it sets raw mode (unless a caller happens to block that signal).
 bounded() { timeout -k 5 "${BOUND:-90}" "$@"; }
-# A pty for -it: util-linux `script` runs the command on a new terminal, feeding it stdin.
+# A pty for -it: typist.py runs the command on a new terminal and types stdin at the prompt.
 in_pty() {  # in_pty 'COMMAND LINE' <input: prints the terminal's output, exits with its status
-  bounded script -qefc "$1" /dev/null
+  python3 "$REPO/hack/engines/typist.py" "${BOUND:-90}" "$1"
 }
 
 # scenario NAME [RUNTIME...]: runs sc_NAME for each runtime (default hull runc), then checks

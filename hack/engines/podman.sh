@@ -33,7 +33,7 @@ podman_setup() {
   cat >"$WORK/bin/podman" <<EOF
 #!/bin/sh
 export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
-exec timeout -k 5 ${BOUND:-90} podman --cgroup-manager cgroupfs --events-backend file \\
+exec timeout --foreground -k 5 ${BOUND:-90} podman --cgroup-manager cgroupfs --events-backend file \\
   --tmpdir $d/tmp --network-config-dir $d/net --volumepath $d/volumes "\$@"
 EOF
   chmod +x "$WORK/bin/podman"

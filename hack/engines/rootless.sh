@@ -44,12 +44,12 @@ rootless_setup() {
   cat >"$WORK/bin/podman-rootless" <<EOF
 #!/bin/sh
 cd /
-exec timeout -k 5 ${BOUND:-90} runuser -u $RL_USER -- env HOME=$RL_HOME XDG_RUNTIME_DIR=$RL_HOME/run \\
+exec timeout --foreground -k 5 ${BOUND:-90} runuser -u $RL_USER -- env HOME=$RL_HOME XDG_RUNTIME_DIR=$RL_HOME/run \\
   podman --cgroup-manager cgroupfs --events-backend file "\$@"
 EOF
   cat >"$WORK/bin/hull-rootless" <<EOF
 #!/bin/sh
-exec timeout -k 5 ${BOUND:-90} runuser -u $RL_USER -- env HOME=$RL_HOME XDG_RUNTIME_DIR=$RL_HOME/run $HULL "\$@"
+exec timeout --foreground -k 5 ${BOUND:-90} runuser -u $RL_USER -- env HOME=$RL_HOME XDG_RUNTIME_DIR=$RL_HOME/run $HULL "\$@"
 EOF
   chmod +x "$WORK/bin/podman-rootless" "$WORK/bin/hull-rootless"
   E=$WORK/bin/podman-rootless

@@ -25,7 +25,7 @@ t_lane=$SECONDS
 need=()
 for c in podman:podman conmon:conmon catatonit:catatonit containerd:containerd \
   ctr:containerd dockerd:docker.io docker:docker.io runc:runc newuidmap:uidmap \
-  script:bsdutils runuser:util-linux jq:jq; do
+  python3:python3 runuser:util-linux jq:jq; do
   command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
 done
 [ -x /bin/busybox ] || need+=(busybox-static)
