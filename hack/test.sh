@@ -30,7 +30,8 @@ lane() {  # lane NAME COMMAND...
 
 hack/setup.sh || { echo "setup failed"; exit 1; }
 
-lane lint bash -c 'cargo fmt --all -- --check && cargo clippy --workspace --all-targets -q -- -D warnings'
+# (lint also refuses merge-conflict markers left in any tracked file)
+lane lint bash -c '! git grep -nE "^(<<<<<<<|>>>>>>>)( |$)" && cargo fmt --all -- --check && cargo clippy --workspace --all-targets -q -- -D warnings'
 lane build bash -c 'cargo build --workspace -q && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p hull-probe --target-dir target/probe'
 lane unit cargo test --workspace --lib --bins -q
 lane integration cargo test -p hull-integration -q -- --test-threads 4
