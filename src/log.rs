@@ -151,7 +151,7 @@ fn write(level: &str, msg: &str, fields: &[(&str, &dyn Display)]) {
         Some(l) => (l.format, l.dest.as_ref()),
         None => (Format::Text, None),
     };
-    let time = crate::container::state::now_rfc3339_seconds();
+    let time = crate::clock::now_rfc3339_seconds();
     let text = line(format, &time, level, msg, fields);
     match dest {
         Some(f) => {

@@ -3,7 +3,7 @@
 # AddressSanitizer), each run for a bounded time from the seeds in fuzz/seeds/TARGET plus the
 # corpus kept in fuzz/corpus/TARGET (grows from run to run when the checkout is kept):
 #   config    config.json from bytes: parse, validate, cgroup files rendered from resources
-#   state     state.json from bytes: parse, public and hook state, saved cgroup manager
+#   state     state.json from bytes: parse, public and hook state, the cgroup handle round trip
 #   seccomp   linux.seccomp from bytes: checked and compiled by libseccomp (never loaded)
 #   layer     hull-image's layer applier, as root, on a tree with symlinks out of it, in a
 #             sandbox (fuzz/src/lib.rs) where nothing may land outside the tree

@@ -55,8 +55,7 @@ pub fn check_new(m: &dyn Manager) -> Result<()> {
 
 /// The manager of an existing container, from its state.
 pub fn of(state: &State) -> Option<Box<dyn Manager>> {
-    let saved: hull_cgroups::Saved = serde_json::from_value(state.cgroup.clone()?).ok()?;
-    Some(hull_cgroups::load(&saved))
+    state.cgroup.as_ref().map(hull_cgroups::Handle::manager)
 }
 
 /// Whether a failure to make the cgroup may be passed over: rootless, the caller may not write
@@ -204,79 +203,19 @@ fn default_allowed(listed: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
 /// entry is `PATH` (every hierarchy) or `CTRL[,CTRL]:PATH` (the hierarchies of those
 /// controllers), as runc takes them.
 pub fn join_sub(state: &State, pid: i32, entries: &[String]) -> Result<()> {
-    let saved = state
-        .cgroup
-        .clone()
-        .and_then(|v| serde_json::from_value::<hull_cgroups::Saved>(v).ok())
-        .map(|s| match s {
-            // A systemd unit's sub-cgroups are directories like any other.
-            hull_cgroups::Saved::Systemd { fs, .. } => *fs,
-            other => other,
-        });
-    let Some(saved) = saved else {
+    let Some(handle) = &state.cgroup else {
         return Err(Error::invalid("--cgroup: the container has no cgroup"));
     };
-    let mut targets: Vec<std::path::PathBuf> = Vec::new();
-    for entry in entries {
-        let (ctrls, sub) = match entry.split_once(':') {
-            Some((c, p)) => (Some(c.split(',').collect::<Vec<_>>()), p),
-            None => (None, entry.as_str()),
-        };
-        let sub = std::path::Path::new(sub.trim_start_matches('/'));
-        if sub
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(Error::invalid(format!(
-                "--cgroup {entry:?}: the path must stay inside the container's cgroup"
-            )));
-        }
-        match &saved {
-            hull_cgroups::Saved::V1 { paths } => {
-                for (key, dir) in paths {
-                    if ctrls
-                        .as_ref()
-                        .is_none_or(|c| key.split(',').any(|k| c.contains(&k)))
-                    {
-                        targets.push(dir.join(sub));
-                    }
-                }
-            }
-            hull_cgroups::Saved::V2 { path } => {
-                if ctrls.is_some() {
-                    return Err(Error::invalid(format!(
-                        "--cgroup {entry:?}: controllers cannot be named on cgroup v2"
-                    )));
-                }
-                targets.push(path.join(sub));
-            }
-            hull_cgroups::Saved::Systemd { .. } => unreachable!("unwrapped above"),
-        }
-    }
-    for dir in targets {
-        let procs = dir.join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string())
-            .map_err(|e| Error::os(format!("--cgroup: join {}", dir.display()), e))?;
-    }
-    Ok(())
+    handle.add_process_below(pid, entries).map_err(|e| match e {
+        hull_cgroups::Error::Invalid(m) => Error::Invalid(m),
+        other => Error::Other(format!("--cgroup: {other}")),
+    })
 }
 
 /// The cgroup CRIU freezes the container in while it dumps (without one it stops each task
 /// with ptrace, racing forks): v1's freezer hierarchy, or the v2 cgroup itself.
 pub fn freezer_path(state: &State) -> Option<std::path::PathBuf> {
-    let saved: hull_cgroups::Saved = serde_json::from_value(state.cgroup.clone()?).ok()?;
-    let saved = match saved {
-        hull_cgroups::Saved::Systemd { fs, .. } => *fs,
-        other => other,
-    };
-    match saved {
-        hull_cgroups::Saved::V1 { paths } => paths
-            .into_iter()
-            .find(|(key, _)| key.split(',').any(|c| c == "freezer"))
-            .map(|(_, p)| p),
-        hull_cgroups::Saved::V2 { path } => Some(path),
-        hull_cgroups::Saved::Systemd { .. } => None,
-    }
+    Some(state.cgroup.as_ref()?.freezer_dir()?.to_path_buf())
 }
 
 #[cfg(test)]

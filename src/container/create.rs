@@ -167,9 +167,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         &bundle,
         &rootfs.root,
         &spec,
-        cgroup
-            .as_ref()
-            .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
+        cgroup.as_ref().map(|cg| cg.handle()),
     );
     state.notify_socket = notify_socket;
     state.resctrl = resctrl.clone();
@@ -240,10 +238,7 @@ pub fn create(opts: &Options) -> Result<Created> {
             guard.drop_cgroup();
         }
     }
-    state.cgroup = guard
-        .cgroup
-        .as_ref()
-        .and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    state.cgroup = guard.cgroup.as_ref().map(|cg| cg.handle());
     // linux.intelRdt: the resctrl group (made as recorded) with init in it.
     if let Some(saved) = &resctrl {
         guard.resctrl = Some(saved.clone());

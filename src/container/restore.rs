@@ -115,9 +115,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         &bundle,
         &rootfs,
         &spec,
-        cgroup
-            .as_ref()
-            .and_then(|cg| serde_json::to_value(cg.saved()).ok()),
+        cgroup.as_ref().map(|cg| cg.handle()),
     );
     guard
         .dir
@@ -184,10 +182,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         .map(|(key, val)| rpc::ExtMountMap { key, val })
         .collect();
 
-    state.cgroup = guard
-        .cgroup
-        .as_ref()
-        .and_then(|cg| serde_json::to_value(cg.saved()).ok());
+    state.cgroup = guard.cgroup.as_ref().map(|cg| cg.handle());
 
     // 4. Restore; hooks, the pty master and the pid come as notifications.
     let req = rpc::Req {
@@ -242,7 +237,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
     state.init_start_time = state::proc_stat(pid)
         .map(|s| s.start_time)
         .ok_or_else(|| Error::Other("the restored init exited at once".into()))?;
-    state.created = state::now_rfc3339();
+    state.created = crate::clock::now_rfc3339();
     state.creating = false;
     let dir = guard.dir.as_ref().expect("still held");
     dir.save(&state)?;

@@ -103,9 +103,10 @@ pub struct State {
     /// exec). A create's first record leaves it out (see [`Dir::record_creating`]).
     #[serde(default)]
     pub config: Spec,
-    /// The cgroup manager's saved form.
+    /// Where the container's cgroup is (the form is the cgroup layer's, unchanged since the
+    /// first release: state.json files of earlier builds load as they are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<serde_json::Value>,
+    pub cgroup: Option<hull_cgroups::Handle>,
     /// The caller's NOTIFY_SOCKET, when it passed one: `start` relays READY=1 to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_socket: Option<PathBuf>,
@@ -142,7 +143,7 @@ struct CreatingRecord<'a> {
     owner: &'a str,
     init_start_time: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup: Option<&'a serde_json::Value>,
+    cgroup: Option<&'a hull_cgroups::Handle>,
     creating: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     resctrl: Option<&'a crate::resctrl::Saved>,
@@ -175,7 +176,7 @@ impl State {
         bundle: &Path,
         rootfs: &Path,
         config: &Spec,
-        cgroup: Option<serde_json::Value>,
+        cgroup: Option<hull_cgroups::Handle>,
     ) -> State {
         State {
             oci_version: crate::OCI_VERSION.to_string(),
@@ -183,7 +184,7 @@ impl State {
             pid: 0,
             bundle: bundle.to_path_buf(),
             rootfs: rootfs.to_path_buf(),
-            created: now_rfc3339(),
+            created: crate::clock::now_rfc3339(),
             owner: String::new(),
             annotations: config
                 .annotations()
@@ -529,7 +530,12 @@ pub fn status(dir: &Dir, state: &State) -> Status {
             Status::Stopped
         };
     }
-    let frozen = || super::cgroup::of(state).is_some_and(|m| m.is_frozen().unwrap_or(false));
+    let frozen = || {
+        state
+            .cgroup
+            .as_ref()
+            .is_some_and(|h| h.manager().is_frozen().unwrap_or(false))
+    };
     if !init_alive(state) {
         return Status::Stopped;
     }
@@ -540,44 +546,6 @@ pub fn status(dir: &Dir, state: &State) -> Status {
         return Status::Paused;
     }
     Status::Running
-}
-
-/// RFC 3339 with nanoseconds in UTC, as runc writes `created`.
-pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(now.as_secs() as i64, now.subsec_nanos())
-}
-
-/// RFC 3339 to the second in UTC, as runc's log lines carry the time.
-pub fn now_rfc3339_seconds() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let full = rfc3339(now.as_secs() as i64, 0);
-    format!("{}Z", &full[..full.len() - ".000000000Z".len()])
-}
-
-fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm): days since 1970-01-01 to y-m-d.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Ids of every container under `root` (directories holding a state file).
@@ -628,15 +596,42 @@ mod tests {
         }
     }
 
+    /// A state.json as the build before the typed cgroup handle wrote it (the cgroup kept as
+    /// untyped JSON in the same shape): a container created then is still found, and its
+    /// cgroup is the same when the state is written again.
     #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
-        let s = now_rfc3339_seconds();
-        assert!(
-            s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T',
-            "{s}"
+    fn state_of_an_earlier_build_loads_with_its_cgroup() {
+        let old = br#"{"ociVersion":"1.3.0","id":"web","pid":4242,"bundle":"/b","rootfs":"/b/rootfs",
+            "created":"2026-11-18T11:06:40.000000005Z","owner":"","init_start_time":99,
+            "config":{"ociVersion":"1.0.2"},
+            "cgroup":{"version":"systemd","unit":"hull-web.scope","slice":"system.slice",
+                "fs":{"version":"v1","paths":[["cpu,cpuacct","/sys/fs/cgroup/cpu,cpuacct/system.slice/hull-web.scope"],
+                ["freezer","/sys/fs/cgroup/freezer/system.slice/hull-web.scope"]]}}}"#;
+        let state = State::parse(old).unwrap();
+        let handle = state.cgroup.clone().expect("the cgroup is read");
+        assert_eq!(
+            handle.freezer_dir(),
+            Some(Path::new(
+                "/sys/fs/cgroup/freezer/system.slice/hull-web.scope"
+            ))
+        );
+        let again: serde_json::Value =
+            serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        let before: serde_json::Value = serde_json::from_slice(old).unwrap();
+        let mut want = before["cgroup"].clone();
+        want["user"] = false.into();
+        assert_eq!(again["cgroup"], want);
+
+        let v2 = State::parse(
+            br#"{"ociVersion":"1.3.0","id":"a","pid":1,"bundle":"/b","rootfs":"/r","created":"x",
+                "owner":"","init_start_time":1,"cgroup":{"version":"v2","path":"/sys/fs/cgroup/a"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v2.cgroup,
+            Some(hull_cgroups::Handle::V2 {
+                path: "/sys/fs/cgroup/a".into()
+            })
         );
     }
 

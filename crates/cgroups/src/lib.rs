@@ -5,15 +5,18 @@
 //! the container's cgroup from `cgroupsPath` with runc's rules: a relative path nests under
 //! the caller's own cgroup (on v2 under its parent, which holds no processes), an absolute
 //! path is taken as given, an empty one becomes the container id (relative), and a path that
-//! climbs out with `..` is refused. [`load`] rebuilds
-//! a manager from what [`Manager::saved`] returned, for the commands that come later (pause,
-//! update, kill --all, delete). With `--systemd-cgroup` the cgroup is a systemd unit instead
+//! climbs out with `..` is refused. [`Manager::handle`] gives
+//! the typed, serializable [`Handle`] the runtime keeps in its state; [`Handle::manager`]
+//! rebuilds the manager from it for the commands that come later (pause, update, kill --all,
+//! delete), and [`Handle::add_process`] / [`Handle::add_thread`] move a process into it: every
+//! write to cgroup.procs, tasks and cgroup.threads is made by this crate. With `--systemd-cgroup` the cgroup is a systemd unit instead
 //! (`systemd`), made over D-Bus (`dbus`).
 
 #![deny(unsafe_code)]
 
 pub mod bpf;
 mod dbus;
+mod handle;
 mod hierarchy;
 mod oom;
 pub mod render;
@@ -29,6 +32,7 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+pub use handle::Handle;
 pub use hierarchy::{host_mode, Mode};
 pub use oom::OomWatch;
 
@@ -85,26 +89,6 @@ pub struct Config {
     /// The limits the cgroup starts with: the systemd driver passes them when it creates the
     /// unit (the cgroupfs managers get them from [`Manager::set`]).
     pub resources: Option<LinuxResources>,
-}
-
-/// A manager's persisted form (kept in the container's state.json).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "version", rename_all = "lowercase")]
-pub enum Saved {
-    V1 {
-        paths: Vec<(String, PathBuf)>,
-    },
-    V2 {
-        path: PathBuf,
-    },
-    /// A systemd unit, and its cgroup as the cgroupfs manager sees it (`V1` or `V2`).
-    Systemd {
-        unit: String,
-        slice: String,
-        #[serde(default)]
-        user: bool,
-        fs: Box<Saved>,
-    },
 }
 
 /// Usage numbers, shaped like the "data" of runc's `events --stats`.
@@ -177,7 +161,8 @@ pub trait Manager {
     fn check_new(&self) -> Result<()>;
     /// Removes the cgroup, retrying while it drains.
     fn destroy(&self) -> Result<()>;
-    fn saved(&self) -> Saved;
+    /// Where the cgroup is, in the form the runtime keeps between commands.
+    fn handle(&self) -> Handle;
     /// Notification of OOMs in the cgroup, where the manager can give it (`events` samples
     /// the counters otherwise).
     fn oom_watch(&self) -> Result<Option<OomWatch>> {
@@ -194,20 +179,6 @@ pub fn create(cfg: &Config) -> Result<Box<dyn Manager>> {
     match host_mode() {
         Mode::Unified => Ok(Box::new(v2::Manager::new(&rel)?)),
         Mode::Legacy | Mode::Hybrid => Ok(Box::new(v1::Manager::new(&rel)?)),
-    }
-}
-
-/// Rebuilds a manager from its saved form.
-pub fn load(saved: &Saved) -> Box<dyn Manager> {
-    match saved {
-        Saved::V1 { paths } => Box::new(v1::Manager::from_paths(paths.clone())),
-        Saved::V2 { path } => Box::new(v2::Manager::from_path(path.clone())),
-        Saved::Systemd {
-            unit,
-            slice,
-            user,
-            fs,
-        } => Box::new(systemd::Manager::load(unit, slice, *user, fs)),
     }
 }
 
@@ -266,6 +237,12 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
         value: value.to_string(),
         source,
     })
+}
+
+/// Moves `pid` into the cgroup at `dir` (cgroup.procs: the whole thread group), the one way
+/// this crate and its callers join a process to a cgroup.
+pub(crate) fn add_pid(dir: &Path, pid: i32) -> Result<()> {
+    write(&dir.join("cgroup.procs"), &pid.to_string())
 }
 
 pub(crate) fn read_pids(procs: &Path) -> Result<Vec<i32>> {

@@ -12,11 +12,11 @@ use oci_spec::runtime::LinuxResources;
 use crate::hierarchy::{own_cgroup, unified_mount, v1_hierarchies};
 use crate::{
     all_pids, check_empty, frozen_error, io, remove_tree, render, v2_frozen_level, write,
-    CgroupPath, Error, Result, Saved, Stats,
+    CgroupPath, Error, Handle, Result, Stats,
 };
 
 /// The key of the unified hierarchy's directory on a hybrid host.
-const UNIFIED: &str = "";
+pub(crate) const UNIFIED: &str = "";
 
 pub struct Manager {
     /// (the hierarchy's controllers joined by ',', the container's directory in it)
@@ -292,7 +292,7 @@ impl crate::Manager for Manager {
     fn apply(&self, pid: i32) -> Result<()> {
         for (key, dir) in &self.paths {
             create_dirs(dir, key.split(',').any(|c| c == "cpuset"))?;
-            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+            crate::add_pid(dir, pid)?;
         }
         Ok(())
     }
@@ -482,8 +482,8 @@ impl crate::Manager for Manager {
         Ok(())
     }
 
-    fn saved(&self) -> Saved {
-        Saved::V1 {
+    fn handle(&self) -> Handle {
+        Handle::V1 {
             paths: self.paths.clone(),
         }
     }

@@ -9,7 +9,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::hierarchy::{own_cgroup, unified_mount};
 use crate::{
     all_pids, bpf, check_empty, frozen_error, io, remove_tree, render, v2_frozen_level, write,
-    CgroupPath, Error, Result, Saved, Stats,
+    CgroupPath, Error, Handle, Result, Stats,
 };
 
 pub struct Manager {
@@ -80,7 +80,7 @@ fn enable_controllers(path: &Path) -> Result<()> {
 impl crate::Manager for Manager {
     fn apply(&self, pid: i32) -> Result<()> {
         self.clone_target()?;
-        write(&self.path.join("cgroup.procs"), &pid.to_string())
+        crate::add_pid(&self.path, pid)
     }
 
     fn clone_target(&self) -> Result<Option<OwnedFd>> {
@@ -221,8 +221,8 @@ impl crate::Manager for Manager {
         }
     }
 
-    fn saved(&self) -> Saved {
-        Saved::V2 {
+    fn handle(&self) -> Handle {
+        Handle::V2 {
             path: self.path.clone(),
         }
     }

@@ -614,10 +614,11 @@ fn update_replaces_without_a_window(host: &Host) {
 
 fn v2_manager_sets_and_replaces_the_filter(host: &Host) {
     let cg = host.cgroup("manager");
-    // The v2 manager, pointed at the test's directory through its saved form.
-    let m = hull_cgroups::load(&hull_cgroups::Saved::V2 {
+    // The v2 manager, pointed at the test's directory through its handle.
+    let m = hull_cgroups::Handle::V2 {
         path: cg.0.join("c1"),
-    });
+    }
+    .manager();
     let mut r = LinuxResources::default();
     r.set_devices(Some(vec![
         dev(false, "a", None, None, "rwm"),

@@ -13,7 +13,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use crate::hierarchy::{host_mode, unified_mount, v1_hierarchies, Mode};
-use crate::{Config, Error, Result, Saved, Stats};
+use crate::{Config, Error, Handle, Result, Stats};
 use client::Systemd;
 use props::{Property, Target};
 
@@ -23,7 +23,7 @@ pub struct Manager {
     /// The calling user's systemd rather than the system's.
     user: bool,
     /// The cgroupfs form of the unit's cgroup (v1 paths or the v2 path).
-    fs_saved: Saved,
+    fs_handle: Handle,
     fs: Box<dyn crate::Manager>,
     /// Set for a container being created: what the unit starts with.
     new: Option<NewUnit>,
@@ -41,8 +41,8 @@ struct NewUnit {
     resources: LinuxResources,
 }
 
-fn unified(fs: &Saved) -> bool {
-    matches!(fs, Saved::V2 { .. })
+fn unified(fs: &Handle) -> bool {
+    matches!(fs, Handle::V2 { .. })
 }
 
 impl Manager {
@@ -66,15 +66,15 @@ impl Manager {
             cgroup = format!("{root}{cgroup}");
         }
         let rel = cgroup.trim_start_matches('/');
-        let fs_saved = match mode {
-            Mode::Unified => Saved::V2 {
+        let fs_handle = match mode {
+            Mode::Unified => Handle::V2 {
                 path: unified_mount()
                     .ok_or_else(|| Error::Invalid("no cgroup2 hierarchy is mounted".into()))?
                     .join(rel),
             },
             // On a hybrid host systemd also places the unit in the unified hierarchy: saved
             // under "" as the cgroupfs manager does.
-            Mode::Legacy | Mode::Hybrid => Saved::V1 {
+            Mode::Legacy | Mode::Hybrid => Handle::V1 {
                 paths: v1_hierarchies()
                     .into_iter()
                     .map(|h| (h.controllers.join(","), h.mount.join(rel)))
@@ -83,8 +83,8 @@ impl Manager {
             },
         };
         Ok(Manager {
-            fs: crate::load(&fs_saved),
-            fs_saved,
+            fs: fs_handle.manager(),
+            fs_handle,
             new: Some(NewUnit {
                 description: format!("hull container {}", cfg.id),
                 is_slice: unit.is_slice(),
@@ -100,13 +100,13 @@ impl Manager {
     }
 
     /// The manager of an existing container, from its state.
-    pub fn load(unit: &str, slice: &str, user: bool, fs: &Saved) -> Manager {
+    pub fn load(unit: &str, slice: &str, user: bool, fs: &Handle) -> Manager {
         Manager {
             unit: unit.to_string(),
             slice: slice.to_string(),
             user,
-            fs_saved: fs.clone(),
-            fs: crate::load(fs),
+            fs_handle: fs.clone(),
+            fs: fs.manager(),
             new: None,
             bus: RefCell::new(None),
             started_with: RefCell::new(None),
@@ -128,7 +128,7 @@ impl Manager {
             0
         };
         Ok(Target {
-            unified: unified(&self.fs_saved),
+            unified: unified(&self.fs_handle),
             version,
         })
     }
@@ -145,7 +145,7 @@ impl Manager {
             &self.slice,
             new.is_slice,
             pid,
-            unified(&self.fs_saved),
+            unified(&self.fs_handle),
         );
         props.extend(self.resource_props(&new.resources)?);
         self.bus()?.start_transient(&self.unit, &props)?;
@@ -154,8 +154,8 @@ impl Manager {
     }
 
     fn v2_path(&self) -> Option<&Path> {
-        match &self.fs_saved {
-            Saved::V2 { path } => Some(path),
+        match &self.fs_handle {
+            Handle::V2 { path } => Some(path),
             _ => None,
         }
     }
@@ -190,7 +190,7 @@ impl crate::Manager for Manager {
         };
         match self.v2_path() {
             // Joining (exec) on v2: the unit's cgroup is there with its controllers.
-            Some(path) if !created => crate::write(&path.join("cgroup.procs"), &pid.to_string()),
+            Some(path) if !created => crate::add_pid(path, pid),
             // A user's manager delegated the scope only: the path above it is not ours.
             Some(_) if self.user => Ok(()),
             // As runc: the cgroupfs manager enables the controllers systemd does not manage
@@ -256,12 +256,12 @@ impl crate::Manager for Manager {
         stopped.and(removed)
     }
 
-    fn saved(&self) -> Saved {
-        Saved::Systemd {
+    fn handle(&self) -> Handle {
+        Handle::Systemd {
             unit: self.unit.clone(),
             slice: self.slice.clone(),
             user: self.user,
-            fs: Box::new(self.fs_saved.clone()),
+            fs: Box::new(self.fs_handle.clone()),
         }
     }
 }
@@ -276,11 +276,11 @@ mod tests {
             "hull-web.scope",
             "system.slice",
             false,
-            &Saved::V2 {
+            &Handle::V2 {
                 path: "/sys/fs/cgroup/system.slice/hull-web.scope".into(),
             },
         );
-        let json = serde_json::to_value(crate::Manager::saved(&m)).unwrap();
+        let json = serde_json::to_value(crate::Manager::handle(&m)).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
@@ -291,10 +291,10 @@ mod tests {
                 "fs": {"version": "v2", "path": "/sys/fs/cgroup/system.slice/hull-web.scope"}
             })
         );
-        let back: Saved = serde_json::from_value(json).unwrap();
-        assert_eq!(back, crate::Manager::saved(&m));
+        let back: Handle = serde_json::from_value(json).unwrap();
+        assert_eq!(back, crate::Manager::handle(&m));
         // The cgroupfs forms keep their shape.
-        let v1 = Saved::V1 {
+        let v1 = Handle::V1 {
             paths: vec![("memory".into(), "/sys/fs/cgroup/memory/x".into())],
         };
         assert_eq!(
@@ -318,7 +318,7 @@ mod tests {
                 "hull-dup.scope",
                 "system.slice",
                 false,
-                &Saved::V2 {
+                &Handle::V2 {
                     path: "/nonexistent/system.slice/hull-dup.scope".into(),
                 },
             )
