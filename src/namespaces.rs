@@ -105,7 +105,7 @@ impl Plan {
             new_user: false,
         };
         for typ in JOIN_ORDER {
-            match crate::spec::namespace(spec, typ) {
+            match crate::spec::query::namespace(spec, typ) {
                 None => {}
                 Some(None) => match typ {
                     LinuxNamespaceType::Cgroup => plan.new_cgroup = true,

@@ -79,7 +79,7 @@ pub fn check(spec: &Spec) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
-    match crate::spec::namespace(spec, LinuxNamespaceType::Network) {
+    match crate::spec::query::namespace(spec, LinuxNamespaceType::Network) {
         None => return Err(Error::invalid(
             "linux.netDevices: moving network devices needs a network namespace (linux.namespaces)",
         )),
@@ -275,10 +275,14 @@ mod tests {
         }
     }
 
+    /// A config with a network namespace of its own and these devices (built here rather
+    /// than through `spec`'s parser, which is the layer above: it calls `check`).
     fn spec(v: serde_json::Value) -> Spec {
-        let mut c: serde_json::Value = serde_json::from_str(crate::spec::DEFAULT_SPEC).unwrap();
-        c["linux"]["netDevices"] = v;
-        crate::spec::parse(c.to_string().as_bytes()).unwrap()
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": {"namespaces": [{"type": "network"}], "netDevices": v}
+        }))
+        .unwrap()
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl ContainerUserns {
     pub fn of(spec: &Spec) -> ContainerUserns {
         use oci_spec::runtime::LinuxNamespaceType;
         let linux = spec.linux().as_ref();
-        match crate::spec::namespace(spec, LinuxNamespaceType::User) {
+        match crate::spec::query::namespace(spec, LinuxNamespaceType::User) {
             None => ContainerUserns::None,
             Some(Some(path)) => ContainerUserns::Joined(path),
             Some(None) => ContainerUserns::New {

@@ -10,7 +10,10 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::{Context, Error, Result};
 
+pub mod query;
 pub mod sysctl;
+
+pub use query::{has_new_namespace, joined_path, namespace};
 
 /// `hull spec`'s output: runc's default, with hull's hostname and a cgroup namespace.
 pub const DEFAULT_SPEC: &str = include_str!("default.json");
@@ -449,29 +452,6 @@ fn validate_id_mappings(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result
         }
     }
     Ok(())
-}
-
-/// True when the config asks for a new (not joined) namespace of this type.
-pub fn has_new_namespace(spec: &Spec, typ: LinuxNamespaceType) -> bool {
-    namespace(spec, typ).is_some_and(|path| path.is_none())
-}
-
-/// `Some(None)` for a new namespace, `Some(Some(path))` for one joined by path, `None` when the
-/// container shares the runtime's.
-pub fn namespace(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<PathBuf>> {
-    spec.linux()
-        .as_ref()?
-        .namespaces()
-        .as_ref()?
-        .iter()
-        .find(|ns| ns.typ() == typ)
-        .map(|ns| joined_path(ns).map(Path::to_path_buf))
-}
-
-/// The path of a namespace to join; an empty `path` is no path at all, a new namespace, as
-/// runc reads it (engines write `"path": ""` for "create one").
-pub fn joined_path(ns: &oci_spec::runtime::LinuxNamespace) -> Option<&Path> {
-    ns.path().as_deref().filter(|p| !p.as_os_str().is_empty())
 }
 
 #[cfg(test)]
