@@ -42,10 +42,10 @@ pub fn plan(profile: &str, per_lsm_attrs: bool) -> Option<Write> {
 /// before execve; [`super::lsm::check`] has already refused a profile on a host
 /// without AppArmor.
 pub fn apply(profile: &str) -> Result<()> {
-    let per_lsm = super::lsm::thread_attr_exists("attr/apparmor");
+    let per_lsm = super::attr::thread_attr_exists("attr/apparmor");
     match plan(profile, per_lsm) {
         None => Ok(()),
-        Some(w) => super::lsm::write_thread_attr(w.attr, &w.value),
+        Some(w) => super::attr::write_thread_attr(w.attr, &w.value),
     }
 }
 

@@ -18,6 +18,7 @@
 //! CAP_SYS_ADMIN until the filter is in and drops it with one capset(2).
 
 pub mod apparmor;
+mod attr;
 pub mod capabilities;
 pub mod lsm;
 pub mod sealed_exe;

@@ -27,7 +27,7 @@ pub fn set_exec_label(label: &str) -> Result<()> {
     if label.is_empty() {
         return Ok(());
     }
-    super::lsm::write_thread_attr("attr/exec", label)
+    super::attr::write_thread_attr("attr/exec", label)
 }
 
 /// Label keys the process creates (its session keyring). Without SELinux there is
@@ -36,7 +36,7 @@ pub fn set_key_label(label: &str) -> Result<()> {
     if label.is_empty() || !is_enabled() {
         return Ok(());
     }
-    super::lsm::write_thread_attr("attr/keycreate", label)
+    super::attr::write_thread_attr("attr/keycreate", label)
 }
 
 /// Mount data with the mount label added, as go-selinux formats it.

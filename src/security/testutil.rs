@@ -6,6 +6,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::sys::clone::exit_now;
 use crate::sys::testing::{fork, ForkResult};
+// The skip line and the root check live with the other test wrappers, below everything that
+// uses them (the tests of sys too).
+pub use crate::sys::testing::{is_root, skip};
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -130,21 +133,4 @@ where
             }
         }
     }
-}
-
-/// A test that cannot run on this host says so instead of passing quietly: a `SKIP` line
-/// naming the test and why, written to stderr directly, past the harness's capture, so it
-/// shows in every run (`grep -c '^SKIP '` counts them). Stable Rust has no run-time
-/// `ignore`: the harness still lists the test as passed; the line is what says it did not
-/// run. Call it and return.
-pub fn skip(why: &str) {
-    use std::io::Write;
-    let thread = std::thread::current();
-    let name = thread.name().unwrap_or("?");
-    let _ = writeln!(std::io::stderr().lock(), "SKIP {name}: {why}");
-}
-
-/// Whether the tests run as root; a test that needs it calls `skip` otherwise.
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
 }

@@ -107,11 +107,11 @@ mod tests {
 
     #[test]
     fn child_is_born_in_the_cgroup() {
-        if !crate::security::testutil::is_root() {
-            return crate::security::testutil::skip("needs root to create a cgroup");
+        if !crate::sys::testing::is_root() {
+            return crate::sys::testing::skip("needs root to create a cgroup");
         }
         let Some(own) = own_unified() else {
-            return crate::security::testutil::skip("no cgroup2 mount");
+            return crate::sys::testing::skip("no cgroup2 mount");
         };
         let dir = own.join(format!("hull-clone3-{}", std::process::id()));
         std::fs::create_dir(&dir).unwrap();
@@ -136,7 +136,7 @@ mod tests {
             Err(e) => {
                 std::fs::remove_dir(&dir).unwrap();
                 assert!(clone3_unavailable(e), "clone3: {e}");
-                crate::security::testutil::skip(&format!(
+                crate::sys::testing::skip(&format!(
                     "clone3 with CLONE_INTO_CGROUP unavailable ({e})"
                 ));
             }
