@@ -16,9 +16,9 @@ use rustix::io::Errno;
 use super::fdmount;
 use super::inroot::RootDir;
 use super::mountinfo::{self, MountInfo};
-use super::mounts::{bind_instead, Plan};
 use super::ops::Ops;
 use super::options::{AttrChange, MountOptions};
+use super::plan::Plan;
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
@@ -43,15 +43,25 @@ fn unified() -> bool {
     host_is_unified()
 }
 
-pub fn mount(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+/// What [`mount`] did.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mounted {
+    Done,
+    /// The kernel refused a cgroup2 mount here (a user namespace without a cgroup namespace
+    /// of its own): the caller binds this host directory, with the entry's options, instead.
+    BindInstead(PathBuf),
+}
+
+pub fn mount(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<Mounted> {
     if unified() {
         mount_v2(ops, root, plan, cgroupns)
     } else {
-        mount_v1(ops, root, plan, cgroupns)
+        mount_v1(ops, root, plan, cgroupns).map(|()| Mounted::Done)
     }
 }
 
-fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<Mounted> {
     let target = target::resolve(root, &plan.dest, true, Source::Other)?;
     let mnt = match ops.new_fs("cgroup2", Some("cgroup"), &plan.opts) {
         Ok(mnt) => mnt,
@@ -66,12 +76,13 @@ fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Resul
                 Some(path) if cgroupns => path,
                 _ => PathBuf::from(CGROUP_ROOT),
             };
-            return bind_instead(ops, root, plan, &source);
+            return Ok(Mounted::BindInstead(source));
         }
         Err(e) => return Err(e),
     };
     ops.attach(mnt.as_fd(), target.as_fd())?;
-    ops.set_propagation(mnt.as_fd(), &plan.opts.propagation)
+    ops.set_propagation(mnt.as_fd(), &plan.opts.propagation)?;
+    Ok(Mounted::Done)
 }
 
 /// One line of /proc/self/cgroup.

@@ -266,6 +266,20 @@ pub fn open_dir(fd: impl AsFd) -> Result<OwnedFd> {
     .ctx("open directory")
 }
 
+/// Makes a mount and its superblock read-only, like `mount -o remount,ro`.
+pub fn make_readonly(mnt: impl AsFd) -> Result<()> {
+    let mnt = mnt.as_fd();
+    let fs = rustix::mount::fspick(
+        mnt,
+        "",
+        rustix::mount::FsPickFlags::FSPICK_EMPTY_PATH | rustix::mount::FsPickFlags::FSPICK_CLOEXEC,
+    )
+    .ctx("fspick")?;
+    rustix::mount::fsconfig_set_flag(&fs, "ro").ctx("fsconfig ro")?;
+    rustix::mount::fsconfig_reconfigure(&fs).ctx("remount read-only")?;
+    set_attrs(mnt, &AttrChange::readonly(), &AttrChange::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

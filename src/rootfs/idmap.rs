@@ -24,111 +24,17 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use super::fdmount;
 use super::inroot::RootDir;
-use super::mounts::{self, in_mount, Plan};
+use super::plan::{in_mount, plans, Kind, Mapping, Plan};
 use crate::procfs::{Base, Proc};
 use crate::sys::clone::{exit_now, fork_into, Forked};
 use crate::sys::mount::{MountAttr, MOUNT_ATTR_IDMAP};
 use crate::{Context, Error, Result};
-
-/// Where an id-mapped mount's mapping comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mapping {
-    /// The mount's own uidMappings/gidMappings, or the container's new user namespace's.
-    Maps {
-        uids: Vec<LinuxIdMapping>,
-        gids: Vec<LinuxIdMapping>,
-    },
-    /// The user namespace the container joins.
-    Namespace(PathBuf),
-}
-
-/// An id-mapped bind: its mapping, and whether every mount below the source is mapped too
-/// (`ridmap`; `idmap` and bare mappings map the top mount only, as in runc).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdMap {
-    pub mapping: Mapping,
-    pub recursive: bool,
-}
-
-/// The container's user namespace, as an `idmap` without mappings takes it.
-#[derive(Debug, Clone, Default)]
-pub enum ContainerUserns {
-    #[default]
-    None,
-    New {
-        uids: Vec<LinuxIdMapping>,
-        gids: Vec<LinuxIdMapping>,
-    },
-    Joined(PathBuf),
-}
-
-impl ContainerUserns {
-    pub fn of(spec: &Spec) -> ContainerUserns {
-        use oci_spec::runtime::LinuxNamespaceType;
-        let linux = spec.linux().as_ref();
-        match crate::spec::query::namespace(spec, LinuxNamespaceType::User) {
-            None => ContainerUserns::None,
-            Some(Some(path)) => ContainerUserns::Joined(path),
-            Some(None) => ContainerUserns::New {
-                uids: linux
-                    .and_then(|l| l.uid_mappings().clone())
-                    .unwrap_or_default(),
-                gids: linux
-                    .and_then(|l| l.gid_mappings().clone())
-                    .unwrap_or_default(),
-            },
-        }
-    }
-}
-
-/// The most lines a uid_map or gid_map takes (the kernel's limit since Linux 4.15).
-const MAX_MAP_LINES: usize = 340;
-
-/// Checks a mount's mapping fields; `field` names the mount in errors.
-pub fn check_maps(field: &str, name: &str, maps: &[LinuxIdMapping]) -> Result<()> {
-    let bad = |why: String| Err(Error::invalid(format!("{field}: {why}")));
-    if maps.is_empty() {
-        return bad(format!("{name}: empty"));
-    }
-    if maps.len() > MAX_MAP_LINES {
-        return bad(format!(
-            "{name}: {} ranges, the kernel takes at most {MAX_MAP_LINES}",
-            maps.len()
-        ));
-    }
-    let range = |start: u32, size: u32| (start as u64, start as u64 + size as u64);
-    for (i, m) in maps.iter().enumerate() {
-        if m.size() == 0 {
-            return bad(format!("{name}[{i}]: size must not be 0"));
-        }
-        for (start, what) in [(m.container_id(), "containerID"), (m.host_id(), "hostID")] {
-            if range(start, m.size()).1 > u32::MAX as u64 {
-                return bad(format!("{name}[{i}]: {what} + size is beyond the last id"));
-            }
-        }
-        for (j, other) in maps[..i].iter().enumerate() {
-            let overlap = |a: (u64, u64), b: (u64, u64)| a.0 < b.1 && b.0 < a.1;
-            let inside = overlap(
-                range(m.container_id(), m.size()),
-                range(other.container_id(), other.size()),
-            );
-            let outside = overlap(
-                range(m.host_id(), m.size()),
-                range(other.host_id(), other.size()),
-            );
-            if inside || outside {
-                return bad(format!("{name}[{i}] overlaps {name}[{j}]"));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Whether the kernel lets this runtime make id-mapped mounts: mount_setattr and
 /// MOUNT_ATTR_IDMAP came together, in Linux 5.12, and id-mapping a mount takes CAP_SYS_ADMIN
@@ -182,7 +88,7 @@ impl Trees {
         if !spec.mounts().iter().flatten().any(asks) {
             return Ok(Trees::default());
         }
-        let plans = mounts::plans(spec, bundle)?;
+        let plans = plans(spec, bundle)?;
         let mut trees = Trees::default();
         let mut userns = Namespaces::default();
         let mut root = None;
@@ -203,7 +109,7 @@ fn make_tree(
 ) -> Result<OwnedFd> {
     let idmap = plan.idmap.as_ref().expect("an id-mapped plan");
     let source = plan.source.as_deref().expect("a bind has a source");
-    let recursive = matches!(plan.kind, mounts::Kind::Bind { recursive: true });
+    let recursive = matches!(plan.kind, Kind::Bind { recursive: true });
     // What `features` says, refused up front rather than as an EPERM from the kernel.
     if !root_of_the_host() {
         return Err(Error::invalid(
@@ -284,18 +190,6 @@ impl Namespaces {
     }
 }
 
-impl std::hash::Hash for Mapping {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        match self {
-            Mapping::Maps { uids, gids } => {
-                crate::process::idmap::map_text(uids).hash(state);
-                crate::process::idmap::map_text(gids).hash(state);
-            }
-            Mapping::Namespace(p) => p.hash(state),
-        }
-    }
-}
-
 /// A user namespace with these maps, held by an fd: a child is cloned into a new one and
 /// waits (reading a pipe) while the runtime writes its maps and opens its namespace, then
 /// exits. It dies with the runtime if that goes first.
@@ -331,6 +225,7 @@ fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Owned
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::check_maps;
     use super::*;
     use oci_spec::runtime::LinuxIdMappingBuilder;
 

@@ -22,6 +22,7 @@ pub(crate) mod ops;
 pub(crate) mod options;
 mod paths;
 mod pivot;
+mod plan;
 mod target;
 
 #[cfg(test)]

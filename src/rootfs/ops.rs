@@ -127,7 +127,7 @@ impl Ops for Kernel {
     }
 
     fn make_readonly(&self, mnt: BorrowedFd) -> Result<()> {
-        super::mounts::make_readonly(mnt)
+        fdmount::make_readonly(mnt)
     }
 
     fn mknod(
