@@ -11,6 +11,7 @@ packages=(
   runc crun                                   # reference runtimes for differential tests
   criu                                        # checkpoint/restore (the VM lane runs it)
   jq                                          # scripts read JSON
+  python3                                     # hack/modgraph.py (lint), the engines lane typist
   dbus-daemon                                 # a private bus for the D-Bus client tests
   golang-github-containers-common             # podman's seccomp profile, test data
   iproute2 util-linux                         # ip (veth pairs, netns) and taskset for tests

@@ -2,7 +2,8 @@
 # Runs every test lane of hull on this machine (as root), installing what is missing first.
 # Lanes and their rough cost on a 2-core machine (a cold build dominates):
 #   setup        apt packages                         ~0 s warm, ~60 s cold
-#   lint         cargo fmt --check, clippy -D warnings ~60-120 s cold
+#   lint         cargo fmt --check, clippy -D warnings ~60-120 s cold; hack/modgraph.py (no import
+#                circle between the crate's modules, and its self-test) <1 s
 #   unit         cargo test --lib/bins, whole workspace ~90 s cold
 #   integration  real containers through the binary    ~60 s
 #   lanes        hack/lanes/*.sh (image, cgroups, conformance, engines, vm, fuzz), each says its own cost
@@ -30,8 +31,8 @@ lane() {  # lane NAME COMMAND...
 
 hack/setup.sh || { echo "setup failed"; exit 1; }
 
-# (lint also refuses merge-conflict markers left in any tracked file)
-lane lint bash -c '! git grep -nE "^(<<<<<<<|>>>>>>>)( |$)" && cargo fmt --all -- --check && cargo clippy --workspace --all-targets -q -- -D warnings'
+# (lint also refuses merge-conflict markers left in any tracked file, and import circles)
+lane lint bash -c '! git grep -nE "^(<<<<<<<|>>>>>>>)( |$)" && python3 hack/modgraph.py --self-test && python3 hack/modgraph.py src && cargo fmt --all -- --check && cargo clippy --workspace --all-targets -q -- -D warnings'
 lane build bash -c 'cargo build --workspace -q && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p hull-probe --target-dir target/probe'
 lane unit cargo test --workspace --lib --bins -q
 lane integration cargo test -p hull-integration -q -- --test-threads 4
