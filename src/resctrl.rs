@@ -44,34 +44,11 @@ pub struct Saved {
 
 /// Where resctrl is mounted in the runtime's mount namespace, from /proc/self/mountinfo.
 pub fn mount_point() -> Option<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        (right.split(' ').next()? == "resctrl")
-            .then(|| left.split(' ').nth(4).map(unescape))
-            .flatten()
-            .map(PathBuf::from)
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        if c == '\\' {
-            let oct: String = it.by_ref().take(3).collect();
-            if let Ok(n) = u8::from_str_radix(&oct, 8) {
-                out.push(n as char);
-                continue;
-            }
-            out.push(c);
-            out.push_str(&oct);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    hull_cgroups::mountinfo::read_self()
+        .ok()?
+        .into_iter()
+        .find(|m| m.fstype == "resctrl")
+        .map(|m| m.mount_point)
 }
 
 fn monitoring(rdt: &LinuxIntelRdt) -> bool {
@@ -398,10 +375,5 @@ mod tests {
         remove(&saved).unwrap();
         assert!(!root.join("ctr2").exists());
         std::fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn mountinfo_paths_are_unescaped() {
-        assert_eq!(unescape(r"/sys/fs/res\040ctrl"), "/sys/fs/res ctrl");
     }
 }

@@ -294,15 +294,11 @@ fn joined_namespaces(ns: &namespaces::Plan) -> Result<(Vec<rpc::JoinNamespace>, 
 fn cgroup_roots(pid: i32) -> Result<Vec<rpc::CgroupRoot>> {
     let file = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&file).ctx(&file)?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
-            Some(rpc::CgroupRoot {
-                ctrl: Some(ctrl.into()),
-                path: path.into(),
-            })
+    Ok(hull_cgroups::proc_cgroup::parse(&text)
+        .into_iter()
+        .map(|c| rpc::CgroupRoot {
+            ctrl: Some(c.controllers.join(",")),
+            path: c.path.to_string_lossy().into_owned(),
         })
         .collect())
 }

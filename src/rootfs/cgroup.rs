@@ -85,36 +85,11 @@ fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Resul
     Ok(Mounted::Done)
 }
 
-/// One line of /proc/self/cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnCgroup {
-    /// `cpu`, `cpuacct`, `name=systemd`; empty for the v2 line.
-    pub controllers: Vec<String>,
-    pub path: PathBuf,
-}
-
-pub fn parse_own_cgroups(text: &str) -> Vec<OwnCgroup> {
-    text.lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let _id = parts.next()?;
-            let controllers = parts.next()?;
-            let path = parts.next()?;
-            Some(OwnCgroup {
-                controllers: controllers
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                path: path.into(),
-            })
-        })
-        .collect()
-}
+// /proc/PID/cgroup: the workspace's one parser (hull-cgroups').
+pub use hull_cgroups::proc_cgroup::{parse as parse_own_cgroups, OwnCgroup};
 
 fn own_cgroups() -> Result<Vec<OwnCgroup>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
-    Ok(parse_own_cgroups(&text))
+    hull_cgroups::proc_cgroup::read_self().ctx("read /proc/self/cgroup")
 }
 
 /// One v1 hierarchy to show in the container.
@@ -254,7 +229,7 @@ mod tests {
 
     #[test]
     fn finds_own_cgroup_in_each_hierarchy() {
-        let mounts = mountinfo::parse(
+        let mounts = hull_cgroups::mountinfo::parse(
             "\
 31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
@@ -277,7 +252,7 @@ mod tests {
         assert_eq!(h[2].source, Path::new("/sys/fs/cgroup/systemd/user/1"));
         // In a cgroup namespace mountinfo roots are relative to it ("/../.."): fine when the
         // hierarchies are mounted afresh, an error when they would be bound.
-        let in_ns = mountinfo::parse(
+        let in_ns = hull_cgroups::mountinfo::parse(
             "35 31 0:32 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
         );
         let own = parse_own_cgroups("4:memory:/\n");

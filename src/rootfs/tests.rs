@@ -451,11 +451,10 @@ fn cgroup_v1_binds_own_hierarchies_without_cgroupns() {
         ),
     ]);
     let rootfs = b.rootfs(&spec);
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    let memory_path = own
-        .lines()
-        .find_map(|l| l.split_once(":memory:").map(|x| x.1))
-        .unwrap_or("/")
+    let own = hull_cgroups::proc_cgroup::read_self().unwrap();
+    let memory_path = hull_cgroups::proc_cgroup::of(&own, &["memory".to_string()])
+        .unwrap_or(Path::new("/"))
+        .display()
         .to_string();
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;

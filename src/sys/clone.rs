@@ -94,15 +94,14 @@ mod tests {
 
     /// The cgroup2 mount and this process's cgroup in it, when there is one.
     fn own_unified() -> Option<PathBuf> {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-        let mount = info.lines().find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            post.starts_with("cgroup2 ")
-                .then(|| pre.split(' ').nth(4).map(PathBuf::from))?
-        })?;
-        let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        let own = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
-        Some(mount.join(own.trim_start_matches('/')))
+        let mount = hull_cgroups::mountinfo::read_self()
+            .ok()?
+            .into_iter()
+            .find(|m| m.fstype == "cgroup2")?
+            .mount_point;
+        let own = hull_cgroups::proc_cgroup::read_self().ok()?;
+        let own = hull_cgroups::proc_cgroup::of(&own, &[])?;
+        Some(mount.join(own.strip_prefix("/").unwrap_or(own)))
     }
 
     #[test]

@@ -58,16 +58,9 @@ static MOUNTINFO: PerProcess = PerProcess::new("/proc/self/mountinfo");
 static OWN_CGROUPS: PerProcess = PerProcess::new("/proc/self/cgroup");
 
 fn mounts() -> Vec<(String, PathBuf, String)> {
-    let info = MOUNTINFO.get();
-    info.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mut r = right.split(' ');
-            let fstype = r.next()?.to_string();
-            let super_opts = r.nth(1).unwrap_or_default().to_string();
-            let mount = PathBuf::from(left.split(' ').nth(4)?);
-            Some((fstype, mount, super_opts))
-        })
+    crate::mountinfo::parse(&MOUNTINFO.get())
+        .into_iter()
+        .map(|m| (m.fstype, m.mount_point, m.super_options.join(",")))
         .collect()
 }
 
@@ -112,24 +105,8 @@ pub fn host_mode() -> Mode {
 
 /// The caller's own cgroup in the v1 hierarchy carrying `controllers` ("" for the v2 line).
 pub fn own_cgroup(controllers: &[String]) -> String {
-    let text = OWN_CGROUPS.get();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (
-            parts.next(),
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or("/"),
-        );
-        let listed: Vec<&str> = if ctrls.is_empty() {
-            Vec::new()
-        } else {
-            ctrls.split(',').collect()
-        };
-        if listed.len() == controllers.len()
-            && controllers.iter().all(|c| listed.contains(&c.as_str()))
-        {
-            return path.to_string();
-        }
-    }
-    "/".into()
+    let own = crate::proc_cgroup::parse(&OWN_CGROUPS.get());
+    crate::proc_cgroup::of(&own, controllers)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
 }

@@ -346,37 +346,10 @@ fn mount_overlay(target: &Path, lowers: &[PathBuf], upper: &Path, work: &Path) -
 
 /// Whether `path` is an overlay mount point in this mount namespace.
 pub fn is_overlay_mount(path: &Path) -> Result<bool> {
-    let info =
-        fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo".into())?;
-    let want = path.as_os_str().as_encoded_bytes();
-    Ok(info.lines().any(|line| {
-        let mut fields = line.split(' ');
-        let mount_point = fields.nth(4).map(unescape_mountinfo);
-        let fstype = line
-            .split(" - ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next());
-        mount_point.as_deref() == Some(want) && fstype == Some("overlay")
-    }))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape_mountinfo(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
+    let mounts = hull_cgroups::mountinfo::read_self().ctx(|| "read /proc/self/mountinfo".into())?;
+    Ok(mounts
+        .iter()
+        .any(|m| m.mount_point == path && m.fstype == "overlay"))
 }
 
 /// `hull-image umount BUNDLE`: unmounts the rootfs, drops the bundle's work dir and its
@@ -469,15 +442,4 @@ pub fn remove_tree(path: &Path) -> Result<()> {
     let name = path.file_name().unwrap_or_default();
     let dir = File::open(parent).ctx(|| format!("open {}", parent.display()))?;
     crate::tree::remove_all_at(&dir, name).ctx(|| format!("remove {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_unescape() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), b"/a b");
-        assert_eq!(unescape_mountinfo("/plain"), b"/plain");
-    }
 }

@@ -167,11 +167,10 @@ fn check_placed(pid: i32, want: &str, unit: &str) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
         return Ok(()); // it exited; the caller finds out
     };
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("0::"))
-        .or_else(|| text.lines().find(|l| l.contains(":name=systemd:")));
-    match line.and_then(|l| l.splitn(3, ':').nth(2)) {
+    let own = crate::proc_cgroup::parse(&text);
+    let got = crate::proc_cgroup::of(&own, &[])
+        .or_else(|| crate::proc_cgroup::of(&own, &["name=systemd".to_string()]));
+    match got.map(|p| p.to_string_lossy()) {
         Some(got) if got != want => Err(Error::Systemd(format!(
             "systemd put unit {unit} in cgroup {got}, not {want}"
         ))),
