@@ -7,17 +7,22 @@ A "module" here is a node of this graph:
     `container/state`, src/security/seccomp/ with everything below it is `security/seccomp`);
   - a directory module's own mod.rs is the directory's node (`container`).
 So the graph is per file, except that a second-level directory is one node: a module's
-subdirectory is an implementation detail of that module. src/main.rs is another crate (the
-binary) and src/cli is the edge of the library, which no other module may use: both take part
-like any other file, so an import of cli from below shows up as a cycle.
+subdirectory is an implementation detail of that module. This is the granularity at which the
+circles the crate had were tangles of two concerns (log -> container/state <-> container/cgroup,
+rootfs/cgroup <-> rootfs/mounts, security/lsm <-> security/apparmor); at the coarser level of
+top-level directories, container/, process/, rootfs/ and spec/ are layers whose files serve
+one another both ways (spec validation calls process/affinity's check, process/init reads the
+spec), which is not a circle between modules. src/main.rs is the binary, another crate, and
+is left out.
 
 An edge A -> B is any path in A's code that names B: `use crate::b::...`, `crate::b::x(...)`
 in an expression or a type, `super::b` and `self::b` (resolved against A's module, including
 inline `mod name { ... }` blocks such as `mod tests`). A `mod b;` declaration is not an edge
 (it is where b lives, not a use of it). A name that a directory module re-exports
 (`super::State` from container/cgroup.rs, for a `pub use state::State` in container/mod.rs)
-is an edge to the directory node: re-export from a child and use from a child is then a cycle
-that this checker reports, on purpose (import the item from where it is defined).
+is an edge to the directory node, and the `pub use` an edge from it to the child: the graph
+sees the path as written, not where the item is defined. Paths the checker cannot see:
+`$crate` inside macros, and names brought in by a glob re-export of another module.
 
 Test code (`#[cfg(test)]` modules and files declared under `#[cfg(test)]`) counts too: it is
 compiled with the crate's modules and should obey the same layering.

@@ -103,8 +103,10 @@ pub struct State {
     /// exec). A create's first record leaves it out (see [`Dir::record_creating`]).
     #[serde(default)]
     pub config: Spec,
-    /// Where the container's cgroup is (the form is the cgroup layer's, unchanged since the
-    /// first release: state.json files of earlier builds load as they are).
+    /// Where the container's cgroup is. Its JSON is the one earlier builds wrote (then kept
+    /// untyped), so their containers' state.json files load as they are; one whose cgroup
+    /// does not parse is refused loudly rather than read as "no cgroup" (delete would then
+    /// leave the cgroup behind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<hull_cgroups::Handle>,
     /// The caller's NOTIFY_SOCKET, when it passed one: `start` relays READY=1 to it.

@@ -2,8 +2,9 @@
 //!
 //! The serialized form is the one state.json has carried since the first release of the
 //! cgroup layer (`{"version": "v1", "paths": [["cpu,cpuacct", "/sys/fs/cgroup/..."], ...]}`,
-//! `{"version": "v2", "path": ...}`, `{"version": "systemd", "unit": ..., "fs": {...}}`), so
-//! containers created by an earlier build load unchanged.
+//! `{"version": "v2", "path": ...}`, `{"version": "systemd", "unit": ..., "fs": {...}}`; the
+//! systemd `user` flag came later and defaults to false), so containers created by an earlier
+//! build load unchanged.
 
 use std::path::{Component, Path, PathBuf};
 

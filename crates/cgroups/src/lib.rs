@@ -5,12 +5,14 @@
 //! the container's cgroup from `cgroupsPath` with runc's rules: a relative path nests under
 //! the caller's own cgroup (on v2 under its parent, which holds no processes), an absolute
 //! path is taken as given, an empty one becomes the container id (relative), and a path that
-//! climbs out with `..` is refused. [`Manager::handle`] gives
-//! the typed, serializable [`Handle`] the runtime keeps in its state; [`Handle::manager`]
-//! rebuilds the manager from it for the commands that come later (pause, update, kill --all,
-//! delete), and [`Handle::add_process`] / [`Handle::add_thread`] move a process into it: every
-//! write to cgroup.procs, tasks and cgroup.threads is made by this crate. With `--systemd-cgroup` the cgroup is a systemd unit instead
-//! (`systemd`), made over D-Bus (`dbus`).
+//! climbs out with `..` is refused. [`Manager::handle`] gives the typed, serializable
+//! [`Handle`] the runtime keeps in its state; [`Handle::manager`] rebuilds the manager from it
+//! for the commands that come later (pause, update, kill --all, delete), and
+//! [`Handle::add_process`] / [`Handle::add_thread`] move a process into it: every write to
+//! cgroup.procs, tasks and cgroup.threads is made by this crate. With `--systemd-cgroup` the
+//! cgroup is a systemd unit instead (`systemd`), made over D-Bus (`dbus`). The crate also holds
+//! the workspace's one parser of /proc/PID/mountinfo ([`mountinfo`]) and of /proc/PID/cgroup
+//! ([`proc_cgroup`]).
 
 #![deny(unsafe_code)]
 
