@@ -210,7 +210,7 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
     validate_oci_version(spec.version())?;
     match spec.process() {
-        Some(p) => validate_process(p)?,
+        Some(p) => validate_process(p, ProcessOf::Init)?,
         None if needs_process => {
             return Err(Error::invalid(
                 "process: missing (create needs the process to run)",
@@ -300,7 +300,19 @@ fn semver_major(v: &str) -> Option<u64> {
     parts[0].parse().ok()
 }
 
-fn validate_process(p: &Process) -> Result<()> {
+/// Whose process is checked: the container's init (config.json) or an exec'd one (`exec
+/// --process`, or config.json's with exec's flags applied).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ProcessOf {
+    Init,
+    Exec,
+}
+
+/// The checks of a process, the same for create and exec; the errors name the field. Exec
+/// leaves out only what runc's exec accepts (so no engine sees a refusal runc would not give):
+/// rlimits given twice (runc 1.1.5 sets them in order, the last wins, as hull does) and
+/// oomScoreAdj, which neither runc 1.1.5 nor hull sets for an exec'd process.
+pub fn validate_process(p: &Process, of: ProcessOf) -> Result<()> {
     let args = p.args().as_deref().unwrap_or_default();
     if args.is_empty() {
         return Err(Error::invalid("process.args: must not be empty"));
@@ -324,7 +336,7 @@ fn validate_process(p: &Process) -> Result<()> {
     if let Some(rlimits) = p.rlimits() {
         let mut seen = HashSet::new();
         for (i, r) in rlimits.iter().enumerate() {
-            if !seen.insert(r.typ() as i32) {
+            if !seen.insert(r.typ() as i32) && of == ProcessOf::Init {
                 return Err(Error::invalid(format!(
                     "process.rlimits[{i}]: {:?} given more than once",
                     r.typ()
@@ -340,7 +352,7 @@ fn validate_process(p: &Process) -> Result<()> {
         }
     }
     crate::process::sched::check(p)?;
-    if let Some(adj) = p.oom_score_adj() {
+    if let Some(adj) = p.oom_score_adj().filter(|_| of == ProcessOf::Init) {
         if !(-1000..=1000).contains(&adj) {
             return Err(Error::invalid(format!(
                 "process.oomScoreAdj {adj}: must be between -1000 and 1000"
