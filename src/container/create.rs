@@ -77,7 +77,12 @@ pub fn check(opts: &Options) -> Result<Checked> {
             .as_ref()
             .and_then(|l| l.mount_label().as_deref()),
     )?;
-    let terminal = terminal(&spec, opts)?;
+    let tty = spec.process().as_ref().and_then(|p| p.terminal());
+    let terminal = terminal(
+        tty.unwrap_or(false),
+        opts.console_socket.as_deref(),
+        !opts.foreground,
+    )?;
     let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
     Rootfs {
         spec: &spec,
@@ -350,16 +355,16 @@ pub fn create(opts: &Options) -> Result<Created> {
     })
 }
 
-/// runc's rules: a detached terminal needs a socket to send the pty to, and a socket is only
-/// for a terminal. The socket is connected here, in the runtime's namespaces.
-fn terminal(spec: &Spec, opts: &Options) -> Result<Option<init::Terminal>> {
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    match (terminal, &opts.console_socket) {
-        (true, None) if !opts.foreground => Err(Error::invalid(
+/// The container's terminal, by runc's rules (the same for create, run and exec): a detached
+/// terminal needs a socket to send the pty to, and a socket is only for a terminal. The socket
+/// is connected here, in the runtime's namespaces.
+pub fn terminal(
+    terminal: bool,
+    console_socket: Option<&Path>,
+    detached: bool,
+) -> Result<Option<init::Terminal>> {
+    match (terminal, console_socket) {
+        (true, None) if detached => Err(Error::invalid(
             "cannot allocate tty if runc will detach without setting console socket",
         )),
         (false, Some(_)) => Err(Error::invalid(

@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Process, Spec};
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces;
@@ -167,12 +167,7 @@ fn prepare(
     }
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
-    for j in &ns.init_joins {
-        // (the user namespace was joined on the way to the pid namespace)
-        if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
-            namespaces::join(j)?;
-        }
-    }
+    spawn::join_in_child(ns)?;
     if let Some(root) = root {
         rustix::process::fchdir(&root).ctx("chdir to the container's root")?;
         rustix::process::chroot(".").ctx("chroot into the container's root")?;

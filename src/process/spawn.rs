@@ -292,6 +292,18 @@ fn pass_listener<S: serde::Serialize>(spec: &Spec, pid: i32, n: i32, state: &S) 
     crate::security::seccomp::send_listener(path, metadata, pid, state, listener.as_fd())
 }
 
+/// In the child: joins the namespaces it joins itself (all but pid and time, which were
+/// entered before the clone), in `namespaces`' order, mount last. A user namespace joined on
+/// the way (by the intermediate process) is skipped: joining one's own is EINVAL.
+pub fn join_in_child(ns: &namespaces::Plan) -> Result<()> {
+    for j in &ns.init_joins {
+        if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
+            namespaces::join(j)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the child's side, which never returns (exec or exit).
 #[allow(unreachable_code)] // (the call diverges: the compiler sees the match as unreachable)
 fn run_child<F: FnOnce(Channel) -> Infallible>(child: F, chan: Channel) -> ! {
