@@ -52,9 +52,10 @@ pub struct Spawn<'a> {
     pub spec: &'a Spec,
     /// A cgroup v2 directory the child is born in, where the kernel allows.
     pub cgroup: Option<BorrowedFd<'a>>,
-    /// Whether the runtime may enter the pid and time namespaces itself around the clone and
-    /// come back (create: it owns them or is privileged). When not, an intermediate process
-    /// enters them (exec).
+    /// Whether the runtime enters the pid and time namespaces itself around the clone and
+    /// comes back (create, saving a fork), or an intermediate process enters them (exec: the
+    /// container's pid namespace may be one the runtime cannot come back from, see the module
+    /// comment). A joined user namespace takes the intermediate either way.
     pub runtime_enters: bool,
 }
 
