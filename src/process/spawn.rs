@@ -316,3 +316,69 @@ pub fn kill_and_reap(pid: Pid) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(pid, None);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing to join or create: the direct route, whose child branch neither allocates nor
+    /// frees (the test harness is threaded, and a raw clone runs no atfork handlers).
+    fn nothing() -> namespaces::Plan {
+        namespaces::Plan {
+            clone_flags: CloneFlags::empty(),
+            init_joins: Vec::new(),
+            parent_joins: Vec::new(),
+            new_cgroup: false,
+            new_time: false,
+            new_mount: false,
+            new_user: false,
+        }
+    }
+
+    fn spawn_writing(packet: &'static [u8], code: i32) -> Child {
+        let (ns, spec) = (nothing(), Spec::default());
+        let how = Spawn {
+            name: "the test child",
+            ns: &ns,
+            spec: &spec,
+            cgroup: None,
+            runtime_enters: false,
+        };
+        spawn(&how, |chan| {
+            // write(2) alone: one packet on the SOCK_SEQPACKET channel.
+            let _ = nix::unistd::write(&chan, packet);
+            exit_now(code)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_runtime_sees_ready_then_the_end_and_the_exit_status() {
+        let spec = Spec::default();
+        let mut child = spawn_writing(br#""Ready""#, 7);
+        assert!(matches!(child.next(&spec, &|| 0), Ok(Event::Ready)));
+        assert!(matches!(child.next(&spec, &|| 0), Ok(Event::Closed)));
+        let err = child.vanished("the test child exited").to_string();
+        assert!(err.contains("Exited") && err.contains(", 7)"), "{err}");
+    }
+
+    #[test]
+    fn a_failure_is_the_childs_error() {
+        let spec = Spec::default();
+        let mut child = spawn_writing(br#"{"Failed":"mounts[3] (/data): no"}"#, 1);
+        match child.next(&spec, &|| 0) {
+            Err(Error::Init(msg)) => assert_eq!(msg, "mounts[3] (/data): no"),
+            other => panic!("{other:?}"),
+        }
+        kill_and_reap(child.pid);
+    }
+
+    #[test]
+    fn a_listener_without_a_listener_path_is_refused() {
+        let spec = Spec::default();
+        let mut child = spawn_writing(br#"{"SeccompListenerFd":5}"#, 0);
+        let err = child.next(&spec, &|| 0).unwrap_err().to_string();
+        assert!(err.contains("linux.seccomp.listenerPath"), "{err}");
+        kill_and_reap(child.pid);
+    }
+}
