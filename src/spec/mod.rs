@@ -491,6 +491,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn exec_gets_inits_process_checks_but_what_runc_exec_accepts() {
+        let check = |json: &str, of| {
+            let p = parse_process(json.as_bytes()).unwrap();
+            validate_process(&p, of).map_err(|e| e.to_string())
+        };
+        let bad_env = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["A=1", "FOO"]}"#;
+        let soft_above_hard = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 30, "hard": 20}]}"#;
+        for of in [ProcessOf::Init, ProcessOf::Exec] {
+            assert!(check(bad_env, of).unwrap_err().contains("process.env[1]"));
+            assert!(check(soft_above_hard, of)
+                .unwrap_err()
+                .contains("process.rlimits[0]"));
+        }
+        let twice = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "rlimits": [
+            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20},
+            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}]}"#;
+        let oom =
+            r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 5000}"#;
+        for doc in [twice, oom] {
+            assert!(check(doc, ProcessOf::Init).is_err(), "{doc}");
+            assert_eq!(check(doc, ProcessOf::Exec), Ok(()), "{doc}");
+        }
+    }
+
+    #[test]
     fn pids_without_limit_set_nothing_and_zero_is_a_limit() {
         let pids = |json: &str| {
             let doc = format!(
