@@ -11,17 +11,16 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 // nix for these: rustix has no signalfd, and the signal set, pid and wait status are the
-// types process::foreground (which forwards the signals) works with. termios is still nix's
-// here (RawMode keeps the nix Termios it restores); rustix has it, not yet converted.
+// types process::foreground (which forwards the signals) and its callers work with.
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 
-use crate::{sys, Context, Result};
+use crate::{Context, Result};
 
 /// Our terminal in raw mode for as long as this lives.
 struct RawMode {
@@ -34,17 +33,17 @@ impl RawMode {
         let tty = host_console()?;
         let saved = termios::tcgetattr(tty.as_fd()).ok()?;
         let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
+        raw.make_raw();
         // containerd's console (runc's) keeps output processing on the caller's terminal.
-        raw.output_flags |= termios::OutputFlags::OPOST;
-        termios::tcsetattr(tty.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        raw.output_modes |= OutputModes::OPOST;
+        termios::tcsetattr(&tty, OptionalActions::Now, &raw).ok()?;
         Some(RawMode { tty, saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(self.tty.as_fd(), SetArg::TCSANOW, &self.saved);
+        let _ = termios::tcsetattr(&self.tty, OptionalActions::Now, &self.saved);
     }
 }
 
@@ -71,15 +70,21 @@ fn host_console() -> Option<OwnedFd> {
 /// Init (or the exec'd process) calls it before it hands the master to the runtime.
 pub fn clear_onlcr(master: BorrowedFd) {
     if let Ok(mut t) = termios::tcgetattr(master) {
-        t.output_flags.remove(termios::OutputFlags::ONLCR);
-        let _ = termios::tcsetattr(master, SetArg::TCSANOW, &t);
+        t.output_modes.remove(OutputModes::ONLCR);
+        let _ = termios::tcsetattr(master, OptionalActions::Now, &t);
     }
 }
 
 fn copy_winsize(from: Option<&RawMode>, master: BorrowedFd) {
     let Some(raw) = from else { return };
-    if let Ok((rows, cols)) = sys::tty::get_winsize(raw.tty.as_fd()) {
-        let _ = sys::tty::set_winsize(master, rows, cols);
+    if let Ok(ws) = termios::tcgetwinsize(&raw.tty) {
+        // Rows and columns only, as before: the pixel sizes stay 0.
+        let ws = termios::Winsize {
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+            ..ws
+        };
+        let _ = termios::tcsetwinsize(master, ws);
     }
 }
 

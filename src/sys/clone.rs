@@ -80,6 +80,18 @@ pub fn clone3_unavailable(e: nix::errno::Errno) -> bool {
     matches!(e, Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL)
 }
 
+/// unshare(2). rustix's is `unshare_unsafe` (a CLONE_FILES unshare leaves other threads'
+/// fds unusable to this one); the runtime never unshares its fd table, which is refused here.
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
+    use rustix::thread::UnshareFlags;
+    assert!(
+        !flags.contains(UnshareFlags::FILES),
+        "unshare of the fd table"
+    );
+    // SAFETY: without CLONE_FILES no thread can be left with fds it cannot use.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}
+
 /// Ends the calling process at once, without running destructors or atexit handlers (which
 /// belong to the parent's copy of the state).
 pub fn exit_now(code: i32) -> ! {

@@ -42,15 +42,6 @@ pub fn reset_signals() -> nix::Result<()> {
     Ok(())
 }
 
-/// dup2(2) onto a fixed fd number (stdio), which nix only offers for owned fds.
-pub fn dup2_raw(from: i32, to: i32) -> std::io::Result<()> {
-    // SAFETY: dup2 only changes the fd table; `to` is a stdio number we mean to replace.
-    if unsafe { libc::dup2(from, to) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// What Rust's runtime does before `main` that hull keeps (the binary provides its own C
 /// `main`, see src/main.rs): fds 0, 1 and 2 are made open (on /dev/null) so that no file hull
 /// opens takes a stdio number, and SIGPIPE is ignored so that a write to a closed pipe or
