@@ -9,6 +9,7 @@ pub mod mount;
 pub mod process;
 pub mod sched;
 pub mod seccomp;
+pub mod signal;
 pub mod socket;
 #[cfg(test)]
 pub mod testing;
