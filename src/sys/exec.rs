@@ -1,10 +1,11 @@
 //! The last steps before execve: fd hygiene and execve itself.
 //!
-//! libc, not rustix, for these: rustix has no close_range and no execve outside its unstable
-//! runtime module, and its fcntl wants a `BorrowedFd`, which must be open, while these work on
-//! fd numbers that may not be (EBADF is an expected answer here).
+//! libc, not rustix, for these: rustix has no close_range, and execve/execveat only in its
+//! unstable runtime module; its fcntl wants a `BorrowedFd`, which must be open, while these
+//! work on fd numbers that may not be (EBADF is an expected answer here).
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::raw::c_char;
 
 use rustix::io::{Errno, Result};
@@ -104,6 +105,31 @@ pub fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> Er
     // SAFETY: `path` is a C string; `argv` and `envp` are NULL-terminated arrays of pointers
     // to C strings the caller keeps alive for the call (checked above for the terminators).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    last_errno()
+}
+
+/// execveat(2) of the file `fd` itself (AT_EMPTY_PATH), with argument and environment vectors
+/// built here. Returns only on failure.
+pub fn execveat_fd(fd: BorrowedFd, argv: &[CString], envp: &[CString]) -> Errno {
+    let ptrs = |v: &[CString]| -> Vec<*const c_char> {
+        v.iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let (argv, envp) = (ptrs(argv), ptrs(envp));
+    // SAFETY: an empty C path with AT_EMPTY_PATH names `fd`, open for the call; `argv` and
+    // `envp` are NULL-terminated arrays of pointers into C strings the caller keeps alive.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
     last_errno()
 }
 
