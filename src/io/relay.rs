@@ -10,16 +10,15 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-// nix for these: rustix has no signalfd, and the signal set, pid and wait status are the
-// types process::foreground (which forwards the signals) and its callers work with.
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+// nix's Pid: the type create, exec and restore return for the process and their callers
+// hand over here.
 use nix::unistd::Pid;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 
+use crate::process::foreground;
+use crate::sys::signal::{read_signalfd, SigSet};
 use crate::{Context, Result};
 
 /// Our terminal in raw mode for as long as this lives.
@@ -92,8 +91,7 @@ fn copy_winsize(from: Option<&RawMode>, master: BorrowedFd) {
 pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
     let raw = RawMode::enter();
     copy_winsize(raw.as_ref(), master.as_fd());
-    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .ctx("signalfd")?;
+    let sfd = set.signalfd().ctx("signalfd")?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let (mut stdin_open, mut master_open) = (true, true);
@@ -124,28 +122,17 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
         }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         if ready[0] {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                let sig = Signal::try_from(info.ssi_signo as i32).ok();
+            while let Ok(Some(sig)) = read_signalfd(sfd.as_fd()) {
                 match sig {
-                    Some(Signal::SIGCHLD) => {}
-                    Some(Signal::SIGWINCH) => copy_winsize(raw.as_ref(), master.as_fd()),
-                    Some(s) => {
-                        crate::process::foreground::forward(pid, s);
-                    }
-                    None => {}
+                    libc::SIGCHLD => {}
+                    libc::SIGWINCH => copy_winsize(raw.as_ref(), master.as_fd()),
+                    // (signals without a name are dropped there)
+                    s => foreground::forward(pid, s),
                 }
             }
-            loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(p, code)) if p == pid => {
-                        status = Some(crate::process::foreground::exited(pid, code))
-                    }
-                    Ok(WaitStatus::Signaled(p, s, _)) if p == pid => {
-                        status = Some(crate::process::foreground::exited(pid, 128 + s as i32))
-                    }
-                    Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(_) => {}
-                }
+            // Until nothing is left to reap: other children (orphans) are reaped too.
+            while let Some(code) = foreground::reap(pid) {
+                status = Some(code);
             }
         }
         if master_open && ready.get(1).copied().unwrap_or(false) {
@@ -172,7 +159,7 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
     }
     match status {
         Some(code) => Ok(code),
-        None => crate::process::foreground::wait_forwarding(pid, set),
+        None => foreground::wait_forwarding(pid, set),
     }
 }
 
