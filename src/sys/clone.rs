@@ -2,6 +2,9 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+// nix's types at this boundary: process::spawn and container::exec pass CloneFlags and work
+// on the Pid and Errno they get back. rustix has no clone (only an unsafe fork in its
+// unstable runtime module), so these calls stay on libc.
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
@@ -132,12 +135,14 @@ mod tests {
         // The child only waits for a signal (no allocation after fork in a threaded test).
         match fork_into_cgroup(CloneFlags::empty(), std::os::fd::AsFd::as_fd(&fd)) {
             Ok(Forked::Child) => loop {
-                nix::unistd::pause();
+                // SAFETY: pause only waits for a signal.
+                unsafe { libc::pause() };
             },
             Ok(Forked::Parent(pid)) => {
                 let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(pid, None);
+                let pid = rustix::process::Pid::from_raw(pid.as_raw()).unwrap();
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 std::fs::remove_dir(&dir).unwrap();
                 assert!(
                     cg.lines()
