@@ -234,8 +234,9 @@ fn joined_maps(user: &Joined) -> Result<(IdMap, IdMap)> {
             let mut text = String::new();
             let read = File::from(rd).read_to_string(&mut text);
             let child = rustix::process::Pid::from_raw(child.as_raw()).expect("a child's pid");
-            let status = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty())
-                .with_ctx(what)?;
+            let status =
+                rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty())
+                    .with_ctx(what)?;
             read.with_ctx(what)?;
             if status.and_then(|(_, s)| s.exit_status()) != Some(0) {
                 return Err(Error::Other(format!("{}: {text}", what())));

@@ -163,8 +163,8 @@ mod tests {
         }
         let outcome = crate::security::testutil::in_child(|| {
             use crate::sys::clone::unshare;
-            use rustix::thread::UnshareFlags;
             use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+            use rustix::thread::UnshareFlags;
             let err = |e: &dyn std::fmt::Display| e.to_string();
             // The uts namespace keeps the domainname write away from the host's.
             unshare(UnshareFlags::NEWNS | UnshareFlags::NEWUTS).map_err(|e| err(&e))?;

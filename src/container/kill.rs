@@ -73,7 +73,10 @@ pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<
         crate::log::debug_with(
             "sending signal",
             &[
-                ("signal", &crate::sys::signal::name(sig.as_raw()).unwrap_or("?")),
+                (
+                    "signal",
+                    &crate::sys::signal::name(sig.as_raw()).unwrap_or("?"),
+                ),
                 ("all", &all),
                 ("pid", &state.pid),
             ],
@@ -214,7 +217,11 @@ mod tests {
         assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::KILL));
         assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::TERM));
         assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::USR1));
-        assert_eq!(parse_signal("34").ok(), None, "real-time signals are not taken");
+        assert_eq!(
+            parse_signal("34").ok(),
+            None,
+            "real-time signals are not taken"
+        );
         assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());

@@ -59,7 +59,8 @@ fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     match set_groups(groups) {
         // In a user namespace mapped without privilege setgroups(2) is denied for good; with
         // no additional groups asked for there is nothing to set (runc skips it too).
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) && groups.is_empty() && setgroups_denied => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EPERM) && groups.is_empty() && setgroups_denied => {}
         other => other.with_ctx(|| format!("setgroups {groups:?}"))?,
     }
     rustix::thread::set_keep_capabilities(true).ctx("set keepcaps")?;

@@ -108,7 +108,9 @@ mod tests {
             }
             crate::sys::testing::ForkResult::Parent { child } => {
                 let wait = rustix::process::WaitOptions::empty();
-                let (_, status) = rustix::process::waitpid(Some(child), wait).unwrap().unwrap();
+                let (_, status) = rustix::process::waitpid(Some(child), wait)
+                    .unwrap()
+                    .unwrap();
                 assert_eq!(status.exit_status(), Some(0), "{status:?}");
             }
         }

@@ -647,7 +647,7 @@ fn tmpfs_copyup_mode_and_readonly() {
     fs::write(data.join("file"), b"image content").unwrap();
     fs::set_permissions(data.join("file"), fs::Permissions::from_mode(0o640)).unwrap();
     rustix::fs::chown(
-        &data.join("file"),
+        data.join("file"),
         Some(rustix::fs::Uid::from_raw(1)),
         Some(rustix::fs::Gid::from_raw(2)),
     )

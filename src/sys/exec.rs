@@ -201,9 +201,7 @@ fn close_range(first: u32, last: u32) -> Result<()> {
 fn close_listed(first: u32, last: u32) -> Result<()> {
     for fd in first..=last.min(fd_limit().saturating_sub(1)) {
         // SAFETY: as in close_range; EBADF (nothing open at that number) is no error.
-        if unsafe { libc::close(fd as i32) } == -1
-            && last_errno() != Errno::BADF
-        {
+        if unsafe { libc::close(fd as i32) } == -1 && last_errno() != Errno::BADF {
             return Err(last_errno());
         }
     }
@@ -224,7 +222,9 @@ mod tests {
             }
             crate::sys::testing::ForkResult::Parent { child } => {
                 let wait = rustix::process::WaitOptions::empty();
-                let (_, status) = rustix::process::waitpid(Some(child), wait).unwrap().unwrap();
+                let (_, status) = rustix::process::waitpid(Some(child), wait)
+                    .unwrap()
+                    .unwrap();
                 assert_eq!(status.exit_status(), Some(0), "{status:?}");
             }
         }

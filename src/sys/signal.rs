@@ -119,8 +119,12 @@ pub fn read_signalfd(fd: BorrowedFd) -> io::Result<Option<i32>> {
     // struct signalfd_siginfo: 128 bytes, ssi_signo (u32) first.
     let mut info = [0u8; 128];
     match rustix::io::read(fd, &mut info) {
-        Ok(128) => Ok(Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)),
-        Ok(n) => Err(io::Error::other(format!("short read of {n} bytes on a signalfd"))),
+        Ok(128) => Ok(Some(
+            u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32,
+        )),
+        Ok(n) => Err(io::Error::other(format!(
+            "short read of {n} bytes on a signalfd"
+        ))),
         Err(rustix::io::Errno::AGAIN) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -159,7 +163,11 @@ mod tests {
             let raise = |sig: i32| {
                 crate::sys::testing::syscall(
                     libc::SYS_tgkill,
-                    &[std::process::id() as u64, tid.as_raw_nonzero().get() as u64, sig as u64],
+                    &[
+                        std::process::id() as u64,
+                        tid.as_raw_nonzero().get() as u64,
+                        sig as u64,
+                    ],
                 )
             };
             assert_eq!(raise(libc::SIGUSR1), 0);

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hull_cgroups::bpf::{self, load, program};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
 use rustix::pipe::pipe;
 use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions, WaitStatus};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde_json::json;
 
 const EPERM: i32 = libc::EPERM;
