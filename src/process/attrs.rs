@@ -91,8 +91,15 @@ fn chdir_failed(cwd: &Path, e: Errno) -> Error {
 /// Checks where chdir landed: a cwd outside the container's root (an fd leaked from the
 /// host, a racing rename) must never reach the user process (CVE-2024-21626).
 fn verify_cwd(cwd: &Path) -> Result<()> {
-    let actual = rustix::process::getcwd(Vec::new()).ctx("getcwd")?;
-    let actual = PathBuf::from(std::ffi::OsString::from_vec(actual.into_bytes()));
+    let actual = rustix::process::getcwd(Vec::new())
+        .ctx("getcwd")?
+        .into_bytes();
+    // The raw system call names a cwd outside our root "(unreachable)/...": ENOENT, as libc's
+    // getcwd makes it.
+    if !actual.starts_with(b"/") {
+        return Err(Errno::NOENT).ctx("getcwd");
+    }
+    let actual = PathBuf::from(std::ffi::OsString::from_vec(actual));
     if actual != cwd && !cwd_equivalent(&actual, cwd) {
         return Err(Error::Other(format!(
             "cwd {}: landed in {} instead",

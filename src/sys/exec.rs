@@ -52,12 +52,19 @@ fn cloexec_listed(first: u32) -> Result<()> {
 /// One past the highest fd number this process can hold: RLIMIT_NOFILE (the larger of its
 /// limits, as a lowered soft limit leaves fds above it open), at most 2^20.
 fn fd_limit() -> u32 {
-    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    // None is RLIM_INFINITY.
-    let max = lim
-        .current
-        .unwrap_or(u64::MAX)
-        .max(lim.maximum.unwrap_or(u64::MAX));
+    // libc's, not rustix's: rustix takes getrlimit to be infallible (it panics, or reads an
+    // unset result, on an error), and a seccomp profile around the runtime can refuse it.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the valid pointer.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    let max = if ok {
+        lim.rlim_cur.max(lim.rlim_max)
+    } else {
+        1 << 20
+    };
     max.min(1 << 20) as u32
 }
 
