@@ -296,9 +296,8 @@ fn drain(mut pipes: [Option<OwnedFd>; 2], deadline: Option<Instant>) -> Option<[
     Some(bufs)
 }
 
-/// nix, not rustix: rustix's Signal has no SIGxxx names to print.
 fn signal_name(sig: i32) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| sig.to_string())
+    crate::sys::signal::name(sig)
+        .map(str::to_string)
+        .unwrap_or_else(|| sig.to_string())
 }

@@ -15,8 +15,11 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use nix::sched::{setns, unshare, CloneFlags};
+// nix's CloneFlags: the type of `Plan::clone_flags`, which process::spawn hands to
+// sys::clone (rustix has no clone, and no flags type for it).
+use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
 use crate::{Context, Error, Result};
 
@@ -58,6 +61,20 @@ pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
         LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
         // CLONE_NEWTIME (0x80) is not in nix's CloneFlags for clone(2): it collides with CSIGNAL.
         LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The type setns(2) checks the joined file against.
+fn link_type(typ: LinuxNamespaceType) -> LinkNameSpaceType {
+    match typ {
+        LinuxNamespaceType::Mount => LinkNameSpaceType::Mount,
+        LinuxNamespaceType::Cgroup => LinkNameSpaceType::ControlGroup,
+        LinuxNamespaceType::Uts => LinkNameSpaceType::HostNameAndNISDomainName,
+        LinuxNamespaceType::Ipc => LinkNameSpaceType::InterProcessCommunication,
+        LinuxNamespaceType::User => LinkNameSpaceType::User,
+        LinuxNamespaceType::Pid => LinkNameSpaceType::ProcessID,
+        LinuxNamespaceType::Network => LinkNameSpaceType::Network,
+        LinuxNamespaceType::Time => LinkNameSpaceType::Time,
     }
 }
 
@@ -194,7 +211,7 @@ fn joined_maps(user: &Joined) -> Result<(IdMap, IdMap)> {
             user.path.display()
         )
     };
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).with_ctx(what)?;
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).with_ctx(what)?;
     match fork_into(CloneFlags::empty()).with_ctx(what)? {
         Forked::Child => {
             drop(rd);
@@ -209,16 +226,19 @@ fn joined_maps(user: &Joined) -> Result<(IdMap, IdMap)> {
                 Ok(text) => (text, 0),
                 Err(e) => (e.to_string(), 1),
             };
-            let _ = nix::unistd::write(&wr, text.as_bytes());
+            let _ = rustix::io::write(&wr, text.as_bytes());
             exit_now(code)
         }
         Forked::Parent(child) => {
             drop(wr);
             let mut text = String::new();
             let read = File::from(rd).read_to_string(&mut text);
-            let status = nix::sys::wait::waitpid(child, None).with_ctx(what)?;
+            let child = rustix::process::Pid::from_raw(child.as_raw()).expect("a child's pid");
+            let status =
+                rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty())
+                    .with_ctx(what)?;
             read.with_ctx(what)?;
-            if status != nix::sys::wait::WaitStatus::Exited(child, 0) {
+            if status.and_then(|(_, s)| s.exit_status()) != Some(0) {
                 return Err(Error::Other(format!("{}: {text}", what())));
             }
             let (uid, gid) = text.split_once("-\n").unwrap_or((&text, ""));
@@ -308,7 +328,7 @@ pub fn is_current(ns: &Joined) -> bool {
 
 /// Enters `ns`; the error names the namespace and its path.
 pub fn join(ns: &Joined) -> Result<()> {
-    setns(ns.file.as_fd(), clone_flag(ns.typ))
+    move_into_link_name_space(ns.file.as_fd(), Some(link_type(ns.typ)))
         .with_ctx(|| format!("join {} namespace {}", name(ns.typ), ns.path.display()))
 }
 
@@ -331,7 +351,7 @@ impl ParentNamespaces {
                 LinuxNamespaceType::Time,
                 open_own(LinuxNamespaceType::Time)?,
             ));
-            unshare(clone_flag(LinuxNamespaceType::Time)).ctx("unshare time namespace")?;
+            crate::sys::clone::unshare(UnshareFlags::NEWTIME).ctx("unshare time namespace")?;
             write_time_offsets(spec)?;
         }
         Ok(ParentNamespaces { saved })
@@ -341,7 +361,7 @@ impl ParentNamespaces {
     /// the container's pid or time namespace).
     pub fn restore(self) -> Result<()> {
         for (typ, file) in self.saved.into_iter().rev() {
-            setns(file.as_fd(), clone_flag(typ))
+            move_into_link_name_space(file.as_fd(), Some(link_type(typ)))
                 .with_ctx(|| format!("return to the runtime's {} namespace", name(typ)))?;
         }
         Ok(())
@@ -394,7 +414,7 @@ fn is_initial_map(map: &str) -> bool {
 /// runtime as root of the user namespace it made for an ordinary user), where cgroups and
 /// /run belong to someone else.
 pub fn rootless() -> bool {
-    !nix::unistd::geteuid().is_root() || in_user_namespace()
+    !rustix::process::geteuid().is_root() || in_user_namespace()
 }
 
 #[cfg(test)]

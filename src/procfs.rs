@@ -162,11 +162,12 @@ mod tests {
             return crate::security::testutil::skip("needs root to mount over /proc");
         }
         let outcome = crate::security::testutil::in_child(|| {
-            use nix::sched::{unshare, CloneFlags};
+            use crate::sys::clone::unshare;
             use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+            use rustix::thread::UnshareFlags;
             let err = |e: &dyn std::fmt::Display| e.to_string();
             // The uts namespace keeps the domainname write away from the host's.
-            unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS).map_err(|e| err(&e))?;
+            unshare(UnshareFlags::NEWNS | UnshareFlags::NEWUTS).map_err(|e| err(&e))?;
             mount_change(
                 "/",
                 MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,

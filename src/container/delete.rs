@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use rustix::process::Signal;
 
 use super::kill;
 use super::state::{self, Dir, State, Status};
@@ -80,7 +80,7 @@ pub fn delete(dir: Dir, state: &State, force: bool) -> Result<()> {
 fn remove_interrupted(dir: Dir, state: &State) -> Result<()> {
     let mut left = Vec::new();
     if let Some(fd) = kill::open_init(state)? {
-        let _ = kill::signal_init(&fd, Signal::SIGKILL);
+        let _ = kill::signal_init(&fd, Signal::KILL);
         if !kill::wait_exit(&fd, Duration::from_secs(10))? {
             left.push(format!("its init (pid {})", state.pid));
         }
@@ -150,9 +150,11 @@ fn stop(state: &State) -> Result<()> {
         super::cgroup::call(cg.kill_all(libc::SIGKILL))?;
     }
     for pid in kill::container_pids(state)? {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+        }
     }
-    let _ = kill::signal_init(&fd, Signal::SIGKILL);
+    let _ = kill::signal_init(&fd, Signal::KILL);
     if !kill::wait_exit(&fd, Duration::from_secs(10))? {
         return Err(Error::Other(format!(
             "container init {} did not exit after SIGKILL",

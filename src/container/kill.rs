@@ -6,7 +6,8 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::Signal;
 
 use super::state::{self, Dir, State, Status};
 use crate::{Context, Error, Result};
@@ -31,7 +32,6 @@ pub fn open_init(state: &State) -> Result<Option<OwnedFd>> {
 }
 
 pub fn signal_init(fd: &OwnedFd, sig: Signal) -> Result<()> {
-    let sig = rustix::process::Signal::from_named_raw(sig as i32).expect("valid signal");
     match rustix::process::pidfd_send_signal(fd.as_fd(), sig) {
         Err(rustix::io::Errno::SRCH) => Err(Error::Other("container not running".into())),
         other => other.ctx("signal container init"),
@@ -73,7 +73,10 @@ pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<
         crate::log::debug_with(
             "sending signal",
             &[
-                ("signal", &sig.as_str()),
+                (
+                    "signal",
+                    &crate::sys::signal::name(sig.as_raw()).unwrap_or("?"),
+                ),
                 ("all", &all),
                 ("pid", &state.pid),
             ],
@@ -81,7 +84,7 @@ pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<
     }
     let cgroup = super::cgroup::of(state);
     if let (Some(cg), Some(sig)) = (&cgroup, sig) {
-        if all || (sig == Signal::SIGKILL && !own_pid_ns(&state.config)) {
+        if all || (sig == Signal::KILL && !own_pid_ns(&state.config)) {
             let left = super::cgroup::call(cg.pids())?;
             if status == Status::Stopped && left.is_empty() {
                 return if all {
@@ -90,7 +93,7 @@ pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<
                     Err(Error::Other("container not running".into()))
                 };
             }
-            return super::cgroup::call(cg.kill_all(sig as i32));
+            return super::cgroup::call(cg.kill_all(sig.as_raw()));
         }
     }
     if all && status == Status::Stopped {
@@ -107,8 +110,8 @@ pub fn kill(dir: &Dir, state: &State, sig: Option<Signal>, all: bool) -> Result<
         // No cgroup of its own (cgroups disabled, or rootless without one): the processes
         // of its pid namespace.
         for pid in container_pids(state)? {
-            if pid != state.pid {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            if let Some(p) = rustix::process::Pid::from_raw(pid).filter(|_| pid != state.pid) {
+                let _ = rustix::process::kill_process(p, sig);
             }
         }
     }
@@ -148,18 +151,17 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [nix::poll::PollFd::new(
-            fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        match nix::poll::poll(
-            &mut fds,
-            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
-        ) {
+        // Whole milliseconds, as poll(2) would take them.
+        let ms = left.as_millis().min(i32::MAX as u128) as i64;
+        let timeout = Timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: (ms % 1000) * 1_000_000,
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
             Ok(n) if n > 0 => return Ok(true),
             Ok(_) => return Ok(false),
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e).ctx("wait for container init to exit"),
         }
     }
@@ -172,9 +174,9 @@ pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
         if n == 0 {
             return Ok(None);
         }
-        return Signal::try_from(n)
+        return Signal::from_named_raw(n)
             .map(Some)
-            .map_err(|_| Error::invalid(format!("invalid signal {s:?}")));
+            .ok_or_else(|| Error::invalid(format!("invalid signal {s:?}")));
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -182,9 +184,9 @@ pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse::<Signal>()
+    crate::sys::signal::by_name(&name)
         .map(Some)
-        .map_err(|_| Error::invalid(format!("unknown signal {s:?}")))
+        .ok_or_else(|| Error::invalid(format!("unknown signal {s:?}")))
 }
 
 #[cfg(test)]
@@ -211,10 +213,15 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::KILL));
+        assert_eq!(parse_signal("KILL").unwrap(), Some(Signal::KILL));
+        assert_eq!(parse_signal("sigterm").unwrap(), Some(Signal::TERM));
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), Some(Signal::USR1));
+        assert_eq!(
+            parse_signal("34").ok(),
+            None,
+            "real-time signals are not taken"
+        );
         assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::state::{self, Dir, State, Status};
 use crate::hooks::{self, Point};
@@ -86,11 +86,12 @@ fn release(dir: &Dir, state: &State) -> Result<()> {
     let mut released = false;
     let mut failure: Option<Vec<u8>> = None;
     loop {
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(&fifo),
-            PollFlags::POLLIN,
-        )];
-        let ready = poll(&mut fds, PollTimeout::from(100u16)).ctx("poll exec fifo")?;
+        let mut fds = [PollFd::new(&fifo, PollFlags::IN)];
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        let ready = poll(&mut fds, Some(&tick)).ctx("poll exec fifo")?;
         if ready > 0 {
             let mut buf = [0u8; 4096];
             match fifo.read(&mut buf) {

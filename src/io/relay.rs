@@ -10,18 +10,16 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-// nix for these: rustix has no signalfd, and the signal set, pid and wait status are the
-// types process::foreground (which forwards the signals) works with. termios is still nix's
-// here (RawMode keeps the nix Termios it restores); rustix has it, not yet converted.
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios::{self, SetArg, Termios};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+// nix's Pid: the type create, exec and restore return for the process and their callers
+// hand over here.
 use nix::unistd::Pid;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 
-use crate::{sys, Context, Result};
+use crate::process::foreground;
+use crate::sys::signal::{read_signalfd, SigSet};
+use crate::{Context, Result};
 
 /// Our terminal in raw mode for as long as this lives.
 struct RawMode {
@@ -34,17 +32,17 @@ impl RawMode {
         let tty = host_console()?;
         let saved = termios::tcgetattr(tty.as_fd()).ok()?;
         let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
+        raw.make_raw();
         // containerd's console (runc's) keeps output processing on the caller's terminal.
-        raw.output_flags |= termios::OutputFlags::OPOST;
-        termios::tcsetattr(tty.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        raw.output_modes |= OutputModes::OPOST;
+        termios::tcsetattr(&tty, OptionalActions::Now, &raw).ok()?;
         Some(RawMode { tty, saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(self.tty.as_fd(), SetArg::TCSANOW, &self.saved);
+        let _ = termios::tcsetattr(&self.tty, OptionalActions::Now, &self.saved);
     }
 }
 
@@ -71,15 +69,21 @@ fn host_console() -> Option<OwnedFd> {
 /// Init (or the exec'd process) calls it before it hands the master to the runtime.
 pub fn clear_onlcr(master: BorrowedFd) {
     if let Ok(mut t) = termios::tcgetattr(master) {
-        t.output_flags.remove(termios::OutputFlags::ONLCR);
-        let _ = termios::tcsetattr(master, SetArg::TCSANOW, &t);
+        t.output_modes.remove(OutputModes::ONLCR);
+        let _ = termios::tcsetattr(master, OptionalActions::Now, &t);
     }
 }
 
 fn copy_winsize(from: Option<&RawMode>, master: BorrowedFd) {
     let Some(raw) = from else { return };
-    if let Ok((rows, cols)) = sys::tty::get_winsize(raw.tty.as_fd()) {
-        let _ = sys::tty::set_winsize(master, rows, cols);
+    if let Ok(ws) = termios::tcgetwinsize(&raw.tty) {
+        // Rows and columns only, as before: the pixel sizes stay 0.
+        let ws = termios::Winsize {
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+            ..ws
+        };
+        let _ = termios::tcsetwinsize(master, ws);
     }
 }
 
@@ -87,8 +91,7 @@ fn copy_winsize(from: Option<&RawMode>, master: BorrowedFd) {
 pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
     let raw = RawMode::enter();
     copy_winsize(raw.as_ref(), master.as_fd());
-    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .ctx("signalfd")?;
+    let sfd = set.signalfd().ctx("signalfd")?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let (mut stdin_open, mut master_open) = (true, true);
@@ -119,28 +122,17 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
         }
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         if ready[0] {
-            while let Ok(Some(info)) = sfd.read_signal() {
-                let sig = Signal::try_from(info.ssi_signo as i32).ok();
+            while let Ok(Some(sig)) = read_signalfd(sfd.as_fd()) {
                 match sig {
-                    Some(Signal::SIGCHLD) => {}
-                    Some(Signal::SIGWINCH) => copy_winsize(raw.as_ref(), master.as_fd()),
-                    Some(s) => {
-                        crate::process::foreground::forward(pid, s);
-                    }
-                    None => {}
+                    libc::SIGCHLD => {}
+                    libc::SIGWINCH => copy_winsize(raw.as_ref(), master.as_fd()),
+                    // (signals without a name are dropped there)
+                    s => foreground::forward(pid, s),
                 }
             }
-            loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(p, code)) if p == pid => {
-                        status = Some(crate::process::foreground::exited(pid, code))
-                    }
-                    Ok(WaitStatus::Signaled(p, s, _)) if p == pid => {
-                        status = Some(crate::process::foreground::exited(pid, 128 + s as i32))
-                    }
-                    Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(_) => {}
-                }
+            // Until nothing is left to reap: other children (orphans) are reaped too.
+            while let Some(code) = foreground::reap(pid) {
+                status = Some(code);
             }
         }
         if master_open && ready.get(1).copied().unwrap_or(false) {
@@ -167,7 +159,7 @@ pub fn relay_and_wait(pid: Pid, set: &SigSet, master: OwnedFd) -> Result<i32> {
     }
     match status {
         Some(code) => Ok(code),
-        None => crate::process::foreground::wait_forwarding(pid, set),
+        None => foreground::wait_forwarding(pid, set),
     }
 }
 

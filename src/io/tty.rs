@@ -7,6 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use oci_spec::runtime::Process;
 use rustix::fs::{FileType, FsWord, Mode, OFlags};
 use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+use rustix::pty::OpenptFlags;
+use rustix::termios::Winsize;
 
 use crate::{sys, Context, Error, Result};
 
@@ -34,20 +36,27 @@ pub fn open() -> Result<Pty> {
             "/dev/pts/ptmx is not on a devpts filesystem".into(),
         ));
     }
-    sys::tty::unlock(master.as_fd()).ctx("unlock pty")?;
-    let peer = sys::tty::open_peer(master.as_fd()).ctx("open pty peer (TIOCGPTPEER)")?;
+    rustix::pty::unlockpt(&master).ctx("unlock pty")?;
+    // The peer by TIOCGPTPEER, not by path: the pts found by name could be a different one in
+    // a hostile /dev/pts, the peer of this master cannot.
+    let peer = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )
+    .ctx("open pty peer (TIOCGPTPEER)")?;
     Ok(Pty { master, peer })
 }
 
 /// consoleSize from the config, if any.
 pub fn apply_size(pty: &Pty, p: &Process) -> Result<()> {
     if let Some(size) = p.console_size() {
-        sys::tty::set_winsize(
-            pty.master.as_fd(),
-            size.height() as u16,
-            size.width() as u16,
-        )
-        .ctx("set console size")?;
+        let ws = Winsize {
+            ws_row: size.height() as u16,
+            ws_col: size.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&pty.master, ws).ctx("set console size")?;
     }
     Ok(())
 }
@@ -143,21 +152,20 @@ fn describe(kind: FileType) -> &'static str {
 /// The peer becomes the controlling terminal and stdin, stdout and stderr.
 pub fn take_as_stdio(peer: &OwnedFd) -> Result<()> {
     rustix::process::setsid().ctx("setsid")?;
-    sys::tty::set_controlling(peer.as_fd()).ctx("set controlling terminal")?;
-    for fd in 0..3 {
-        sys::process::dup2_raw(peer.as_raw_fd(), fd)
-            .with_ctx(|| format!("dup2 the terminal to fd {fd}"))?;
-    }
-    Ok(())
+    rustix::process::ioctl_tiocsctty(peer).ctx("set controlling terminal")?;
+    rustix::stdio::dup2_stdin(peer).ctx("dup2 the terminal to fd 0")?;
+    rustix::stdio::dup2_stdout(peer).ctx("dup2 the terminal to fd 1")?;
+    rustix::stdio::dup2_stderr(peer).ctx("dup2 the terminal to fd 2")
 }
 
 /// runc's console-socket protocol: one message carrying the master over SCM_RIGHTS, with the
 /// pty's name as data.
 pub fn send_master(socket: &impl AsFd, master: &OwnedFd) -> Result<()> {
-    let name = sys::tty::pty_number(master.as_fd())
-        .map(|n| format!("/dev/pts/{n}"))
-        .unwrap_or_else(|_| "/dev/ptmx".into());
-    sys::socket::send_packet(socket.as_fd(), name.as_bytes(), Some(master.as_raw_fd()))
+    // ptsname by TIOCGPTN on the master: "/dev/pts/N".
+    let name = rustix::pty::ptsname(master, Vec::new())
+        .map(|n| n.into_bytes())
+        .unwrap_or_else(|_| b"/dev/ptmx".to_vec());
+    sys::socket::send_packet(socket.as_fd(), &name, Some(master.as_raw_fd()))
         .ctx("send the terminal master to the console socket")?;
     Ok(())
 }

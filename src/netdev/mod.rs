@@ -91,7 +91,7 @@ pub fn check(spec: &Spec) -> Result<()> {
         }
         _ => {}
     }
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         return Err(Error::invalid(
             "linux.netDevices: moving network devices needs root (not supported rootless)",
         ));
@@ -136,7 +136,8 @@ fn same_as_ours(path: &std::path::Path) -> bool {
 fn in_netns<T: Send>(netns: BorrowedFd, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+            use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+            move_into_link_name_space(netns, Some(LinkNameSpaceType::Network))
                 .map_err(|e| Error::os("enter the network namespace", e))?;
             f()
         })

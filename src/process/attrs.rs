@@ -10,11 +10,11 @@
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, Process};
+use rustix::io::Errno;
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
 use crate::security::seccomp::Program;
@@ -53,42 +53,35 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
 /// survive the switch (PR_SET_KEEPCAPS) so they can be set to the config's afterwards.
 fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     let user = p.user();
-    let uid = Uid::from_raw(user.uid());
-    let gid = Gid::from_raw(user.gid());
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    match nix::unistd::setgroups(&groups) {
+    let (uid, gid) = (user.uid(), user.gid());
+    let groups: &[u32] = user.additional_gids().as_deref().unwrap_or_default();
+    use crate::sys::process::{set_groups, set_res_gid, set_res_uid};
+    match set_groups(groups) {
         // In a user namespace mapped without privilege setgroups(2) is denied for good; with
         // no additional groups asked for there is nothing to set (runc skips it too).
-        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EPERM) && groups.is_empty() && setgroups_denied => {}
         other => other.with_ctx(|| format!("setgroups {groups:?}"))?,
     }
-    nix::sys::prctl::set_keepcaps(true).ctx("set keepcaps")?;
-    nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("setgid {gid}"))?;
-    nix::unistd::setresuid(uid, uid, uid).with_ctx(|| format!("setuid {uid}"))?;
-    nix::sys::prctl::set_keepcaps(false).ctx("clear keepcaps")?;
+    rustix::thread::set_keep_capabilities(true).ctx("set keepcaps")?;
+    set_res_gid(gid).with_ctx(|| format!("setgid {gid}"))?;
+    set_res_uid(uid).with_ctx(|| format!("setuid {uid}"))?;
+    rustix::thread::set_keep_capabilities(false).ctx("clear keepcaps")?;
     Ok(())
 }
 
 /// The umask of the process: the config's, or 0022 as runc gives.
 fn set_umask(p: &Process) {
     let mask = p.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        mask as libc::mode_t,
-    ));
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(mask));
 }
 
 /// chdir to cwd, runc's words on failure.
-fn chdir(cwd: &Path) -> nix::Result<()> {
-    nix::unistd::chdir(cwd)
+fn chdir(cwd: &Path) -> rustix::io::Result<()> {
+    rustix::process::chdir(cwd)
 }
 
-fn chdir_failed(cwd: &Path, e: nix::errno::Errno) -> Error {
+fn chdir_failed(cwd: &Path, e: Errno) -> Error {
     Error::os(
         format!("chdir to cwd ({:?}) set in config.json failed", cwd),
         std::io::Error::from(e),
@@ -98,7 +91,15 @@ fn chdir_failed(cwd: &Path, e: nix::errno::Errno) -> Error {
 /// Checks where chdir landed: a cwd outside the container's root (an fd leaked from the
 /// host, a racing rename) must never reach the user process (CVE-2024-21626).
 fn verify_cwd(cwd: &Path) -> Result<()> {
-    let actual = nix::unistd::getcwd().ctx("getcwd")?;
+    let actual = rustix::process::getcwd(Vec::new())
+        .ctx("getcwd")?
+        .into_bytes();
+    // The raw system call names a cwd outside our root "(unreachable)/...": ENOENT, as libc's
+    // getcwd makes it.
+    if !actual.starts_with(b"/") {
+        return Err(Errno::NOENT).ctx("getcwd");
+    }
+    let actual = PathBuf::from(std::ffi::OsString::from_vec(actual));
     if actual != cwd && !cwd_equivalent(&actual, cwd) {
         return Err(Error::Other(format!(
             "cwd {}: landed in {} instead",
@@ -224,17 +225,17 @@ pub fn find_executable(p: &Process, env: &[String]) -> Result<PathBuf> {
     Err(not_found())
 }
 
-fn check_executable(path: &Path) -> std::result::Result<(), nix::errno::Errno> {
+fn check_executable(path: &Path) -> std::result::Result<(), Errno> {
     let meta = std::fs::metadata(path)
-        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+        .map_err(|e| Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
     if meta.is_dir() {
-        return Err(nix::errno::Errno::EISDIR);
+        return Err(Errno::ISDIR);
     }
-    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+    rustix::fs::access(path, rustix::fs::Access::EXEC_OK)
 }
 
 /// Lower-case errno text, as Go prints it (callers match on "no such file or directory").
-fn describe(e: nix::errno::Errno) -> String {
+fn describe(e: Errno) -> String {
     let s = std::io::Error::from(e).to_string();
     let s = s.split(" (os error").next().unwrap_or(&s).to_string();
     let mut chars = s.chars();
@@ -359,24 +360,22 @@ pub fn warn_ungrantable(p: &Process) -> Result<()> {
 /// changes: the gid is the devpts mount's (gid=5 in the default spec).
 fn own_stdio(uid: u32) -> Result<()> {
     use std::os::fd::AsFd;
-    let null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
+    let null = rustix::fs::stat("/dev/null").ok().map(|s| s.st_rdev);
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
     for (n, fd) in stdio.into_iter().enumerate() {
-        let st = match nix::sys::stat::fstat(fd) {
+        let st = match rustix::fs::fstat(fd) {
             Ok(st) => st,
-            Err(nix::errno::Errno::EBADF) => continue,
+            Err(Errno::BADF) => continue,
             Err(e) => return Err(e).with_ctx(|| format!("fstat fd {n}")),
         };
         let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && Some(st.st_rdev) == null;
         if st.st_uid == uid || is_null {
             continue;
         }
-        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+        match rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(uid)), None) {
             Ok(()) => {}
-            Err(
-                nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS,
-            ) => {}
+            Err(Errno::INVAL | Errno::PERM | Errno::ROFS) => {}
             Err(e) => return Err(e).with_ctx(|| format!("chown fd {n} to uid {uid}")),
         }
     }
@@ -417,7 +416,7 @@ pub fn become_user(
     let mut cwd_pending = false;
     match chdir(cwd) {
         Ok(()) => {}
-        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => cwd_pending = true,
+        Err(Errno::ACCESS | Errno::PERM) => cwd_pending = true,
         Err(e) => return Err(chdir_failed(cwd, e)),
     }
     // No `capabilities` means none at all (oci-spec's Default would bring a default set).

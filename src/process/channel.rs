@@ -5,7 +5,9 @@
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{sys, Context, Error, Result};
@@ -53,10 +55,10 @@ const MAX_PACKET: usize = 64 * 1024;
 
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
         None,
-        SockFlag::SOCK_CLOEXEC,
     )
     .ctx("socketpair for the init channel")?;
     Ok((Channel { fd: a }, Channel { fd: b }))
@@ -103,7 +105,7 @@ impl Channel {
                 .map_err(|_| Error::Other("format the listener message".into()))?;
             64 - cursor.len()
         };
-        nix::unistd::write(&self.fd, &buf[..len]).ctx("send the seccomp listener fd number")?;
+        rustix::io::write(&self.fd, &buf[..len]).ctx("send the seccomp listener fd number")?;
         self.wait_continue()
             .map_err(|e| Error::Other(format!("passing the seccomp listener on: {e}")))
     }
@@ -113,8 +115,8 @@ impl Channel {
     pub fn wait_continue(&self) -> Result<()> {
         let mut buf = [0u8; 4096];
         let n = loop {
-            match nix::unistd::read(&self.fd, &mut buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
+            match rustix::io::read(&self.fd, &mut buf) {
+                Err(Errno::INTR) => continue,
                 other => break other.ctx("receive on the init channel")?,
             }
         };
@@ -134,21 +136,18 @@ impl Channel {
 
     /// `FromInit::Ready`, with write(2) alone: it may follow a notify filter.
     pub fn send_ready(&self) -> Result<()> {
-        nix::unistd::write(&self.fd, READY).ctx("send ready on the init channel")?;
+        rustix::io::write(&self.fd, READY).ctx("send ready on the init channel")?;
         Ok(())
     }
 
     /// Whether the other end has closed its side (without waiting).
     pub fn peer_gone(&self) -> bool {
-        let mut fds = [nix::poll::PollFd::new(
-            self.fd.as_fd(),
-            nix::poll::PollFlags::empty(),
-        )];
-        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|_| {
-            fds[0]
-                .revents()
-                .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP))
-        })
+        let mut fds = [PollFd::new(&self.fd, PollFlags::empty())];
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&zero)).is_ok_and(|_| fds[0].revents().contains(PollFlags::HUP))
     }
 
     /// `Ok(None)` when the other end has gone.

@@ -102,13 +102,16 @@ mod tests {
     /// returned true: fd tables are per process, so the test's own fds stay as they are.
     fn in_child(check: impl FnOnce() -> bool) {
         match crate::sys::testing::fork().unwrap() {
-            nix::unistd::ForkResult::Child => {
+            crate::sys::testing::ForkResult::Child => {
                 let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
                 crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
             }
-            nix::unistd::ForkResult::Parent { child } => {
-                let status = nix::sys::wait::waitpid(child, None).unwrap();
-                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            crate::sys::testing::ForkResult::Parent { child } => {
+                let wait = rustix::process::WaitOptions::empty();
+                let (_, status) = rustix::process::waitpid(Some(child), wait)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(status.exit_status(), Some(0), "{status:?}");
             }
         }
     }
@@ -133,7 +136,7 @@ mod tests {
             crate::sys::exec::close_from_except(3, &[]).unwrap();
             let missing = claim(1, false).unwrap_err().to_string();
             // With fd 3 passed (not close-on-exec), it is claimed and made close-on-exec.
-            crate::sys::process::dup2_raw(0, 3).unwrap();
+            crate::sys::testing::dup2_raw(0, 3).unwrap();
             crate::sys::exec::clear_cloexec(3).unwrap();
             let passed = claim(1, false).unwrap();
             let cloexec = crate::sys::testing::is_cloexec(3);

@@ -1,32 +1,50 @@
 //! A process the runtime stays with (`run`, `exec` in the foreground): every signal the
 //! runtime gets goes to it, and the runtime exits with its status.
 
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+// nix's Pid: the type create, exec and restore return for the process and their callers
+// hand over here.
 use nix::unistd::Pid;
+use rustix::process::{Signal, WaitOptions};
 
+use crate::sys::signal::{self, SigSet};
 use crate::{Context, Result};
 
 /// Blocks the signals to forward, before the process exists, so none is lost in between
 /// (the child unblocks them for itself).
 pub fn block_signals() -> Result<SigSet> {
-    let mut set = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-    ] {
-        set.remove(s);
-    }
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).ctx("block signals")?;
+    let set = SigSet::all_but(&[
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+    ]);
+    set.block().ctx("block signals")?;
     Ok(set)
 }
 
 pub fn unblock_signals(set: &SigSet) -> Result<()> {
-    pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(set), None).ctx("unblock signals")
+    set.unblock().ctx("unblock signals")
+}
+
+/// Reaps every child that has exited (orphans we inherited as subreaper among them); the
+/// exit status of `pid`, as a shell reports it, once it is one of them.
+pub fn reap(pid: Pid) -> Option<i32> {
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some((p, status))) if p.as_raw_nonzero().get() == pid.as_raw() => {
+                if let Some(code) = status.exit_status() {
+                    return Some(exited(pid, code));
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Some(exited(pid, 128 + sig));
+                }
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
 }
 
 /// Waits for `pid`, passing on every signal we get; reaps other children (orphans we
@@ -34,30 +52,30 @@ pub fn unblock_signals(set: &SigSet) -> Result<()> {
 pub fn wait_forwarding(pid: Pid, set: &SigSet) -> Result<i32> {
     loop {
         // Reap first: the process may have exited before we started waiting.
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(exited(pid, code)),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => {
-                    return Ok(exited(pid, 128 + sig as i32))
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
+        if let Some(status) = reap(pid) {
+            return Ok(status);
         }
         let sig = set.wait().ctx("wait for signals")?;
-        if sig != Signal::SIGCHLD {
+        if sig != libc::SIGCHLD {
             forward(pid, sig);
         }
     }
 }
 
-/// Passes a signal on to the process (runc's debug line included).
-pub fn forward(pid: Pid, sig: Signal) {
+/// Passes a signal on to the process (runc's debug line included). Signals without a name
+/// (the real-time ones) are not passed on: the terminal relay never did, and this wait
+/// failed on them (runc forwards them; hull does not yet).
+pub fn forward(pid: Pid, sig: i32) {
+    let (Some(name), Some(signal)) = (signal::name(sig), Signal::from_named_raw(sig)) else {
+        return;
+    };
     crate::log::debug_with(
-        &format!("sending signal to process {}", sig.as_str()),
+        &format!("sending signal to process {name}"),
         &[("pid", &pid)],
     );
-    let _ = nix::sys::signal::kill(pid, sig);
+    if let Some(p) = rustix::process::Pid::from_raw(pid.as_raw()) {
+        let _ = rustix::process::kill_process(p, signal);
+    }
 }
 
 /// The process has gone with `status` (as a shell reports it); runc's debug line.

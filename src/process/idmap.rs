@@ -32,13 +32,13 @@ pub fn write(pid: i32, spec: &Spec) -> Result<()> {
     let gids = linux
         .and_then(|l| l.gid_mappings().clone())
         .unwrap_or_default();
-    let euid = nix::unistd::geteuid();
+    let euid = rustix::process::geteuid();
     if euid.is_root() {
         write_map(pid, "uid_map", &uids)?;
         return write_map(pid, "gid_map", &gids);
     }
     let only_own = |maps: &[LinuxIdMapping], own: u32| matches!(maps, [m] if m.host_id() == own && m.size() == 1);
-    if only_own(&uids, euid.as_raw()) && only_own(&gids, nix::unistd::getegid().as_raw()) {
+    if only_own(&uids, euid.as_raw()) && only_own(&gids, rustix::process::getegid().as_raw()) {
         // An unprivileged process may write a gid map only once setgroups is denied (else it
         // could drop a group that denies it access).
         Proc::get()?.write(proc_pid(pid), "setgroups", "deny")?;

@@ -99,8 +99,7 @@ mod tests {
         let outcome = crate::security::testutil::in_child(|| {
             use rustix::mount::{mount_bind, mount_change, MountPropagationFlags};
             let err = |e: &dyn std::fmt::Display| e.to_string();
-            // nix: rustix's safe unshare is deprecated for unshare_unsafe (unsafe code).
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| err(&e))?;
+            crate::sys::clone::unshare(rustix::thread::UnshareFlags::NEWNS).map_err(|e| err(&e))?;
             mount_change(
                 "/",
                 MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,

@@ -197,6 +197,7 @@ fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Owned
     use crate::process::idmap::map_text;
     let (wait_r, wait_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
     let pid =
+        // nix's CloneFlags: the type sys::clone takes from process::spawn.
         match fork_into(nix::sched::CloneFlags::CLONE_NEWUSER).ctx("clone a user namespace")? {
             Forked::Child => {
                 // Only raw system calls here: the runtime may have other threads.
@@ -219,7 +220,9 @@ fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Owned
         proc.open_link(base, "ns/user")
     })();
     drop(wait_w);
-    let _ = nix::sys::wait::waitpid(pid, None);
+    if let Some(pid) = rustix::process::Pid::from_raw(pid.as_raw()) {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    }
     opened
 }
 

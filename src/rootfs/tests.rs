@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sys::testing::{fork, ForkResult};
-use nix::sched::{unshare, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
+use rustix::process::{waitpid, WaitOptions};
+use rustix::thread::UnshareFlags as CloneFlags;
+
+use crate::sys::clone::unshare;
 use oci_spec::runtime::{
     LinuxDeviceBuilder, LinuxDeviceType, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
     Mount, MountBuilder, RootBuilder, Spec,
@@ -125,13 +127,13 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
 /// Runs `f` in a forked child that has its own mount namespace (and the extra namespaces
 /// in `flags`); returns what it reported. A panic in the child is a failure, not a hang.
 fn in_child(flags: CloneFlags, f: impl FnOnce() -> Check) -> Check {
-    let (rd, wr): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+    let (rd, wr): (OwnedFd, OwnedFd) = rustix::pipe::pipe().unwrap();
     // The child only runs the test closure and then leaves with exit_now.
     match fork().expect("fork") {
         ForkResult::Child => {
             drop(rd);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                unshare(CloneFlags::CLONE_NEWNS | flags).map_err(|e| format!("unshare: {e}"))?;
+                unshare(CloneFlags::NEWNS | flags).map_err(|e| format!("unshare: {e}"))?;
                 f()
             }))
             .unwrap_or_else(|_| Err("child panicked".into()));
@@ -148,11 +150,8 @@ fn in_child(flags: CloneFlags, f: impl FnOnce() -> Check) -> Check {
             drop(wr);
             let mut msg = String::new();
             fs::File::from(rd).read_to_string(&mut msg).unwrap();
-            let status = waitpid(child, None).unwrap();
-            assert!(
-                matches!(status, WaitStatus::Exited(_, 0)),
-                "child: {status:?}"
-            );
+            let (_, status) = waitpid(Some(child), WaitOptions::empty()).unwrap().unwrap();
+            assert_eq!(status.exit_status(), Some(0), "child: {status:?}");
             match msg.strip_prefix("error: ") {
                 Some(e) => Err(e.to_string()),
                 None if msg == "ok" => Ok(()),
@@ -238,13 +237,15 @@ fn run_busybox(args: &[&str]) -> Result<i32, String> {
     // The grandchild only calls execv or exit_now.
     match fork().map_err(|e| format!("{e} (line {})", line!()))? {
         ForkResult::Child => {
-            let _ = nix::unistd::execv(c"/bin/busybox", &argv);
+            let _ = crate::sys::testing::execv(c"/bin/busybox", &argv);
             // exec failed; leave without running any handler.
             crate::sys::clone::exit_now(127)
         }
         ForkResult::Parent { child } => {
-            match waitpid(child, None).map_err(|e| format!("{e} (line {})", line!()))? {
-                WaitStatus::Exited(_, code) => Ok(code),
+            let waited = waitpid(Some(child), WaitOptions::empty())
+                .map_err(|e| format!("{e} (line {})", line!()))?;
+            match waited.map(|(_, s)| (s, s.exit_status())) {
+                Some((_, Some(code))) => Ok(code),
                 other => Err(format!("busybox: {other:?}")),
             }
         }
@@ -273,7 +274,7 @@ fn default_config_works() {
     spec.set_linux(Some(linux));
     let rootfs = b.rootfs(&spec);
     let host_tmp = b.dir.display().to_string();
-    let result = in_child(CloneFlags::CLONE_NEWCGROUP, || {
+    let result = in_child(CloneFlags::NEWCGROUP, || {
         setup(&rootfs)?;
         ensure!(
             std::env::current_dir().map_err(|e| format!("getcwd: {e}"))? == Path::new("/"),
@@ -644,7 +645,12 @@ fn tmpfs_copyup_mode_and_readonly() {
     fs::create_dir_all(data.join("deep")).unwrap();
     fs::write(data.join("file"), b"image content").unwrap();
     fs::set_permissions(data.join("file"), fs::Permissions::from_mode(0o640)).unwrap();
-    nix::unistd::chown(&data.join("file"), Some(1.into()), Some(2.into())).unwrap();
+    rustix::fs::chown(
+        data.join("file"),
+        Some(rustix::fs::Uid::from_raw(1)),
+        Some(rustix::fs::Gid::from_raw(2)),
+    )
+    .unwrap();
     fs::write(data.join("deep/more"), b"deeper").unwrap();
     symlink("file", data.join("link")).unwrap();
     fs::set_permissions(&data, fs::Permissions::from_mode(0o750)).unwrap();
@@ -834,7 +840,7 @@ fn devices_from_config() {
     spec.set_linux(Some(linux));
     let rootfs = b.rootfs(&spec);
     // The umask must not leak into the modes.
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let result = in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         check_char_device("/dev/fuse", 10, 229, 0o600, 1000)?;
@@ -857,7 +863,7 @@ fn devices_from_config() {
         ensure!(fifo.permissions().mode() & 0o7777 == 0o620, "myfifo mode");
         Ok(())
     });
-    nix::sys::stat::umask(old);
+    rustix::process::umask(old);
     result.unwrap();
 }
 
@@ -1128,7 +1134,7 @@ fn cgroup2_mount_in_a_cgroup_namespace() {
     ]));
     spec.set_linux(Some(linux));
     let rootfs = b.rootfs(&spec);
-    in_child(CloneFlags::CLONE_NEWCGROUP, || {
+    in_child(CloneFlags::NEWCGROUP, || {
         // The v2 path, on whatever host: the cgroup2 hierarchy exists on hybrid ones too.
         super::cgroup::ASSUME_UNIFIED.store(true, Ordering::Relaxed);
         setup(&rootfs)?;
@@ -1277,7 +1283,7 @@ fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
             m,
         ]);
         let rootfs = b.rootfs(&spec);
-        let err = in_child(CloneFlags::CLONE_NEWNET, || setup(&rootfs)).unwrap_err();
+        let err = in_child(CloneFlags::NEWNET, || setup(&rootfs)).unwrap_err();
         assert!(err.contains("mounts[3] ("), "{err}");
         assert!(err.contains(why), "{why}: {err}");
     }

@@ -317,9 +317,10 @@ mod tests {
             let now = thread::capabilities(None).map_err(|e| e.to_string())?;
             let bound_chown = thread::capability_is_in_bounding_set(CapabilitySet::CHOWN)
                 .map_err(|e| e.to_string())?;
-            let chown = nix::unistd::chown(&f2, Some(nix::unistd::Uid::from_raw(1234)), None);
+            let chown = rustix::fs::chown(&f2, Some(rustix::fs::Uid::from_raw(1234)), None);
+            let chown_eperm = chown == Err(rustix::io::Errno::PERM);
             Ok(format!(
-                "eff={:#x} perm={:#x} inh={:#x} bound_chown={bound_chown} chown={chown:?}",
+                "eff={:#x} perm={:#x} inh={:#x} bound_chown={bound_chown} chown_eperm={chown_eperm}",
                 now.effective.bits(),
                 now.permitted.bits(),
                 now.inheritable.bits()
@@ -330,7 +331,7 @@ mod tests {
         assert_eq!(
             out,
             Outcome::Exited(format!(
-                "eff={want:#x} perm={want:#x} inh=0x0 bound_chown=false chown=Err(EPERM)"
+                "eff={want:#x} perm={want:#x} inh=0x0 bound_chown=false chown_eperm=true"
             ))
         );
     }
@@ -350,10 +351,8 @@ mod tests {
             move || {
                 drop_bounding(&lc).map_err(|e| e.to_string())?;
                 thread::set_keep_capabilities(true).map_err(|e| e.to_string())?;
-                nix::unistd::setresgid(1000.into(), 1000.into(), 1000.into())
-                    .map_err(|e| e.to_string())?;
-                nix::unistd::setresuid(1000.into(), 1000.into(), 1000.into())
-                    .map_err(|e| e.to_string())?;
+                crate::sys::process::set_res_gid(1000).map_err(|e| e.to_string())?;
+                crate::sys::process::set_res_uid(1000).map_err(|e| e.to_string())?;
                 thread::set_keep_capabilities(false).map_err(|e| e.to_string())?;
                 apply(&lc, CapabilitySet::empty())
                     .map(|_| ())
@@ -382,8 +381,7 @@ mod tests {
         let out = in_child(move || {
             drop_bounding(&lc).map_err(|e| e.to_string())?;
             thread::set_keep_capabilities(true).map_err(|e| e.to_string())?;
-            nix::unistd::setresuid(1000.into(), 1000.into(), 1000.into())
-                .map_err(|e| e.to_string())?;
+            crate::sys::process::set_res_uid(1000).map_err(|e| e.to_string())?;
             thread::set_keep_capabilities(false).map_err(|e| e.to_string())?;
             let after = apply(&lc, CapabilitySet::SYS_ADMIN)
                 .map_err(|e| e.to_string())?

@@ -195,18 +195,8 @@ fn reexec(fd: &impl AsFd, what: &str) -> Error {
         })
         .collect();
     env.push(cstring(format!("{MARK}={comm}").into()));
-    // nix, not rustix: rustix offers execveat only as an unsafe call of its runtime module.
-    let err = nix::unistd::execveat(
-        fd.as_fd(),
-        c"",
-        &argv,
-        &env,
-        nix::fcntl::AtFlags::AT_EMPTY_PATH,
-    );
-    Error::os(
-        format!("execveat {what}"),
-        std::io::Error::from(err.unwrap_err()),
-    )
+    let err = crate::sys::exec::execveat_fd(fd.as_fd(), &argv, &env);
+    Error::os(format!("execveat {what}"), err)
 }
 
 /// Removes the mark from the environment (nothing after us may see it: hooks and the

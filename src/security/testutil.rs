@@ -2,16 +2,15 @@
 //! capabilities and load filters without touching the test process.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+
+use rustix::process::{waitpid, Pid, WaitOptions, WaitStatus};
 
 use crate::sys::clone::exit_now;
-use crate::sys::testing::{fork, ForkResult};
+use crate::sys::testing::{alarm, execv, fork, ForkResult};
 // The skip line and the root check live with the other test wrappers, below everything that
 // uses them (the tests of sys too).
 pub use crate::sys::testing::{is_root, skip};
-
-use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitStatus};
 
 /// How the child ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,15 +19,15 @@ pub enum Outcome {
     Exited(String),
     /// The step returned an error, or the exec'd program failed.
     Failed(String),
-    /// The child was killed by a signal (e.g. SIGSYS from a KILL action).
-    Signaled(Signal),
+    /// The child was killed by this signal (e.g. SIGSYS from a KILL action).
+    Signaled(i32),
 }
 
 /// A child that hangs (a notification nobody answers) dies of SIGALRM instead.
 const CHILD_TIMEOUT_SECS: u32 = 20;
 
 fn pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2")
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe2")
 }
 
 /// write(2) straight from the child: no locks, no buffering.
@@ -48,11 +47,11 @@ fn read_all(fd: OwnedFd) -> String {
     s
 }
 
-fn wait(pid: nix::unistd::Pid) -> WaitStatus {
+fn wait(pid: Pid) -> WaitStatus {
     loop {
-        match waitpid(pid, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => return other.expect("waitpid"),
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => return other.expect("waitpid").expect("a status").1,
         }
     }
 }
@@ -68,7 +67,7 @@ where
     match fork().expect("fork") {
         ForkResult::Child => {
             drop(r);
-            nix::unistd::alarm::set(CHILD_TIMEOUT_SECS);
+            alarm(CHILD_TIMEOUT_SECS);
             let (tag, msg) = match step() {
                 Ok(m) => (b'O', m),
                 Err(m) => (b'E', m),
@@ -81,9 +80,10 @@ where
         ForkResult::Parent { child } => {
             drop(w);
             let report = read_all(r);
-            match wait(child) {
-                WaitStatus::Signaled(_, sig, _) => Outcome::Signaled(sig),
-                _ => match report.split_at_checked(1) {
+            let status = wait(child);
+            match status.terminating_signal() {
+                Some(sig) => Outcome::Signaled(sig),
+                None => match report.split_at_checked(1) {
                     Some(("O", m)) => Outcome::Exited(m.to_string()),
                     Some(("E", m)) => Outcome::Failed(m.to_string()),
                     _ => Outcome::Failed(format!("child reported nothing: {report:?}")),
@@ -109,14 +109,14 @@ where
         ForkResult::Child => {
             drop(status_r);
             drop(out_r);
-            nix::unistd::alarm::set(CHILD_TIMEOUT_SECS);
+            alarm(CHILD_TIMEOUT_SECS);
             if let Err(m) = setup() {
                 raw_write(&status_w, m.as_bytes());
                 exit_now(1)
             }
             // Onto stdout; the pipe's write end stays open until exec.
-            let _ = crate::sys::process::dup2_raw(out_w.as_raw_fd(), 1);
-            let err = nix::unistd::execv(&argv[0], &argv).unwrap_err();
+            let _ = rustix::stdio::dup2_stdout(&out_w);
+            let err = execv(&argv[0], &argv);
             raw_write(&status_w, format!("execv: {err}").as_bytes());
             exit_now(1)
         }
@@ -125,11 +125,12 @@ where
             drop(out_w);
             let status = read_all(status_r);
             let out = read_all(out_r);
-            match wait(child) {
-                WaitStatus::Signaled(_, sig, _) => Outcome::Signaled(sig),
+            let waited = wait(child);
+            match (waited.terminating_signal(), waited.exit_status()) {
+                (Some(sig), _) => Outcome::Signaled(sig),
                 _ if !status.is_empty() => Outcome::Failed(status),
-                WaitStatus::Exited(_, 0) => Outcome::Exited(out),
-                other => Outcome::Failed(format!("{other:?}: {out}")),
+                (_, Some(0)) => Outcome::Exited(out),
+                _ => Outcome::Failed(format!("{waited:?}: {out}")),
             }
         }
     }

@@ -2,6 +2,9 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+// nix's types at this boundary: process::spawn and container::exec pass CloneFlags and work
+// on the Pid and Errno they get back. rustix has no clone (only an unsafe fork in its
+// unstable runtime module), so these calls stay on libc.
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
@@ -80,6 +83,18 @@ pub fn clone3_unavailable(e: nix::errno::Errno) -> bool {
     matches!(e, Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL)
 }
 
+/// unshare(2). rustix's is `unshare_unsafe` (a CLONE_FILES unshare leaves other threads'
+/// fds unusable to this one); the runtime never unshares its fd table, which is refused here.
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> rustix::io::Result<()> {
+    use rustix::thread::UnshareFlags;
+    assert!(
+        !flags.contains(UnshareFlags::FILES),
+        "unshare of the fd table"
+    );
+    // SAFETY: without CLONE_FILES no thread can be left with fds it cannot use.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}
+
 /// Ends the calling process at once, without running destructors or atexit handlers (which
 /// belong to the parent's copy of the state).
 pub fn exit_now(code: i32) -> ! {
@@ -119,12 +134,14 @@ mod tests {
         // The child only waits for a signal (no allocation after fork in a threaded test).
         match fork_into_cgroup(CloneFlags::empty(), std::os::fd::AsFd::as_fd(&fd)) {
             Ok(Forked::Child) => loop {
-                nix::unistd::pause();
+                // SAFETY: pause only waits for a signal.
+                unsafe { libc::pause() };
             },
             Ok(Forked::Parent(pid)) => {
                 let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(pid, None);
+                let pid = rustix::process::Pid::from_raw(pid.as_raw()).unwrap();
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 std::fs::remove_dir(&dir).unwrap();
                 assert!(
                     cg.lines()

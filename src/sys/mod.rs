@@ -1,6 +1,7 @@
-//! Thin wrappers for system calls that nix and rustix lack. Every unsafe block of the runtime
-//! lives under this module, one file per syscall family; the crate root denies unsafe code
-//! everywhere else.
+//! Thin wrappers for system calls that rustix (the runtime's system-call layer) lacks, or
+//! wraps in a form that does not fit: each file says which and why. Every unsafe block of the
+//! runtime lives under this module, one file per syscall family; the crate root denies unsafe
+//! code everywhere else.
 
 pub mod clone;
 pub mod exec;
@@ -8,7 +9,13 @@ pub mod mount;
 pub mod process;
 pub mod sched;
 pub mod seccomp;
+pub mod signal;
 pub mod socket;
 #[cfg(test)]
 pub mod testing;
-pub mod tty;
+
+/// errno of the libc call that just failed, as rustix's error type.
+fn last_errno() -> rustix::io::Errno {
+    rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+        .unwrap_or(rustix::io::Errno::IO)
+}

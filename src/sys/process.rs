@@ -1,6 +1,7 @@
-//! Process-wide settings libc exposes but nix/rustix wrap awkwardly.
+//! Process-wide settings rustix lacks or wraps in a form that does not fit.
 
-/// setrlimit(2) with the raw resource number from the config's RLIMIT_* name.
+/// setrlimit(2) with the raw resource number from the config's RLIMIT_* name (rustix takes
+/// its own `Resource` enum, which has no conversion from the number).
 pub fn setrlimit(resource: i32, lim: &libc::rlimit) -> std::io::Result<()> {
     // SAFETY: `lim` points to a valid rlimit for the duration of the call.
     let ret = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, lim) };
@@ -10,17 +11,13 @@ pub fn setrlimit(resource: i32, lim: &libc::rlimit) -> std::io::Result<()> {
     Ok(())
 }
 
-/// setdomainname(2): nix has sethostname only.
+/// setdomainname(2).
 pub fn setdomainname(name: &str) -> std::io::Result<()> {
-    // SAFETY: the pointer and length describe `name`'s bytes for the duration of the call.
-    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    if ret == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::system::setdomainname(name.as_bytes())?)
 }
 
-/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new anonymous session keyring.
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new anonymous session keyring (rustix has no
+/// keyctl).
 pub fn join_session_keyring() -> std::io::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: a NULL name asks for an anonymous keyring; no memory is passed.
@@ -33,19 +30,49 @@ pub fn join_session_keyring() -> std::io::Result<()> {
 
 /// Signal state the user process must not inherit from the runtime: the runtime's blocked
 /// signals (`run` blocks the ones it forwards) and Rust's ignored SIGPIPE (an ignored signal
-/// stays ignored across execve).
-pub fn reset_signals() -> nix::Result<()> {
-    use nix::sys::signal::{pthread_sigmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
-    pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+/// stays ignored across execve). rustix has neither sigprocmask nor signal handlers outside
+/// its unstable runtime module.
+pub fn reset_signals() -> std::io::Result<()> {
+    // SAFETY: `empty` is a sigset_t that sigemptyset initialises before pthread_sigmask reads
+    // it; no old mask is asked for.
+    let ret = unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut())
+    };
+    if ret != 0 {
+        return Err(std::io::Error::from_raw_os_error(ret));
+    }
     // SAFETY: installing SIG_DFL runs no handler code; init is single-threaded.
-    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }?;
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(std::io::Error::last_os_error());
+    }
     Ok(())
 }
 
-/// dup2(2) onto a fixed fd number (stdio), which nix only offers for owned fds.
-pub fn dup2_raw(from: i32, to: i32) -> std::io::Result<()> {
-    // SAFETY: dup2 only changes the fd table; `to` is a stdio number we mean to replace.
-    if unsafe { libc::dup2(from, to) } < 0 {
+/// setgroups(2), setresgid(2) and setresuid(2) as libc makes them: for every thread of the
+/// process. rustix has only the raw per-thread system calls (`rustix::thread::set_thread_*`).
+pub fn set_groups(groups: &[u32]) -> std::io::Result<()> {
+    // SAFETY: the pointer and length describe `groups` for the duration of the call.
+    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// See [`set_groups`].
+pub fn set_res_gid(gid: u32) -> std::io::Result<()> {
+    // SAFETY: integer arguments only.
+    if unsafe { libc::setresgid(gid, gid, gid) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// See [`set_groups`].
+pub fn set_res_uid(uid: u32) -> std::io::Result<()> {
+    // SAFETY: integer arguments only.
+    if unsafe { libc::setresuid(uid, uid, uid) } == -1 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())

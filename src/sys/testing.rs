@@ -2,17 +2,48 @@
 //! chosen arguments, adopting an fd the kernel passed), kept here so the rest of the crate
 //! denies unsafe code without exception.
 
+use std::ffi::{CStr, CString};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-pub use nix::unistd::ForkResult;
+use rustix::process::Pid;
 
-/// fork(2) for a test that runs a step in a child. The child must only run the test's
-/// closure and leave through [`super::clone::exit_now`] or an exec, never return into the
-/// test harness.
-pub fn fork() -> nix::Result<ForkResult> {
+/// What [`fork`] returned in this process.
+pub enum ForkResult {
+    Parent { child: Pid },
+    Child,
+}
+
+/// fork(2) for a test that runs a step in a child (libc's: rustix offers fork only in its
+/// unstable runtime module, without glibc's atfork handling). The child must only run the
+/// test's closure and leave through [`super::clone::exit_now`] or an exec, never return into
+/// the test harness.
+pub fn fork() -> rustix::io::Result<ForkResult> {
     // SAFETY: glibc's fork makes malloc usable in the child of a threaded process, and every
     // caller's child ends in exit_now or exec, so no other thread's state is relied on.
-    unsafe { nix::unistd::fork() }
+    match unsafe { libc::fork() } {
+        -1 => Err(super::last_errno()),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: Pid::from_raw(pid).expect("fork returned a positive pid"),
+        }),
+    }
+}
+
+/// alarm(2): a child that hangs dies of SIGALRM (rustix has no alarm).
+pub fn alarm(secs: u32) {
+    // SAFETY: alarm only arms a timer of this process; no memory is passed.
+    unsafe { libc::alarm(secs) };
+}
+
+/// execv(3) with this process's environment (rustix has no execv outside its unstable
+/// runtime module). Returns only on failure.
+pub fn execv(path: &CStr, argv: &[CString]) -> std::io::Error {
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `path` is a C string and `ptrs` a NULL-terminated array of pointers into
+    // `argv`'s C strings, all alive across the call.
+    unsafe { libc::execv(path.as_ptr(), ptrs.as_ptr()) };
+    std::io::Error::last_os_error()
 }
 
 /// syscall(2) with up to five integer arguments, returning its raw result (-1 and errno on
@@ -54,4 +85,14 @@ pub fn skip(why: &str) {
 /// Whether the tests run as root; a test that needs it calls `skip` otherwise.
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// dup2(2) onto a chosen fd number that nothing in the test owns (rustix's dup2 wants the
+/// target as an owned fd).
+pub fn dup2_raw(from: RawFd, to: RawFd) -> std::io::Result<()> {
+    // SAFETY: dup2 only changes the fd table; `to` is a number the test means to replace.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

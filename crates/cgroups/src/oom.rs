@@ -5,11 +5,12 @@
 //! `oom_kill` counters the kernel bumps (and notifies) on every OOM.
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::eventfd::{EfdFlags, EventFd};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use rustix::event::{eventfd, EventfdFlags};
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 
 use crate::{io, write, Error, Result};
 
@@ -23,14 +24,14 @@ pub struct OomWatch {
 
 enum Kind {
     V1 {
-        efd: EventFd,
+        efd: OwnedFd,
         /// The memory cgroup's directory: gone means the eventfd fired for the removal.
         dir: PathBuf,
         /// Held open while registered: the kernel ties the registration to this file.
         _control: File,
     },
     V2 {
-        inotify: Inotify,
+        inotify: OwnedFd,
         events: PathBuf,
         seen: Counters,
     },
@@ -47,7 +48,7 @@ impl OomWatch {
     pub fn v1(dir: &Path) -> Result<OomWatch> {
         let oom_control = dir.join("memory.oom_control");
         let control = File::open(&oom_control).map_err(|e| io("open", &oom_control, e))?;
-        let efd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
+        let efd = eventfd(0, EventfdFlags::CLOEXEC)
             .map_err(|e| io("eventfd for", &oom_control, e.into()))?;
         write(
             &dir.join("cgroup.event_control"),
@@ -69,10 +70,9 @@ impl OomWatch {
     /// Watches memory.events of the v2 cgroup at `dir`.
     pub fn v2(dir: &Path) -> Result<OomWatch> {
         let events = dir.join("memory.events");
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .map_err(|e| io("inotify for", &events, e.into()))?;
-        inotify
-            .add_watch(&events, AddWatchFlags::IN_MODIFY)
+        inotify::add_watch(&inotify, &events, WatchFlags::MODIFY)
             .map_err(|e| io("watch", &events, e.into()))?;
         // Counted from now: OOMs before the watch started were not this watcher's.
         let seen = read_counters(&events)?;
@@ -98,9 +98,11 @@ impl OomWatch {
     pub fn take(&mut self) -> Result<Option<u64>> {
         match &mut self.kind {
             Kind::V1 { efd, dir, .. } => {
-                let n = efd
-                    .read()
+                // An eventfd reads as its 8-byte counter, reset to 0 by the read.
+                let mut count = [0u8; 8];
+                rustix::io::read(&*efd, &mut count)
                     .map_err(|e| io("read OOM eventfd of", dir, e.into()))?;
+                let n = u64::from_ne_bytes(count);
                 // The kernel also signals the eventfd when the cgroup is removed.
                 if !dir.join("cgroup.event_control").exists() {
                     return Ok(None);
@@ -113,12 +115,10 @@ impl OomWatch {
                 seen,
             } => {
                 // Drain; EAGAIN only means the queue is empty.
-                while let Ok(evs) = inotify.read_events() {
-                    if evs.is_empty()
-                        || evs
-                            .iter()
-                            .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
-                    {
+                let mut buf = [MaybeUninit::uninit(); 4096];
+                let mut reader = inotify::Reader::new(&*inotify, &mut buf);
+                while let Ok(ev) = reader.next() {
+                    if ev.events().contains(ReadFlags::IGNORED) {
                         break;
                     }
                 }

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hull_cgroups::bpf::{self, load, program};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, pipe, ForkResult, Pid};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
+use rustix::pipe::pipe;
+use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions, WaitStatus};
 use serde_json::json;
 
 const EPERM: i32 = libc::EPERM;
@@ -108,7 +108,7 @@ struct Host {
 
 impl Host {
     fn new() -> Result<Host, String> {
-        if !nix::unistd::geteuid().is_root() {
+        if !rustix::process::geteuid().is_root() {
             return Err("needs root (bpf(2) and writes to cgroup2)".into());
         }
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -160,7 +160,9 @@ impl Drop for Cgroup {
         let procs = std::fs::read_to_string(self.0.join("cgroup.procs")).unwrap_or_default();
         let parent = self.0.parent().unwrap().join("cgroup.procs");
         for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
             let _ = std::fs::write(&parent, pid.to_string());
         }
         for _ in 0..100 {
@@ -225,11 +227,12 @@ fn attempt(op: Op, scratch: &Path) -> i32 {
         Op::ReadWrite(p) => open(p, true, true),
         Op::MknodChar(major, minor) => {
             let node = scratch.join(format!("node-{}", std::process::id()));
-            let r = mknod(
+            let r = mknodat(
+                CWD,
                 &node,
-                SFlag::S_IFCHR,
+                FileType::CharacterDevice,
                 Mode::from_bits_truncate(0o600),
-                makedev(major, minor),
+                makedev(major.try_into().unwrap(), minor.try_into().unwrap()),
             );
             let _ = std::fs::remove_file(&node);
             errno(r.map_err(std::io::Error::from))
@@ -252,8 +255,9 @@ impl Child {
         let (out_r, out_w): (OwnedFd, OwnedFd) = pipe().unwrap();
         // SAFETY: this harness runs tests one at a time on its only thread, so the child is
         // a complete copy; it only runs the closure and leaves with _exit.
-        match unsafe { fork() }.unwrap() {
-            ForkResult::Child => {
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+            0 => {
                 drop((go_w, out_r));
                 let mut byte = [0u8; 1];
                 let code = match File::from(go_r).read_exact(&mut byte) {
@@ -268,7 +272,8 @@ impl Child {
                 // into the harness's copy.
                 unsafe { libc::_exit(code) }
             }
-            ForkResult::Parent { child } => {
+            child => {
+                let child = Pid::from_raw(child).unwrap();
                 drop((go_r, out_w));
                 // Made before `join` runs, so a failing join still kills and reaps it.
                 let c = Child {
@@ -276,7 +281,7 @@ impl Child {
                     out: File::from(out_r),
                     reaped: false,
                 };
-                join(child.as_raw());
+                join(child.as_raw_pid());
                 File::from(go_w).write_all(b"g").unwrap();
                 c
             }
@@ -286,9 +291,9 @@ impl Child {
     fn finish(mut self) -> Vec<i64> {
         let mut out = Vec::new();
         self.out.read_to_end(&mut out).unwrap();
-        let status = waitpid(self.pid, None).unwrap();
+        let status = wait(self.pid);
         self.reaped = true;
-        assert_eq!(status, WaitStatus::Exited(self.pid, 0), "probe child");
+        assert_eq!(status.exit_status(), Some(0), "probe child: {status:?}");
         out.chunks(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
             .collect()
@@ -300,10 +305,17 @@ impl Drop for Child {
         // Not reaped yet only when a test failed on the way: make sure it is gone. (After
         // finish() the pid may already belong to someone else.)
         if !self.reaped {
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::SIGKILL);
-            let _ = waitpid(self.pid, None);
+            let _ = kill_process(self.pid, Signal::KILL);
+            let _ = waitpid(Some(self.pid), WaitOptions::empty());
         }
     }
+}
+
+fn wait(pid: Pid) -> WaitStatus {
+    let (_, status) = waitpid(Some(pid), WaitOptions::empty())
+        .unwrap()
+        .expect("a status");
+    status
 }
 
 fn in_child(join: impl FnOnce(i32), body: impl FnOnce() -> Vec<i64>) -> Vec<i64> {
@@ -574,13 +586,14 @@ fn update_replaces_without_a_window(host: &Host) {
     // has made its swaps and says stop, and at least 100 times.
     let (stop_r, stop_w): (OwnedFd, OwnedFd) = pipe().unwrap();
     let child = Child::start(join_dir(&cg.0), move || {
-        use std::os::fd::AsFd;
         let stopped = || {
-            let mut fds = [nix::poll::PollFd::new(
-                stop_r.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0
+            use rustix::event::{poll, PollFd, PollFlags, Timespec};
+            let mut fds = [PollFd::new(&stop_r, PollFlags::IN)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            poll(&mut fds, Some(&zero)).unwrap_or(0) > 0
         };
         let (mut n, mut null_failed, mut zero_opened) = (0i64, 0i64, 0i64);
         while n < 100 || !stopped() {

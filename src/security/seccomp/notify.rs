@@ -2,12 +2,10 @@
 //! notify"): connect to `linux.seccomp.listenerPath` and send one message holding the
 //! `containerProcessState` JSON, with the listener fd attached as SCM_RIGHTS.
 
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::Serialize;
 
 use crate::{Context, Result};
@@ -46,15 +44,8 @@ pub fn send_listener<S: Serialize>(
     let body = serde_json::to_vec(&msg)
         .map_err(|e| crate::Error::Other(format!("encode containerProcessState: {e}")))?;
     let sock = UnixStream::connect(listener_path).with_ctx(|| format!("connect to {}", what()))?;
-    let fds = [listener.as_raw_fd()];
-    let sent = sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(&body)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .with_ctx(|| format!("send the listener to {}", what()))?;
+    let sent = crate::sys::socket::send_packet(sock.as_fd(), &body, Some(listener.as_raw_fd()))
+        .with_ctx(|| format!("send the listener to {}", what()))?;
     // A stream socket may take less than the whole message in one go; the fd travels
     // with the first byte, the rest follows plainly.
     if sent < body.len() {
