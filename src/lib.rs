@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod io;
 pub mod log;
 pub mod namespaces;
+pub mod openat2;
 pub mod netdev;
 pub mod process;
 pub mod procfs;
