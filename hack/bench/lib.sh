@@ -6,6 +6,10 @@
 #                             their paths go to the array bench_cg
 #   bench_cgroups_remove      removes them, reporting (and removing, when empty) anything a
 #                             runtime left below them
+#   bench_cgroups_kill_ids FILE  for each container id in FILE (one a line), kills what is
+#                             still in the cgroup of that exact name below ours, in every
+#                             hierarchy, and removes it: what a bench killed before its own
+#                             cleanup ran leaves there (a container's cgroup is <ours>/<id>)
 #   bench_enter WORK CMD...   runs CMD in those cgroups, in a new private mount namespace
 #                             and a new cgroup namespace rooted there, under the driver's
 #                             subreaper (WORK/driver), with an environment of PATH and the
@@ -62,6 +66,27 @@ bench_cgroups_remove() {
     rmdir "$d" || echo "bench: cannot remove $d" >&2
   done
   bench_cg=()
+}
+
+bench_cgroups_kill_ids() {
+  local ids=$1 id d pid left
+  while read -r id; do
+    [ -n "$id" ] && [[ $id != */* ]] && [ "$id" != . ] && [ "$id" != .. ] || continue
+    for d in ${bench_cg[@]+"${bench_cg[@]}"}; do
+      [ -d "$d/$id" ] || continue
+      echo "bench: left behind: $d/$id; killing what is in it" >&2
+      for _ in $(seq 50); do
+        left=0
+        while read -r pid; do
+          kill -KILL "$pid" 2>/dev/null || true
+          left=1
+        done < "$d/$id/cgroup.procs"
+        [ "$left" = 0 ] && rmdir "$d/$id" 2>/dev/null && break
+        sleep 0.1
+      done
+      [ ! -d "$d/$id" ] || echo "bench: cannot remove $d/$id" >&2
+    done
+  done < <(sort -u "$ids")
 }
 
 bench_enter() {
