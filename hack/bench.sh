@@ -73,6 +73,7 @@ inner=
 # remove those, the bench's own cgroups and the work dir.
 cleanup() {
   trap '' INT TERM HUP
+  set +e  # every step of the cleanup is tried, whatever failed before it
   if [ -n "$inner" ] && kill -0 "$inner" 2>/dev/null; then
     echo "bench: stopping; deleting the containers made so far ..." >&2
     kill -TERM "$inner" 2>/dev/null || true
@@ -147,7 +148,7 @@ export BENCH_WORK=$work BENCH_ROUNDS=$rounds BENCH_RUNS_N=$runs_n BENCH_LEVELS=$
 export BENCH_RUNTIMES="hull=$hull runc=$runc crun=$crun"
 # In the background, so that a signal to this shell runs the cleanup at once (a trap waits for
 # a foreground command to end; `wait` is interrupted).
-bench_enter "$work" /bin/bash hack/bench/run.sh &
+bench_exec "$work" /bin/bash hack/bench/run.sh &
 inner=$!
 status=0
 wait "$inner" || status=$?

@@ -195,9 +195,12 @@ static int reaper(char **argv)
 	sigprocmask(SIG_BLOCK, &stops, NULL);
 	posix_spawnattr_t attr;
 	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+	/* ...and with their default actions (a shell starts a background job with SIGINT ignored). */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+					    POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &stops);
 	pid_t pid;
 	int err = posix_spawn(&pid, argv[0], NULL, &attr, argv, environ);
 	if (err != 0) {
