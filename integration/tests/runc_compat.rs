@@ -965,3 +965,82 @@ fn pidfd_socket_on_run() {
         }
     }
 }
+
+// ---- 10. exec's process checked as create's -----------------------------------------------
+
+/// `exec --process` and exec's flags go through the checks config.json's process gets: what
+/// runc 1.1.5 refuses for exec hull refuses too (before anything is spawned, naming the field
+/// as create does), and what runc accepts hull accepts with the same result: rlimits given
+/// twice (the last wins) and an oomScoreAdj out of range, which exec does not apply.
+#[test]
+fn exec_process_checked_as_create_is() {
+    let b = Bundle::sh("sleep 60");
+    let env = json!(["PATH=/bin"]);
+    let nofile =
+        |soft: u64, hard: u64| json!({"type": "RLIMIT_NOFILE", "soft": soft, "hard": hard});
+    // (document, hull's error when refused)
+    let cases = [
+        (
+            json!({"args": ["true"], "cwd": "/", "env": ["PATH=/bin", "FOO"]}),
+            Some("process.env[1]"),
+        ),
+        (
+            json!({"args": ["true"], "cwd": "/", "env": ["=x"]}),
+            Some("process.env"),
+        ),
+        (
+            json!({"args": ["true"], "cwd": "/", "env": env, "rlimits": [nofile(30, 20)]}),
+            Some("process.rlimits[0]: soft limit 30 is above hard limit 20"),
+        ),
+        (
+            json!({"args": [""], "cwd": "/", "env": env}),
+            Some("process.args[0]: must not be empty"),
+        ),
+        (
+            json!({"args": ["true"], "cwd": "tmp", "env": env}),
+            Some("process.cwd tmp"),
+        ),
+        (
+            json!({"args": ["sh", "-c", "ulimit -Hn"], "cwd": "/", "env": env, "rlimits": [nofile(10, 21), nofile(10, 20)]}),
+            None,
+        ),
+        (
+            json!({"args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/", "env": env, "oomScoreAdj": 5000}),
+            None,
+        ),
+    ];
+    let mut outputs = Vec::new();
+    for (name, rt) in runtimes() {
+        let id = unique("execcheck");
+        ok(&rt.run_detached(&id, &b));
+        let mut seen = Vec::new();
+        for (i, (doc, refused)) in cases.iter().enumerate() {
+            let path = b.path().join(format!("process-{name}-{i}.json"));
+            std::fs::write(&path, doc.to_string()).unwrap();
+            let out = rt.cmd(&["exec", "--process", path.to_str().unwrap(), &id]);
+            match refused {
+                Some(field) => {
+                    assert_eq!(
+                        out.status.code(),
+                        Some(255),
+                        "{name} {doc}: {}",
+                        stderr(&out)
+                    );
+                    if name == "hull" {
+                        assert!(stderr(&out).contains(field), "{doc}: {}", stderr(&out));
+                    }
+                }
+                None => seen.push(ok(&out)),
+            }
+        }
+        // The flags: `-e` without a value is refused by both.
+        let out = rt.cmd(&["exec", "-e", "FOO", &id, "true"]);
+        assert_eq!(out.status.code(), Some(255), "{name}: {}", stderr(&out));
+        if name == "hull" {
+            assert!(stderr(&out).contains("process.env["), "{}", stderr(&out));
+        }
+        outputs.push(seen);
+    }
+    assert_eq!(outputs[0], outputs[1], "hull, runc");
+    assert_eq!(outputs[0], ["20\n", "0\n"]);
+}

@@ -346,3 +346,52 @@ fn notify_sends_the_listener_to_the_agent_which_answers() {
     assert_eq!(state["state"]["id"], id.as_str());
     assert!(state["pid"].as_i64().unwrap() > 0);
 }
+
+/// An exec'd process gets the container's notify filter, and its own listener goes to the
+/// agent (through the same relay as init's), with the running container's state and the exec'd
+/// process's pid.
+#[test]
+fn exec_sends_its_own_listener_to_the_agent() {
+    let rt = Runtime::new();
+    let dir = TempDir::new("hull-agent");
+    let sock_path = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let b = with_seccomp(
+        "sleep 60",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path,
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    let id = unique("notifyexec");
+    // The agent: keeps init's listener, then answers the exec'd process's mkdir with EROFS.
+    let agent = std::thread::spawn(move || {
+        let (init_conn, _) = listener.accept().unwrap();
+        let (_, init_fd) = recv_with_fd(&init_conn).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let (msg, fd) = recv_with_fd(&conn).unwrap();
+        let state: Value = serde_json::from_slice(&msg).unwrap();
+        let fd = fd.expect("listener fd");
+        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        libseccomp::ScmpNotifResp::new_error(
+            req.id,
+            -libc::EROFS,
+            libseccomp::ScmpNotifRespFlags::empty(),
+        )
+        .respond(fd.as_raw_fd())
+        .unwrap();
+        drop(init_fd);
+        state
+    });
+    ok(&rt.run_detached(&id, &b));
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let out = ok(&rt.cmd(&["exec", &id, "sh", "-c", "mkdir /made 2>&1; echo rc=$?"]));
+    let state = agent.join().unwrap();
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert_eq!(state["fds"][0], "seccompFd");
+    assert_eq!(state["state"]["id"], id.as_str());
+    assert_eq!(state["state"]["status"], "running");
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(
+        pid > 0 && pid != init,
+        "the exec'd process's pid: {pid}, init's {init}"
+    );
+}

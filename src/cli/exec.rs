@@ -8,7 +8,6 @@ use super::Global;
 use crate::container::create;
 use crate::container::exec::{self, Options};
 use crate::process::foreground;
-use crate::process::init::Terminal;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -91,17 +90,11 @@ pub fn run(
 fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result<i32> {
     let (dir, state) = super::open(g, &a.id)?;
     let process = process(&a, &state.config)?;
-    let terminal = match (process.terminal().unwrap_or(false), &a.console_socket) {
-        (true, None) if a.detach => {
-            anyhow::bail!("cannot allocate tty if runc will detach without setting console socket")
-        }
-        (false, Some(_)) => {
-            anyhow::bail!("cannot use console socket if runc will not detach or allocate tty")
-        }
-        (true, Some(path)) => Some(Terminal::Socket(create::connect_console(path)?)),
-        (true, None) => Some(Terminal::Runtime),
-        (false, None) => None,
-    };
+    let terminal = create::terminal(
+        process.terminal().unwrap_or(false),
+        a.console_socket.as_deref(),
+        a.detach,
+    )?;
     let opts = Options {
         process,
         pid_file: a.pid_file.clone(),

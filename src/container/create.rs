@@ -16,7 +16,7 @@ use super::cgroup;
 use super::state::{self, Dir, State, Status};
 use crate::hooks::{self, Point};
 use crate::namespaces;
-use crate::process::channel::{FromInit, HookStates, ToInit};
+use crate::process::channel::{HookStates, ToInit};
 use crate::process::{init, spawn};
 use crate::rootfs::Rootfs;
 use crate::{Context, Error, Result};
@@ -77,7 +77,12 @@ pub fn check(opts: &Options) -> Result<Checked> {
             .as_ref()
             .and_then(|l| l.mount_label().as_deref()),
     )?;
-    let terminal = terminal(&spec, opts)?;
+    let tty = spec.process().as_ref().and_then(|p| p.terminal());
+    let terminal = terminal(
+        tty.unwrap_or(false),
+        opts.console_socket.as_deref(),
+        !opts.foreground,
+    )?;
     let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
     Rootfs {
         spec: &spec,
@@ -222,8 +227,15 @@ pub fn create(opts: &Options) -> Result<Created> {
     // Init dies with the runtime until the runtime has recorded it (its parent-death signal
     // stays set until the end of create), so a pid nobody wrote down never outlives a killed
     // create; until then `delete` finds what init made through the recorded cgroup.
-    let (pid, chan, in_cgroup) =
-        spawn::spawn(&plan, &spec, clone_target.as_ref().map(|fd| fd.as_fd()))?;
+    let how = spawn::Spawn {
+        name: "init",
+        ns: &ns,
+        spec: &spec,
+        cgroup: clone_target.as_ref().map(|fd| fd.as_fd()),
+        runtime_enters: true,
+    };
+    let mut child = spawn::spawn(&how, |chan| init::run(&plan, chan))?;
+    let (pid, in_cgroup) = (child.pid, child.in_cgroup);
     drop(clone_target);
     guard.init = Some(pid);
     crate::fault::point("create:cloned");
@@ -280,42 +292,34 @@ pub fn create(opts: &Options) -> Result<Created> {
     }
 
     // 5. Init runs its setup; answer its requests until it is ready.
-    let mut console = None;
     let creating = state.hook_json(Status::Creating);
     let states = HookStates {
         creating: creating.clone(),
         created: state.hook_json(Status::Created),
     };
-    chan.send(&ToInit::Continue(Some(states)))?;
+    child.chan.send(&ToInit::Continue(Some(states)))?;
     let site = hooks::Site::runtime(&bundle);
     crate::fault::point("create:continued");
+    // A notify listener's agent gets the state as the hooks see it.
+    let notify_state = || serde_json::from_str::<serde_json::Value>(&creating).unwrap_or_default();
     loop {
-        match chan.recv::<FromInit>()? {
-            Some((FromInit::RunCreateHooks, _)) => {
+        match child.next(&spec, &notify_state)? {
+            spawn::Event::RunCreateHooks => {
                 let hooks = spec.hooks().as_ref();
                 let ran = hooks::run(hooks, Point::Prestart, &creating, site)
                     .and_then(|_| hooks::run(hooks, Point::CreateRuntime, &creating, site));
                 match ran {
-                    Ok(()) => chan.send(&ToInit::Continue(None))?,
+                    Ok(()) => child.chan.send(&ToInit::Continue(None))?,
                     Err(e) => {
-                        let _ = chan.send(&ToInit::Abort(e.to_string()));
+                        let _ = child.chan.send(&ToInit::Abort(e.to_string()));
                         return Err(e);
                     }
                 }
             }
-            Some((FromInit::SeccompListenerFd(n), _)) => {
-                let state: serde_json::Value = serde_json::from_str(&creating).unwrap_or_default();
-                let passed = pass_listener(&spec, pid.as_raw(), n, &state);
-                if let Err(e) = passed {
-                    let _ = chan.send(&ToInit::Abort(e.to_string()));
-                    return Err(e);
-                }
-                chan.send(&ToInit::Continue(None))?;
+            spawn::Event::Ready => break,
+            spawn::Event::Closed => {
+                return Err(child.vanished("container init exited during create"))
             }
-            Some((FromInit::Console, fd)) => console = fd,
-            Some((FromInit::Ready, _)) => break,
-            Some((FromInit::Failed(msg), _)) => return Err(Error::Init(msg)),
-            None => return Err(init_vanished(pid)),
         }
     }
 
@@ -338,12 +342,8 @@ pub fn create(opts: &Options) -> Result<Created> {
         send_pidfd(socket, pid.as_raw())?;
     }
     crate::fault::point("create:pid-file");
-    chan.send(&ToInit::Continue(None))?;
-    while let Some((msg, _)) = chan.recv::<FromInit>()? {
-        if let FromInit::Failed(msg) = msg {
-            return Err(Error::Init(msg));
-        }
-    }
+    child.chan.send(&ToInit::Continue(None))?;
+    while !matches!(child.next(&spec, &notify_state)?, spawn::Event::Closed) {}
     crate::fault::point("create:released");
     let dir = guard.disarm();
     crate::log::debug_with("container created", &[("id", &opts.id), ("pid", &pid)]);
@@ -351,44 +351,20 @@ pub fn create(opts: &Options) -> Result<Created> {
         dir,
         state,
         pid,
-        console,
+        console: child.console,
     })
 }
 
-/// Takes a seccomp notify listener out of process `pid` (fd `n` there) with pidfd_getfd(2),
-/// as runc does, and hands it to the agent at linux.seccomp.listenerPath with
-/// `containerProcessState` (the container's `state` inside). Init and exec'd processes write
-/// only the fd number after loading their filter: sendmsg could be trapped by a notify rule
-/// before the agent holds the listener.
-pub fn pass_listener<S: serde::Serialize>(spec: &Spec, pid: i32, n: i32, state: &S) -> Result<()> {
-    let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let Some(path) = s.and_then(|s| s.listener_path().as_ref()) else {
-        return Err(Error::invalid(
-            "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY",
-        ));
-    };
-    let pidfd = rustix::process::pidfd_open(
-        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Other("no pid".into()))?,
-        rustix::process::PidfdFlags::empty(),
-    )
-    .ctx("pidfd_open the process with the seccomp listener")?;
-    let listener =
-        rustix::process::pidfd_getfd(&pidfd, n, rustix::process::PidfdGetfdFlags::empty())
-            .with_ctx(|| format!("take the seccomp listener (fd {n} of pid {pid})"))?;
-    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
-    crate::security::seccomp::send_listener(path, metadata, pid, state, listener.as_fd())
-}
-
-/// runc's rules: a detached terminal needs a socket to send the pty to, and a socket is only
-/// for a terminal. The socket is connected here, in the runtime's namespaces.
-fn terminal(spec: &Spec, opts: &Options) -> Result<Option<init::Terminal>> {
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    match (terminal, &opts.console_socket) {
-        (true, None) if !opts.foreground => Err(Error::invalid(
+/// The container's terminal, by runc's rules (the same for create, run and exec): a detached
+/// terminal needs a socket to send the pty to, and a socket is only for a terminal. The socket
+/// is connected here, in the runtime's namespaces.
+pub fn terminal(
+    terminal: bool,
+    console_socket: Option<&Path>,
+    detached: bool,
+) -> Result<Option<init::Terminal>> {
+    match (terminal, console_socket) {
+        (true, None) if detached => Err(Error::invalid(
             "cannot allocate tty if runc will detach without setting console socket",
         )),
         (false, Some(_)) => Err(Error::invalid(
@@ -421,13 +397,6 @@ pub fn compile_seccomp(
     crate::security::seccomp::compile(s, Some(&root.join(".seccomp-cache")))
         .map(Some)
         .map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
-}
-
-fn init_vanished(pid: Pid) -> Error {
-    match nix::sys::wait::waitpid(pid, None) {
-        Ok(status) => Error::Other(format!("container init exited during create: {status:?}")),
-        Err(_) => Error::Other("container init exited during create".into()),
-    }
 }
 
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {

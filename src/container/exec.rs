@@ -1,21 +1,22 @@
-//! `exec`: a new process in a running container. It joins every namespace of the container's
-//! init (the user namespace, then pid and time, through a short-lived intermediate process
-//! before the fork; the rest in the child, mount last), then gets the process's user,
-//! capabilities, no_new_privs, and execve.
+//! `exec`: a new process in a running container, create's story with a running container in
+//! place of the bundle: the process checked as config.json's is (`spec::validate_process`),
+//! the child spawned by create's spawn path (`process::spawn`; it joins every namespace of the
+//! container's init: the user namespace, then pid and time, through a short-lived intermediate
+//! process before the clone, the rest in the child, mount last), put in the container's cgroup,
+//! then init's last steps (`process::attrs`): user, capabilities, no_new_privs, the seccomp
+//! filter, and execve.
 
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Process, Spec};
 
 use super::state::{self, Dir, State, Status};
-use crate::namespaces::{self, ParentNamespaces};
-use crate::process::channel::{self, Channel, FromInit, ToInit};
-use crate::process::{attrs, init};
-use crate::sys::clone::{exit_now, fork_into, Forked};
+use crate::namespaces;
+use crate::process::channel::{Channel, FromInit, ToInit};
+use crate::process::{attrs, init, spawn};
+use crate::sys::clone::exit_now;
 use crate::{Context, Error, Result};
 
 pub struct Options {
@@ -55,8 +56,8 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
         }
         _ => {}
     }
-    validate(&opts.process)?;
-    crate::process::sched::check(&opts.process)?;
+    // The checks config.json's process gets, with exec's exceptions (see ProcessOf::Exec).
+    crate::spec::validate_process(&opts.process, crate::spec::ProcessOf::Exec)?;
     attrs::check_labels(&opts.process, None)?;
     let ns = namespaces::Plan::of_process(st.pid)?;
     // Before anything of the container's is joined: the child writes its LSM attributes and
@@ -74,76 +75,53 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
         return Err(Error::Other("container not running".into()));
     }
 
-    let (ours, theirs) = channel::pair()?;
     crate::process::affinity::runtime_initial(&opts.process)?;
-    let pid = if ns.parent_joins.is_empty() {
-        match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
-            Forked::Child => {
-                drop(ours);
-                child(&ns, root, opts, &st.config, theirs)
-            }
-            Forked::Parent(pid) => {
-                drop(theirs);
-                pid
-            }
-        }
-    } else {
-        fork_in_pid_namespace(&ns, st, root, opts, ours.as_fd(), theirs)?
+    let how = spawn::Spawn {
+        name: "the exec process",
+        ns: &ns,
+        spec: &st.config,
+        cgroup: None,
+        // The runtime may not be able to come back from the container's pid namespace.
+        runtime_enters: false,
     };
+    let mut child = spawn::spawn(&how, |chan| child(&ns, root, opts, &st.config, chan))?;
+    let pid = child.pid;
     crate::log::debug_with("spawned exec process", &[("pid", &pid)]);
     // Into the container's cgroup before the child runs anything (on the CPUs
     // execCPUAffinity.initial names), then on the CPUs it ends on; then let it go.
-    if let Err(e) = crate::process::affinity::exec_initial(&opts.process, pid.as_raw()) {
-        crate::process::spawn::kill_and_reap(pid);
-        return Err(e);
-    }
-    let joined_cgroup = match super::cgroup::of(st) {
-        Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
-        None => Ok(()),
-    };
-    let joined_cgroup = joined_cgroup.and_then(|_| match opts.sub_cgroups.is_empty() {
-        true => Ok(()),
-        false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
-    });
-    // linux.intelRdt: every process of the container is in its resctrl groups.
-    let joined_cgroup = joined_cgroup.and_then(|_| match &st.resctrl {
-        Some(saved) => crate::resctrl::add(saved, pid.as_raw()),
-        None => Ok(()),
-    });
-    let joined_cgroup = joined_cgroup
-        .and_then(|_| crate::process::affinity::exec_final(&opts.process, pid.as_raw()));
+    let joined_cgroup = crate::process::affinity::exec_initial(&opts.process, pid.as_raw())
+        .and_then(|_| match super::cgroup::of(st) {
+            Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
+            None => Ok(()),
+        })
+        .and_then(|_| match opts.sub_cgroups.is_empty() {
+            true => Ok(()),
+            false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
+        })
+        // linux.intelRdt: every process of the container is in its resctrl groups.
+        .and_then(|_| match &st.resctrl {
+            Some(saved) => crate::resctrl::add(saved, pid.as_raw()),
+            None => Ok(()),
+        })
+        .and_then(|_| crate::process::affinity::exec_final(&opts.process, pid.as_raw()))
+        .and_then(|_| child.chan.send(&ToInit::Continue(None)));
     if let Err(e) = joined_cgroup {
-        crate::process::spawn::kill_and_reap(pid);
+        spawn::kill_and_reap(pid);
         return Err(e);
     }
-    ours.send(&ToInit::Continue(None))?;
     drop(dir);
     // The child's end of the channel is close-on-exec: end of file means execve happened.
-    let mut console = None;
-    loop {
-        match ours.recv::<FromInit>()? {
-            None => break,
-            Some((FromInit::Console, fd)) => console = fd,
-            Some((FromInit::SeccompListenerFd(n), _)) => {
-                let state = st.public(Status::Running);
-                let passed = super::create::pass_listener(&st.config, pid.as_raw(), n, &state);
-                if let Err(e) = passed {
-                    let _ = ours.send(&ToInit::Abort(e.to_string()));
-                    crate::process::spawn::kill_and_reap(pid);
-                    return Err(e);
-                }
-                ours.send(&ToInit::Continue(None))?;
-            }
-            Some((FromInit::Failed(msg), _)) => {
-                let _ = nix::sys::wait::waitpid(pid, None);
-                return Err(Error::Init(msg));
-            }
-            Some((other, _)) => {
-                return Err(Error::Other(format!(
-                    "unexpected message from exec: {other:?}"
-                )))
-            }
-        }
+    let notify_state = || st.public(Status::Running);
+    let done = match child.next(&st.config, &notify_state) {
+        Ok(spawn::Event::Closed) => Ok(()),
+        Ok(other) => Err(Error::Other(format!(
+            "unexpected message from the exec process: {other:?}"
+        ))),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        spawn::kill_and_reap(pid);
+        return Err(e);
     }
     if let Some(pid_file) = &opts.pid_file {
         super::create::write_pid_file(pid_file, pid)?;
@@ -151,79 +129,10 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     if let Some(socket) = &opts.pidfd_socket {
         super::create::send_pidfd(socket, pid.as_raw())?;
     }
-    Ok(Started { pid, console })
-}
-
-fn validate(p: &Process) -> Result<()> {
-    if p.args().as_deref().unwrap_or_default().is_empty() {
-        return Err(Error::invalid("process.args: must not be empty"));
-    }
-    if !p.cwd().is_absolute() {
-        return Err(Error::invalid(format!(
-            "process.cwd {}: must be an absolute path",
-            p.cwd().display()
-        )));
-    }
-    crate::process::affinity::validate(p)
-}
-
-/// Forks the exec process into the container's pid (and time) namespace without the runtime
-/// entering it: an intermediate process joins them and clones the exec process as the
-/// runtime's own child (CLONE_PARENT), reports its pid and exits. The runtime itself could
-/// join and come back only with CAP_SYS_ADMIN over its own pid namespace, which root of a
-/// user namespace (the runtime under rootless podman) does not have. crun does the same.
-fn fork_in_pid_namespace(
-    ns: &namespaces::Plan,
-    st: &State,
-    root: Option<OwnedFd>,
-    opts: &Options,
-    ours: BorrowedFd,
-    theirs: Channel,
-) -> Result<Pid> {
-    let (report_rd, report_wr) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("pipe for the exec process's pid")?;
-    match fork_into(CloneFlags::empty()).ctx("fork the exec process")? {
-        Forked::Child => {
-            drop(report_rd);
-            // The runtime's end of the channel stays with the runtime (this copy would
-            // reach the exec process until its execve).
-            let _ = nix::unistd::close(ours.as_raw_fd());
-            // A rootless runtime may join the pid namespace only from inside the container's
-            // user namespace (setns needs CAP_SYS_ADMIN over the pid namespace's owner).
-            let user = ns
-                .init_joins
-                .iter()
-                .find(|j| j.typ == LinuxNamespaceType::User);
-            let forked = user
-                .map_or(Ok(()), namespaces::join)
-                .and_then(|_| ParentNamespaces::enter(ns, &st.config))
-                .and_then(|_joined| {
-                    fork_into(CloneFlags::CLONE_PARENT).ctx("fork the exec process")
-                });
-            let (report, code) = match forked {
-                Ok(Forked::Child) => {
-                    drop(report_wr);
-                    child(ns, root, opts, &st.config, theirs)
-                }
-                Ok(Forked::Parent(pid)) => (format!("pid {pid}"), 0),
-                Err(e) => (e.to_string(), 1),
-            };
-            let _ = nix::unistd::write(&report_wr, report.as_bytes());
-            exit_now(code)
-        }
-        Forked::Parent(mid) => {
-            drop(report_wr);
-            drop(theirs);
-            let mut report = String::new();
-            let read = std::fs::File::from(report_rd).read_to_string(&mut report);
-            let _ = nix::sys::wait::waitpid(mid, None);
-            read.ctx("read the exec process's pid")?;
-            match report.strip_prefix("pid ").map(str::parse::<i32>) {
-                Some(Ok(pid)) => Ok(Pid::from_raw(pid)),
-                _ => Err(Error::Other(report)),
-            }
-        }
-    }
+    Ok(Started {
+        pid,
+        console: child.console,
+    })
 }
 
 /// The exec'd process, in the child; never returns.
@@ -258,12 +167,7 @@ fn prepare(
     }
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
     nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
-    for j in &ns.init_joins {
-        // (the user namespace was joined on the way to the pid namespace)
-        if !(j.typ == LinuxNamespaceType::User && namespaces::is_current(j)) {
-            namespaces::join(j)?;
-        }
-    }
+    spawn::join_in_child(ns)?;
     if let Some(root) = root {
         rustix::process::fchdir(&root).ctx("chdir to the container's root")?;
         rustix::process::chroot(".").ctx("chroot into the container's root")?;

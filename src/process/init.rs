@@ -106,12 +106,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     }
     log::debug("init: child process started");
 
-    for ns in &plan.ns.init_joins {
-        // (a user namespace given by path was joined before the clone: see `spawn`)
-        if !(ns.typ == oci_spec::runtime::LinuxNamespaceType::User && namespaces::is_current(ns)) {
-            namespaces::join(ns)?;
-        }
-    }
+    super::spawn::join_in_child(plan.ns)?;
     // The runtime puts init in its cgroup, then says go, with the state hooks read.
     let states = match recv(chan)? {
         ToInit::Continue(states) => states.unwrap_or_default(),

@@ -1,5 +1,6 @@
-//! The spawn path: the runtime side (`spawn`), the container side (`init`), the channel between
-//! them, and the process attributes both init and exec apply (`attrs`).
+//! The spawn path of init and exec alike: the runtime side (`spawn`: clone, channel, seccomp
+//! notify relay, reap), init's side (`init`; exec's child is in `container/exec.rs`), the
+//! channel between them, and the process attributes both init and exec apply (`attrs`).
 
 pub mod affinity;
 pub mod attrs;

@@ -210,7 +210,7 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
     validate_oci_version(spec.version())?;
     match spec.process() {
-        Some(p) => validate_process(p)?,
+        Some(p) => validate_process(p, ProcessOf::Init)?,
         None if needs_process => {
             return Err(Error::invalid(
                 "process: missing (create needs the process to run)",
@@ -300,7 +300,19 @@ fn semver_major(v: &str) -> Option<u64> {
     parts[0].parse().ok()
 }
 
-fn validate_process(p: &Process) -> Result<()> {
+/// Whose process is checked: the container's init (config.json) or an exec'd one (`exec
+/// --process`, or config.json's with exec's flags applied).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ProcessOf {
+    Init,
+    Exec,
+}
+
+/// The checks of a process, the same for create and exec; the errors name the field. Exec
+/// leaves out only what runc's exec accepts (so no engine sees a refusal runc would not give):
+/// rlimits given twice (runc 1.1.5 sets them in order, the last wins, as hull does) and
+/// oomScoreAdj, which neither runc 1.1.5 nor hull sets for an exec'd process.
+pub fn validate_process(p: &Process, of: ProcessOf) -> Result<()> {
     let args = p.args().as_deref().unwrap_or_default();
     if args.is_empty() {
         return Err(Error::invalid("process.args: must not be empty"));
@@ -324,7 +336,7 @@ fn validate_process(p: &Process) -> Result<()> {
     if let Some(rlimits) = p.rlimits() {
         let mut seen = HashSet::new();
         for (i, r) in rlimits.iter().enumerate() {
-            if !seen.insert(r.typ() as i32) {
+            if !seen.insert(r.typ() as i32) && of == ProcessOf::Init {
                 return Err(Error::invalid(format!(
                     "process.rlimits[{i}]: {:?} given more than once",
                     r.typ()
@@ -340,7 +352,7 @@ fn validate_process(p: &Process) -> Result<()> {
         }
     }
     crate::process::sched::check(p)?;
-    if let Some(adj) = p.oom_score_adj() {
+    if let Some(adj) = p.oom_score_adj().filter(|_| of == ProcessOf::Init) {
         if !(-1000..=1000).contains(&adj) {
             return Err(Error::invalid(format!(
                 "process.oomScoreAdj {adj}: must be between -1000 and 1000"
@@ -477,6 +489,32 @@ pub fn joined_path(ns: &oci_spec::runtime::LinuxNamespace) -> Option<&Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_gets_inits_process_checks_but_what_runc_exec_accepts() {
+        let check = |json: &str, of| {
+            let p = parse_process(json.as_bytes()).unwrap();
+            validate_process(&p, of).map_err(|e| e.to_string())
+        };
+        let bad_env = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["A=1", "FOO"]}"#;
+        let soft_above_hard = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 30, "hard": 20}]}"#;
+        for of in [ProcessOf::Init, ProcessOf::Exec] {
+            assert!(check(bad_env, of).unwrap_err().contains("process.env[1]"));
+            assert!(check(soft_above_hard, of)
+                .unwrap_err()
+                .contains("process.rlimits[0]"));
+        }
+        let twice = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "rlimits": [
+            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20},
+            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}]}"#;
+        let oom =
+            r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 5000}"#;
+        for doc in [twice, oom] {
+            assert!(check(doc, ProcessOf::Init).is_err(), "{doc}");
+            assert_eq!(check(doc, ProcessOf::Exec), Ok(()), "{doc}");
+        }
+    }
 
     #[test]
     fn pids_without_limit_set_nothing_and_zero_is_a_limit() {
