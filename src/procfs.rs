@@ -92,7 +92,13 @@ impl Proc {
     /// Opens a file under the handle (never following a trailing symlink): one openat2 on
     /// the verified mount, or pathrs's procfs resolver where openat2 is missing.
     /// `what` names the operation in errors.
-    fn open(&self, base: Base, path: &str, flags: OFlags, what: impl Fn() -> String) -> Result<File> {
+    fn open(
+        &self,
+        base: Base,
+        path: &str,
+        flags: OFlags,
+        what: impl Fn() -> String,
+    ) -> Result<File> {
         if let Some(sub) = subpath(base, path) {
             match crate::openat2::open(
                 &self.handle,

@@ -94,10 +94,8 @@ mod tests {
         }));
         assert!(!allows(&trapped, "madvise"));
         // The engines' default profiles allow both.
-        let docker: LinuxSeccomp = serde_json::from_str(include_str!(
-            "../security/testdata/docker-default.json"
-        ))
-        .unwrap();
+        let docker: LinuxSeccomp =
+            serde_json::from_str(include_str!("../security/testdata/docker-default.json")).unwrap();
         assert!(CALLS.iter().all(|c| allows(&docker, c)));
     }
 }

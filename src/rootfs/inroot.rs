@@ -101,11 +101,15 @@ fn lookup(root: BorrowedFd, rel: &Path, follow: bool, dir: bool) -> Lookup<Owned
 /// The target of the symlink at `rel` inside the root (the link itself is not followed).
 fn readlink(root: BorrowedFd, rel: &Path) -> Lookup<PathBuf> {
     if !crate::openat2::available() {
-        return RootRef::from_fd(root).readlink(rel).map_err(Failure::Pathrs);
+        return RootRef::from_fd(root)
+            .readlink(rel)
+            .map_err(Failure::Pathrs);
     }
     let link = lookup(root, rel, false, false)?;
     let target = rustix::fs::readlinkat(&link, "", Vec::new()).map_err(Failure::Os)?;
-    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes())))
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
+        target.as_bytes(),
+    )))
 }
 
 /// The directory at `rel` inside the root, created with its missing parents (`mode`), as an
@@ -504,7 +508,6 @@ mod tests {
         let root = fd_of(&scratch.0);
         assert!(resolve(&root, Path::new("/magic/etc")).unwrap().is_none());
     }
-
 
     #[test]
     fn clean_stays_under_root() {

@@ -56,9 +56,8 @@ unsafe extern "C" fn visit(
         // SAFETY: [start, end) lies inside a read-only, never-written PT_LOAD segment of a
         // loaded object (see `drop_readonly_segments`): dropping its pages loses nothing, the
         // next access maps the same file content again.
-        let ret = unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-        };
+        let ret =
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         if ret == 0 {
             *advised += end - start;
         }
@@ -173,4 +172,3 @@ mod tests {
         assert_eq!(v.iter().map(|b| *b as usize).sum::<usize>(), 700_000);
     }
 }
-
