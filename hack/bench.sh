@@ -66,11 +66,35 @@ fi
 
 . hack/bench/lib.sh
 work=$(mktemp -d /tmp/hull-bench.XXXXXX)
+inner=
+# On any exit, ^C or kill: stop the measuring part (its reaper passes a SIGTERM on to it, and
+# its own cleanup deletes every container it has made, by exact name), give it a minute, then
+# kill whatever is still in the cgroups of the ids it used (by exact name: $work/ids) and
+# remove those, the bench's own cgroups and the work dir.
 cleanup() {
+  trap '' INT TERM HUP
+  set +e  # every step of the cleanup is tried, whatever failed before it
+  if [ -n "$inner" ] && kill -0 "$inner" 2>/dev/null; then
+    echo "bench: stopping; deleting the containers made so far ..." >&2
+    kill -TERM "$inner" 2>/dev/null || true
+    for _ in $(seq 600); do
+      kill -0 "$inner" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$inner" 2>/dev/null; then
+      echo "bench: the measuring part did not stop; killing it" >&2
+      kill -KILL "$inner" 2>/dev/null || true
+    fi
+    wait "$inner" 2>/dev/null || true
+  fi
+  [ ! -f "$work/ids" ] || bench_cgroups_kill_ids "$work/ids"
   bench_cgroups_remove
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 cc -O2 -Wall -o "$work/driver" hack/bench/driver.c
 cc -O2 -Wall -static -o "$work/floor" hack/bench/floor.c
@@ -122,7 +146,14 @@ bench_cgroups_make "hull-bench-$$"
 
 export BENCH_WORK=$work BENCH_ROUNDS=$rounds BENCH_RUNS_N=$runs_n BENCH_LEVELS=$levels
 export BENCH_RUNTIMES="hull=$hull runc=$runc crun=$crun"
-bench_enter "$work" /bin/bash hack/bench/run.sh
+# In the background, so that a signal to this shell runs the cleanup at once (a trap waits for
+# a foreground command to end; `wait` is interrupted).
+bench_exec "$work" /bin/bash hack/bench/run.sh &
+inner=$!
+status=0
+wait "$inner" || status=$?
+inner=
+[ "$status" = 0 ] || exit "$status"
 echo "load_after $(cat /proc/loadavg)" >> "$work/meta"
 
 python3 hack/bench/report.py "$work"

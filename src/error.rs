@@ -79,7 +79,7 @@ impl<T> Context<T> for rustix::io::Result<T> {
 
 /// pathrs errors keep their errno (callers match on ENOENT, ELOOP...); a safety violation it
 /// detected (a path that would leave the root, a mount crossed in procfs) becomes EXDEV.
-fn from_pathrs(what: String, e: pathrs::error::Error) -> Error {
+pub(crate) fn from_pathrs(what: String, e: pathrs::error::Error) -> Error {
     use pathrs::error::ErrorKind;
     match e.kind() {
         ErrorKind::OsError(Some(errno)) => {

@@ -14,6 +14,7 @@ pub mod io;
 pub mod log;
 pub mod namespaces;
 pub mod netdev;
+pub mod openat2;
 pub mod process;
 pub mod procfs;
 pub mod resctrl;

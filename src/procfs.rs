@@ -5,23 +5,32 @@
 //! with a fake attr/exec), and a write that follows such a mount lands in whatever file the
 //! container chose (CVE-2019-16884, CVE-2019-19921, CVE-2025-52881).
 //!
-//! The handle is the root of a procfs, verified (fstatfs PROC_SUPER_MAGIC, inode 1), and every
-//! lookup in it stays on that one mount: openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
-//! | RESOLVE_NO_XDEV, the mount id checked again on the result, no trailing symlink followed.
-//! pathrs (libpathrs, what runc's pathrs-lite is modelled on) does the opening and checks:
-//! where the kernel allows, the procfs is a new one of our own (fsopen), which nothing mounted
-//! anywhere can cover; else a non-recursive clone of /proc (mounts on top of it stay behind);
-//! else /proc as it is, which is the host's because the handle is opened in the runtime before
-//! it clones init or joins anything of the container's.
+//! The handle is the root of a procfs, verified once when it is opened (pathrs: fstatfs
+//! PROC_SUPER_MAGIC, inode 1, its mount id), and every lookup in it stays on that one mount:
+//! one openat2 with RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS and no trailing
+//! symlink followed. RESOLVE_NO_XDEV is the kernel's own guarantee that the file opened is on
+//! the verified mount (nothing mounted over a file or directory below it can be reached), so
+//! the result needs no second check. pathrs (libpathrs, what runc's pathrs-lite is modelled
+//! on) opens the handle: where the kernel allows, the procfs is a new one of our own (fsopen),
+//! which nothing mounted anywhere can cover; else a non-recursive clone of /proc (mounts on
+//! top of it stay behind); else /proc as it is, which is the host's because the handle is
+//! opened in the runtime before it clones init or joins anything of the container's. Where
+//! openat2 is missing (before Linux 5.6) the lookups go through pathrs's own procfs resolver,
+//! which emulates those rules and checks the mount id of every result.
 //!
 //! One handle per process, opened once and reused; init and exec children inherit it with the
 //! rest of the runtime's memory. It is close-on-exec, so it never reaches the container's
 //! process (and nothing between is dumpable or ptrace-able by the container).
 
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use rustix::fs::{OFlags, ResolveFlags};
 
 use pathrs::flags::OpenFlags;
 use pathrs::procfs::{ProcfsHandle, ProcfsHandleBuilder};
@@ -36,6 +45,22 @@ pub struct Proc {
 }
 
 static PROC: OnceLock<Proc> = OnceLock::new();
+
+/// A path under `base`, relative to the procfs root.
+fn subpath(base: Base, path: &str) -> Option<String> {
+    Some(match base {
+        Base::ProcRoot => path.to_string(),
+        Base::ProcSelf => format!("self/{path}"),
+        Base::ProcThreadSelf => format!("thread-self/{path}"),
+        Base::ProcPid(pid) => format!("{pid}/{path}"),
+        _ => return None,
+    })
+}
+
+/// The scope of every lookup under the handle (see the module comment).
+fn scope() -> ResolveFlags {
+    ResolveFlags::BENEATH | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS
+}
 
 /// How a path under the handle is named in errors.
 fn display(base: Base, path: &str) -> String {
@@ -64,24 +89,44 @@ impl Proc {
         Ok(PROC.get_or_init(|| Proc { handle }))
     }
 
+    /// Opens a file under the handle (never following a trailing symlink): one openat2 on
+    /// the verified mount, or pathrs's procfs resolver where openat2 is missing.
+    /// `what` names the operation in errors.
+    fn open(
+        &self,
+        base: Base,
+        path: &str,
+        flags: OFlags,
+        what: impl Fn() -> String,
+    ) -> Result<File> {
+        if let Some(sub) = subpath(base, path) {
+            match crate::openat2::open(
+                &self.handle,
+                Path::new(&sub),
+                flags | OFlags::NOFOLLOW,
+                scope(),
+            ) {
+                Ok(fd) => return Ok(File::from(fd)),
+                Err(Some(e)) => return Err(e).with_ctx(what),
+                Err(None) => {}
+            }
+        }
+        let flags = OpenFlags::from_bits_retain(u64::from(flags.bits())) | OpenFlags::O_CLOEXEC;
+        self.handle.open(base, path, flags).with_ctx(what)
+    }
+
     /// Writes `value` to an existing file under the handle, in one write(2) (the id maps and
     /// timens_offsets take nothing else).
     pub fn write(&self, base: Base, path: &str, value: &str) -> Result<()> {
         let what = || format!("write {value:?} to {}", display(base, path));
-        let mut file = self
-            .handle
-            .open(base, path, OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC)
-            .with_ctx(what)?;
+        let mut file = self.open(base, path, OFlags::WRONLY, what)?;
         file.write_all(value.as_bytes()).with_ctx(what)
     }
 
     /// The whole of a file under the handle.
     pub fn read(&self, base: Base, path: &str) -> Result<String> {
         let what = || format!("read {}", display(base, path));
-        let mut file = self
-            .handle
-            .open(base, path, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
-            .with_ctx(what)?;
+        let mut file = self.open(base, path, OFlags::RDONLY, what)?;
         let mut text = String::new();
         file.read_to_string(&mut text).with_ctx(what)?;
         Ok(text)
@@ -89,28 +134,40 @@ impl Proc {
 
     /// A magic link under the handle opened where it points, read-only (`ns/user` of a
     /// helper process, `root` of a container's init): only the last component is followed
-    /// (pathrs's `open_follow`).
-    pub fn open_link(&self, base: Base, path: &str) -> Result<std::os::fd::OwnedFd> {
+    /// (pathrs's `open_follow`, which checks the mount of everything up to it).
+    pub fn open_link(&self, base: Base, path: &str) -> Result<OwnedFd> {
         self.handle
             .open_follow(base, path, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
-            .map(std::os::fd::OwnedFd::from)
+            .map(OwnedFd::from)
             .with_ctx(|| format!("open {}", display(base, path)))
     }
 
     /// Whether the path exists under the handle.
     pub fn exists(&self, base: Base, path: &str) -> bool {
-        self.handle
-            .open(base, path, OpenFlags::O_PATH | OpenFlags::O_CLOEXEC)
-            .is_ok()
+        self.open(base, path, OFlags::PATH, String::new).is_ok()
     }
 
     /// Where an open file is in this process's mount tree: the target of /proc/self/fd/N, as
     /// the kernel computes it from the file's mount and dentry (not from any path string).
+    /// The link itself is opened on the verified mount (O_PATH | O_NOFOLLOW, which
+    /// RESOLVE_NO_MAGICLINKS allows for the last component) and read through that fd.
     pub fn fd_path(&self, fd: impl AsFd) -> Result<PathBuf> {
         let link = format!("fd/{}", fd.as_fd().as_raw_fd());
-        self.handle
-            .readlink(Base::ProcSelf, &link)
-            .with_ctx(|| format!("readlink {}", display(Base::ProcSelf, &link)))
+        let what = || format!("readlink {}", display(Base::ProcSelf, &link));
+        match crate::openat2::open(
+            &self.handle,
+            Path::new(&format!("self/{link}")),
+            OFlags::PATH | OFlags::NOFOLLOW,
+            scope(),
+        ) {
+            Ok(at) => {
+                let target = rustix::fs::readlinkat(&at, "", Vec::new()).with_ctx(what)?;
+                return Ok(PathBuf::from(OsString::from_vec(target.into_bytes())));
+            }
+            Err(Some(e)) => return Err(e).with_ctx(what),
+            Err(None) => {}
+        }
+        self.handle.readlink(Base::ProcSelf, &link).with_ctx(what)
     }
 }
 

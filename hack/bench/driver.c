@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -163,17 +164,56 @@ static void add_smaps(pid_t pid, struct mem *m)
  * the runtime that made them exits; they are re-parented here and reaped as soon as they
  * die, as a shim would, so a `delete` never waits on a zombie that nobody collects (v1
  * cgroups cannot be removed while one is in them), whichever runtime made it.
+ *
+ * CMD runs in a process group of its own. SIGINT, SIGTERM or SIGHUP sent to the reaper (a ^C
+ * on the terminal, the bench's cleanup) is passed on once, as SIGTERM, to that group: CMD
+ * and the step it is running stop, CMD's own cleanup deletes its containers, and the reaper
+ * keeps reaping until CMD has exited, then dies of the signal it got.
  */
+static volatile sig_atomic_t stop_signal;
+static pid_t group;
+
+static void on_stop(int sig)
+{
+	if (!stop_signal) {
+		stop_signal = sig;
+		kill(-group, SIGTERM);
+	}
+}
+
 static int reaper(char **argv)
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		die("PR_SET_CHILD_SUBREAPER: %m");
+	/* Blocked until CMD's group exists and the handler knows it; CMD starts unblocked. */
+	sigset_t stops, none;
+	sigemptyset(&stops);
+	sigemptyset(&none);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stops, NULL);
+	posix_spawnattr_t attr;
+	posix_spawnattr_init(&attr);
+	/* ...and with their default actions (a shell starts a background job with SIGINT ignored). */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+					    POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &stops);
 	pid_t pid;
-	int err = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+	int err = posix_spawn(&pid, argv[0], NULL, &attr, argv, environ);
 	if (err != 0) {
 		errno = err;
 		die("spawn %s: %m", argv[0]);
 	}
+	group = pid;
+	struct sigaction sa = { .sa_handler = on_stop };  /* no SA_RESTART: wait() returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	for (int s = 0, sigs[] = { SIGINT, SIGTERM, SIGHUP }; s < 3; s++)
+		if (sigaction(sigs[s], &sa, NULL) < 0)
+			die("sigaction: %m");
+	sigprocmask(SIG_UNBLOCK, &stops, NULL);
 	for (;;) {
 		int status;
 		pid_t p = wait(&status);
@@ -184,6 +224,10 @@ static int reaper(char **argv)
 		if (p == pid) {
 			while (waitpid(-1, NULL, WNOHANG) > 0)
 				;
+			if (stop_signal) {
+				signal(stop_signal, SIG_DFL);
+				raise(stop_signal);
+			}
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
 	}

@@ -6,6 +6,10 @@
 #                             their paths go to the array bench_cg
 #   bench_cgroups_remove      removes them, reporting (and removing, when empty) anything a
 #                             runtime left below them
+#   bench_cgroups_kill_ids FILE  for each container id in FILE (one a line), kills what is
+#                             still in the cgroup of that exact name below ours, in every
+#                             hierarchy, and removes it: what a bench killed before its own
+#                             cleanup ran leaves there (a container's cgroup is <ours>/<id>)
 #   bench_enter WORK CMD...   runs CMD in those cgroups, in a new private mount namespace
 #                             and a new cgroup namespace rooted there, under the driver's
 #                             subreaper (WORK/driver), with an environment of PATH and the
@@ -64,8 +68,38 @@ bench_cgroups_remove() {
   bench_cg=()
 }
 
+bench_cgroups_kill_ids() {
+  local ids=$1 id d pid left
+  while read -r id; do
+    [ -n "$id" ] && [[ $id != */* ]] && [ "$id" != . ] && [ "$id" != .. ] || continue
+    for d in ${bench_cg[@]+"${bench_cg[@]}"}; do
+      [ -d "$d/$id" ] || continue
+      echo "bench: left behind: $d/$id; killing what is in it" >&2
+      # The runtime that made it may be removing it at the same moment: a vanished file or
+      # directory is no error.
+      for _ in $(seq 50); do
+        [ -d "$d/$id" ] || break
+        left=0
+        while read -r pid; do
+          kill -KILL "$pid" 2>/dev/null || true
+          left=1
+        done < <(cat "$d/$id/cgroup.procs" 2>/dev/null)
+        [ "$left" = 0 ] && rmdir "$d/$id" 2>/dev/null && break
+        sleep 0.1
+      done
+      [ ! -d "$d/$id" ] || echo "bench: cannot remove $d/$id" >&2
+    done
+  done < <(sort -u "$ids")
+}
+
 bench_enter() {
-  local work=$1 v; shift
+  ( bench_exec "$@" )
+}
+
+# bench_enter without the subshell: this shell becomes the reaper (run it as `bench_exec ... &`
+# to have the reaper's pid in $!).
+bench_exec() {
+  local work=$1 v d; shift
   # The runtimes see a fixed environment: PATH and the bench's own variables, nothing from
   # the caller's shell (RUST_BACKTRACE=1 there makes every error hull meets internally
   # capture a backtrace; engines do not set it).
@@ -73,10 +107,8 @@ bench_enter() {
   for v in $(compgen -e); do
     [[ $v == BENCH_* ]] && env+=("$v=${!v}")
   done
-  (
-    for d in "${bench_cg[@]}"; do echo "$BASHPID" > "$d/cgroup.procs"; done
-    exec env -i "${env[@]}" unshare --mount --cgroup --propagation private "$work/driver" -r "$@"
-  )
+  for d in "${bench_cg[@]}"; do echo "$BASHPID" > "$d/cgroup.procs"; done
+  exec env -i "${env[@]}" unshare --mount --cgroup --propagation private "$work/driver" -r "$@"
 }
 
 bench_remount_cgroups() {

@@ -25,20 +25,36 @@ hull_ro=$work/hull-ro
 mount --bind -o ro "${rts[0]}" "$hull_ro"
 
 root_of() { echo "$work/root-$1"; }
+# Every container the bench has made and not yet deleted, by exact name: "BIN|ROOT|ID" keys.
+# Cleanup (at the end, on a failure, or on SIGTERM from the reaper: hack/bench/driver.c) deletes
+# these and nothing else. Every id ever used also goes to $work/ids, once, so that the caller
+# (hack/bench.sh) can remove any cgroup still left under that exact name if this shell is
+# killed before it could clean up.
+declare -A live=() noted=()
+made() {  # BIN ROOT ID
+  live["$1|$2|$3"]=1
+  if [ -z "${noted[$3]:-}" ]; then
+    noted[$3]=1
+    echo "$3" >> "$work/ids"
+  fi
+}
+gone() { unset "live[$1|$2|$3]"; }  # BIN ROOT ID
+# What the steps being built delete: no longer live once `time_it` has run them.
+deleting=()
+deleted_by_step() { deleting+=("$1|$2|$3"); }  # BIN ROOT ID
 cleanup() {
-  local i id
-  for i in "${!rts[@]}"; do
-    for id in $("${rts[$i]}" --root "$(root_of "${names[$i]}")" list -q 2>/dev/null); do
-      "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "$id" >/dev/null 2>&1 || true
-    done
-  done
-  for extra in cold ro; do
-    for id in $("${rts[0]}" --root "$(root_of "${names[0]}-$extra")" list -q 2>/dev/null); do
-      "${rts[0]}" --root "$(root_of "${names[0]}-$extra")" delete -f "$id" >/dev/null 2>&1 || true
-    done
+  trap '' TERM INT HUP
+  local key bin root id
+  for key in "${!live[@]}"; do
+    IFS='|' read -r bin root id <<< "$key"
+    "$bin" --root "$root" delete -f "$id" </dev/null >/dev/null 2>>"$work/errors" \
+      || echo "bench: could not delete $id ($bin --root $root)" >&2
   done
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 # Every order of the runtimes (indexes), lexicographic: round r uses perms[r % nperms].
 mapfile -t perms < <(python3 -c '
@@ -51,12 +67,14 @@ nperms=${#perms[@]}
 # index I, under ROOT (default: the runtime's own).
 create_step() {  # I BUNDLE ID [ROOT]
   local root=${4:-$(root_of "${names[$1]}")}
+  made "${rts[$1]}" "$root" "$3"
   steps+=("=create,pid=$work/pid" "${rts[$1]}" --root "$root" create --pid-file "$work/pid" -b "$2" "$3")
 }
 start_step() {  # I ID [ROOT]
   steps+=(=start "${rts[$1]}" --root "${3:-$(root_of "${names[$1]}")}" start "$2")
 }
 delete_step() {  # I ID [ROOT]
+  deleted_by_step "${rts[$1]}" "${3:-$(root_of "${names[$1]}")}" "$2"
   steps+=(=delete "${rts[$1]}" --root "${3:-$(root_of "${names[$1]}")}" delete -f "$2")
 }
 cycle_steps() {  # I BUNDLE ID [ROOT]
@@ -66,11 +84,14 @@ cycle_steps() {  # I BUNDLE ID [ROOT]
 time_it() {  # KEY STEP...
   local key=$1; shift
   "$drv" -o "$out" -k "$key" "$@"
+  for key in ${deleting[@]+"${deleting[@]}"}; do unset "live[$key]"; done
+  deleting=()
 }
 quiet() { "$@" </dev/null >/dev/null 2>>"$work/errors"; }
 
 # One running container per runtime to exec into.
 for i in "${!rts[@]}"; do
+  made "${rts[$i]}" "$(root_of "${names[$i]}")" "x-${names[$i]}"
   quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" create -b "$work/sleep" "x-${names[$i]}"
   quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" start "x-${names[$i]}"
 done
@@ -90,6 +111,8 @@ for ((r = 0; r < rounds; r++)); do
     if [ "$i" = floor ]; then
       time_it "$r run floor" =run "$work/floor" "$work/base/rootfs"
     else
+      made "${rts[$i]}" "$(root_of "${names[$i]}")" "r$r"
+      deleted_by_step "${rts[$i]}" "$(root_of "${names[$i]}")" "r$r"
       time_it "$r run ${names[$i]}" =run "${rts[$i]}" --root "$(root_of "${names[$i]}")" run -b "$work/base" "r$r"
     fi
   done
@@ -98,6 +121,8 @@ for ((r = 0; r < rounds; r++)); do
   done
   time_it "$r exec ${names[0]}-ro" =exec "$hull_ro" --root "$(root_of "${names[0]}")" exec "x-${names[0]}" /bin/true
   steps=()
+  made "$hull_ro" "$(root_of "${names[0]}-ro")" "c$r"
+  deleted_by_step "$hull_ro" "$(root_of "${names[0]}-ro")" "c$r"
   steps+=("=create,pid=$work/pid" "$hull_ro" --root "$(root_of "${names[0]}-ro")" create --pid-file "$work/pid" -b "$work/base" "c$r")
   steps+=(=start "$hull_ro" --root "$(root_of "${names[0]}-ro")" start "c$r")
   steps+=(=delete "$hull_ro" --root "$(root_of "${names[0]}-ro")" delete -f "c$r")
@@ -113,6 +138,8 @@ for ((r = 0; r < rounds; r++)); do
   cycle_steps 0 "$work/podman" "s$r" "$(root_of "${names[0]}-cold")"
   time_it "$r cycle-podman ${names[0]}-cold" "${steps[@]}"
   for i in "${order[@]}"; do
+    made "${rts[$i]}" "$(root_of "${names[$i]}")" "n$r"
+    deleted_by_step "${rts[$i]}" "$(root_of "${names[$i]}")" "n$r"
     time_it "$r runs ${names[$i]}" "=run,n=$runs_n" "${rts[$i]}" --root "$(root_of "${names[$i]}")" run -b "$work/base" "n$r"
   done
   echo "bench: round $((r + 1))/$rounds done" >&2
@@ -120,6 +147,7 @@ done
 
 for i in "${!rts[@]}"; do
   quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "x-${names[$i]}"
+  gone "${rts[$i]}" "$(root_of "${names[$i]}")" "x-${names[$i]}"
 done
 
 # With L containers present (created, their inits waiting): list, state, and the create and
@@ -134,6 +162,7 @@ for L in "${levels[@]}"; do
       mkdir -p "$work/pids-${names[$i]}"
       # An id per runtime: a missing cgroupsPath puts the container at <bench cgroup>/<id>,
       # and a runtime may refuse a cgroup another runtime's waiting init already holds.
+      made "${rts[$i]}" "$(root_of "${names[$i]}")" "p$k-${names[$i]}"
       quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" create \
         --pid-file "$work/pids-${names[$i]}/$k" -b "$work/base" "p$k-${names[$i]}"
     done
@@ -162,5 +191,6 @@ for ((k = 1; k <= have; k++)); do
   read -r -a order <<< "${perms[$((k % nperms))]}"
   for i in "${order[@]}"; do
     quiet "${rts[$i]}" --root "$(root_of "${names[$i]}")" delete -f "p$k-${names[$i]}"
+    gone "${rts[$i]}" "$(root_of "${names[$i]}")" "p$k-${names[$i]}"
   done
 done

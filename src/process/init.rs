@@ -281,6 +281,7 @@ fn become_joined_root() -> Result<()> {
 /// `start`'s error (a failed startContainer hook's output must not be lost, least of all into
 /// a terminal nobody reads yet).
 fn start(plan: &Plan, ready: Ready) -> Error {
+    crate::process::idle::before_wait(plan.spec);
     if let Err(e) = wait_for_start(plan.fifo) {
         return e;
     }

@@ -7,6 +7,7 @@ pub mod attrs;
 pub mod channel;
 pub mod fds;
 pub mod foreground;
+pub mod idle;
 pub mod idmap;
 pub mod init;
 pub mod mempolicy;

@@ -1,5 +1,5 @@
 //! A recording `Ops` for the unit tests: it performs what needs no privilege (symlinks,
-//! unlinks, the directories pathrs creates) on a temp directory rootfs, and records, in
+//! unlinks, the directories `inroot` creates) on a temp directory rootfs, and records, in
 //! order, every operation a mount or mknod would have been. New filesystems are fresh
 //! directories in a scratch dir beside the rootfs, named `fs1`, `fs2`, ...; cloned trees are
 //! `tree1`, ...; a device node is an empty file that the fake remembers as that device.

@@ -4,7 +4,7 @@
 //! container's mount namespace `prepare`, (createContainer hooks run here), `pivot`, then
 //! (console setup, which may need a writable /dev) `finalize`.
 //!
-//! Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) through pathrs
+//! Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) (`inroot`)
 //! and every mount is made by fd (fsopen/fsmount or open_tree, then move_mount onto the
 //! resolved target), so a symlink in the rootfs cannot send a mount outside it.
 

@@ -12,7 +12,7 @@ use super::cgroup;
 use super::copyup;
 use super::fdmount::{self, FsContext};
 use super::idmap::Trees;
-use super::inroot::{self, PathrsContext, RootDir};
+use super::inroot::{self, RootDir};
 use super::ops::Ops;
 // The plans are made in `plan`; the rest of rootfs asks for them here, where they are done.
 use super::options::{AttrChange, MountOptions};
@@ -192,14 +192,8 @@ fn new_fs(ops: &dyn Ops, root: &RootDir, plan: &Plan, fstype: &str) -> Result<()
 /// stays inside the rootfs) would put the container's /proc somewhere else, where the
 /// masked and read-only paths do not reach.
 fn ordinary_dir(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
-    let existing = match root.resolve_nofollow(inroot::relative(&plan.dest)) {
-        Ok(h) => h,
-        Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
-            return Ok(())
-        }
-        Err(e) => {
-            return Err(e).ctx_in_root(|| format!("resolve {} in rootfs", plan.dest.display()))
-        }
+    let Some(existing) = inroot::resolve_nofollow(root, &plan.dest)? else {
+        return Ok(());
     };
     let st = fstat(&existing).ctx("stat destination")?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {

@@ -5,7 +5,7 @@
 //! without root, on the same code that runs.
 //!
 //! What stays outside the seam is what does not need privilege and carries the security
-//! rules: paths in the rootfs are still resolved with pathrs (openat2 RESOLVE_IN_ROOT) into
+//! rules: paths in the rootfs are still resolved with openat2 RESOLVE_IN_ROOT (`inroot`) into
 //! real fds, and the landing checks (`target`) judge those fds, with the fake as with the
 //! kernel. The fake only replaces what a mount or mknod would have done with them.
 

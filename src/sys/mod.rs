@@ -5,6 +5,7 @@
 
 pub mod clone;
 pub mod exec;
+pub mod memory;
 pub mod mount;
 pub mod process;
 pub mod sched;
