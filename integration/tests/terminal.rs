@@ -104,6 +104,23 @@ fn on_a_terminal(rt: &Runtime, args: &[&str]) -> (std::process::Child, std::os::
     (child, pty.master)
 }
 
+/// Whether a process whose command line holds `marker` is in its terminal's foreground
+/// process group (/proc/PID/stat: pgrp, the 5th field, equals tpgid, the 8th).
+fn in_foreground(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let ours = std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false);
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // The fields after the command name, which may itself hold spaces: state is [0].
+        let fields: Vec<&str> = match stat.rsplit_once(')') {
+            Some((_, rest)) => rest.split_whitespace().collect(),
+            None => Vec::new(),
+        };
+        ours && fields.len() > 5 && fields[2] == fields[5]
+    })
+}
+
 #[test]
 fn foreground_run_relays_a_terminal() {
     let rt = Runtime::new();
@@ -119,7 +136,9 @@ fn foreground_run_relays_a_terminal() {
     type_in(&master, &format!("sleep {secs}\r"));
     let marker = format!("sleep\0{secs}\0");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !process_with(&marker) && Instant::now() < deadline {
+    // Not only running: the shell must have made it the terminal's foreground job, or the
+    // ^C reaches the shell (which ignores it) and the sleep never ends.
+    while !in_foreground(&marker) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     type_in(&master, "\x03");
