@@ -98,23 +98,7 @@ mod tests {
     use super::*;
     use crate::sys::exec::is_open;
 
-    /// Runs `check` in a forked child (libc's fork, so the child may allocate) and asserts it
-    /// returned true: fd tables are per process, so the test's own fds stay as they are.
-    fn in_child(check: impl FnOnce() -> bool) {
-        match crate::sys::testing::fork().unwrap() {
-            crate::sys::testing::ForkResult::Child => {
-                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
-                crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
-            }
-            crate::sys::testing::ForkResult::Parent { child } => {
-                let wait = rustix::process::WaitOptions::empty();
-                let (_, status) = rustix::process::waitpid(Some(child), wait)
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(status.exit_status(), Some(0), "{status:?}");
-            }
-        }
-    }
+    use crate::sys::testing::in_forked_child as in_child;
 
     #[test]
     fn close_from_except_keeps_exactly_what_it_is_told() {

@@ -219,23 +219,7 @@ fn close_listed(first: u32, last: u32) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// Runs `check` in a forked child (fd tables are per process) and asserts it held.
-    fn in_child(check: impl FnOnce() -> bool) {
-        // The child runs `check` and leaves with _exit, touching nothing shared.
-        match crate::sys::testing::fork().unwrap() {
-            crate::sys::testing::ForkResult::Child => {
-                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
-                crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
-            }
-            crate::sys::testing::ForkResult::Parent { child } => {
-                let wait = rustix::process::WaitOptions::empty();
-                let (_, status) = rustix::process::waitpid(Some(child), wait)
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(status.exit_status(), Some(0), "{status:?}");
-            }
-        }
-    }
+    use crate::sys::testing::in_forked_child as in_child;
 
     fn open() -> i32 {
         std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open("/").unwrap())

@@ -96,3 +96,21 @@ pub fn dup2_raw(from: RawFd, to: RawFd) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Runs `check` in a forked child (libc's fork, so the child may allocate) and asserts it
+/// returned true: fd tables and the like are per process, so the test's own stay as they are.
+pub fn in_forked_child(check: impl FnOnce() -> bool) {
+    match fork().unwrap() {
+        ForkResult::Child => {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+            crate::sys::clone::exit_now(if matches!(ok, Ok(true)) { 0 } else { 1 });
+        }
+        ForkResult::Parent { child } => {
+            let wait = rustix::process::WaitOptions::empty();
+            let (_, status) = rustix::process::waitpid(Some(child), wait)
+                .unwrap()
+                .unwrap();
+            assert_eq!(status.exit_status(), Some(0), "{status:?}");
+        }
+    }
+}
