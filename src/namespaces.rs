@@ -110,9 +110,9 @@ impl Plan {
                 .any(|j| j.typ == LinuxNamespaceType::User)
     }
 
-    /// Opens every namespace path now, so a bad path fails before anything is created.
-    pub fn new(spec: &Spec) -> Result<Plan> {
-        let mut plan = Plan {
+    /// Nothing to join or create: the process stays in the runtime's namespaces.
+    pub fn empty() -> Plan {
+        Plan {
             clone_flags: CloneFlags::empty(),
             init_joins: Vec::new(),
             parent_joins: Vec::new(),
@@ -120,7 +120,12 @@ impl Plan {
             new_time: false,
             new_mount: false,
             new_user: false,
-        };
+        }
+    }
+
+    /// Opens every namespace path now, so a bad path fails before anything is created.
+    pub fn new(spec: &Spec) -> Result<Plan> {
+        let mut plan = Plan::empty();
         for typ in JOIN_ORDER {
             match crate::spec::query::namespace(spec, typ) {
                 None => {}

@@ -324,15 +324,7 @@ mod tests {
     /// Nothing to join or create: the direct route, whose child branch neither allocates nor
     /// frees (the test harness is threaded, and a raw clone runs no atfork handlers).
     fn nothing() -> namespaces::Plan {
-        namespaces::Plan {
-            clone_flags: CloneFlags::empty(),
-            init_joins: Vec::new(),
-            parent_joins: Vec::new(),
-            new_cgroup: false,
-            new_time: false,
-            new_mount: false,
-            new_user: false,
-        }
+        namespaces::Plan::empty()
     }
 
     fn spawn_writing(packet: &'static [u8], code: i32) -> Child {
