@@ -307,6 +307,18 @@ fn bad_profiles_fail_create_with_nothing_left() {
     }
 }
 
+/// The agent's answer: the next notification on `listener` fails its syscall with EROFS.
+fn refuse_one_with_erofs(listener: &impl AsRawFd) {
+    let req = libseccomp::ScmpNotifReq::receive(listener.as_raw_fd()).unwrap();
+    libseccomp::ScmpNotifResp::new_error(
+        req.id,
+        -libc::EROFS,
+        libseccomp::ScmpNotifRespFlags::empty(),
+    )
+    .respond(listener.as_raw_fd())
+    .unwrap();
+}
+
 #[test]
 fn notify_sends_the_listener_to_the_agent_which_answers() {
     let rt = Runtime::new();
@@ -325,14 +337,7 @@ fn notify_sends_the_listener_to_the_agent_which_answers() {
         let (msg, fd) = recv_with_fd(&conn).unwrap();
         let state: Value = serde_json::from_slice(&msg).unwrap();
         let fd = fd.expect("listener fd");
-        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
-        libseccomp::ScmpNotifResp::new_error(
-            req.id,
-            -libc::EROFS,
-            libseccomp::ScmpNotifRespFlags::empty(),
-        )
-        .respond(fd.as_raw_fd())
-        .unwrap();
+        refuse_one_with_erofs(&fd);
         state
     });
     let out = ok(&rt.run(&id, &b));
@@ -370,14 +375,7 @@ fn exec_sends_its_own_listener_to_the_agent() {
         let (msg, fd) = recv_with_fd(&conn).unwrap();
         let state: Value = serde_json::from_slice(&msg).unwrap();
         let fd = fd.expect("listener fd");
-        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
-        libseccomp::ScmpNotifResp::new_error(
-            req.id,
-            -libc::EROFS,
-            libseccomp::ScmpNotifRespFlags::empty(),
-        )
-        .respond(fd.as_raw_fd())
-        .unwrap();
+        refuse_one_with_erofs(&fd);
         drop(init_fd);
         state
     });
