@@ -242,7 +242,7 @@ fn grantable_only(sets: &mut CapabilitySets) -> Result<CapabilitySet> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::security::testutil::{in_child, Outcome};
+    use crate::security::testutil::{in_child, is_root, skip, Outcome};
 
     fn caps(list: &[Capability]) -> Capabilities {
         list.iter().copied().collect()
@@ -261,19 +261,24 @@ mod tests {
         assert_eq!(known().len(), NAMES.len());
     }
 
-    /// The kept bounding set is the kernel's, before and after a drop (in a child: the drop
-    /// is for good).
+    /// The bounding set as the kernel answers it, one capability at a time.
+    fn asked() -> CapabilitySet {
+        (0..=last_cap())
+            .map(|n| CapabilitySet::from_bits_retain(1 << n))
+            .filter(|&c| thread::capability_is_in_bounding_set(c).unwrap())
+            .fold(CapabilitySet::empty(), |a, c| a | c)
+    }
+
     #[test]
     fn kept_bounding_set_is_the_kernels() {
-        fn asked() -> CapabilitySet {
-            (0..=last_cap())
-                .map(|n| CapabilitySet::from_bits_retain(1 << n))
-                .filter(|&c| thread::capability_is_in_bounding_set(c).unwrap())
-                .fold(CapabilitySet::empty(), |a, c| a | c)
-        }
         assert_eq!(current_bounding(), asked());
-        if !rustix::process::geteuid().is_root() {
-            return;
+    }
+
+    /// The same after a drop (in a child: the drop is for good).
+    #[test]
+    fn kept_bounding_set_is_the_kernels_after_a_drop() {
+        if !is_root() {
+            return skip("dropping from the bounding set needs root (CAP_SETPCAP)");
         }
         let outcome = in_child(|| {
             let mut caps = LinuxCapabilities::default();
@@ -300,6 +305,9 @@ mod tests {
     /// Root keeps uid 0 but loses CAP_CHOWN: chown to another owner must fail.
     #[test]
     fn dropped_capability_is_enforced() {
+        if !is_root() {
+            return skip("dropping from the bounding set needs root (CAP_SETPCAP)");
+        }
         let dir = tempdir();
         let file = dir.join("f");
         std::fs::write(&file, b"x").unwrap();
@@ -340,6 +348,9 @@ mod tests {
     /// ambient capability must survive execve of an ordinary binary.
     #[test]
     fn ambient_capability_survives_execve_as_non_root() {
+        if !is_root() {
+            return skip("needs root to drop capabilities and switch to uid 1000");
+        }
         let set = caps(&[Capability::NetBindService, Capability::Chown]);
         let mut lc = LinuxCapabilities::default();
         lc.set_bounding(Some(set.clone()));
@@ -370,6 +381,9 @@ mod tests {
     /// `finish`, leaving the config's sets (and the ambient one) as they would have been.
     #[test]
     fn kept_capability_is_dropped_by_finish() {
+        if !is_root() {
+            return skip("needs root to drop capabilities and switch to uid 1000");
+        }
         let set = caps(&[Capability::NetBindService]);
         let mut lc = LinuxCapabilities::default();
         lc.set_bounding(Some(set.clone()));
@@ -411,6 +425,9 @@ mod tests {
 
     #[test]
     fn ambient_outside_inheritable_is_left_out_as_runc_does() {
+        if !is_root() {
+            return skip("needs root to hold CAP_NET_RAW");
+        }
         let mut lc = LinuxCapabilities::default();
         lc.set_bounding(Some(caps(&[Capability::NetRaw])));
         lc.set_effective(Some(caps(&[Capability::NetRaw])));

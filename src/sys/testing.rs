@@ -72,14 +72,18 @@ pub fn is_cloexec(fd: RawFd) -> bool {
 
 /// A test that cannot run on this host says so instead of passing quietly: a `SKIP` line
 /// naming the test and why, written to stderr directly, past the harness's capture, so it
-/// shows in every run (`grep -c '^SKIP '` counts them). Stable Rust has no run-time
-/// `ignore`: the harness still lists the test as passed; the line is what says it did not
-/// run. Call it and return.
+/// shows in every run. Stable Rust has no run-time `ignore`: the harness still lists the
+/// test as passed; the line is what says it did not run. Call it and return.
+///
+/// The line goes out in one write, so it stays whole among the harness's own output; with
+/// `-q` it may follow the progress dots on the same line, so count with
+/// `grep -o 'SKIP [^ ]*: '` rather than `^SKIP`.
 pub fn skip(why: &str) {
     use std::io::Write;
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("?");
-    let _ = writeln!(std::io::stderr().lock(), "SKIP {name}: {why}");
+    let line = format!("SKIP {name}: {why}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Whether the tests run as root; a test that needs it calls `skip` otherwise.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::LinuxSeccomp;
 
 use super::*;
-use crate::security::testutil::{in_child, Outcome};
+use crate::security::testutil::{in_child, is_root, skip, Outcome};
 
 fn profile(json: serde_json::Value) -> LinuxSeccomp {
     serde_json::from_value(json).expect("test profile parses")
@@ -434,7 +434,14 @@ fn loading_needs_no_new_privs_or_cap_sys_admin() {
                 .into()
         )
     );
-    // With CAP_SYS_ADMIN (no_new_privs off), as init runs when noNewPrivileges is false.
+}
+
+/// With CAP_SYS_ADMIN (no_new_privs off), as init runs when noNewPrivileges is false.
+#[test]
+fn loading_with_cap_sys_admin_needs_no_no_new_privs() {
+    if !is_root() {
+        return skip("needs root (CAP_SYS_ADMIN)");
+    }
     let p = one_rule("SCMP_ACT_KILL");
     let out = in_child(move || load(&p).map(|_| call_getppid()).map_err(|e| e.to_string()));
     assert_eq!(out, Outcome::Signaled(libc::SIGSYS));
@@ -804,6 +811,9 @@ fn probe_calls(mount_target: &std::ffi::CStr) -> String {
 #[test]
 fn docker_default_profile_denies_and_allows_as_docker() {
     let p = compile(&docker_profile(), None).unwrap();
+    if !is_root() {
+        return skip("confining needs root to drop capabilities from the bounding set");
+    }
     let target = TempDir::new("mnt");
     let t = std::ffi::CString::new(target.0.to_str().unwrap()).unwrap();
     let out = in_child({
@@ -841,6 +851,9 @@ fn podman_profile_denies_and_allows_as_podman() {
         panic!("{PODMAN_PROFILE} is missing: apt-get install golang-github-containers-common");
     };
     let p = compile(&profile, None).unwrap();
+    if !is_root() {
+        return skip("confining needs root to drop capabilities from the bounding set");
+    }
     let target = TempDir::new("mnt");
     let t = std::ffi::CString::new(target.0.to_str().unwrap()).unwrap();
     let out = in_child({
