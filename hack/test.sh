@@ -6,7 +6,8 @@
 #                circle between the crate's modules, and its self-test) <1 s
 #   unit         cargo test --lib/bins, whole workspace ~90 s cold
 #   integration  real containers through the binary    ~60 s
-#   lanes        hack/lanes/*.sh (image, cgroups, conformance, engines, vm, fuzz), each says its own cost
+#   lanes        hack/lanes/*.sh (image, cgroups, conformance, engines, vm, fuzz, unit-nonroot: the
+#                unit tests again as uid 65534, ~3 s), each says its own cost
 # Prints one summary line "N passed, N failed" counted over the lanes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
