@@ -12,7 +12,8 @@
 //! cgroup.procs, tasks and cgroup.threads is made by this crate. With `--systemd-cgroup` the
 //! cgroup is a systemd unit instead (`systemd`), made over D-Bus (`dbus`). The crate also holds
 //! the workspace's one parser of /proc/PID/mountinfo ([`mountinfo`]) and of /proc/PID/cgroup
-//! ([`proc_cgroup`]).
+//! ([`proc_cgroup`]), and its one RFC 3339 date formatter ([`rfc3339`]), shared with
+//! hull-image.
 
 #![deny(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod mountinfo;
 mod oom;
 pub mod proc_cgroup;
 pub mod render;
+pub mod rfc3339;
 mod systemd;
 mod v1;
 mod v2;

@@ -632,28 +632,6 @@ fn copy_blob(dir: &Path, blob: impl Read, digest: &Digest, size: Option<u64>) ->
     Ok(copied)
 }
 
-/// RFC 3339 UTC for a Unix time (what image configs carry).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 /// `repack BUNDLE --image oci:DIR:TAG`.
 pub fn repack(bundle: &Path, target: &Reference, opts: &Options) -> Result<Report> {
     let (dir, tag) = match target {
@@ -708,12 +686,14 @@ pub fn repack(bundle: &Path, target: &Reference, opts: &Options) -> Result<Repor
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(now);
+    // RFC 3339 UTC to the second, as image configs carry it.
+    let created = hull_cgroups::rfc3339::format(now, None);
     let mut config: Value =
         crate::image::parse_json(&config_raw, || "the base image's config".into())?;
     let obj = config
         .as_object_mut()
         .ok_or_else(|| Error::invalid("the base image's config", "not a JSON object"))?;
-    obj.insert("created".into(), json!(rfc3339(now)));
+    obj.insert("created".into(), json!(&created));
     let rootfs = obj
         .entry("rootfs")
         .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
@@ -724,7 +704,7 @@ pub fn repack(bundle: &Path, target: &Reference, opts: &Options) -> Result<Repor
     let history = obj.entry("history").or_insert_with(|| json!([]));
     if let Some(h) = history.as_array_mut() {
         h.push(json!({
-            "created": rfc3339(now),
+            "created": created,
             "created_by": opts.created_by.clone().unwrap_or_else(|| "hull-image repack".into()),
             "comment": format!("hull-image repack: the changes of bundle {} on {}", bundle.display(), origin.reference),
         }));
@@ -809,13 +789,6 @@ mod tests {
         assert_eq!(pax_time(-2, 750_000_000), "-1.25");
         assert_eq!(pax_time(-1, 500_000_000), "-0.5");
         assert_eq!(pax_time(-3, 0), "-3");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_600_000_000), "2020-09-13T12:26:40Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]
