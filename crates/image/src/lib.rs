@@ -4,6 +4,9 @@
 //! The registry client (`registry`) is blocking ureq on rustls: see its module docs for
 //! why.
 
+// No unsafe code: every system call goes through rustix.
+#![forbid(unsafe_code)]
+
 pub mod digest;
 pub mod error;
 pub mod image;

@@ -1,5 +1,7 @@
 //! hull-image: OCI image to bundle.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -71,7 +71,7 @@ impl Image {
             let mut fifo = loop {
                 match fs::OpenOptions::new()
                     .write(true)
-                    .custom_flags(libc::O_NONBLOCK)
+                    .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
                     .open(&path)
                 {
                     Ok(f) => break f,
