@@ -208,9 +208,10 @@ pub fn enter(args: &[String]) -> i32 {
                 return 2;
             }
         };
-        // SAFETY: setns on a namespace fd we hold; this process is single-threaded.
-        if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), 0) } != 0 {
-            eprintln!("setns {path}: {}", std::io::Error::last_os_error());
+        if let Err(e) =
+            rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&f), None)
+        {
+            eprintln!("setns {path}: {e}");
             return 2;
         }
     }
@@ -235,13 +236,16 @@ pub fn enter(args: &[String]) -> i32 {
             unsafe { libc::_exit(127) }
         }
         child => {
-            let mut status = 0;
-            // SAFETY: waits for our own child; `status` is writable.
-            unsafe { libc::waitpid(child, &mut status, 0) };
-            if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                128 + libc::WTERMSIG(status)
+            let child = rustix::process::Pid::from_raw(child);
+            match rustix::process::waitpid(child, rustix::process::WaitOptions::empty()) {
+                Ok(Some((_, status))) => status
+                    .exit_status()
+                    .or(status.terminating_signal().map(|sig| 128 + sig))
+                    .unwrap_or(2),
+                other => {
+                    eprintln!("waitpid: {other:?}");
+                    2
+                }
             }
         }
     }
@@ -250,31 +254,17 @@ pub fn enter(args: &[String]) -> i32 {
 /// Bounding set, then effective/permitted/inheritable emptied: as unprivileged as a
 /// container's process, so the container's own processes pass the ptrace check on it.
 fn drop_all_capabilities() {
+    use rustix::thread::{CapabilitySet, CapabilitySets};
     for cap in 0..64 {
-        // SAFETY: PR_CAPBSET_DROP takes a capability number; unknown ones give EINVAL.
-        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        // Numbers past the kernel's last capability give EINVAL: nothing to drop.
+        let _ = rustix::thread::remove_capability_from_bounding_set(
+            CapabilitySet::from_bits_retain(1 << cap),
+        );
     }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let header = Header {
-        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
-        pid: 0,
+    let none = CapabilitySets {
+        effective: CapabilitySet::empty(),
+        permitted: CapabilitySet::empty(),
+        inheritable: CapabilitySet::empty(),
     };
-    let data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // SAFETY: header and data are the v3 layout capset reads (two 32-bit words per set).
-    unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    let _ = rustix::thread::set_capabilities(None, none);
 }

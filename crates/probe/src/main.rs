@@ -13,7 +13,6 @@
 mod exe_attack;
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 
 use serde_json::{json, Value};
 
@@ -53,34 +52,34 @@ fn mounts() -> Value {
 }
 
 fn rlimits() -> Value {
-    let names = [
-        "CPU",
-        "FSIZE",
-        "DATA",
-        "STACK",
-        "CORE",
-        "RSS",
-        "NPROC",
-        "NOFILE",
-        "MEMLOCK",
-        "AS",
-        "LOCKS",
-        "SIGPENDING",
-        "MSGQUEUE",
-        "NICE",
-        "RTPRIO",
-        "RTTIME",
+    use rustix::process::Resource as R;
+    let resources = [
+        ("CPU", R::Cpu),
+        ("FSIZE", R::Fsize),
+        ("DATA", R::Data),
+        ("STACK", R::Stack),
+        ("CORE", R::Core),
+        ("RSS", R::Rss),
+        ("NPROC", R::Nproc),
+        ("NOFILE", R::Nofile),
+        ("MEMLOCK", R::Memlock),
+        ("AS", R::As),
+        ("LOCKS", R::Locks),
+        ("SIGPENDING", R::Sigpending),
+        ("MSGQUEUE", R::Msgqueue),
+        ("NICE", R::Nice),
+        ("RTPRIO", R::Rtprio),
+        ("RTTIME", R::Rttime),
     ];
+    // rustix reads RLIM_INFINITY as None; reported as the kernel's number, all ones.
+    let raw = |v: Option<u64>| v.unwrap_or(u64::MAX);
     let mut out = serde_json::Map::new();
-    for (i, n) in names.iter().enumerate() {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into `r`, valid for the call.
-        if unsafe { libc::getrlimit(i as _, &mut r) } == 0 {
-            out.insert(format!("RLIMIT_{n}"), json!([r.rlim_cur, r.rlim_max]));
-        }
+    for (n, r) in resources {
+        let l = rustix::process::getrlimit(r);
+        out.insert(
+            format!("RLIMIT_{n}"),
+            json!([raw(l.current), raw(l.maximum)]),
+        );
     }
     Value::Object(out)
 }
@@ -114,22 +113,18 @@ fn namespaces() -> Value {
 }
 
 fn stat(path: &str) -> Value {
-    let Ok(c) = CString::new(path) else {
-        return Value::Null;
+    use rustix::fs::FileType;
+    let st = match rustix::fs::lstat(path) {
+        Ok(st) => st,
+        Err(e) => return json!({"error": e.raw_os_error()}),
     };
-    // SAFETY: an all-zero stat is a valid out-buffer for lstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `st` is writable for the call.
-    if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
-        return json!({"error": std::io::Error::last_os_error().raw_os_error()});
-    }
-    let kind = match st.st_mode & libc::S_IFMT {
-        libc::S_IFCHR => "char",
-        libc::S_IFBLK => "block",
-        libc::S_IFDIR => "dir",
-        libc::S_IFLNK => "symlink",
-        libc::S_IFIFO => "fifo",
-        libc::S_IFSOCK => "socket",
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::CharacterDevice => "char",
+        FileType::BlockDevice => "block",
+        FileType::Directory => "dir",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "fifo",
+        FileType::Socket => "socket",
         _ => "file",
     };
     // Only regular files are read (a device such as /dev/zero never ends).
@@ -139,8 +134,8 @@ fn stat(path: &str) -> Value {
         "mode": st.st_mode & 0o7777,
         "uid": st.st_uid,
         "gid": st.st_gid,
-        "major": libc::major(st.st_rdev),
-        "minor": libc::minor(st.st_rdev),
+        "major": rustix::fs::major(st.st_rdev),
+        "minor": rustix::fs::minor(st.st_rdev),
         "link": std::fs::read_link(path).ok().map(|p| p.display().to_string()),
         "readable": readable,
     })
@@ -228,17 +223,10 @@ fn mempolicy() -> Value {
 }
 
 fn machine() -> String {
-    // SAFETY: an all-zero utsname is a valid out-buffer.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `u` is writable for the call.
-    unsafe { libc::uname(&mut u) };
-    let m: Vec<u8> = u
-        .machine
-        .iter()
-        .take_while(|c| **c != 0)
-        .map(|c| *c as u8)
-        .collect();
-    String::from_utf8_lossy(&m).into_owned()
+    rustix::system::uname()
+        .machine()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The interfaces of this network namespace (from /proc/net/dev), each with what SIOCGIF*
@@ -249,11 +237,16 @@ fn interfaces() -> Value {
         name: [u8; 16],
         data: [u8; 24],
     }
-    // SAFETY: a plain socket(2) call.
-    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if sock < 0 {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let Ok(socket) = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    ) else {
         return Value::Null;
-    }
+    };
+    let sock = std::os::fd::AsRawFd::as_raw_fd(&socket);
     let mut out = serde_json::Map::new();
     for line in read("/proc/net/dev").unwrap_or_default().lines().skip(2) {
         let Some((name, _)) = line.split_once(':') else {
@@ -290,8 +283,6 @@ fn interfaces() -> Value {
             }),
         );
     }
-    // SAFETY: closing the socket opened above.
-    unsafe { libc::close(sock) };
     Value::Object(out)
 }
 
@@ -331,15 +322,15 @@ fn main() {
         }
     }
     let st = status();
-    let mut host = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into `host`.
-    unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) };
-    let hostname =
-        String::from_utf8_lossy(host.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+    // What gethostname(3) reads.
+    let hostname = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
     let report = json!({
         "pid": std::process::id(),
-        // SAFETY: getppid has no preconditions.
-        "ppid": unsafe { libc::getppid() },
+        // 0 for a parent outside this pid namespace, as getppid(2) answers.
+        "ppid": rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get()),
         "uid": st.get("Uid"),
         "gid": st.get("Gid"),
         "groups": st.get("Groups"),
