@@ -400,4 +400,21 @@ mod tests {
         assert!(err.contains("linux.seccomp.listenerPath"), "{err}");
         kill_and_reap(child.pid);
     }
+
+    #[test]
+    fn a_child_killed_by_a_signal_is_described_by_the_signal() {
+        use crate::sys::testing::{fork, ForkResult};
+        let child = match fork().unwrap() {
+            ForkResult::Child => {
+                let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::KILL);
+                exit_now(1)
+            }
+            ForkResult::Parent { child } => Pid::from_raw(child.as_raw_nonzero().get()),
+        };
+        let status = wait(child).expect("the child's status");
+        assert_eq!(
+            ended(child, status),
+            format!("Signaled(Pid({child}), SIGKILL, false)")
+        );
+    }
 }
