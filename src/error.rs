@@ -59,6 +59,7 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
+// For the nix calls left in process::init and container::exec: goes with the last of them.
 impl<T> Context<T> for nix::Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
         self.map_err(|e| Error::os(what.to_string(), std::io::Error::from(e)))

@@ -15,12 +15,10 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-// nix's CloneFlags: the type of `Plan::clone_flags`, which process::spawn hands to
-// sys::clone (rustix has no clone, and no flags type for it).
-use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
+use crate::sys::clone::CloneFlags;
 use crate::{Context, Error, Result};
 
 /// Every namespace type, in the order init joins those given by path. The user namespace comes
@@ -59,7 +57,7 @@ pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
         LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
         LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
         LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        // CLONE_NEWTIME (0x80) is not in nix's CloneFlags for clone(2): it collides with CSIGNAL.
+        // CLONE_NEWTIME (0x80) has no name in CloneFlags: for clone(2) it collides with CSIGNAL.
         LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
     }
 }

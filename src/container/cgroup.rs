@@ -38,7 +38,7 @@ pub fn for_create(spec: &Spec, id: &str, driver: Driver) -> Result<Option<Box<dy
             .map(|p| p.to_string_lossy().into_owned()),
         id: id.to_string(),
         systemd: driver == Driver::Systemd,
-        rootless: !nix::unistd::geteuid().is_root(),
+        rootless: !rustix::process::geteuid().is_root(),
         // Only the systemd driver needs the limits up front (as unit properties).
         resources: (driver == Driver::Systemd).then(|| resources(spec)),
     };

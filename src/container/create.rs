@@ -9,7 +9,6 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use super::cgroup;
@@ -19,6 +18,7 @@ use crate::namespaces;
 use crate::process::channel::{HookStates, ToInit};
 use crate::process::{init, spawn};
 use crate::rootfs::Rootfs;
+use crate::sys::Pid;
 use crate::{Context, Error, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -184,8 +184,14 @@ pub fn create(opts: &Options) -> Result<Created> {
         let notify_dir = crate::io::notify::dir(&dir.path);
         std::fs::create_dir(&notify_dir).with_ctx(|| format!("create {}", notify_dir.display()))?;
     }
-    nix::unistd::mkfifo(&dir.fifo(), nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .with_ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.fifo(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o622),
+        0,
+    )
+    .with_ctx(|| format!("mkfifo {}", dir.fifo().display()))?;
     // 0622 whatever the umask: init may write it after switching to any user.
     std::fs::set_permissions(
         dir.fifo(),

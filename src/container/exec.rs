@@ -9,7 +9,7 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use nix::unistd::Pid;
+use crate::sys::Pid;
 use oci_spec::runtime::{Process, Spec};
 
 use super::state::{self, Dir, State, Status};

@@ -13,7 +13,6 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::cgroup;
@@ -25,6 +24,7 @@ use crate::hooks::{self, Point};
 use crate::namespaces::{self, Joined};
 use crate::process::init::Terminal;
 use crate::rootfs::Rootfs;
+use crate::sys::Pid;
 use crate::{Context, Error, Result};
 
 #[derive(Debug, Clone, Default)]

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
+use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 
 use crate::{Context, Error, Result};
@@ -32,7 +32,7 @@ pub const FIFO_GOING: &[u8] = b"00";
 /// podman) unless $USER says root.
 pub fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
-    let euid = nix::unistd::geteuid();
+    let euid = rustix::process::geteuid();
     let honor_xdg = !euid.is_root()
         || (crate::namespaces::in_user_namespace()
             && std::env::var_os("USER").is_none_or(|u| u != "root"));
@@ -239,7 +239,24 @@ impl State {
 /// `state` and `list`: see [`Dir::peek`]).
 pub struct Dir {
     pub path: PathBuf,
-    lock: Option<Flock<File>>,
+    lock: Option<Locked>,
+}
+
+/// An open file with a flock(2) on it, unlocked when dropped: explicitly, since a copy of the
+/// fd (init's, until its execve) would otherwise keep the lock after the runtime let go.
+struct Locked(File);
+
+impl Locked {
+    fn take(file: File, how: FlockOperation) -> rustix::io::Result<Locked> {
+        rustix::fs::flock(&file, how)?;
+        Ok(Locked(file))
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(&self.0, FlockOperation::Unlock);
+    }
 }
 
 /// What is at `<root>/<id>`, for `delete`.
@@ -326,8 +343,8 @@ impl Dir {
                 Error::os(format!("open {}", path.display()), e)
             }
         })?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::os(format!("lock {}", path.display()), e))?;
+        let lock = Locked::take(file, FlockOperation::LockExclusive)
+            .map_err(|e| Error::os(format!("lock {}", path.display()), e))?;
         Ok(Dir {
             path,
             lock: Some(lock),
@@ -338,7 +355,7 @@ impl Dir {
     pub fn lock_fd(&self) -> Option<std::os::fd::RawFd> {
         self.lock
             .as_ref()
-            .map(|l| std::os::fd::AsRawFd::as_raw_fd(&**l))
+            .map(|l| std::os::fd::AsRawFd::as_raw_fd(&l.0))
     }
 
     /// Whether the create that recorded this directory still runs. It holds the directory's
@@ -351,9 +368,9 @@ impl Dir {
         let Ok(file) = File::open(&self.path) else {
             return false;
         };
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        match Locked::take(file, FlockOperation::NonBlockingLockExclusive) {
             Ok(_unlocked_on_drop) => false,
-            Err((_, e)) => e == nix::errno::Errno::EWOULDBLOCK,
+            Err(e) => e == rustix::io::Errno::WOULDBLOCK,
         }
     }
 

@@ -10,15 +10,13 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-// nix's Pid: the type create, exec and restore return for the process and their callers
-// hand over here.
-use nix::unistd::Pid;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 
 use crate::process::foreground;
 use crate::sys::signal::{read_signalfd, SigSet};
+use crate::sys::Pid;
 use crate::{Context, Result};
 
 /// Our terminal in raw mode for as long as this lives.

@@ -1,12 +1,10 @@
 //! A process the runtime stays with (`run`, `exec` in the foreground): every signal the
 //! runtime gets goes to it, and the runtime exits with its status.
 
-// nix's Pid: the type create, exec and restore return for the process and their callers
-// hand over here.
-use nix::unistd::Pid;
 use rustix::process::{Signal, WaitOptions};
 
 use crate::sys::signal::{self, SigSet};
+use crate::sys::Pid;
 use crate::{Context, Result};
 
 /// Blocks the signals to forward, before the process exists, so none is lost in between
@@ -73,7 +71,7 @@ pub fn forward(pid: Pid, sig: i32) {
         &format!("sending signal to process {name}"),
         &[("pid", &pid)],
     );
-    if let Some(p) = rustix::process::Pid::from_raw(pid.as_raw()) {
+    if let Some(p) = pid.to_rustix() {
         let _ = rustix::process::kill_process(p, signal);
     }
 }

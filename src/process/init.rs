@@ -125,7 +125,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     if plan
         .ns
         .clone_flags
-        .contains(nix::sched::CloneFlags::CLONE_NEWNET)
+        .contains(crate::sys::clone::CloneFlags::CLONE_NEWNET)
     {
         crate::netdev::loopback_up()?;
     }

@@ -33,13 +33,15 @@ use std::convert::Infallible;
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use nix::sched::CloneFlags;
-use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::process::{Signal, WaitOptions, WaitStatus};
 
 use super::channel::{self, Channel, FromInit, ToInit};
 use crate::namespaces::{self, ParentNamespaces};
-use crate::sys::clone::{clone3_unavailable, exit_now, fork_into, fork_into_cgroup, Forked};
+use crate::sys::clone::{
+    clone3_unavailable, exit_now, fork_into, fork_into_cgroup, CloneFlags, Forked,
+};
+use crate::sys::Pid;
 use crate::{Context, Error, Result};
 
 /// What to make: the differences between init and an exec'd process, as data.
@@ -126,7 +128,7 @@ where
         (Ok(Forked::Child), _) => {
             // The child stays where the clone put it; only the runtime goes back.
             drop(joined);
-            let _ = nix::unistd::close(ours);
+            let _ = crate::sys::exec::close_one(ours);
             run_child(child, theirs)
         }
         (Ok(Forked::Parent(pid)), in_cgroup) => {
@@ -147,7 +149,7 @@ where
 
 /// One clone with `flags`, born in `cgroup` where the kernel allows (the flag says whether it
 /// was).
-fn clone_in(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> (nix::Result<Forked>, bool) {
+fn clone_in(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> (rustix::io::Result<Forked>, bool) {
     match cgroup {
         Some(fd) => match fork_into_cgroup(flags, fd) {
             Err(e) if clone3_unavailable(e) => (fork_into(flags), false),
@@ -171,7 +173,7 @@ where
     F: FnOnce(Channel) -> Infallible,
 {
     let name = how.name;
-    let (report_rd, report_wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    let (report_rd, report_wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .with_ctx(|| format!("pipe for the pid of {name}"))?;
     match fork_into(CloneFlags::empty())
         .with_ctx(|| format!("fork the process that clones {name}"))?
@@ -180,7 +182,7 @@ where
             drop(report_rd);
             // The runtime's end stays with the runtime only: the child sees it close if the
             // runtime dies (this copy would reach the child until its execve).
-            let _ = nix::unistd::close(ours.as_raw_fd());
+            let _ = crate::sys::exec::close_one(ours.as_raw_fd());
             let cloned = user
                 .map_or(Ok(()), namespaces::join)
                 .and_then(|_| ParentNamespaces::enter(how.ns, how.spec))
@@ -201,7 +203,7 @@ where
                 }
                 Err(e) => (e.to_string(), 1),
             };
-            let _ = nix::unistd::write(&report_wr, report.as_bytes());
+            let _ = rustix::io::write(&report_wr, report.as_bytes());
             exit_now(code)
         }
         Forked::Parent(mid) => {
@@ -209,7 +211,7 @@ where
             drop(theirs);
             let mut report = String::new();
             let read = std::fs::File::from(report_rd).read_to_string(&mut report);
-            let _ = nix::sys::wait::waitpid(mid, None);
+            let _ = wait(mid);
             read.with_ctx(|| format!("read the pid of {name}"))?;
             let parsed = report.strip_prefix("pid ").and_then(|r| {
                 let (pid, in_cgroup) = r.split_once(' ')?;
@@ -261,9 +263,9 @@ impl Child {
     /// The error for a child that closed its channel before it was done: its exit status,
     /// once reaped.
     pub fn vanished(&self, during: &str) -> Error {
-        match nix::sys::wait::waitpid(self.pid, None) {
-            Ok(status) => Error::Other(format!("{during}: {status:?}")),
-            Err(_) => Error::Other(during.to_string()),
+        match wait(self.pid) {
+            Some(status) => Error::Other(format!("{during}: {}", ended(self.pid, status))),
+            None => Error::Other(during.to_string()),
         }
     }
 }
@@ -313,8 +315,33 @@ fn run_child<F: FnOnce(Channel) -> Infallible>(child: F, chan: Channel) -> ! {
 
 /// Kills a child we made and reaps it (failure paths: nothing may be left behind).
 pub fn kill_and_reap(pid: Pid) {
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = nix::sys::wait::waitpid(pid, None);
+    if let Some(p) = pid.to_rustix() {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+    }
+    wait(pid);
+}
+
+/// Waits for the child `pid` to end and reaps it: its status, unless the wait failed.
+fn wait(pid: Pid) -> Option<WaitStatus> {
+    let pid = pid.to_rustix()?;
+    let (_, status) = rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok()??;
+    Some(status)
+}
+
+/// How a reaped child ended, in the words the runtime's messages have always used:
+/// `Exited(Pid(42), 1)`, `Signaled(Pid(42), SIGKILL, false)` (the last: core dumped).
+fn ended(pid: Pid, status: WaitStatus) -> String {
+    if let Some(code) = status.exit_status() {
+        return format!("Exited({pid:?}, {code})");
+    }
+    match status.terminating_signal() {
+        Some(sig) => {
+            let name = crate::sys::signal::name(sig).map_or_else(|| sig.to_string(), String::from);
+            let core = libc::WCOREDUMP(status.as_raw());
+            format!("Signaled({pid:?}, {name}, {core})")
+        }
+        None => format!("{status:?}"),
+    }
 }
 
 #[cfg(test)]
@@ -338,7 +365,7 @@ mod tests {
         };
         spawn(&how, |chan| {
             // write(2) alone: one packet on the SOCK_SEQPACKET channel.
-            let _ = nix::unistd::write(&chan, packet);
+            let _ = rustix::io::write(&chan, packet);
             exit_now(code)
         })
         .unwrap()
@@ -372,5 +399,22 @@ mod tests {
         let err = child.next(&spec, &|| 0).unwrap_err().to_string();
         assert!(err.contains("linux.seccomp.listenerPath"), "{err}");
         kill_and_reap(child.pid);
+    }
+
+    #[test]
+    fn a_child_killed_by_a_signal_is_described_by_the_signal() {
+        use crate::sys::testing::{fork, ForkResult};
+        let child = match fork().unwrap() {
+            ForkResult::Child => {
+                let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::KILL);
+                exit_now(1)
+            }
+            ForkResult::Parent { child } => Pid::from_raw(child.as_raw_nonzero().get()),
+        };
+        let status = wait(child).expect("the child's status");
+        assert_eq!(
+            ended(child, status),
+            format!("Signaled(Pid({child}), SIGKILL, false)")
+        );
     }
 }

@@ -32,7 +32,7 @@ use super::fdmount;
 use super::inroot::RootDir;
 use super::plan::{in_mount, plans, Kind, Mapping, Plan};
 use crate::procfs::{Base, Proc};
-use crate::sys::clone::{exit_now, fork_into, Forked};
+use crate::sys::clone::{exit_now, fork_into, CloneFlags, Forked};
 use crate::sys::mount::{MountAttr, MOUNT_ATTR_IDMAP};
 use crate::{Context, Error, Result};
 
@@ -197,8 +197,8 @@ fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Owned
     use crate::process::idmap::map_text;
     let (wait_r, wait_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx("pipe")?;
     let pid =
-        // nix's CloneFlags: the type sys::clone takes from process::spawn.
-        match fork_into(nix::sched::CloneFlags::CLONE_NEWUSER).ctx("clone a user namespace")? {
+        // The child only holds the namespace open for the runtime: it waits, then exits.
+        match fork_into(CloneFlags::CLONE_NEWUSER).ctx("clone a user namespace")? {
             Forked::Child => {
                 // Only raw system calls here: the runtime may have other threads.
                 drop(wait_w);

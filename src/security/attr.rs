@@ -31,8 +31,7 @@ mod tests {
         }
         let outcome = crate::security::testutil::in_child(|| {
             use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
-            // nix: rustix's safe unshare is deprecated for unshare_unsafe (unsafe code).
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            crate::sys::clone::unshare(rustix::thread::UnshareFlags::NEWNS)
                 .map_err(|e| format!("unshare: {e}"))?;
             mount_change(
                 "/",

@@ -2,11 +2,27 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-// nix's types at this boundary: process::spawn and container::exec pass CloneFlags and work
-// on the Pid and Errno they get back. rustix has no clone (only an unsafe fork in its
-// unstable runtime module), so these calls stay on libc.
-use nix::sched::CloneFlags;
-use nix::unistd::Pid;
+use rustix::io::{Errno, Result};
+
+use super::{last_errno, Pid};
+
+// rustix has no clone (only an unsafe fork in its unstable runtime module), and so no flags
+// type for it: these calls stay on libc, with the flags the runtime passes named here as the
+// kernel names them.
+bitflags::bitflags! {
+    /// clone(2) flags: the namespaces a clone creates, and CLONE_PARENT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct CloneFlags: libc::c_int {
+        const CLONE_NEWNS = libc::CLONE_NEWNS;
+        const CLONE_NEWCGROUP = libc::CLONE_NEWCGROUP;
+        const CLONE_NEWUTS = libc::CLONE_NEWUTS;
+        const CLONE_NEWIPC = libc::CLONE_NEWIPC;
+        const CLONE_NEWUSER = libc::CLONE_NEWUSER;
+        const CLONE_NEWPID = libc::CLONE_NEWPID;
+        const CLONE_NEWNET = libc::CLONE_NEWNET;
+        const CLONE_PARENT = libc::CLONE_PARENT;
+    }
+}
 
 /// What a fork-like clone returned in this process.
 pub enum Forked {
@@ -18,13 +34,13 @@ pub enum Forked {
 ///
 /// The caller must be single-threaded (the child gets only the calling thread) and the child
 /// must end in execve or `_exit`, never by returning into code that assumes the parent's state.
-pub fn fork_into(flags: CloneFlags) -> nix::Result<Forked> {
+pub fn fork_into(flags: CloneFlags) -> Result<Forked> {
     let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a NULL stack makes clone behave like fork: the child continues on its own
     // copy-on-write copy of this stack. No parent/child TID pointers or TLS are passed.
     let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     match ret {
-        -1 => Err(nix::errno::Errno::last()),
+        -1 => Err(last_errno()),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
@@ -53,7 +69,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// CLONE_INTO_CGROUP, Linux 5.7): it never runs a moment in the caller's cgroup, and the
 /// runtime skips the migration through cgroup.procs. ENOSYS, E2BIG or EINVAL mean the kernel
 /// (or a seccomp filter around us) does not offer this; callers fall back to `fork_into`.
-pub fn fork_into_cgroup(flags: CloneFlags, cgroup: BorrowedFd) -> nix::Result<Forked> {
+pub fn fork_into_cgroup(flags: CloneFlags, cgroup: BorrowedFd) -> Result<Forked> {
     let args = CloneArgs {
         flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
@@ -71,16 +87,15 @@ pub fn fork_into_cgroup(flags: CloneFlags, cgroup: BorrowedFd) -> nix::Result<Fo
         )
     };
     match ret {
-        -1 => Err(nix::errno::Errno::last()),
+        -1 => Err(last_errno()),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
 }
 
 /// Whether a [`fork_into_cgroup`] error means "not available here", not "failed".
-pub fn clone3_unavailable(e: nix::errno::Errno) -> bool {
-    use nix::errno::Errno;
-    matches!(e, Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL)
+pub fn clone3_unavailable(e: Errno) -> bool {
+    matches!(e, Errno::NOSYS | Errno::TOOBIG | Errno::INVAL)
 }
 
 /// unshare(2). rustix's is `unshare_unsafe` (a CLONE_FILES unshare leaves other threads'
@@ -139,7 +154,7 @@ mod tests {
             },
             Ok(Forked::Parent(pid)) => {
                 let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-                let pid = rustix::process::Pid::from_raw(pid.as_raw()).unwrap();
+                let pid = pid.to_rustix().unwrap();
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                 let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 std::fs::remove_dir(&dir).unwrap();

@@ -7,6 +7,7 @@ pub mod clone;
 pub mod exec;
 pub mod memory;
 pub mod mount;
+mod pid;
 pub mod process;
 pub mod sched;
 pub mod seccomp;
@@ -14,6 +15,8 @@ pub mod signal;
 pub mod socket;
 #[cfg(test)]
 pub mod testing;
+
+pub use pid::Pid;
 
 /// errno of the libc call that just failed, as rustix's error type.
 fn last_errno() -> rustix::io::Errno {
