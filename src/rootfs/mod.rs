@@ -33,6 +33,10 @@ mod fake;
 #[cfg(test)]
 mod seam_tests;
 #[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
+mod testbundle;
+#[cfg(test)]
 mod tests;
 
 use std::ops::Deref;

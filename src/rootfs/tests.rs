@@ -8,20 +8,18 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use crate::sys::testing::{fork, ForkResult};
 use rustix::process::{waitpid, WaitOptions};
 use rustix::thread::UnshareFlags as CloneFlags;
 
 use crate::sys::clone::unshare;
-use oci_spec::runtime::{
-    LinuxDeviceBuilder, LinuxDeviceType, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
-    Mount, MountBuilder, RootBuilder, Spec,
-};
+use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, LinuxNamespaceType, RootBuilder, Spec};
 
 use super::mountinfo::{self, MountInfo};
+use super::testbundle::{mount, ns, Bundle};
 use super::Rootfs;
 
 type Check = std::result::Result<(), String>;
@@ -52,76 +50,6 @@ macro_rules! require_root {
             return skip("needs root");
         }
     };
-}
-
-/// A bundle in a private temp dir with a busybox rootfs; removed on drop.
-struct Bundle {
-    dir: PathBuf,
-    root: PathBuf,
-}
-
-impl Bundle {
-    fn new(name: &str) -> Bundle {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hull-rootfs-{name}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let root = dir.join("rootfs");
-        fs::create_dir_all(root.join("bin")).unwrap();
-        fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        for applet in ["sh", "cat", "ls", "true", "stat"] {
-            symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
-        Bundle { dir, root }
-    }
-
-    fn spec(&self, mounts: Vec<Mount>) -> Spec {
-        let mut spec = Spec::default();
-        spec.set_root(Some(
-            RootBuilder::default()
-                .path(&self.root)
-                .readonly(false)
-                .build()
-                .unwrap(),
-        ));
-        spec.set_mounts(Some(mounts));
-        let mut linux = spec.linux().clone().unwrap();
-        linux.set_namespaces(Some(vec![ns(LinuxNamespaceType::Mount)]));
-        spec.set_linux(Some(linux));
-        spec
-    }
-
-    fn rootfs<'a>(&self, spec: &'a Spec) -> Rootfs<'a> {
-        Rootfs {
-            spec,
-            root: self.root.clone(),
-            bundle: self.dir.clone(),
-            no_pivot: false,
-            idmapped: Default::default(),
-        }
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn ns(typ: LinuxNamespaceType) -> LinuxNamespace {
-    LinuxNamespaceBuilder::default().typ(typ).build().unwrap()
-}
-
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    MountBuilder::default()
-        .destination(dest)
-        .typ(typ)
-        .source(source)
-        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .build()
-        .unwrap()
 }
 
 /// Runs `f` in a forked child that has its own mount namespace (and the extra namespaces
@@ -163,7 +91,6 @@ fn in_child(flags: CloneFlags, f: impl FnOnce() -> Check) -> Check {
 
 /// prepare, pivot and finalize, as init does them.
 fn setup(rootfs: &Rootfs) -> Check {
-    rootfs.validate().map_err(|e| format!("validate: {e}"))?;
     rootfs.prepare().map_err(|e| format!("prepare: {e}"))?;
     rootfs.pivot().map_err(|e| format!("pivot: {e}"))?;
     rootfs.finalize().map_err(|e| format!("finalize: {e}"))
@@ -255,7 +182,7 @@ fn run_busybox(args: &[&str]) -> Result<i32, String> {
 #[test]
 fn default_config_works() {
     require_root!();
-    let b = Bundle::new("default");
+    let b = Bundle::busybox("default");
     // The config `hull spec` writes: proc, /dev tmpfs, devpts, shm, mqueue, sysfs, cgroup,
     // the masked and read-only paths, and a cgroup namespace.
     let mut spec = Spec::default();
@@ -272,7 +199,8 @@ fn default_config_works() {
     masked.push("/proc/version".into());
     linux.set_masked_paths(Some(masked));
     spec.set_linux(Some(linux));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let host_tmp = b.dir.display().to_string();
     let result = in_child(CloneFlags::NEWCGROUP, || {
         setup(&rootfs)?;
@@ -441,7 +369,7 @@ fn cgroup_v1_binds_own_hierarchies_without_cgroupns() {
     if super::cgroup::host_is_unified() {
         return skip("cgroup v1 hierarchies: this host is cgroup v2");
     }
-    let b = Bundle::new("cgroup");
+    let b = Bundle::busybox("cgroup");
     let spec = b.spec(vec![
         mount("/proc", "proc", "proc", &[]),
         mount(
@@ -451,7 +379,8 @@ fn cgroup_v1_binds_own_hierarchies_without_cgroupns() {
             &["nosuid", "noexec", "nodev", "relatime", "ro"],
         ),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let own = hull_cgroups::proc_cgroup::read_self().unwrap();
     let memory_path = hull_cgroups::proc_cgroup::of(&own, &["memory".to_string()])
         .unwrap_or(Path::new("/"))
@@ -487,7 +416,7 @@ fn cgroup_v1_binds_own_hierarchies_without_cgroupns() {
 #[test]
 fn hostile_symlinks_stay_inside_the_rootfs() {
     require_root!();
-    let b = Bundle::new("hostile");
+    let b = Bundle::busybox("hostile");
     let outside = b.dir.join("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(b.dir.join("file"), b"bind me").unwrap();
@@ -513,7 +442,8 @@ fn hostile_symlinks_stay_inside_the_rootfs() {
         .build()
         .unwrap()]));
     spec.set_linux(Some(linux));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let outside_in = outside.display().to_string();
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
@@ -543,7 +473,7 @@ fn hostile_symlinks_stay_inside_the_rootfs() {
 #[test]
 fn bind_options_recursive_and_propagation() {
     require_root!();
-    let b = Bundle::new("bind");
+    let b = Bundle::busybox("bind");
     let src = b.dir.join("src");
     fs::create_dir_all(src.join("sub")).unwrap();
     fs::write(src.join("hello"), b"hi").unwrap();
@@ -577,7 +507,8 @@ fn bind_options_recursive_and_propagation() {
         ),
         mount("/relsrc", "none", "src", &["bind"]),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         // Give the source a submount in this namespace before the binds copy it.
         let sub = src.join("sub");
@@ -640,7 +571,7 @@ fn bind_options_recursive_and_propagation() {
 #[test]
 fn tmpfs_copyup_mode_and_readonly() {
     require_root!();
-    let b = Bundle::new("tmpfs");
+    let b = Bundle::busybox("tmpfs");
     let data = b.root.join("etc/data");
     fs::create_dir_all(data.join("deep")).unwrap();
     fs::write(data.join("file"), b"image content").unwrap();
@@ -668,7 +599,8 @@ fn tmpfs_copyup_mode_and_readonly() {
             &["mode=700", "size=2m", "nr_inodes=100"],
         ),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         let mounts = mounts_inside()?;
@@ -730,7 +662,7 @@ fn tmpfs_copyup_mode_and_readonly() {
 #[test]
 fn readonly_root_and_dev() {
     require_root!();
-    let b = Bundle::new("readonly");
+    let b = Bundle::busybox("readonly");
     let mut spec = b.spec(vec![
         mount("/proc", "proc", "proc", &[]),
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755", "ro"]),
@@ -742,7 +674,8 @@ fn readonly_root_and_dev() {
             .build()
             .unwrap(),
     ));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         ensure!(has_option("/", "ro")?, "/ not ro");
@@ -767,13 +700,14 @@ fn readonly_root_and_dev() {
 #[test]
 fn no_pivot_moves_root_and_hides_host_proc() {
     require_root!();
-    let b = Bundle::new("nopivot");
+    let b = Bundle::busybox("nopivot");
     let spec = b.spec(vec![
         mount("/proc", "proc", "proc", &[]),
         mount("/dev", "tmpfs", "tmpfs", &["mode=755"]),
     ]);
-    let mut rootfs = b.rootfs(&spec);
-    rootfs.no_pivot = true;
+    let mut plan = b.plan(&spec).unwrap();
+    plan.no_pivot = true;
+    let rootfs = Rootfs::new(&plan, Default::default());
     let host_tmp = b.dir.display().to_string();
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
@@ -808,7 +742,7 @@ fn no_pivot_moves_root_and_hides_host_proc() {
 #[test]
 fn devices_from_config() {
     require_root!();
-    let b = Bundle::new("devices");
+    let b = Bundle::busybox("devices");
     let mut spec = b.spec(vec![mount("/dev", "tmpfs", "tmpfs", &["mode=755"])]);
     let dev = |path: &str, typ, major, minor, mode: u32, uid: u32, gid: u32| {
         LinuxDeviceBuilder::default()
@@ -838,7 +772,8 @@ fn devices_from_config() {
         dev("/dev/myfifo", LinuxDeviceType::P, 0, 0, 0o620, 0, 0),
     ]));
     spec.set_linux(Some(linux));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     // The umask must not leak into the modes.
     let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let result = in_child(CloneFlags::empty(), || {
@@ -870,7 +805,7 @@ fn devices_from_config() {
 #[test]
 fn devices_bound_from_host_in_a_user_namespace_config() {
     require_root!();
-    let b = Bundle::new("binddev");
+    let b = Bundle::busybox("binddev");
     let mut spec = b.spec(vec![mount("/dev", "tmpfs", "tmpfs", &["mode=755"])]);
     let mut linux = spec.linux().clone().unwrap();
     // Only the config says user namespace: the code must not rely on mknod.
@@ -879,7 +814,8 @@ fn devices_bound_from_host_in_a_user_namespace_config() {
         ns(LinuxNamespaceType::User),
     ]));
     spec.set_linux(Some(linux));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         let md = fs::metadata("/dev/urandom").map_err(|e| format!("{e} (line {})", line!()))?;
@@ -900,7 +836,7 @@ fn devices_bound_from_host_in_a_user_namespace_config() {
 #[test]
 fn masking_checks_dev_null() {
     require_root!();
-    let b = Bundle::new("fakenull");
+    let b = Bundle::busybox("fakenull");
     // A /dev bound from the bundle whose "null" is a plain file: masking must refuse it
     // instead of binding an attacker's file over /proc/version.
     let fake_dev = b.dir.join("fakedev");
@@ -914,7 +850,8 @@ fn masking_checks_dev_null() {
     linux.set_masked_paths(Some(vec!["/proc/version".into()]));
     linux.set_readonly_paths(Some(vec![]));
     spec.set_linux(Some(linux));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
     assert!(err.contains("not the null device"), "{err}");
     // A bind-mounted /dev gets no devices made in it.
@@ -924,40 +861,42 @@ fn masking_checks_dev_null() {
 #[test]
 fn kernel_rejections_name_the_mount() {
     require_root!();
-    let b = Bundle::new("reject");
+    let b = Bundle::busybox("reject");
     let spec = b.spec(vec![
         mount("/proc", "proc", "proc", &[]),
         mount("/bad", "tmpfs", "tmpfs", &["size=lots"]),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
     assert!(err.contains("mounts[1] (/bad)"), "{err}");
     assert!(err.contains("size=lots"), "{err}");
 
     let spec = b.spec(vec![mount("/x", "nosuchfs", "none", &[])]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
     assert!(
         err.contains("mounts[0] (/x)") && err.contains("nosuchfs"),
         "{err}"
     );
 
-    // validate, in the parent, names the field before anything exists.
+    // The plan, made in the parent, names the field before anything exists.
     let spec = b.spec(vec![mount("/y", "tmpfs", "tmpfs", &["foo"])]);
-    let err = b.rootfs(&spec).validate().unwrap_err().to_string();
+    let err = b.plan(&spec).unwrap_err().to_string();
     assert_eq!(err, "mounts[0] (/y): unknown mount option \"foo\"");
     let mut spec = b.spec(vec![]);
     let mut linux = spec.linux().clone().unwrap();
     linux.set_rootfs_propagation(Some("sideways".into()));
     spec.set_linux(Some(linux));
-    let err = b.rootfs(&spec).validate().unwrap_err().to_string();
+    let err = b.plan(&spec).unwrap_err().to_string();
     assert!(err.contains("rootfsPropagation"), "{err}");
 }
 
 #[test]
 fn overlay_with_many_layers() {
     require_root!();
-    let b = Bundle::new("overlay");
+    let b = Bundle::busybox("overlay");
     // Enough lower layers with long names that the lowerdir string passes fsconfig's limit.
     let mut lowers = Vec::new();
     for i in 0..12 {
@@ -982,7 +921,8 @@ fn overlay_with_many_layers() {
             &format!("workdir={}", work.display()),
         ],
     )]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         for i in 0..12 {
@@ -1000,13 +940,14 @@ fn overlay_with_many_layers() {
 #[test]
 fn root_propagation_applies_to_the_container_root() {
     require_root!();
-    let b = Bundle::new("propagation");
+    let b = Bundle::busybox("propagation");
     for (setting, want_shared) in [("rshared", true), ("private", false)] {
         let mut spec = b.spec(vec![mount("/proc", "proc", "proc", &[])]);
         let mut linux = spec.linux().clone().unwrap();
         linux.set_rootfs_propagation(Some(setting.into()));
         spec.set_linux(Some(linux));
-        let rootfs = b.rootfs(&spec);
+        let plan = b.plan(&spec).unwrap();
+        let rootfs = Rootfs::new(&plan, Default::default());
         in_child(CloneFlags::empty(), || {
             setup(&rootfs)?;
             let root = mount_at(&mounts_inside()?, "/")?;
@@ -1035,12 +976,12 @@ fn features_lists_the_parser_table() {
 
 #[test]
 fn validate_checks_paths_and_devices() {
-    let b = Bundle::new("validate");
+    let b = Bundle::busybox("validate");
     let mut spec = b.spec(vec![]);
     let mut linux = spec.linux().clone().unwrap();
     linux.set_masked_paths(Some(vec!["relative/path".into()]));
     spec.set_linux(Some(linux.clone()));
-    let err = b.rootfs(&spec).validate().unwrap_err().to_string();
+    let err = b.plan(&spec).unwrap_err().to_string();
     assert!(err.contains("linux.maskedPaths[0]"), "{err}");
     linux.set_masked_paths(None);
     linux.set_devices(Some(vec![LinuxDeviceBuilder::default()
@@ -1049,21 +990,18 @@ fn validate_checks_paths_and_devices() {
         .build()
         .unwrap()]));
     spec.set_linux(Some(linux));
-    let err = b.rootfs(&spec).validate().unwrap_err().to_string();
+    let err = b.plan(&spec).unwrap_err().to_string();
     assert!(err.contains("linux.devices[0] (/dev/bad)"), "{err}");
-    let mut rootfs = b.rootfs(&spec);
-    rootfs.root = b.dir.join("missing");
-    assert!(rootfs
-        .validate()
-        .unwrap_err()
-        .to_string()
-        .contains("root.path"));
+    let mut root = spec.root().clone().unwrap();
+    root.set_path(b.dir.join("missing"));
+    spec.set_root(Some(root));
+    assert!(b.plan(&spec).unwrap_err().to_string().contains("root.path"));
 }
 
 #[test]
 fn remount_changes_an_earlier_mount() {
     require_root!();
-    let b = Bundle::new("remount");
+    let b = Bundle::busybox("remount");
     let spec = b.spec(vec![
         mount("/proc", "proc", "proc", &[]),
         mount("/data", "tmpfs", "tmpfs", &["size=1m"]),
@@ -1074,7 +1012,8 @@ fn remount_changes_an_earlier_mount() {
             &["remount", "ro", "nosuid", "size=2m"],
         ),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         let mounts = mounts_inside()?;
@@ -1103,12 +1042,13 @@ fn remount_changes_an_earlier_mount() {
 #[test]
 fn proc_must_go_on_a_plain_directory() {
     require_root!();
-    let b = Bundle::new("procsymlink");
+    let b = Bundle::busybox("procsymlink");
     // A symlink that stays inside the rootfs is still refused for /proc.
     fs::create_dir(b.root.join("elsewhere")).unwrap();
     symlink("/elsewhere", b.root.join("proc")).unwrap();
     let spec = b.spec(vec![mount("/proc", "proc", "proc", &[])]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
     assert!(err.contains("mounts[0] (/proc)"), "{err}");
     assert!(err.contains("ordinary directory"), "{err}");
@@ -1117,7 +1057,7 @@ fn proc_must_go_on_a_plain_directory() {
 #[test]
 fn cgroup2_mount_in_a_cgroup_namespace() {
     require_root!();
-    let b = Bundle::new("cgroup2");
+    let b = Bundle::busybox("cgroup2");
     let mut spec = b.spec(vec![
         mount("/proc", "proc", "proc", &[]),
         mount(
@@ -1133,7 +1073,8 @@ fn cgroup2_mount_in_a_cgroup_namespace() {
         ns(LinuxNamespaceType::Cgroup),
     ]));
     spec.set_linux(Some(linux));
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::NEWCGROUP, || {
         // The v2 path, on whatever host: the cgroup2 hierarchy exists on hybrid ones too.
         super::cgroup::ASSUME_UNIFIED.store(true, Ordering::Relaxed);
@@ -1156,7 +1097,7 @@ fn proc_reached_through_a_symlink_is_refused() {
     require_root!();
     // The image's `evil -> /proc`; each bind's destination passes through it. Whatever the
     // order (before or after the procfs is mounted), the landing place decides.
-    let b = Bundle::new("evilproc");
+    let b = Bundle::busybox("evilproc");
     symlink("/proc", b.root.join("evil")).unwrap();
     let host = b.dir.join("host");
     fs::create_dir_all(host.join("kernel")).unwrap();
@@ -1195,7 +1136,8 @@ fn proc_reached_through_a_symlink_is_refused() {
             vec![bind, proc_mount.clone()]
         };
         let spec = b.spec(mounts);
-        let rootfs = b.rootfs(&spec);
+        let plan = b.plan(&spec).unwrap();
+        let rootfs = Rootfs::new(&plan, Default::default());
         let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
         let index = if proc_first { 1 } else { 0 };
         assert!(
@@ -1224,7 +1166,7 @@ fn mount_targets_outside_proc_through_symlinks_still_work() {
     require_root!();
     // The usual image links (/var/run -> /run, a relative one) keep working, and the mount
     // goes where the link leads, inside the rootfs.
-    let b = Bundle::new("links");
+    let b = Bundle::busybox("links");
     fs::create_dir_all(b.root.join("var")).unwrap();
     fs::create_dir_all(b.root.join("run")).unwrap();
     symlink("/run", b.root.join("var/run")).unwrap();
@@ -1234,7 +1176,8 @@ fn mount_targets_outside_proc_through_symlinks_still_work() {
         mount("/var/run/a", "tmpfs", "tmpfs", &[]),
         mount("/var/rel/b", "tmpfs", "tmpfs", &[]),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         let mounts = mounts_inside()?;
@@ -1254,7 +1197,7 @@ fn mount_targets_outside_proc_through_symlinks_still_work() {
 #[test]
 fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
     require_root!();
-    let b = Bundle::new("redirects");
+    let b = Bundle::busybox("redirects");
     symlink("/sys/kernel", b.root.join("k")).unwrap();
     symlink("/dev", b.root.join("d")).unwrap();
     symlink("/", b.root.join("top")).unwrap();
@@ -1282,7 +1225,8 @@ fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
             dev.clone(),
             m,
         ]);
-        let rootfs = b.rootfs(&spec);
+        let plan = b.plan(&spec).unwrap();
+        let rootfs = Rootfs::new(&plan, Default::default());
         let err = in_child(CloneFlags::NEWNET, || setup(&rootfs)).unwrap_err();
         assert!(err.contains("mounts[3] ("), "{err}");
         assert!(err.contains(why), "{why}: {err}");
@@ -1295,7 +1239,7 @@ fn image_symlinks_cannot_send_mounts_into_sys_dev_or_the_root() {
 #[test]
 fn bind_sources_inside_the_rootfs_see_earlier_mounts() {
     require_root!();
-    let b = Bundle::new("order");
+    let b = Bundle::busybox("order");
     let vol = b.dir.join("vol");
     fs::create_dir_all(vol.join("x")).unwrap();
     fs::write(vol.join("x/file"), b"from the volume").unwrap();
@@ -1313,7 +1257,8 @@ fn bind_sources_inside_the_rootfs_see_earlier_mounts() {
         mount("/z", "bind", "rootfs/seed/z", &["bind"]),
         mount("/w", "bind", &inside("evil"), &["rbind"]),
     ]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     in_child(CloneFlags::empty(), || {
         setup(&rootfs)?;
         let read = |p: &str| fs::read_to_string(p).map_err(|e| format!("{p}: {e}"));
@@ -1329,7 +1274,8 @@ fn bind_sources_inside_the_rootfs_see_earlier_mounts() {
     .unwrap();
     // Missing at mount time: the error names the mount.
     let spec = b.spec(vec![mount("/q", "bind", &inside("nowhere/x"), &["bind"])]);
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     let err = in_child(CloneFlags::empty(), || setup(&rootfs)).unwrap_err();
     assert!(err.contains("mounts[0] (/q): bind source"), "{err}");
     assert!(err.contains("not found in the rootfs"), "{err}");
