@@ -15,10 +15,10 @@ use rustix::io::Errno;
 
 use super::fdmount;
 use super::inroot::RootDir;
+use super::mount_plan::MountPlan;
 use super::mountinfo::{self, MountInfo};
 use super::ops::Ops;
 use super::options::{AttrChange, MountOptions};
-use super::mount_plan::MountPlan;
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
 

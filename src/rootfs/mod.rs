@@ -18,8 +18,8 @@ mod fdmount;
 pub(crate) mod hostns;
 pub(crate) mod idmap;
 pub(crate) mod inroot;
-pub(crate) mod mountinfo;
 mod mount_plan;
+pub(crate) mod mountinfo;
 mod mounts;
 pub(crate) mod ops;
 pub(crate) mod options;
@@ -31,9 +31,9 @@ mod target;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
-mod seam_tests;
-#[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod seam_tests;
 #[cfg(test)]
 mod testbundle;
 #[cfg(test)]

@@ -14,8 +14,8 @@ use super::idmap::Trees;
 use super::inroot::{self, RootDir};
 use super::ops::Ops;
 // The plans are made in `plan`; the rest of rootfs asks for them here, where they are done.
-use super::options::{AttrChange, MountOptions};
 pub use super::mount_plan::{in_mount, Kind, MountPlan};
+use super::options::{AttrChange, MountOptions};
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
@@ -34,12 +34,10 @@ pub fn mount(
         match &plan.kind {
             Kind::Bind { recursive } => bind(ops, root, plan, *recursive, idmapped),
             Kind::Fs(fstype) => new_fs(ops, root, plan, fstype),
-            Kind::Cgroup => {
-                cgroup::mount(ops, root, plan, cgroupns).and_then(|done| match done {
-                    cgroup::Mounted::Done => Ok(()),
-                    cgroup::Mounted::BindInstead(source) => bind_instead(ops, root, plan, &source),
-                })
-            }
+            Kind::Cgroup => cgroup::mount(ops, root, plan, cgroupns).and_then(|done| match done {
+                cgroup::Mounted::Done => Ok(()),
+                cgroup::Mounted::BindInstead(source) => bind_instead(ops, root, plan, &source),
+            }),
         }
     };
     result.map_err(|e| in_mount(&plan.field, e))

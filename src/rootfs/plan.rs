@@ -117,7 +117,8 @@ impl Plan {
             .map(|(i, m)| MountPlan::new(i, m, bundle, &plan.userns))
             .collect::<Result<_>>()?;
         if let Some(bind) = &opts.notify {
-            let mut entry = MountPlan::new(mounts.len(), &runtime_bind(bind)?, bundle, &plan.userns)?;
+            let mut entry =
+                MountPlan::new(mounts.len(), &runtime_bind(bind)?, bundle, &plan.userns)?;
             entry.from_runtime = true;
             mounts.push(entry);
         }
@@ -248,7 +249,12 @@ fn runtime_bind(bind: &notify::Bind) -> Result<Mount> {
         .destination(bind.destination)
         .typ("bind")
         .source(&bind.source)
-        .options(bind.options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .options(
+            bind.options
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>(),
+        )
         .build()
         .map_err(|e| Error::Other(format!("{}: {e}", bind.destination)))
 }

@@ -30,7 +30,7 @@ impl Bundle {
 
 /// The operations every container ends with when /dev is a fresh one: the default
 /// devices, /dev/ptmx and the standard links (/dev/core only where the host has kcore).
-fn default_devices() -> Vec<String> {
+pub(super) fn default_devices() -> Vec<String> {
     let mut want = Vec::new();
     for (path, major, minor) in [
         ("/dev/null", 1, 3),
@@ -66,13 +66,13 @@ fn links() -> Vec<String> {
 
 /// The start of every prepare in a mount namespace of its own: / a slave, the rootfs bound
 /// on itself.
-const ROOTFS_BIND: [&str; 3] = [
+pub(super) const ROOTFS_BIND: [&str; 3] = [
     "propagation / rslave",
     "tree1 = clone / recursive",
     "attach tree1 on /",
 ];
 
-fn lines(ops: &[&str]) -> Vec<String> {
+pub(super) fn lines(ops: &[&str]) -> Vec<String> {
     ops.iter().map(|s| s.to_string()).collect()
 }
 
@@ -146,7 +146,9 @@ fn default_spec_mounts_in_config_order() {
     // After pivot: root.readonly (true in the default spec); the masked and read-only paths
     // do not exist in this rootfs, so they are skipped.
     let fake = b.fake();
-    Rootfs::new(&b.plan(&spec).unwrap(), Default::default()).finalize_with(&fake).unwrap();
+    Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+        .finalize_with(&fake)
+        .unwrap();
     assert_eq!(fake.log(), lines(&["setattr / +ro"]));
 }
 
@@ -240,7 +242,10 @@ fn destination_through_a_symlink_to_proc_is_refused() {
         mount("/evil/sys/kernel", "bind", "vol", &["rbind"]),
     ]);
     let fake = b.fake();
-    let err = Rootfs::new(&b.plan(&spec).unwrap(), Default::default()).prepare_with(&fake).unwrap_err().to_string();
+    let err = Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+        .prepare_with(&fake)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "mounts[1] (/evil/sys/kernel): resolves through a symlink in the rootfs to \
@@ -508,7 +513,9 @@ fn rootfs_propagation() {
         );
         // After pivot the setting is applied to the container's root mount.
         let fake = b.fake();
-        Rootfs::new(&b.plan(&spec).unwrap(), Default::default()).container_root_propagation(&fake).unwrap();
+        Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+            .container_root_propagation(&fake)
+            .unwrap();
         assert_eq!(fake.log(), [first.to_string()], "{setting}");
         // The next round makes its devices afresh.
         fs::remove_dir_all(b.root.join("dev")).unwrap();
@@ -516,6 +523,8 @@ fn rootfs_propagation() {
     // Without the setting, only the rslave of / before the rootfs bind, nothing after pivot.
     let spec = b.spec(vec![]);
     let fake = b.fake();
-    Rootfs::new(&b.plan(&spec).unwrap(), Default::default()).container_root_propagation(&fake).unwrap();
+    Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+        .container_root_propagation(&fake)
+        .unwrap();
     assert!(fake.log().is_empty());
 }

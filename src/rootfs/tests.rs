@@ -16,7 +16,9 @@ use rustix::process::{waitpid, WaitOptions};
 use rustix::thread::UnshareFlags as CloneFlags;
 
 use crate::sys::clone::unshare;
-use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, LinuxNamespaceType, RootBuilder, Spec};
+use oci_spec::runtime::{
+    LinuxDeviceBuilder, LinuxDeviceType, LinuxNamespaceType, RootBuilder, Spec,
+};
 
 use super::mountinfo::{self, MountInfo};
 use super::testbundle::{mount, ns, Bundle};
