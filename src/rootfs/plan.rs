@@ -198,7 +198,7 @@ impl Plan {
 }
 
 impl ContainerUserns {
-    pub fn of(spec: &Spec) -> ContainerUserns {
+    fn of(spec: &Spec) -> ContainerUserns {
         let linux = spec.linux().as_ref();
         match query::namespace(spec, LinuxNamespaceType::User) {
             None => ContainerUserns::None,
