@@ -245,7 +245,10 @@ fn dump(state_dir: &Path, state: &State, o: &Options) -> Result<()> {
     if !o.pre_dump {
         // A pre-dump saves memory only: mounts and descriptors belong to the final dump.
         // The rootfs as create planned it, the notify bind included.
-        let notify = (state.notify_socket.as_ref()).map(|_| crate::io::notify::bind(state_dir));
+        let notify = state
+            .notify_socket
+            .as_ref()
+            .map(|_| crate::io::notify::bind(state_dir));
         let rootfs_opts = crate::rootfs::Options {
             no_pivot: false,
             notify,
