@@ -209,3 +209,32 @@ fn the_plan_holds_what_the_mount_code_asks() {
         "linux.maskedPaths: needs a mount namespace of the container's own (linux.namespaces)"
     );
 }
+
+#[test]
+fn criu_externals_come_from_the_plan() {
+    let b = Bundle::empty("criu");
+    fs::create_dir_all(b.dir.join("vol")).unwrap();
+    let mut spec = b.spec(vec![
+        mount("/data", "bind", "vol", &["rbind"]),
+        mount("/run", "tmpfs", "tmpfs", &[]),
+    ]);
+    let mut linux = spec.linux().clone().unwrap();
+    linux.set_masked_paths(Some(vec!["/proc/kcore".into()]));
+    spec.set_linux(Some(linux));
+    let state_dir = b.dir.join("state");
+    let plan = with_notify(&b, &spec, &state_dir).unwrap();
+    let pid = std::process::id() as i32;
+    let restore = super::criu::restore_externals(&plan, pid).unwrap();
+    let mut want = vec![
+        ("/data".to_string(), b.dir.join("vol").display().to_string()),
+        (
+            "/run/notify".into(),
+            notify::dir(&state_dir).display().to_string(),
+        ),
+        ("/dev/null".into(), "/dev/null".into()),
+    ];
+    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+        want.push((format!("/dev/{d}"), format!("/dev/{d}")));
+    }
+    assert_eq!(restore, want);
+}
