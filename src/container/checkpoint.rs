@@ -187,7 +187,7 @@ pub fn checkpoint(dir: Dir, state: &State, o: &Options) -> Result<()> {
     }
     let images = &o.flags.image_path;
     let made_images = make_dir(images, "--image-path")?;
-    let result = dump(state, o);
+    let result = dump(&dir.path, state, o);
     if result.is_err() && made_images && !images.join(log_name(o)).exists() {
         // A half-written image is of no use. Kept only when it holds the log that the error
         // points to (no --work-path).
@@ -210,7 +210,7 @@ fn log_name(o: &Options) -> &'static str {
     }
 }
 
-fn dump(state: &State, o: &Options) -> Result<()> {
+fn dump(state_dir: &Path, state: &State, o: &Options) -> Result<()> {
     let f = &o.flags;
     let images = open_dir(&f.image_path, "--image-path")?;
     if let Some(parent) = &o.parent_path {
@@ -244,7 +244,17 @@ fn dump(state: &State, o: &Options) -> Result<()> {
     }
     if !o.pre_dump {
         // A pre-dump saves memory only: mounts and descriptors belong to the final dump.
-        opts.ext_mnt = crate::rootfs::criu::dump_externals(spec, &state.bundle, state.pid)?
+        // The rootfs as create planned it, the notify bind included.
+        let notify = state
+            .notify_socket
+            .as_ref()
+            .map(|_| crate::io::notify::bind(state_dir));
+        let rootfs_opts = crate::rootfs::Options {
+            no_pivot: false,
+            notify,
+        };
+        let rootfs = crate::rootfs::Plan::parse(spec, &state.bundle, rootfs_opts)?;
+        opts.ext_mnt = crate::rootfs::criu::dump_externals(&rootfs, state.pid)?
             .into_iter()
             .map(|(key, val)| rpc::ExtMountMap { key, val })
             .collect();

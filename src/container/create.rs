@@ -54,8 +54,8 @@ pub struct Checked {
     pub bundle: PathBuf,
     pub spec: Spec,
     pub terminal: Option<init::Terminal>,
-    /// The rootfs's absolute host path.
-    pub rootfs: PathBuf,
+    /// The rootfs, parsed and checked (its mounts include the runtime's notify bind).
+    pub rootfs: crate::rootfs::Plan,
     pub ns: namespaces::Plan,
     pub cgroup: Option<Box<dyn cgroup::Manager>>,
     pub seccomp: Option<crate::security::seccomp::Program>,
@@ -63,7 +63,8 @@ pub struct Checked {
 }
 
 /// Step 1, validate: nothing on the system changes until the whole config has been checked.
-pub fn check(opts: &Options) -> Result<Checked> {
+/// `notify`: the notify socket's directory, bound into the rootfs (create with NOTIFY_SOCKET).
+pub fn check(opts: &Options, notify: Option<crate::io::notify::Bind>) -> Result<Checked> {
     state::validate_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(|e| Error::invalid(format!("bundle {}: {e}", opts.bundle.display())))?;
@@ -83,15 +84,11 @@ pub fn check(opts: &Options) -> Result<Checked> {
         opts.console_socket.as_deref(),
         !opts.foreground,
     )?;
-    let rootfs = crate::spec::rootfs_path(&spec, &bundle)?;
-    Rootfs {
-        spec: &spec,
-        root: rootfs.clone(),
-        bundle: bundle.clone(),
+    let rootfs_opts = crate::rootfs::Options {
         no_pivot: opts.no_pivot,
-        idmapped: Default::default(),
-    }
-    .validate()?;
+        notify,
+    };
+    let rootfs = crate::rootfs::Plan::new(&spec, &bundle, rootfs_opts)?;
     let ns = namespaces::Plan::new(&spec)?;
     let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
     let resctrl = crate::resctrl::plan(&spec, &opts.id)?;
@@ -109,37 +106,30 @@ pub fn check(opts: &Options) -> Result<Checked> {
 }
 
 pub fn create(opts: &Options) -> Result<Created> {
-    // 1. Validate.
+    // 1. Validate. With NOTIFY_SOCKET the rootfs gets the socket's directory and the
+    // process its NOTIFY_SOCKET (`extra_env`).
+    let notify_socket = crate::io::notify::from_env();
+    let notify = notify_socket
+        .as_ref()
+        .map(|_| crate::io::notify::bind(&opts.root.join(&opts.id)));
     let Checked {
         bundle,
-        mut spec,
+        spec,
         terminal,
-        rootfs: rootfs_path,
+        rootfs: rootfs_plan,
         ns,
         cgroup,
         seccomp,
         resctrl,
-    } = check(opts)?;
-    // What the runtime itself adds to the config comes after the user's config was checked.
-    let notify_socket = crate::io::notify::from_env();
-    if notify_socket.is_some() {
-        crate::io::notify::setup_spec(&mut spec, &opts.root.join(&opts.id))?;
-    }
-    let spec = spec;
+    } = check(opts, notify)?;
     let process = spec
         .process()
         .as_ref()
         .expect("validated: process is present");
     // Id-mapped binds are made here, by the runtime: init in a user namespace of its own may
     // not (nothing is done for a config without them).
-    let idmapped = crate::rootfs::IdMappedTrees::make(&spec, &bundle, &rootfs_path)?;
-    let rootfs = Rootfs {
-        spec: &spec,
-        root: rootfs_path,
-        bundle: bundle.clone(),
-        no_pivot: opts.no_pivot,
-        idmapped,
-    };
+    let idmapped = crate::rootfs::IdMappedTrees::make(&rootfs_plan)?;
+    let rootfs = Rootfs::new(&rootfs_plan, idmapped);
 
     // 2. Prepare: the state directory (locked until create returns), recorded as "creating"
     // with the cgroup about to be made before anything else exists, so that `delete` can
@@ -210,7 +200,12 @@ pub fn create(opts: &Options) -> Result<Created> {
         fifo: fifo.as_fd(),
         runtime_lock: dir.lock_fd(),
         keep_fds: opts.fds.count,
-        extra_env: opts.fds.env.clone(),
+        extra_env: state
+            .notify_socket
+            .iter()
+            .map(|_| crate::io::notify::container_env())
+            .chain(opts.fds.env.iter().cloned())
+            .collect(),
         terminal,
         seccomp,
         no_new_keyring: opts.no_new_keyring,

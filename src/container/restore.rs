@@ -23,7 +23,6 @@ use crate::criu::rpc;
 use crate::hooks::{self, Point};
 use crate::namespaces::{self, Joined};
 use crate::process::init::Terminal;
-use crate::rootfs::Rootfs;
 use crate::sys::Pid;
 use crate::{Context, Error, Result};
 
@@ -54,7 +53,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         cgroup,
         seccomp: _,
         resctrl,
-    } = create::check(&o.create)?;
+    } = create::check(&o.create, None)?;
     // criu does not restore a task into a resctrl group, and hull does not move it there.
     if resctrl.is_some() {
         return Err(Error::invalid(
@@ -113,7 +112,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
     let mut state = State::creating(
         &o.create.id,
         &bundle,
-        &rootfs,
+        &rootfs.root,
         &spec,
         cgroup.as_ref().map(|cg| cg.handle()),
     );
@@ -124,17 +123,10 @@ pub fn restore(o: &Options) -> Result<Restored> {
         .record_creating(&state)?;
     guard.cgroup = cgroup;
     let dir_path = guard.dir.as_ref().expect("just set").path.clone();
-    Rootfs {
-        spec: &spec,
-        root: rootfs.clone(),
-        bundle: bundle.clone(),
-        no_pivot: o.create.no_pivot,
-        idmapped: Default::default(),
-    }
-    .restore_mountpoints()?;
+    rootfs.restore_mountpoints()?;
     let criu_root = dir_path.join(CRIU_ROOT);
     std::fs::create_dir(&criu_root).with_ctx(|| format!("create {}", criu_root.display()))?;
-    crate::rootfs::criu::bind_root(&rootfs, &criu_root)?;
+    crate::rootfs::criu::bind_root(&rootfs.root, &criu_root)?;
     guard.criu_root = Some(criu_root.clone());
     let work = match &f.work_path {
         Some(w) => {
@@ -177,7 +169,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
             opts.cg_root = cgroup_roots(session.pid())?;
         }
     }
-    opts.ext_mnt = crate::rootfs::criu::restore_externals(&spec, &bundle, session.pid())?
+    opts.ext_mnt = crate::rootfs::criu::restore_externals(&rootfs, session.pid())?
         .into_iter()
         .map(|(key, val)| rpc::ExtMountMap { key, val })
         .collect();

@@ -7,8 +7,6 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oci_spec::runtime::{MountBuilder, Spec};
-
 use crate::{Context, Error, Result};
 
 const IN_CONTAINER_DIR: &str = "/run/notify";
@@ -26,31 +24,29 @@ pub fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("notify")
 }
 
-/// Adds the bind mount and the env variable to the container's config (the directory is
-/// made with the state directory).
-pub fn setup_spec(spec: &mut Spec, state_dir: &Path) -> Result<()> {
-    let dir = dir(state_dir);
-    let mount = MountBuilder::default()
-        .destination(IN_CONTAINER_DIR)
-        .typ("bind")
-        .source(&dir)
-        .options(
-            ["bind", "nosuid", "noexec", "nodev", "ro"]
-                .map(String::from)
-                .to_vec(),
-        )
-        .build()
-        .map_err(|e| Error::Other(e.to_string()))?;
-    let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.push(mount);
-    spec.set_mounts(Some(mounts));
-    if let Some(p) = spec.process_mut() {
-        let mut env = p.env().clone().unwrap_or_default();
-        env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
-        env.push(format!("NOTIFY_SOCKET={IN_CONTAINER_DIR}/{SOCKET}"));
-        p.set_env(Some(env));
+/// The read-only bind of the socket's directory into the container, for the rootfs plan
+/// (the directory is made with the state directory, after validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    /// The host directory: `notify` in the container's state directory.
+    pub source: PathBuf,
+    pub destination: &'static str,
+    pub options: &'static [&'static str],
+}
+
+/// The bind the container's rootfs gets when the caller passed NOTIFY_SOCKET.
+pub fn bind(state_dir: &Path) -> Bind {
+    Bind {
+        source: dir(state_dir),
+        destination: IN_CONTAINER_DIR,
+        options: &["bind", "nosuid", "noexec", "nodev", "ro"],
     }
-    Ok(())
+}
+
+/// The variable the container's process gets (after its own env, so it replaces a
+/// NOTIFY_SOCKET of the config's).
+pub fn container_env() -> String {
+    format!("NOTIFY_SOCKET={IN_CONTAINER_DIR}/{SOCKET}")
 }
 
 /// Listens where the container will write (call before releasing it).

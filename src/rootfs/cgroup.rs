@@ -15,10 +15,10 @@ use rustix::io::Errno;
 
 use super::fdmount;
 use super::inroot::RootDir;
+use super::mount_plan::MountPlan;
 use super::mountinfo::{self, MountInfo};
 use super::ops::Ops;
 use super::options::{AttrChange, MountOptions};
-use super::plan::Plan;
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
@@ -53,7 +53,7 @@ pub enum Mounted {
     BindInstead(PathBuf),
 }
 
-pub fn mount(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<Mounted> {
+pub fn mount(ops: &dyn Ops, root: &RootDir, plan: &MountPlan, cgroupns: bool) -> Result<Mounted> {
     if unified() {
         mount_v2(ops, root, plan, cgroupns)
     } else {
@@ -61,7 +61,7 @@ pub fn mount(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Resu
     }
 }
 
-fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<Mounted> {
+fn mount_v2(ops: &dyn Ops, root: &RootDir, plan: &MountPlan, cgroupns: bool) -> Result<Mounted> {
     let target = target::resolve(root, &plan.dest, true, Source::Other)?;
     let mnt = match ops.new_fs("cgroup2", Some("cgroup"), &plan.opts) {
         Ok(mnt) => mnt,
@@ -156,7 +156,7 @@ pub fn hierarchies(
     Ok(out)
 }
 
-fn mount_v1(ops: &dyn Ops, root: &RootDir, plan: &Plan, cgroupns: bool) -> Result<()> {
+fn mount_v1(ops: &dyn Ops, root: &RootDir, plan: &MountPlan, cgroupns: bool) -> Result<()> {
     let hierarchies = hierarchies(&mountinfo::read_self()?, &own_cgroups()?, !cgroupns)?;
     let target = target::resolve(root, &plan.dest, true, Source::Other)?;
 

@@ -10,11 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
-
 use super::inroot;
 use super::mounts::{self, Kind};
-use super::{cgroup, devices, mountinfo, Rootfs};
+use super::{cgroup, mountinfo, Plan};
 use crate::{Context, Error, Result};
 
 /// An external mount: where it is in the container, and the key (dump) or host path
@@ -23,20 +21,6 @@ pub type External = (String, String);
 
 fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
-}
-
-fn has_cgroupns(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
-}
-
-fn masked(spec: &Spec) -> Vec<String> {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.masked_paths().clone())
-        .unwrap_or_default()
 }
 
 /// The v1 hierarchies hull bound into the container (a v1 host, no cgroup namespace): their
@@ -52,12 +36,12 @@ fn v1_cgroup_binds(dest: &Path, pid: i32) -> Result<Vec<(PathBuf, PathBuf)>> {
 
 /// For a dump of the container whose init is `pid`: every external mount, keyed by its
 /// mount point.
-pub fn dump_externals(spec: &Spec, bundle: &Path, pid: i32) -> Result<Vec<External>> {
+pub fn dump_externals(rootfs: &Plan, pid: i32) -> Result<Vec<External>> {
     let mut out = Vec::new();
-    for plan in mounts::plans(spec, bundle)? {
+    for plan in &rootfs.mounts {
         match plan.kind {
             Kind::Bind { .. } => out.push((path_str(&plan.dest), path_str(&plan.dest))),
-            Kind::Cgroup if !cgroup::host_is_unified() && !has_cgroupns(spec) => {
+            Kind::Cgroup if !cgroup::host_is_unified() && !rootfs.cgroup_namespace => {
                 for (inside, _) in v1_cgroup_binds(&plan.dest, pid)? {
                     out.push((path_str(&inside), path_str(&inside)));
                 }
@@ -75,16 +59,16 @@ pub fn dump_externals(spec: &Spec, bundle: &Path, pid: i32) -> Result<Vec<Extern
     )
     .with_ctx(|| format!("open {proc_root}"))?;
     let root = pathrs::Root::from_fd(fd);
-    for path in masked(spec) {
+    for path in &rootfs.masked_paths {
         let Some(handle) = inroot::resolve(&root, Path::new(&path))? else {
             continue;
         };
         let st = rustix::fs::fstat(&handle).with_ctx(|| format!("stat {path} in the container"))?;
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
-            out.push((path, "/dev/null".into()));
+            out.push((path.clone(), "/dev/null".into()));
         }
     }
-    for d in devices::devices(spec)? {
+    for d in &rootfs.devices {
         out.push((path_str(&d.path), path_str(&d.path)));
     }
     Ok(out)
@@ -92,15 +76,15 @@ pub fn dump_externals(spec: &Spec, bundle: &Path, pid: i32) -> Result<Vec<Extern
 
 /// For a restore: every external mount CRIU may find in the image, mapped to its host path;
 /// `pid` is a process already in the container's new cgroup (criu itself).
-pub fn restore_externals(spec: &Spec, bundle: &Path, pid: i32) -> Result<Vec<External>> {
+pub fn restore_externals(rootfs: &Plan, pid: i32) -> Result<Vec<External>> {
     let mut out = Vec::new();
-    for plan in mounts::plans(spec, bundle)? {
+    for plan in &rootfs.mounts {
         match plan.kind {
             Kind::Bind { .. } => {
                 let source = plan.source.as_deref().expect("a bind has a source");
                 out.push((path_str(&plan.dest), path_str(source)));
             }
-            Kind::Cgroup if !cgroup::host_is_unified() && !has_cgroupns(spec) => {
+            Kind::Cgroup if !cgroup::host_is_unified() && !rootfs.cgroup_namespace => {
                 for (inside, host) in v1_cgroup_binds(&plan.dest, pid)? {
                     out.push((path_str(&inside), path_str(&host)));
                 }
@@ -108,10 +92,10 @@ pub fn restore_externals(spec: &Spec, bundle: &Path, pid: i32) -> Result<Vec<Ext
             _ => {}
         }
     }
-    if !masked(spec).is_empty() {
+    if !rootfs.masked_paths.is_empty() {
         out.push(("/dev/null".into(), "/dev/null".into()));
     }
-    for d in devices::devices(spec)? {
+    for d in &rootfs.devices {
         out.push((path_str(&d.path), path_str(&d.path)));
     }
     Ok(out)
@@ -136,19 +120,19 @@ pub fn bind_root(rootfs: &Path, at: &Path) -> Result<()> {
     })
 }
 
-impl Rootfs<'_> {
+impl Plan {
     /// Before a restore: the mount points the config's mounts need, made in the rootfs as
     /// `create` makes them (a copy of the rootfs may lack them), except inside a tmpfs
     /// destination, whose content CRIU restores itself.
     pub fn restore_mountpoints(&self) -> Result<()> {
-        let plans = mounts::plans(self.spec, &self.bundle)?;
-        let tmpfs: Vec<PathBuf> = plans
+        let tmpfs: Vec<PathBuf> = self
+            .mounts
             .iter()
             .filter(|p| p.kind == Kind::Fs("tmpfs".into()))
             .map(|p| p.dest.clone())
             .collect();
         let root = inroot::RootDir::open(&self.root)?;
-        for plan in &plans {
+        for plan in &self.mounts {
             if tmpfs
                 .iter()
                 .any(|t| plan.dest != *t && plan.dest.starts_with(t))

@@ -7,7 +7,7 @@
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use rustix::fs::{AtFlags, FileType};
 use rustix::io::Errno;
 
@@ -82,13 +82,9 @@ impl Device {
 
 /// The default devices plus `linux.devices`; an entry in the config replaces a default at
 /// the same path.
-pub fn devices(spec: &Spec) -> Result<Vec<Device>> {
-    let configured: Vec<Device> = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
+pub fn devices(configured: &[LinuxDevice]) -> Result<Vec<Device>> {
+    let configured: Vec<Device> = configured
+        .iter()
         .enumerate()
         .map(|(i, d)| Device::from_spec(&format!("linux.devices[{i}]"), d))
         .collect::<Result<_>>()?;
@@ -208,14 +204,7 @@ fn setup_links(ops: &dyn Ops, root: &RootDir) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{LinuxBuilder, LinuxDeviceBuilder, SpecBuilder};
-
-    fn spec_with(devices: Vec<LinuxDevice>) -> Spec {
-        SpecBuilder::default()
-            .linux(LinuxBuilder::default().devices(devices).build().unwrap())
-            .build()
-            .unwrap()
-    }
+    use oci_spec::runtime::LinuxDeviceBuilder;
 
     #[test]
     fn defaults_are_replaced_by_config_entries() {
@@ -235,7 +224,7 @@ mod tests {
             .minor(229)
             .build()
             .unwrap();
-        let all = devices(&spec_with(vec![custom_null, fuse])).unwrap();
+        let all = devices(&[custom_null, fuse]).unwrap();
         assert_eq!(all.len(), DEFAULTS.len() + 1);
         let null: Vec<_> = all
             .iter()
@@ -257,21 +246,21 @@ mod tests {
             .typ(LinuxDeviceType::C)
             .build()
             .unwrap();
-        let err = devices(&spec_with(vec![relative])).unwrap_err().to_string();
+        let err = devices(&[relative]).unwrap_err().to_string();
         assert!(err.contains("linux.devices[0] (dev/x)"), "{err}");
         let all = LinuxDeviceBuilder::default()
             .path("/dev/all")
             .typ(LinuxDeviceType::A)
             .build()
             .unwrap();
-        assert!(devices(&spec_with(vec![all])).is_err());
+        assert!(devices(&[all]).is_err());
         let negative = LinuxDeviceBuilder::default()
             .path("/dev/neg")
             .typ(LinuxDeviceType::B)
             .major(-1)
             .build()
             .unwrap();
-        let err = devices(&spec_with(vec![negative])).unwrap_err().to_string();
+        let err = devices(&[negative]).unwrap_err().to_string();
         assert!(err.contains("major -1"), "{err}");
         // A type in fileMode is dropped, like runc does.
         let typed = LinuxDeviceBuilder::default()
@@ -280,7 +269,7 @@ mod tests {
             .file_mode(0o020640u32)
             .build()
             .unwrap();
-        let all = devices(&spec_with(vec![typed])).unwrap();
+        let all = devices(&[typed]).unwrap();
         assert_eq!(all.last().unwrap().mode, 0o640);
     }
 }

@@ -26,11 +26,12 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::LinuxIdMapping;
 
 use super::fdmount;
 use super::inroot::RootDir;
-use super::plan::{in_mount, plans, Kind, Mapping, Plan};
+use super::mount_plan::{in_mount, Kind, Mapping, MountPlan};
+use super::Plan;
 use crate::procfs::{Base, Proc};
 use crate::sys::clone::{exit_now, fork_into, CloneFlags, Forked};
 use crate::sys::mount::{MountAttr, MOUNT_ATTR_IDMAP};
@@ -74,35 +75,23 @@ impl Trees {
         self.trees.iter().find(|(i, _)| *i == index).map(|(_, t)| t)
     }
 
-    /// Makes every id-mapped tree the config asks for (none, and nothing done, for a config
+    /// Makes every id-mapped tree the plan has (none, and nothing done, for a config
     /// without any). Errors name the mount.
-    pub fn make(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Trees> {
-        let asks = |m: &oci_spec::runtime::Mount| {
-            m.uid_mappings().is_some()
-                || m.gid_mappings().is_some()
-                || m.options()
-                    .iter()
-                    .flatten()
-                    .any(|o| o == "idmap" || o == "ridmap")
-        };
-        if !spec.mounts().iter().flatten().any(asks) {
-            return Ok(Trees::default());
-        }
-        let plans = plans(spec, bundle)?;
+    pub fn make(plan: &Plan) -> Result<Trees> {
         let mut trees = Trees::default();
         let mut userns = Namespaces::default();
         let mut root = None;
-        for plan in plans.iter().filter(|p| p.idmap.is_some()) {
-            let tree = make_tree(plan, rootfs, &mut root, &mut userns)
-                .map_err(|e| in_mount(&plan.field, e))?;
-            trees.trees.push((plan.index, tree));
+        for mount in plan.mounts.iter().filter(|m| m.idmap.is_some()) {
+            let tree = make_tree(mount, &plan.root, &mut root, &mut userns)
+                .map_err(|e| in_mount(&mount.field, e))?;
+            trees.trees.push((mount.index, tree));
         }
         Ok(trees)
     }
 }
 
 fn make_tree(
-    plan: &Plan,
+    plan: &MountPlan,
     rootfs: &Path,
     root: &mut Option<RootDir>,
     userns: &mut Namespaces,
@@ -228,7 +217,7 @@ fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Owned
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::check_maps;
+    use super::super::mount_plan::check_maps;
     use super::*;
     use oci_spec::runtime::LinuxIdMappingBuilder;
 

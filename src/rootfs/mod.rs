@@ -1,8 +1,10 @@
 //! The container's filesystem: mounts, devices, pivot_root, masked and read-only paths.
 //!
-//! Called from init in this order: `validate` (parent, before anything exists), then in the
-//! container's mount namespace `prepare`, (createContainer hooks run here), `pivot`, then
-//! (console setup, which may need a writable /dev) `finalize`.
+//! The runtime makes the `Plan` at validation (`Plan::new`: everything parsed and checked
+//! before anything exists, the only reader of the spec here); init reads it through
+//! `Rootfs`, in this order, in the container's mount namespace: `prepare`,
+//! (createContainer hooks run here), `pivot`, then (console setup, which may need a
+//! writable /dev) `finalize`.
 //!
 //! Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) (`inroot`)
 //! and every mount is made by fd (fsopen/fsmount or open_tree, then move_mount onto the
@@ -16,6 +18,7 @@ mod fdmount;
 pub(crate) mod hostns;
 pub(crate) mod idmap;
 pub(crate) mod inroot;
+mod mount_plan;
 pub(crate) mod mountinfo;
 mod mounts;
 pub(crate) mod ops;
@@ -28,36 +31,33 @@ mod target;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
 mod seam_tests;
+#[cfg(test)]
+mod testbundle;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
-
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::ops::Deref;
 use std::os::fd::AsFd;
+use std::path::Path;
 
 use rustix::mount::MountPropagationFlags;
 
-use crate::{Context, Error, Result};
+use crate::{Context, Result};
 
 pub use hostns::RootfsMount;
 pub use idmap::Trees as IdMappedTrees;
-pub use mounts::Plan;
 pub use options::MountOptions;
+pub use plan::{Options, Plan};
 
 use ops::{Kernel, Ops};
 
-/// Everything the rootfs code needs to know about one container.
+/// One container's rootfs: its plan (made at validation) and the id-mapped trees (made by
+/// the runtime just before init is cloned).
 pub struct Rootfs<'a> {
-    pub spec: &'a Spec,
-    /// Absolute host path of the container's root filesystem.
-    pub root: PathBuf,
-    /// Absolute host path of the bundle (relative bind sources resolve against it).
-    pub bundle: PathBuf,
-    /// `--no-pivot`: MS_MOVE the root onto / and chroot instead of pivot_root.
-    pub no_pivot: bool,
-    /// The id-mapped bind trees, made by the runtime before the clone (`IdMappedTrees::make`).
+    pub plan: &'a Plan,
     pub idmapped: IdMappedTrees,
 }
 
@@ -71,145 +71,18 @@ pub fn idmap_kernel_support() -> bool {
     crate::sys::mount::mount_setattr_exists()
 }
 
-/// `rootfsPropagation` as mount(2) propagation flags.
-fn root_propagation(value: &str) -> Option<MountPropagationFlags> {
-    use MountPropagationFlags as P;
-    Some(match value {
-        "private" => P::PRIVATE,
-        "rprivate" => P::PRIVATE | P::REC,
-        "slave" => P::DOWNSTREAM,
-        "rslave" => P::DOWNSTREAM | P::REC,
-        "shared" => P::SHARED,
-        "rshared" => P::SHARED | P::REC,
-        "unbindable" => P::UNBINDABLE,
-        "runbindable" => P::UNBINDABLE | P::REC,
-        _ => return None,
-    })
+/// The plan's facts (`rootfs.root`, `rootfs.own_mount_namespace`) read through the rootfs.
+impl Deref for Rootfs<'_> {
+    type Target = Plan;
+
+    fn deref(&self) -> &Plan {
+        self.plan
+    }
 }
 
-impl Rootfs<'_> {
-    fn linux(&self) -> Option<&oci_spec::runtime::Linux> {
-        self.spec.linux().as_ref()
-    }
-
-    fn propagation_setting(&self) -> Option<&str> {
-        self.linux()
-            .and_then(|l| l.rootfs_propagation().as_deref())
-            .filter(|p| !p.is_empty())
-    }
-
-    fn propagation(&self) -> Result<MountPropagationFlags> {
-        match self.propagation_setting() {
-            None => Ok(MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC),
-            Some(p) => root_propagation(p).ok_or_else(|| {
-                Error::invalid(format!("linux.rootfsPropagation: unknown value {p:?}"))
-            }),
-        }
-    }
-
-    fn has_namespace(&self, typ: LinuxNamespaceType) -> bool {
-        self.linux()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| ns.iter().any(|n| n.typ() == typ))
-    }
-
-    /// Devices are made only when /dev is not a bind mount from the config.
-    fn setup_dev(&self, plans: &[Plan]) -> bool {
-        !plans
-            .iter()
-            .any(|p| matches!(p.kind, mounts::Kind::Bind { .. }) && p.dest == Path::new("/dev"))
-    }
-
-    fn paths(list: Option<&Vec<String>>, field: &str) -> Result<Vec<String>> {
-        let list = list.cloned().unwrap_or_default();
-        for (i, p) in list.iter().enumerate() {
-            if !p.starts_with('/') {
-                return Err(Error::invalid(format!(
-                    "{field}[{i}] ({p}): path must be absolute"
-                )));
-            }
-        }
-        Ok(list)
-    }
-
-    fn masked_paths(&self) -> Result<Vec<String>> {
-        Self::paths(
-            self.linux().and_then(|l| l.masked_paths().as_ref()),
-            "linux.maskedPaths",
-        )
-    }
-
-    fn readonly_paths(&self) -> Result<Vec<String>> {
-        Self::paths(
-            self.linux().and_then(|l| l.readonly_paths().as_ref()),
-            "linux.readonlyPaths",
-        )
-    }
-
-    /// Checks every mount, option and device before anything is created.
-    pub fn validate(&self) -> Result<()> {
-        if !self.root.is_absolute() {
-            return Err(Error::invalid(format!(
-                "root.path {}: must resolve to an absolute path",
-                self.root.display()
-            )));
-        }
-        let meta = std::fs::metadata(&self.root)
-            .with_ctx(|| format!("root.path {}", self.root.display()))?;
-        if !meta.is_dir() {
-            return Err(Error::invalid(format!(
-                "root.path {}: not a directory",
-                self.root.display()
-            )));
-        }
-        if !self.own_mount_namespace() {
-            self.validate_in_host_namespace()?;
-        }
-        self.propagation()?;
-        for plan in mounts::plans(self.spec, &self.bundle)? {
-            plan.check_source(&self.root)?;
-        }
-        devices::devices(self.spec)?;
-        self.masked_paths()?;
-        self.readonly_paths()?;
-        Ok(())
-    }
-
-    /// Whether the container has a mount namespace (new or joined). Without one its mounts
-    /// are made in the runtime's (see `hostns`).
-    pub fn own_mount_namespace(&self) -> bool {
-        self.has_namespace(LinuxNamespaceType::Mount)
-    }
-
-    /// What cannot be done in the runtime's mount namespace is refused, with runc 1.4's
-    /// rules: masked and read-only paths, a root propagation, --no-pivot. A user namespace
-    /// could not mount there at all.
-    fn validate_in_host_namespace(&self) -> Result<()> {
-        let needs = |what: &str| {
-            Err(Error::invalid(format!(
-                "{what}: needs a mount namespace of the container's own (linux.namespaces)"
-            )))
-        };
-        if !self.masked_paths()?.is_empty() {
-            return needs("linux.maskedPaths");
-        }
-        if !self.readonly_paths()?.is_empty() {
-            return needs("linux.readonlyPaths");
-        }
-        if self.propagation_setting().is_some() {
-            return needs("linux.rootfsPropagation");
-        }
-        if self.no_pivot {
-            return needs("--no-pivot");
-        }
-        if self.has_namespace(LinuxNamespaceType::User) {
-            return Err(Error::invalid(
-                "linux.namespaces: a user namespace without a mount namespace: the rootfs would \
-                 be set up in the host's mount namespace, where the container's root has no \
-                 rights",
-            ));
-        }
-        Ok(())
+impl<'a> Rootfs<'a> {
+    pub fn new(plan: &'a Plan, idmapped: IdMappedTrees) -> Rootfs<'a> {
+        Rootfs { plan, idmapped }
     }
 
     /// In init, inside the new mount namespace (or the runtime's, without one): propagation,
@@ -220,10 +93,8 @@ impl Rootfs<'_> {
 
     /// `prepare`, through `ops` (the kernel, or the tests' recording fake).
     fn prepare_with(&self, ops: &dyn Ops) -> Result<()> {
-        let plans = mounts::plans(self.spec, &self.bundle)?;
-        let devices = devices::devices(self.spec)?;
-        let propagation = self.propagation()?;
-        let own_namespace = self.own_mount_namespace();
+        let propagation = self.propagation();
+        let own_namespace = self.mount_namespace;
 
         if own_namespace {
             // Nothing we mount may propagate back to the host.
@@ -259,12 +130,11 @@ impl Rootfs<'_> {
         drop(tree);
         let root = inroot::RootDir::open(&self.root)?;
 
-        for plan in &plans {
-            mounts::mount(ops, &root, self.spec, plan, &self.idmapped)?;
+        for mount in &self.mounts {
+            mounts::mount(ops, &root, mount, self.cgroup_namespace, &self.idmapped)?;
         }
-        if self.setup_dev(&plans) {
-            let bind = self.has_namespace(LinuxNamespaceType::User);
-            devices::setup(ops, &root, &devices, bind)?;
+        if self.makes_dev() {
+            devices::setup(ops, &root, &self.devices, self.user_namespace)?;
         }
         Ok(())
     }
@@ -312,7 +182,7 @@ impl Rootfs<'_> {
     /// mount namespace of its own, chroot: the host's mount tree is not the container's to
     /// pivot.
     pub fn pivot(&self) -> Result<()> {
-        if !self.own_mount_namespace() {
+        if !self.mount_namespace {
             return pivot::chroot_into(&self.root);
         }
         if self.no_pivot {
@@ -326,8 +196,7 @@ impl Rootfs<'_> {
     /// The propagation asked for is that of the container's root mount, which only after
     /// pivot is /.
     fn container_root_propagation(&self, ops: &dyn Ops) -> Result<()> {
-        if self.propagation_setting().is_some() {
-            let propagation = self.propagation()?;
+        if let Some(propagation) = self.root_propagation {
             ops.change_propagation(Path::new("/"), propagation)
                 .map_err(|e| mounts::in_mount("the container's /", e))?;
         }
@@ -342,20 +211,14 @@ impl Rootfs<'_> {
 
     /// `finalize`, through `ops`.
     fn finalize_with(&self, ops: &dyn Ops) -> Result<()> {
-        let plans = mounts::plans(self.spec, &self.bundle)?;
-        let dev_ro = plans.iter().any(|p| {
-            p.dest == Path::new("/dev")
-                && matches!(p.kind, mounts::Kind::Fs(_))
-                && p.opts.readonly == Some(true)
-        });
-        if dev_ro {
+        if self.dev_readonly() {
             paths::remount_readonly(ops, "/dev")?;
         }
-        if self.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        if self.readonly {
             paths::remount_readonly(ops, "/")?;
         }
-        paths::readonly(ops, &self.readonly_paths()?)?;
-        paths::mask(ops, &self.masked_paths()?)?;
+        paths::readonly(ops, &self.readonly_paths)?;
+        paths::mask(ops, &self.masked_paths)?;
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rustix::fs::{fchmod, fstat, fstatfs, Mode, PROC_SUPER_MAGIC};
 use rustix::mount::{fspick, FsPickFlags};
 
@@ -15,18 +14,18 @@ use super::idmap::Trees;
 use super::inroot::{self, RootDir};
 use super::ops::Ops;
 // The plans are made in `plan`; the rest of rootfs asks for them here, where they are done.
+pub use super::mount_plan::{in_mount, Kind, MountPlan};
 use super::options::{AttrChange, MountOptions};
-pub use super::plan::{in_mount, plans, Kind, Plan};
 use super::target::{self, Source};
 use crate::{Context, Error, Result};
 
 /// Does the mount `plan` describes inside `root`; an id-mapped bind attaches its tree from
-/// `idmapped`.
+/// `idmapped`. `cgroupns`: the container has a cgroup namespace.
 pub fn mount(
     ops: &dyn Ops,
     root: &RootDir,
-    spec: &Spec,
-    plan: &Plan,
+    plan: &MountPlan,
+    cgroupns: bool,
     idmapped: &Trees,
 ) -> Result<()> {
     let result = if plan.opts.remount {
@@ -35,28 +34,19 @@ pub fn mount(
         match &plan.kind {
             Kind::Bind { recursive } => bind(ops, root, plan, *recursive, idmapped),
             Kind::Fs(fstype) => new_fs(ops, root, plan, fstype),
-            Kind::Cgroup => {
-                cgroup::mount(ops, root, plan, has_cgroupns(spec)).and_then(|done| match done {
-                    cgroup::Mounted::Done => Ok(()),
-                    cgroup::Mounted::BindInstead(source) => bind_instead(ops, root, plan, &source),
-                })
-            }
+            Kind::Cgroup => cgroup::mount(ops, root, plan, cgroupns).and_then(|done| match done {
+                cgroup::Mounted::Done => Ok(()),
+                cgroup::Mounted::BindInstead(source) => bind_instead(ops, root, plan, &source),
+            }),
         }
     };
     result.map_err(|e| in_mount(&plan.field, e))
 }
 
-fn has_cgroupns(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
-}
-
 fn bind(
     ops: &dyn Ops,
     root: &RootDir,
-    plan: &Plan,
+    plan: &MountPlan,
     recursive: bool,
     idmapped: &Trees,
 ) -> Result<()> {
@@ -135,14 +125,14 @@ fn set_bind_flags(ops: &dyn Ops, tree: BorrowedFd, opts: &MountOptions) -> Resul
 /// Binds `source` where `plan` says with `plan`'s options: the fallback for filesystems the
 /// kernel will not mount here (sysfs without a network namespace of our own, cgroup2 in a
 /// user namespace).
-pub fn bind_instead(ops: &dyn Ops, root: &RootDir, plan: &Plan, source: &Path) -> Result<()> {
+pub fn bind_instead(ops: &dyn Ops, root: &RootDir, plan: &MountPlan, source: &Path) -> Result<()> {
     let mut fallback = plan.clone();
     fallback.kind = Kind::Bind { recursive: true };
     fallback.source = Some(source.to_path_buf());
     bind(ops, root, &fallback, true, &Trees::default())
 }
 
-fn new_fs(ops: &dyn Ops, root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
+fn new_fs(ops: &dyn Ops, root: &RootDir, plan: &MountPlan, fstype: &str) -> Result<()> {
     let tmpfs = fstype == "tmpfs";
     if fstype == "proc" || fstype == "sysfs" {
         ordinary_dir(root, plan, fstype)?;
@@ -191,7 +181,7 @@ fn new_fs(ops: &dyn Ops, root: &RootDir, plan: &Plan, fstype: &str) -> Result<()
 /// procfs and sysfs go on a plain directory or nowhere: a symlink there (even one that
 /// stays inside the rootfs) would put the container's /proc somewhere else, where the
 /// masked and read-only paths do not reach.
-fn ordinary_dir(root: &RootDir, plan: &Plan, fstype: &str) -> Result<()> {
+fn ordinary_dir(root: &RootDir, plan: &MountPlan, fstype: &str) -> Result<()> {
     let Some(existing) = inroot::resolve_nofollow(root, &plan.dest)? else {
         return Ok(());
     };
@@ -227,7 +217,7 @@ fn fill_tmpfs(
 }
 
 /// `remount`: change what is already mounted at the destination.
-fn remount(root: &RootDir, plan: &Plan) -> Result<()> {
+fn remount(root: &RootDir, plan: &MountPlan) -> Result<()> {
     let target = target::existing(root, &plan.dest)?;
     let opts = &plan.opts;
     if let Kind::Fs(fstype) = &plan.kind {

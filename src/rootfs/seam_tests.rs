@@ -4,94 +4,33 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
-use oci_spec::runtime::{
-    LinuxDeviceBuilder, LinuxDeviceType, Mount, MountBuilder, RootBuilder, Spec,
-};
+use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Spec};
 
 use super::fake::Fake;
+use super::testbundle::{mount, Bundle};
 use super::Rootfs;
 
-/// A bundle with an empty rootfs and a scratch dir in a private temp dir; removed on drop.
-struct Bundle {
-    dir: PathBuf,
-    root: PathBuf,
-}
-
 impl Bundle {
-    fn new(name: &str) -> Bundle {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hull-seam-{name}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let root = dir.join("rootfs");
-        fs::create_dir_all(&root).unwrap();
-        Bundle { dir, root }
-    }
-
-    /// runc's default spec (what `hull spec` writes), rooted here.
-    fn default_spec(&self) -> Spec {
-        let mut spec = Spec::default();
-        spec.set_root(Some(
-            RootBuilder::default().path(&self.root).build().unwrap(),
-        ));
-        spec
-    }
-
-    /// The default spec with `mounts` instead of the default ones.
-    fn spec(&self, mounts: Vec<Mount>) -> Spec {
-        let mut spec = self.default_spec();
-        spec.set_mounts(Some(mounts));
-        spec
-    }
-
-    fn rootfs<'a>(&self, spec: &'a Spec) -> Rootfs<'a> {
-        Rootfs {
-            spec,
-            root: self.root.clone(),
-            bundle: self.dir.clone(),
-            no_pivot: false,
-            idmapped: Default::default(),
-        }
-    }
-
     fn fake(&self) -> Fake {
         Fake::new(&self.root, &self.dir.join("scratch"))
     }
 
-    /// `prepare` through the fake: what it recorded, or the error.
+    /// The plan, then `prepare` through the fake: what it recorded, or the error.
     fn prepare(&self, spec: &Spec) -> Result<Vec<String>, String> {
         let fake = self.fake();
-        let rootfs = self.rootfs(spec);
-        rootfs.validate().map_err(|e| e.to_string())?;
-        rootfs.prepare_with(&fake).map_err(|e| e.to_string())?;
+        let plan = self.plan(spec).map_err(|e| e.to_string())?;
+        Rootfs::new(&plan, Default::default())
+            .prepare_with(&fake)
+            .map_err(|e| e.to_string())?;
         Ok(fake.log())
     }
 }
 
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    MountBuilder::default()
-        .destination(dest)
-        .typ(typ)
-        .source(source)
-        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .build()
-        .unwrap()
-}
-
 /// The operations every container ends with when /dev is a fresh one: the default
 /// devices, /dev/ptmx and the standard links (/dev/core only where the host has kcore).
-fn default_devices() -> Vec<String> {
+pub(super) fn default_devices() -> Vec<String> {
     let mut want = Vec::new();
     for (path, major, minor) in [
         ("/dev/null", 1, 3),
@@ -127,19 +66,19 @@ fn links() -> Vec<String> {
 
 /// The start of every prepare in a mount namespace of its own: / a slave, the rootfs bound
 /// on itself.
-const ROOTFS_BIND: [&str; 3] = [
+pub(super) const ROOTFS_BIND: [&str; 3] = [
     "propagation / rslave",
     "tree1 = clone / recursive",
     "attach tree1 on /",
 ];
 
-fn lines(ops: &[&str]) -> Vec<String> {
+pub(super) fn lines(ops: &[&str]) -> Vec<String> {
     ops.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
 fn default_spec_mounts_in_config_order() {
-    let b = Bundle::new("default");
+    let b = Bundle::empty("default");
     let spec = b.default_spec();
     let log = b.prepare(&spec).unwrap();
     let mut want = lines(&ROOTFS_BIND);
@@ -207,13 +146,15 @@ fn default_spec_mounts_in_config_order() {
     // After pivot: root.readonly (true in the default spec); the masked and read-only paths
     // do not exist in this rootfs, so they are skipped.
     let fake = b.fake();
-    b.rootfs(&spec).finalize_with(&fake).unwrap();
+    Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+        .finalize_with(&fake)
+        .unwrap();
     assert_eq!(fake.log(), lines(&["setattr / +ro"]));
 }
 
 #[test]
 fn binds_with_flags_and_tmpfs() {
-    let b = Bundle::new("binds");
+    let b = Bundle::empty("binds");
     fs::create_dir_all(b.dir.join("vol")).unwrap();
     fs::write(b.dir.join("file"), "x").unwrap();
     fs::create_dir_all(b.root.join("data/in")).unwrap();
@@ -263,7 +204,7 @@ fn binds_with_flags_and_tmpfs() {
 
 #[test]
 fn symlinked_destination_lands_inside_the_rootfs() {
-    let b = Bundle::new("symlinked");
+    let b = Bundle::empty("symlinked");
     fs::create_dir_all(b.root.join("var")).unwrap();
     // An absolute link, and one that tries to climb out: both resolve inside the root.
     symlink("/run", b.root.join("var/run")).unwrap();
@@ -293,7 +234,7 @@ fn symlinked_destination_lands_inside_the_rootfs() {
 
 #[test]
 fn destination_through_a_symlink_to_proc_is_refused() {
-    let b = Bundle::new("evil");
+    let b = Bundle::empty("evil");
     fs::create_dir_all(b.dir.join("vol")).unwrap();
     symlink("/proc", b.root.join("evil")).unwrap();
     let spec = b.spec(vec![
@@ -301,7 +242,10 @@ fn destination_through_a_symlink_to_proc_is_refused() {
         mount("/evil/sys/kernel", "bind", "vol", &["rbind"]),
     ]);
     let fake = b.fake();
-    let err = b.rootfs(&spec).prepare_with(&fake).unwrap_err().to_string();
+    let err = Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+        .prepare_with(&fake)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "mounts[1] (/evil/sys/kernel): resolves through a symlink in the rootfs to \
@@ -343,7 +287,7 @@ fn with_devices(mut spec: Spec, devices: Vec<oci_spec::runtime::LinuxDevice>) ->
 
 #[test]
 fn devices_with_modes_and_owners() {
-    let b = Bundle::new("devices");
+    let b = Bundle::empty("devices");
     let devices = vec![
         // Replaces the default /dev/null.
         device("/dev/null", LinuxDeviceType::C, 1, 3)
@@ -400,7 +344,7 @@ fn devices_with_modes_and_owners() {
 #[test]
 fn devices_are_bound_from_the_host_in_a_user_namespace() {
     use oci_spec::runtime::{LinuxNamespaceBuilder, LinuxNamespaceType};
-    let b = Bundle::new("userns");
+    let b = Bundle::empty("userns");
     let mut spec = with_devices(
         b.spec(vec![]),
         vec![device("/dev/fuse", LinuxDeviceType::C, 10, 229)
@@ -439,7 +383,7 @@ fn devices_are_bound_from_the_host_in_a_user_namespace() {
 
 #[test]
 fn an_existing_node_must_be_the_device_asked_for() {
-    let b = Bundle::new("existing");
+    let b = Bundle::empty("existing");
     fs::create_dir_all(b.root.join("dev")).unwrap();
     fs::write(b.root.join("dev/fuse"), "").unwrap();
     let spec = with_devices(
@@ -464,7 +408,7 @@ fn paths(spec: &mut Spec, masked: &[&str], readonly: &[&str]) {
 
 #[test]
 fn masked_and_readonly_paths() {
-    let b = Bundle::new("masked");
+    let b = Bundle::empty("masked");
     fs::create_dir_all(b.root.join("proc/acpi")).unwrap();
     fs::create_dir_all(b.root.join("proc/sys")).unwrap();
     fs::write(b.root.join("proc/kcore"), "").unwrap();
@@ -486,7 +430,8 @@ fn masked_and_readonly_paths() {
     root.set_readonly(Some(false));
     spec.set_root(Some(root));
     let fake = b.fake();
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     rootfs.prepare_with(&fake).unwrap();
     let before = fake.log().len();
     rootfs.finalize_with(&fake).unwrap();
@@ -510,7 +455,7 @@ fn masked_and_readonly_paths() {
 
 #[test]
 fn masking_refuses_a_dev_null_that_is_not_the_null_device() {
-    let b = Bundle::new("badnull");
+    let b = Bundle::empty("badnull");
     fs::create_dir_all(b.root.join("dev")).unwrap();
     fs::create_dir_all(b.root.join("proc")).unwrap();
     fs::write(b.root.join("proc/kcore"), "").unwrap();
@@ -521,7 +466,8 @@ fn masking_refuses_a_dev_null_that_is_not_the_null_device() {
     let mut spec = b.spec(vec![]);
     paths(&mut spec, &["/proc/kcore"], &[]);
     let fake = b.fake();
-    let rootfs = b.rootfs(&spec);
+    let plan = b.plan(&spec).unwrap();
+    let rootfs = Rootfs::new(&plan, Default::default());
     rootfs.prepare_with(&fake).unwrap();
     let err = rootfs.finalize_with(&fake).unwrap_err().to_string();
     assert!(
@@ -533,7 +479,7 @@ fn masking_refuses_a_dev_null_that_is_not_the_null_device() {
 
 #[test]
 fn rootfs_propagation() {
-    let b = Bundle::new("propagation");
+    let b = Bundle::empty("propagation");
     for (setting, first, parent) in [
         // Recursive slave or private from / covers the rootfs's parent too.
         ("rslave", "propagation / rslave", None),
@@ -567,7 +513,9 @@ fn rootfs_propagation() {
         );
         // After pivot the setting is applied to the container's root mount.
         let fake = b.fake();
-        b.rootfs(&spec).container_root_propagation(&fake).unwrap();
+        Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+            .container_root_propagation(&fake)
+            .unwrap();
         assert_eq!(fake.log(), [first.to_string()], "{setting}");
         // The next round makes its devices afresh.
         fs::remove_dir_all(b.root.join("dev")).unwrap();
@@ -575,6 +523,8 @@ fn rootfs_propagation() {
     // Without the setting, only the rslave of / before the rootfs bind, nothing after pivot.
     let spec = b.spec(vec![]);
     let fake = b.fake();
-    b.rootfs(&spec).container_root_propagation(&fake).unwrap();
+    Rootfs::new(&b.plan(&spec).unwrap(), Default::default())
+        .container_root_propagation(&fake)
+        .unwrap();
     assert!(fake.log().is_empty());
 }

@@ -4,7 +4,7 @@
 //! message naming the field and leaves nothing behind.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
@@ -180,32 +180,6 @@ fn drop_unknown_capabilities(doc: &mut serde_json::Value, pointer: &str) {
             keep
         });
     }
-}
-
-/// The absolute host path of the container's root filesystem.
-pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| Error::invalid("root: missing (root.path is required on Linux)"))?;
-    let path = root.path();
-    if path.as_os_str().is_empty() {
-        return Err(Error::invalid("root.path: must not be empty"));
-    }
-    let full = if path.is_absolute() {
-        path.clone()
-    } else {
-        bundle.join(path)
-    };
-    let meta = std::fs::metadata(&full)
-        .map_err(|e| Error::invalid(format!("root.path {}: {e}", full.display())))?;
-    if !meta.is_dir() {
-        return Err(Error::invalid(format!(
-            "root.path {}: not a directory",
-            full.display()
-        )));
-    }
-    Ok(full)
 }
 
 /// Checks what create needs from the config and that only supported things are asked for.
