@@ -308,32 +308,20 @@ fn the_clone_cannot_be_made_writable_even_by_root() {
     };
     assert_eq!(errno(ret), Some(libc::EINVAL), "open_tree cloning it");
     let path = format!("/proc/self/fd/{fd}");
-    let remount = nix::mount::mount(
-        None::<&str>,
-        path.as_str(),
-        None::<&str>,
-        nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    );
+    let remount = rustix::mount::mount_remount(path.as_str(), rustix::mount::MountFlags::BIND, c"");
     assert_eq!(
         remount,
-        Err(nix::errno::Errno::EINVAL),
+        Err(rustix::io::Errno::INVAL),
         "remounting it writable"
     );
     let dir = TempDir::new("hull-5736-bind");
     let target = dir.path().join("exe");
     std::fs::write(&target, b"").unwrap();
-    let bind = nix::mount::mount(
-        Some(path.as_str()),
-        &target,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    );
+    let bind = rustix::mount::mount_bind(path.as_str(), &target);
     if bind.is_ok() {
-        let _ = nix::mount::umount(&target);
+        let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::empty());
     }
-    assert_eq!(bind, Err(nix::errno::Errno::EINVAL), "binding it elsewhere");
+    assert_eq!(bind, Err(rustix::io::Errno::INVAL), "binding it elsewhere");
     let write = std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)

@@ -96,7 +96,7 @@ pub fn assert_refused(rt: &Runtime, out: &std::process::Output, why: &str) {
 /// container sharing a volume with the victim would; killed when dropped (or when the test
 /// process dies), and bounded on its own besides.
 pub struct Swapper {
-    pid: nix::unistd::Pid,
+    pid: rustix::process::Pid,
 }
 
 impl Swapper {
@@ -104,32 +104,31 @@ impl Swapper {
         const MAX_SWAPS: u64 = 50_000_000;
         let a = CString::new(a.as_os_str().as_bytes()).unwrap();
         let b = CString::new(b.as_os_str().as_bytes()).unwrap();
-        // SAFETY: the child only makes raw system calls (prctl, renameat2, _exit) on memory
+        let swap = move || {
+            let _ = rustix::process::set_parent_process_death_signal(Some(
+                rustix::process::Signal::KILL,
+            ));
+            for _ in 0..MAX_SWAPS {
+                let _ = rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    a.as_c_str(),
+                    rustix::fs::CWD,
+                    b.as_c_str(),
+                    rustix::fs::RenameFlags::EXCHANGE,
+                );
+            }
+        };
+        // SAFETY: the child only makes raw system calls (prctl, renameat2) on the paths
         // prepared before the fork, so the fork of this threaded test process is sound.
-        match unsafe { nix::unistd::fork() }.expect("fork the swapper") {
-            nix::unistd::ForkResult::Child => unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                for _ in 0..MAX_SWAPS {
-                    libc::syscall(
-                        libc::SYS_renameat2,
-                        libc::AT_FDCWD,
-                        a.as_ptr(),
-                        libc::AT_FDCWD,
-                        b.as_ptr(),
-                        libc::RENAME_EXCHANGE,
-                    );
-                }
-                libc::_exit(0)
-            },
-            nix::unistd::ForkResult::Parent { child } => Swapper { pid: child },
-        }
+        let pid = unsafe { fork_child(swap) }.expect("fork the swapper");
+        Swapper { pid }
     }
 }
 
 impl Drop for Swapper {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(self.pid, None);
+        let _ = rustix::process::kill_process(self.pid, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(Some(self.pid), rustix::process::WaitOptions::empty());
     }
 }
 

@@ -149,16 +149,16 @@ fn delete_fails_loudly_when_it_cannot_remove_everything() {
         .expect("the killed create made its cgroup");
     let child = dir.join("held-by-test");
     std::fs::create_dir(&child).unwrap();
-    nix::mount::mount(
-        Some("none"),
+    rustix::mount::mount(
+        "none",
         &child,
-        Some("tmpfs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        None,
     )
     .unwrap();
     let out = rt.cmd(&["delete", "--force", &id]);
-    let unmounted = nix::mount::umount(&child);
+    let unmounted = rustix::mount::unmount(&child, rustix::mount::UnmountFlags::empty());
     let removed_child = unmounted
         .map_err(std::io::Error::from)
         .and_then(|()| std::fs::remove_dir(&child));

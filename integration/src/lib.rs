@@ -325,8 +325,15 @@ impl ConsoleSocket {
     pub fn try_receive(&self) -> Option<std::os::fd::OwnedFd> {
         use std::os::fd::AsFd;
         let ready = |fd: std::os::fd::BorrowedFd| {
-            let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-            nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap_or(0) > 0
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let timeout = rustix::event::Timespec {
+                tv_sec: 10,
+                tv_nsec: 0,
+            };
+            rustix::event::poll(&mut fds, Some(&timeout)).unwrap_or(0) > 0
         };
         if !ready(self.listener.as_fd()) {
             return None;
@@ -344,22 +351,17 @@ impl ConsoleSocket {
 /// fd, if one came.
 pub fn recv_with_fd(
     conn: &std::os::unix::net::UnixStream,
-) -> nix::Result<(Vec<u8>, Option<std::os::fd::OwnedFd>)> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+) -> std::io::Result<(Vec<u8>, Option<std::os::fd::OwnedFd>)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut buf = vec![0u8; 65536];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    )?;
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = rustix::net::recvmsg(conn, &mut iov, &mut control, RecvFlags::empty())?;
     let mut fd = None;
-    for c in msg.cmsgs()? {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the fd was just received and is owned by nobody else.
-            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    for c in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = c {
+            fd = fds.next();
         }
     }
     let len = msg.bytes;
@@ -367,22 +369,70 @@ pub fn recv_with_fd(
     Ok((buf, fd))
 }
 
+/// A new pty pair as openpty(3) makes it (master and slave opened O_RDWR | O_NOCTTY, neither
+/// close-on-exec): (master, slave).
+pub fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use rustix::fs::{Mode, OFlags};
+    let master =
+        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .unwrap();
+    (master, slave)
+}
+
+/// kill(2) of one process by its pid.
+pub fn kill(pid: i32, signal: rustix::process::Signal) -> std::io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| std::io::Error::other(format!("not a process id: {pid}")))?;
+    Ok(rustix::process::kill_process(pid, signal)?)
+}
+
+/// fork(2), which rustix does not wrap: the child runs `child`, then `_exit(0)`s; the parent
+/// gets the child's pid.
+///
+/// # Safety
+/// This test process is threaded: `child` may only make raw system calls (rustix's are) on
+/// memory prepared before the fork: no allocation, no locks, no std I/O.
+pub unsafe fn fork_child(child: impl FnOnce()) -> std::io::Result<rustix::process::Pid> {
+    // SAFETY: fork has no preconditions in the parent; the child keeps to the caller's
+    // promise above and leaves by _exit, which runs no atexit handler or destructor.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => {
+            child();
+            unsafe { libc::_exit(0) }
+        }
+        pid => Ok(rustix::process::Pid::from_raw(pid).expect("fork returns a pid")),
+    }
+}
+
 /// Reads from a pty master until `needle` shows up (or 60 s pass: a bound for a busy machine,
 /// not a measure); returns all read.
 pub fn read_until(master: &std::os::fd::OwnedFd, needle: &str) -> String {
-    use std::os::fd::AsFd;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut text = String::new();
     let mut buf = [0u8; 4096];
     while !text.contains(needle) && std::time::Instant::now() < deadline {
-        let mut fds = [nix::poll::PollFd::new(
-            master.as_fd(),
-            nix::poll::PollFlags::POLLIN,
+        let mut fds = [rustix::event::PollFd::new(
+            master,
+            rustix::event::PollFlags::IN,
         )];
-        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        if rustix::event::poll(&mut fds, Some(&timeout)).unwrap_or(0) == 0 {
             continue;
         }
-        match nix::unistd::read(master.as_fd(), &mut buf) {
+        match rustix::io::read(master, &mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
@@ -392,10 +442,9 @@ pub fn read_until(master: &std::os::fd::OwnedFd, needle: &str) -> String {
 
 /// Writes all of `data` to a pty master.
 pub fn type_in(master: &std::os::fd::OwnedFd, data: &str) {
-    use std::os::fd::AsFd;
     let mut rest = data.as_bytes();
     while !rest.is_empty() {
-        let n = nix::unistd::write(master.as_fd(), rest).unwrap();
+        let n = rustix::io::write(master, rest).unwrap();
         rest = &rest[n..];
     }
 }

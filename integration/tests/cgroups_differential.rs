@@ -704,8 +704,7 @@ fn after_init_dies_without_a_pid_namespace_kill_all_and_delete_reach_the_rest() 
         for how in ["kill --all", "delete", "delete -f"] {
             let (id, path, pids) = no_pidns(&rt, &parent, name);
             let init = init_pid(&rt, &id);
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::SIGKILL)
-                .unwrap();
+            kill(init, rustix::process::Signal::KILL).unwrap();
             wait_until("stopped", || rt.status(&id).as_deref() == Some("stopped"));
             let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
             assert_eq!(

@@ -94,8 +94,7 @@ fn hook_timeout_fails_create() {
     let id = unique("hookto");
     let out = rt.create(&id, &b);
     if let Ok(pid) = std::fs::read_to_string(&sleep_pid) {
-        let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = kill(pid.trim().parse().unwrap(), rustix::process::Signal::KILL);
     }
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));

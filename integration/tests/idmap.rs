@@ -242,7 +242,7 @@ fn ridmap_maps_the_mounts_below() {
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
-            let _ = nix::mount::umount2(self.0, nix::mount::MntFlags::MNT_DETACH);
+            let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
         }
     }
     let _unmount = Unmount(&sub);

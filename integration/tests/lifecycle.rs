@@ -271,7 +271,7 @@ fn output_to_a_closed_pipe_ends_quietly_by_sigpipe() {
     use std::os::unix::process::ExitStatusExt;
     let b = Bundle::sh("echo never");
     let closed_pipe = || {
-        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
         drop(reader);
         std::process::Stdio::from(writer)
     };

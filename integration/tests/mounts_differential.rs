@@ -67,7 +67,7 @@ impl HostMount {
 impl Drop for HostMount {
     fn drop(&mut self) {
         for m in self.mounts.iter().rev() {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            let _ = rustix::mount::unmount(m, rustix::mount::UnmountFlags::DETACH);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! does.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -135,39 +135,28 @@ impl Agent {
 }
 
 fn serve(conn: std::os::unix::net::UnixStream) {
-    let mut buf = vec![0u8; 65536];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let Ok(msg) = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    ) else {
+    let Ok((_, listener)) = recv_with_fd(&conn) else {
         return;
     };
-    let mut listener = None;
-    for c in msg.cmsgs().unwrap() {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: just received, owned by nobody else.
-            listener = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
     let Some(fd) = listener else { return };
     let getcwd = libseccomp::ScmpSyscall::from_name("getcwd").unwrap();
     loop {
-        let mut fds = [nix::poll::PollFd::new(
-            fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
         )];
-        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)).is_err() {
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 200_000_000,
+        };
+        if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
             return;
         }
-        let revents = fds[0].revents().unwrap_or(nix::poll::PollFlags::empty());
-        if revents.contains(nix::poll::PollFlags::POLLHUP) {
+        let revents = fds[0].revents();
+        if revents.contains(rustix::event::PollFlags::HUP) {
             return;
         }
-        if !revents.contains(nix::poll::PollFlags::POLLIN) {
+        if !revents.contains(rustix::event::PollFlags::IN) {
             continue;
         }
         let Ok(req) = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()) else {
@@ -298,10 +287,10 @@ fn tty_bundle(script: &str) -> Bundle {
 /// `cmd` with stdin on a new pty (the caller's terminal) and stdout, stderr on pipes; the
 /// pty's master is kept open until the command is done.
 fn on_tty(mut cmd: Command) -> Output {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    cmd.stdin(Stdio::from(pty.slave));
+    let (master, slave) = openpty();
+    cmd.stdin(Stdio::from(slave));
     let out = output_within_stdin(cmd, 30);
-    drop(pty.master);
+    drop(master);
     out
 }
 
@@ -421,7 +410,7 @@ fn exec_as_root_into_a_cwd_owned_by_the_user() {
     b.save();
     let home = b.rootfs().join("home42");
     std::fs::create_dir(&home).unwrap();
-    nix::unistd::chown(&home, Some(42.into()), Some(42.into())).unwrap();
+    std::os::unix::fs::chown(&home, Some(42), Some(42)).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     for (name, rt) in runtimes() {
         let id = unique("execcwd");

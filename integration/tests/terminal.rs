@@ -1,7 +1,7 @@
 //! Terminals: the console-socket protocol engines use, and `run`/`exec` in the foreground
 //! relaying a pty for a person at a terminal.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,7 @@ fn socket_without_terminal_is_refused() {
 /// Runs the runtime with its stdio on a new pty, as a person's terminal; returns the child
 /// and the pty master the test types into.
 fn on_a_terminal(rt: &Runtime, args: &[&str]) -> (std::process::Child, std::os::fd::OwnedFd) {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = pty.slave;
+    let (master, slave) = openpty();
     let mut cmd = rt.command();
     cmd.args(args);
     let raw = slave.as_raw_fd();
@@ -101,7 +100,7 @@ fn on_a_terminal(rt: &Runtime, args: &[&str]) -> (std::process::Child, std::os::
     }
     let child = cmd.spawn().unwrap();
     drop(slave);
-    (child, pty.master)
+    (child, master)
 }
 
 /// Whether a process whose command line holds `marker` is in its terminal's foreground
@@ -149,19 +148,14 @@ fn foreground_run_relays_a_terminal() {
     );
 
     // The window size follows ours on SIGWINCH.
-    nix::ioctl_write_ptr_bad!(set_ws, libc::TIOCSWINSZ, libc::winsize);
-    let ws = libc::winsize {
+    let ws = rustix::termios::Winsize {
         ws_row: 33,
         ws_col: 77,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ on our own pty master with a valid winsize.
-    unsafe { set_ws(master.as_fd().as_raw_fd(), &ws) }.unwrap();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGWINCH,
-    );
+    rustix::termios::tcsetwinsize(&master, ws).unwrap();
+    let _ = kill(child.id() as i32, rustix::process::Signal::WINCH);
     std::thread::sleep(Duration::from_millis(200));
     type_in(&master, "stty size\r");
     assert!(read_until(&master, "33 77").contains("33 77"));
