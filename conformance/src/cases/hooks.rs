@@ -605,9 +605,13 @@ fn timeout(ctx: &mut Ctx) -> Res {
     let out = ctx.create(&id, &b);
     // The hook's own sleep outlives a killed hook: end it.
     if let Ok(pid) = std::fs::read_to_string(&sleep_pid) {
-        if let Ok(pid) = pid.trim().parse::<i32>() {
-            // SAFETY: kill(2) with a pid the hook wrote and a valid signal; no memory involved.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        if let Some(pid) = pid
+            .trim()
+            .parse()
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
     check!(

@@ -620,13 +620,9 @@ fn rlimits_raise(ctx: &mut Ctx) -> Res {
     if !host::has_cap(host::CAP_SYS_RESOURCE) {
         return skip("the host lacks CAP_SYS_RESOURCE: no hard limit can be raised");
     }
-    let mut cur = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into `cur`, valid for the call.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) };
-    let hard = cur.rlim_max + 1024;
+    // None is RLIM_INFINITY.
+    let max = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+    let hard = max.unwrap_or(u64::MAX) + 1024;
     let mut b = ctx.probe_bundle(&[])?;
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": hard}]);
     b.save()?;
