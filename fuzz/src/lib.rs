@@ -8,7 +8,6 @@
 //! to it: a write outside the tree fails there, or lands in that tmpfs where
 //! [`Sandbox::check`] finds it.
 
-use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -20,87 +19,95 @@ pub struct Sandbox {
 
 const SENTINEL: &[u8] = b"outside the tree: never written\n";
 
-fn check(ret: libc::c_int, what: &str) {
-    if ret != 0 {
-        panic!("sandbox: {what}: {}", std::io::Error::last_os_error());
+fn check(ret: Result<(), impl Into<std::io::Error>>, what: &str) {
+    if let Err(e) = ret {
+        panic!("sandbox: {what}: {}", e.into());
     }
 }
 
-fn c(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_encoded_bytes()).unwrap()
+/// mount_setattr(2) on every mount under /, recursively: read-only. The one call here rustix
+/// does not wrap.
+fn make_every_mount_read_only() -> std::io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clr: u64,
+        propagation: u64,
+        userns: u64,
+    }
+    let ro = MountAttr {
+        set: 0x1, // MOUNT_ATTR_RDONLY
+        clr: 0,
+        propagation: 0,
+        userns: 0,
+    };
+    // SAFETY: a NUL-terminated path and a mount_attr that outlives the call, passed with its
+    // size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &ro as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match ret {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
 }
 
 impl Sandbox {
     /// Enters the sandbox (once per process; the fuzz target calls it on its first input).
     pub fn enter() -> Sandbox {
+        use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
         let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let tmp = Path::new("/tmp");
-        // SAFETY: plain system calls on NUL-terminated paths and a zeroed mount_attr; the
-        // fuzzer calls this before it starts any thread of its own.
-        unsafe {
-            check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)");
-            check(
-                libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ),
-                "make / private",
-            );
-            // The fuzz directory, cloned as it is (writable) before everything turns read-only.
-            let fuzz = libc::syscall(
-                libc::SYS_open_tree,
-                libc::AT_FDCWD,
-                c(fuzz_dir).as_ptr(),
-                (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as libc::c_uint
-                    | libc::AT_RECURSIVE as libc::c_uint,
-            ) as libc::c_int;
-            assert!(fuzz >= 0, "open_tree {}", fuzz_dir.display());
-            #[repr(C)]
-            struct MountAttr {
-                set: u64,
-                clr: u64,
-                propagation: u64,
-                userns: u64,
-            }
-            let ro = MountAttr {
-                set: 0x1, // MOUNT_ATTR_RDONLY
-                clr: 0,
-                propagation: 0,
-                userns: 0,
-            };
-            let ret = libc::syscall(
-                libc::SYS_mount_setattr,
-                libc::AT_FDCWD,
-                c"/".as_ptr(),
-                libc::AT_RECURSIVE as libc::c_uint,
-                &ro as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            );
-            check(ret as libc::c_int, "make every mount read-only");
-            let ret = libc::syscall(
-                libc::SYS_move_mount,
-                fuzz,
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                c(fuzz_dir).as_ptr(),
-                0x4u32, // MOVE_MOUNT_F_EMPTY_PATH
-            );
-            check(ret as libc::c_int, "put the fuzz directory back, writable");
-            libc::close(fuzz);
-            check(
-                libc::mount(
-                    c"hull-fuzz".as_ptr(),
-                    c(tmp).as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NODEV | libc::MS_NOSUID,
-                    c"size=256m".as_ptr().cast(),
-                ),
-                "mount a tmpfs at /tmp",
-            );
-        }
+        // SAFETY: only a new mount namespace, no CLONE_FILES, so no thread can be left with
+        // another's fd table; the fuzzer calls this before it starts any thread of its own.
+        let unshared =
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) };
+        check(unshared, "unshare(CLONE_NEWNS)");
+        check(
+            rustix::mount::mount_change(
+                "/",
+                MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+            ),
+            "make / private",
+        );
+        // The fuzz directory, cloned as it is (writable) before everything turns read-only.
+        let fuzz = rustix::mount::open_tree(
+            rustix::fs::CWD,
+            fuzz_dir,
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_RECURSIVE,
+        )
+        .unwrap_or_else(|e| panic!("open_tree {}: {e}", fuzz_dir.display()));
+        check(make_every_mount_read_only(), "make every mount read-only");
+        check(
+            rustix::mount::move_mount(
+                &fuzz,
+                "",
+                rustix::fs::CWD,
+                fuzz_dir,
+                MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+            ),
+            "put the fuzz directory back, writable",
+        );
+        drop(fuzz);
+        check(
+            rustix::mount::mount(
+                "hull-fuzz",
+                tmp,
+                "tmpfs",
+                MountFlags::NODEV | MountFlags::NOSUID,
+                c"size=256m",
+            ),
+            "mount a tmpfs at /tmp",
+        );
         // Paths libFuzzer was given relative to its directory now resolve in the new mounts.
         if let Ok(cwd) = std::env::current_dir() {
             let _ = std::env::set_current_dir(cwd);
