@@ -262,51 +262,29 @@ fn the_clone_cannot_be_made_writable_even_by_root() {
         .open(format!("/proc/{pid}/exe"))
         .unwrap();
     let fd = exe.as_raw_fd();
-    let errno = |ret: libc::c_long| {
-        (ret < 0)
-            .then(|| std::io::Error::last_os_error().raw_os_error())
-            .flatten()
-    };
-    #[repr(C)]
-    struct MountAttr {
-        set: u64,
-        clr: u64,
-        propagation: u64,
-        userns: u64,
-    }
-    let writable = MountAttr {
-        set: 0,
-        clr: 0x1, // MOUNT_ATTR_RDONLY
-        propagation: 0,
-        userns: 0,
-    };
-    // SAFETY: valid fd, NUL-terminated empty path, and a mount_attr of the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd,
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &writable as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
+    // Clearing MOUNT_ATTR_RDONLY on the binary's own mount.
+    let set = mount_setattr(
+        std::os::fd::AsFd::as_fd(&exe),
+        c"",
+        libc::AT_EMPTY_PATH as u32,
+        0,
+        0x1,
+    );
     assert_eq!(
-        errno(ret),
+        set.err().and_then(|e| e.raw_os_error()),
         Some(libc::EINVAL),
         "mount_setattr clearing read-only"
     );
-    // SAFETY: valid fd and NUL-terminated empty path; a returned fd would be leaked, the
-    // test fails then anyway.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            fd,
-            c"".as_ptr(),
-            libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as libc::c_uint,
-        )
-    };
-    assert_eq!(errno(ret), Some(libc::EINVAL), "open_tree cloning it");
+    let cloned = rustix::mount::open_tree(
+        &exe,
+        "",
+        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE | rustix::mount::OpenTreeFlags::AT_EMPTY_PATH,
+    );
+    assert_eq!(
+        cloned.err(),
+        Some(rustix::io::Errno::INVAL),
+        "open_tree cloning it"
+    );
     let path = format!("/proc/self/fd/{fd}");
     let remount = rustix::mount::mount_remount(path.as_str(), rustix::mount::MountFlags::BIND, c"");
     assert_eq!(

@@ -33,19 +33,13 @@ fn file_with_inheritable_sys_admin(b: &Bundle, path: &str) {
     for word in [0x0200_0001u32, 0, CAP_SYS_ADMIN as u32, 0, 0] {
         data.extend_from_slice(&word.to_le_bytes());
     }
-    let name = std::ffi::CString::new("security.capability").unwrap();
-    let file = std::ffi::CString::new(dest.to_str().unwrap()).unwrap();
-    // SAFETY: valid NUL-terminated strings and a buffer of the length passed.
-    let rc = unsafe {
-        libc::setxattr(
-            file.as_ptr(),
-            name.as_ptr(),
-            data.as_ptr().cast(),
-            data.len(),
-            0,
-        )
-    };
-    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+    let set = rustix::fs::setxattr(
+        &dest,
+        "security.capability",
+        &data,
+        rustix::fs::XattrFlags::empty(),
+    );
+    assert_eq!(set, Ok(()), "setxattr");
 }
 
 #[test]

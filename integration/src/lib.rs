@@ -395,6 +395,48 @@ pub fn kill(pid: i32, signal: rustix::process::Signal) -> std::io::Result<()> {
     Ok(rustix::process::kill_process(pid, signal)?)
 }
 
+/// mount_setattr(2), which rustix does not wrap: sets and clears the MOUNT_ATTR_* bits
+/// `set` and `clr` on the mount at `path` from `dirfd` (`flags`: AT_*).
+pub fn mount_setattr(
+    dirfd: std::os::fd::BorrowedFd,
+    path: &std::ffi::CStr,
+    flags: u32,
+    set: u64,
+    clr: u64,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // struct mount_attr, as the kernel defines it (size MOUNT_ATTR_SIZE_VER0).
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clr: u64,
+        propagation: u64,
+        userns: u64,
+    }
+    let attr = MountAttr {
+        set,
+        clr,
+        propagation: 0,
+        userns: 0,
+    };
+    // SAFETY: an fd borrowed for the call, a NUL-terminated path, and a mount_attr that
+    // outlives the call, passed with its size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match ret {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 /// fork(2), which rustix does not wrap: the child runs `child`, then `_exit(0)`s; the parent
 /// gets the child's pid.
 ///

@@ -121,17 +121,12 @@ fn run_forwards_signals() {
     let mut buf = [0u8; 6];
     std::io::Read::read_exact(&mut out, &mut buf).unwrap();
     assert_eq!(&buf, b"ready\n");
-    nix_kill(child.id() as i32, libc::SIGTERM);
+    kill(child.id() as i32, rustix::process::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(rest.contains("got-term"), "{rest}");
     assert_eq!(status.code(), Some(42));
-}
-
-fn nix_kill(pid: i32, sig: i32) {
-    // SAFETY: sending a signal to a child we spawned.
-    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }
 
 #[test]

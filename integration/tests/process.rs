@@ -130,8 +130,11 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
     assert_eq!(open, ["0", "1", "2"]);
 
     // One preserved fd and one LISTEN_FDS fd: fds 3 and 4 pass, LISTEN_FDS=1 is set.
-    let (r3, _w3) = nix_pipe();
-    let (r4, _w4) = nix_pipe();
+    // Both pipes stay open (owned here) until the command is done.
+    let (read3, _w3) = rustix::pipe::pipe().unwrap();
+    let (read4, _w4) = rustix::pipe::pipe().unwrap();
+    let r3 = std::os::fd::AsRawFd::as_raw_fd(&read3);
+    let r4 = std::os::fd::AsRawFd::as_raw_fd(&read4);
     let mut cmd = rt.command();
     cmd.args([
         "run",
@@ -159,13 +162,6 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
         env.as_array().unwrap().iter().any(|e| e == "LISTEN_FDS=1"),
         "{env}"
     );
-}
-
-fn nix_pipe() -> (i32, i32) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe writes two fds into the array.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    (fds[0], fds[1])
 }
 
 #[test]
