@@ -94,7 +94,8 @@ fn a_created_containers_init_holds_nothing_of_the_runtime() {
     // SAFETY: fcntl only, in the child between fork and exec: the stray fd stays open.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::fcntl(stray_fd, libc::F_SETFD, 0);
+            let stray = std::os::fd::BorrowedFd::borrow_raw(stray_fd);
+            let _ = rustix::io::fcntl_setfd(stray, rustix::io::FdFlags::empty());
             Ok(())
         });
     }

@@ -86,15 +86,17 @@ fn on_a_terminal(rt: &Runtime, args: &[&str]) -> (std::process::Child, std::os::
     let mut cmd = rt.command();
     cmd.args(args);
     let raw = slave.as_raw_fd();
-    // SAFETY: in the forked child before exec: a new session with the pty as controlling
-    // terminal and stdio, as a login shell has.
+    // SAFETY: in the forked child before exec, raw system calls only: a new session with the
+    // pty as controlling terminal and stdio, as a login shell has. `raw` is the slave, which
+    // stays open in the parent until the child is spawned.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            libc::setsid();
-            libc::ioctl(raw, libc::TIOCSCTTY, 0);
-            for fd in 0..3 {
-                libc::dup2(raw, fd);
-            }
+            let slave = std::os::fd::BorrowedFd::borrow_raw(raw);
+            let _ = rustix::process::setsid();
+            let _ = rustix::process::ioctl_tiocsctty(slave);
+            let _ = rustix::stdio::dup2_stdin(slave);
+            let _ = rustix::stdio::dup2_stdout(slave);
+            let _ = rustix::stdio::dup2_stderr(slave);
             Ok(())
         });
     }
