@@ -47,6 +47,11 @@ pub fn create(opts: &Options) -> Result<Created> {
     let notify_socket = crate::io::notify::from_env();
     if notify_socket.is_some() {
         crate::io::notify::setup_spec(&mut plan.config, &opts.root.join(&opts.id))?;
+        // It adds NOTIFY_SOCKET to the config's process.env: the planned env takes it in
+        // the same place (after the config's entries, before the runtime's LISTEN_FDS).
+        let given = plan.config.process().as_ref().and_then(|p| p.env().clone());
+        plan.process
+            .set_env(&given.unwrap_or_default(), &opts.fds.env)?;
     }
     let plan = plan;
     let (spec, bundle) = (&plan.config, &plan.bundle);

@@ -203,3 +203,6 @@ pub fn compile_seccomp(config: &Spec, root: &std::path::Path) -> Result<Option<P
         .map(Some)
         .map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
 }
+
+#[cfg(test)]
+mod tests;

@@ -166,6 +166,15 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Plans the environment again from `given` (the config's process.env, as the runtime
+    /// changed it) and `extra`: for the NOTIFY_SOCKET entry create adds to the config.
+    pub fn set_env(&mut self, given: &[String], extra: &[String]) -> Result<()> {
+        (self.env, self.home) = environment(given, extra)?;
+        Ok(())
+    }
+}
+
 fn rlimits(p: &oci_spec::runtime::Process, of: ProcessOf) -> Result<Vec<Rlimit>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
