@@ -58,11 +58,11 @@ pub fn restore(o: &Options) -> Result<Restored> {
     // What create builds outside criu's reach is refused, naming the field: criu restores
     // mounts into a mount namespace of the container's own, and does not make id-mapped
     // binds (create makes those on detached trees before init exists).
-    let has_mount_ns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    let has_mount_ns = ns.new_mount
+        || ns
+            .init_joins
+            .iter()
+            .any(|j| j.typ == LinuxNamespaceType::Mount);
     if !has_mount_ns {
         return Err(Error::invalid(
             "linux.namespaces: restore needs a mount namespace of the container's own",
