@@ -1,5 +1,6 @@
-//! The container's cgroup: made from linux.cgroupsPath and linux.resources at create, kept in
-//! state.json, used by pause, resume, update, ps, events, kill --all and delete.
+//! The container's cgroup: planned from linux.cgroupsPath and linux.resources by
+//! `plan::cgroup`, made and filled here at create, kept in state.json, used by pause, resume,
+//! update, ps, events, kill --all and delete.
 
 use oci_spec::runtime::{LinuxResources, Spec};
 
