@@ -168,13 +168,22 @@ fn notify_is_planned_as_a_bind_and_an_env_entry_without_editing_the_config() {
     // The config stays as given: state.json keeps what the caller wrote.
     assert_eq!(plan.config, given);
     let last = plan.rootfs.mounts.last().unwrap();
-    assert_eq!(last.source.as_deref(), Some(crate::io::notify::dir(state_dir).as_path()));
+    assert_eq!(
+        last.source.as_deref(),
+        Some(crate::io::notify::dir(state_dir).as_path())
+    );
     let env = &plan.process.env;
-    let notify: Vec<_> = env.iter().filter(|e| e.starts_with("NOTIFY_SOCKET=")).collect();
+    let notify: Vec<_> = env
+        .iter()
+        .filter(|e| e.starts_with("NOTIFY_SOCKET="))
+        .collect();
     assert_eq!(notify, [&crate::io::notify::container_env()], "{env:?}");
     // Without it, the config's own entry is left as it is.
     let plain = plan_of(given).unwrap();
-    assert!(plain.process.env.contains(&"NOTIFY_SOCKET=/elsewhere".to_string()));
+    assert!(plain
+        .process
+        .env
+        .contains(&"NOTIFY_SOCKET=/elsewhere".to_string()));
     assert_eq!(plain.rootfs.mounts.len(), plan.rootfs.mounts.len() - 1);
 }
 
