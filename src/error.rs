@@ -59,16 +59,6 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
-// For the nix calls left in process::init and container::exec: goes with the last of them.
-impl<T> Context<T> for nix::Result<T> {
-    fn ctx<D: Display>(self, what: D) -> Result<T> {
-        self.map_err(|e| Error::os(what.to_string(), std::io::Error::from(e)))
-    }
-    fn with_ctx<D: Display, F: FnOnce() -> D>(self, what: F) -> Result<T> {
-        self.map_err(|e| Error::os(what().to_string(), std::io::Error::from(e)))
-    }
-}
-
 impl<T> Context<T> for rustix::io::Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
         self.map_err(|e| Error::os(what.to_string(), std::io::Error::from(e)))

@@ -15,6 +15,7 @@ pub mod log;
 pub mod namespaces;
 pub mod netdev;
 pub mod openat2;
+pub mod plan;
 pub mod process;
 pub mod procfs;
 pub mod resctrl;

@@ -11,11 +11,12 @@
 //! A user namespace given by path is joined before the clone, by an intermediate process
 //! (`process::spawn`), so the namespaces the clone makes are owned by it.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxTimeOffset, Spec};
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
 use crate::sys::clone::CloneFlags;
@@ -96,6 +97,10 @@ pub struct Plan {
     pub new_mount: bool,
     /// The clone creates a user namespace: the runtime writes its id maps before init goes on.
     pub new_user: bool,
+    /// The clone creates a network namespace: init brings its loopback up.
+    pub new_net: bool,
+    /// linux.timeOffsets, written when the parent unshares a new time namespace.
+    pub time_offsets: Option<HashMap<String, LinuxTimeOffset>>,
 }
 
 impl Plan {
@@ -118,12 +123,15 @@ impl Plan {
             new_time: false,
             new_mount: false,
             new_user: false,
+            new_net: false,
+            time_offsets: None,
         }
     }
 
     /// Opens every namespace path now, so a bad path fails before anything is created.
     pub fn new(spec: &Spec) -> Result<Plan> {
         let mut plan = Plan::empty();
+        plan.time_offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
         for typ in JOIN_ORDER {
             match crate::spec::query::namespace(spec, typ) {
                 None => {}
@@ -133,6 +141,7 @@ impl Plan {
                     _ => {
                         plan.new_mount |= typ == LinuxNamespaceType::Mount;
                         plan.new_user |= typ == LinuxNamespaceType::User;
+                        plan.new_net |= typ == LinuxNamespaceType::Network;
                         plan.clone_flags |= clone_flag(typ);
                     }
                 },
@@ -284,15 +293,7 @@ impl Plan {
     /// The namespaces of a running process (a container's init) that differ from ours: what
     /// `exec` joins. Opening them all first pins them even if init exits meanwhile.
     pub fn of_process(pid: i32) -> Result<Plan> {
-        let mut plan = Plan {
-            clone_flags: CloneFlags::empty(),
-            init_joins: Vec::new(),
-            parent_joins: Vec::new(),
-            new_cgroup: false,
-            new_time: false,
-            new_mount: false,
-            new_user: false,
-        };
+        let mut plan = Plan::empty();
         for typ in JOIN_ORDER {
             let theirs = PathBuf::from(format!("/proc/{pid}/ns/{}", proc_name(typ)));
             let ours = format!("/proc/self/ns/{}", proc_name(typ));
@@ -343,7 +344,7 @@ pub struct ParentNamespaces {
 impl ParentNamespaces {
     /// Joins what the parent must join (or unshares a new time namespace and writes its
     /// offsets) so the next clone lands init there.
-    pub fn enter(plan: &Plan, spec: &Spec) -> Result<ParentNamespaces> {
+    pub fn enter(plan: &Plan) -> Result<ParentNamespaces> {
         let mut saved = Vec::new();
         for ns in &plan.parent_joins {
             saved.push((ns.typ, open_own(ns.typ)?));
@@ -355,7 +356,7 @@ impl ParentNamespaces {
                 open_own(LinuxNamespaceType::Time)?,
             ));
             crate::sys::clone::unshare(UnshareFlags::NEWTIME).ctx("unshare time namespace")?;
-            write_time_offsets(spec)?;
+            write_time_offsets(plan.time_offsets.as_ref())?;
         }
         Ok(ParentNamespaces { saved })
     }
@@ -376,8 +377,8 @@ fn open_own(typ: LinuxNamespaceType) -> Result<File> {
     File::open(&path).with_ctx(|| format!("open {path}"))
 }
 
-fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else {
+fn write_time_offsets(offsets: Option<&HashMap<String, LinuxTimeOffset>>) -> Result<()> {
+    let Some(offsets) = offsets else {
         return Ok(());
     };
     let mut text = String::new();

@@ -188,8 +188,8 @@ fn matches(schemata: &str, want: &str) -> bool {
 
 /// Makes the group (and monitoring group) as planned and sets its schemata. Create calls it
 /// before init runs anything; the caller records `saved` first.
-pub fn prepare(spec: &Spec, saved: &Saved) -> Result<()> {
-    let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) else {
+pub fn prepare(rdt: Option<&LinuxIntelRdt>, saved: &Saved) -> Result<()> {
+    let Some(rdt) = rdt else {
         return Ok(());
     };
     let writes = schemata_writes(rdt);
@@ -326,7 +326,7 @@ mod tests {
         );
         let saved = plan_in(&root, &rdt_of(&spec), "ctr").unwrap();
         assert!(!saved.created);
-        prepare(&spec, &saved).unwrap();
+        prepare(Some(&rdt_of(&spec)), &saved).unwrap();
         add(&saved, 42).unwrap();
         assert_eq!(
             std::fs::read_to_string(root.join("gold/tasks")).unwrap(),
@@ -348,7 +348,9 @@ mod tests {
         );
         // Asking for other schemata than the existing group has is an error.
         std::fs::write(root.join("gold/schemata"), "L3:0=0f\nMB:0=50\n").unwrap();
-        let err = prepare(&spec, &saved).unwrap_err().to_string();
+        let err = prepare(Some(&rdt_of(&spec)), &saved)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has schemata"), "{err}");
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -363,7 +365,7 @@ mod tests {
             (saved.group.clone(), saved.created),
             (root.join("ctr2"), true)
         );
-        prepare(&spec, &saved).unwrap();
+        prepare(Some(&rdt_of(&spec)), &saved).unwrap();
         // Two writes, l3CacheSchema first, schemata last (each appended here; resctrl takes
         // each write as one update).
         assert_eq!(

@@ -240,4 +240,14 @@ fn notify_socket_passthrough() {
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     assert!(msg.contains("READY=1"), "{msg}");
     assert!(msg.contains(&format!("MAINPID={pid}")), "{msg}");
+    // The socket is the container's init's: an exec'd process starts from the config as the
+    // caller wrote it, without NOTIFY_SOCKET (runc's exec reads the bundle's config.json,
+    // which the runtime never edits).
+    let exec = rt
+        .command()
+        .args(["exec", &id, "sh", "-c", "echo \"n=${NOTIFY_SOCKET-unset}\""])
+        .output()
+        .unwrap();
+    assert!(exec.status.success(), "{}", stderr(&exec));
+    assert_eq!(String::from_utf8_lossy(&exec.stdout).trim(), "n=unset");
 }

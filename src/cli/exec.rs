@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use oci_spec::runtime::{Capability, Process};
 
 use super::Global;
-use crate::container::create;
 use crate::container::exec::{self, Options};
 use crate::process::foreground;
 
@@ -90,7 +89,7 @@ pub fn run(
 fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result<i32> {
     let (dir, state) = super::open(g, &a.id)?;
     let process = process(&a, &state.config)?;
-    let terminal = create::terminal(
+    let terminal = crate::plan::terminal::terminal(
         process.terminal().unwrap_or(false),
         a.console_socket.as_deref(),
         a.detach,
@@ -103,7 +102,7 @@ fn exec(g: &Global, a: Args, fds: crate::process::fds::Passed) -> anyhow::Result
         terminal,
         sub_cgroups: a.cgroup.clone(),
         pidfd_socket: a.pidfd_socket.clone(),
-        seccomp: create::compile_seccomp(&state.config, &g.root())?,
+        seccomp: crate::plan::compile_seccomp(&state.config, &g.root())?,
     };
     let blocked = if a.detach {
         None

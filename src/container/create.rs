@@ -9,35 +9,18 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
-
 use super::cgroup;
 use super::state::{self, Dir, State, Status};
 use crate::hooks::{self, Point};
-use crate::namespaces;
+use crate::plan::Plan;
 use crate::process::channel::{HookStates, ToInit};
 use crate::process::{init, spawn};
 use crate::rootfs::Rootfs;
 use crate::sys::Pid;
 use crate::{Context, Error, Result};
 
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub root: PathBuf,
-    pub id: String,
-    pub bundle: PathBuf,
-    pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
-    /// Where to send a pidfd of init (runc 1.2's `--pidfd-socket`).
-    pub pidfd_socket: Option<PathBuf>,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
-    /// The fds the caller passed (LISTEN_FDS, `--preserve-fds`), claimed by the CLI.
-    pub fds: crate::process::fds::Passed,
-    /// `run` in the foreground: a terminal is relayed by hull, not sent to a socket.
-    pub foreground: bool,
-    pub cgroup_driver: cgroup::Driver,
-}
+/// The command line of `create`, `run` and `restore` (the plan is built from it).
+pub use crate::plan::Options;
 
 /// A created container: init waits on the exec fifo.
 pub struct Created {
@@ -48,88 +31,29 @@ pub struct Created {
     pub console: Option<std::os::fd::OwnedFd>,
 }
 
-/// What `create` (and `restore`, which runs the same checks) knows once the bundle, the
-/// config and the command line have been checked, before anything exists.
-pub struct Checked {
-    pub bundle: PathBuf,
-    pub spec: Spec,
-    pub terminal: Option<init::Terminal>,
-    /// The rootfs, parsed and checked (its mounts include the runtime's notify bind).
-    pub rootfs: crate::rootfs::Plan,
-    pub ns: namespaces::Plan,
-    pub cgroup: Option<Box<dyn cgroup::Manager>>,
-    pub seccomp: Option<crate::security::seccomp::Program>,
-    pub resctrl: Option<crate::resctrl::Saved>,
-}
-
-/// Step 1, validate: nothing on the system changes until the whole config has been checked.
-/// `notify`: the notify socket's directory, bound into the rootfs (create with NOTIFY_SOCKET).
-pub fn check(opts: &Options, notify: Option<crate::io::notify::Bind>) -> Result<Checked> {
+/// Step 1, validate: the id, then config.json and the command line into the plan (`restore`
+/// checks the same way). `notify`: the notify socket's directory, bound into the rootfs
+/// (create under NOTIFY_SOCKET).
+pub fn check(opts: &Options, notify: Option<crate::io::notify::Bind>) -> Result<Plan> {
     state::validate_id(&opts.id)?;
-    let bundle = std::fs::canonicalize(&opts.bundle)
-        .map_err(|e| Error::invalid(format!("bundle {}: {e}", opts.bundle.display())))?;
-    let spec = crate::spec::load(&bundle)?;
-    crate::spec::validate(&spec, true)?;
-    crate::process::attrs::check_labels(
-        spec.process()
-            .as_ref()
-            .expect("validated: process is present"),
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.mount_label().as_deref()),
-    )?;
-    let tty = spec.process().as_ref().and_then(|p| p.terminal());
-    let terminal = terminal(
-        tty.unwrap_or(false),
-        opts.console_socket.as_deref(),
-        !opts.foreground,
-    )?;
-    let rootfs_opts = crate::rootfs::Options {
-        no_pivot: opts.no_pivot,
-        notify,
-    };
-    let rootfs = crate::rootfs::Plan::new(&spec, &bundle, rootfs_opts)?;
-    let ns = namespaces::Plan::new(&spec)?;
-    let cgroup = cgroup::for_create(&spec, &opts.id, opts.cgroup_driver)?;
-    let resctrl = crate::resctrl::plan(&spec, &opts.id)?;
-    let seccomp = compile_seccomp(&spec, &opts.root)?;
-    Ok(Checked {
-        bundle,
-        spec,
-        terminal,
-        rootfs,
-        ns,
-        cgroup,
-        seccomp,
-        resctrl,
-    })
+    crate::plan::build(opts, notify)
 }
 
 pub fn create(opts: &Options) -> Result<Created> {
     // 1. Validate. With NOTIFY_SOCKET the rootfs gets the socket's directory and the
-    // process its NOTIFY_SOCKET (`extra_env`).
+    // process its NOTIFY_SOCKET, as planned entries: the config is not edited.
     let notify_socket = crate::io::notify::from_env();
     let notify = notify_socket
         .as_ref()
         .map(|_| crate::io::notify::bind(&opts.root.join(&opts.id)));
-    let Checked {
-        bundle,
-        spec,
-        terminal,
-        rootfs: rootfs_plan,
-        ns,
-        cgroup,
-        seccomp,
-        resctrl,
-    } = check(opts, notify)?;
-    let process = spec
-        .process()
-        .as_ref()
-        .expect("validated: process is present");
+    let mut plan = check(opts, notify)?;
+    let cgroup = plan.cgroup.manager.take();
+    let plan = plan;
+    let (spec, bundle) = (&plan.config, &plan.bundle);
     // Id-mapped binds are made here, by the runtime: init in a user namespace of its own may
     // not (nothing is done for a config without them).
-    let idmapped = crate::rootfs::IdMappedTrees::make(&rootfs_plan)?;
-    let rootfs = Rootfs::new(&rootfs_plan, idmapped);
+    let idmapped = crate::rootfs::IdMappedTrees::make(&plan.rootfs)?;
+    let rootfs = Rootfs::new(&plan.rootfs, idmapped);
 
     // 2. Prepare: the state directory (locked until create returns), recorded as "creating"
     // with the cgroup about to be made before anything else exists, so that `delete` can
@@ -159,13 +83,13 @@ pub fn create(opts: &Options) -> Result<Created> {
     }
     let mut state = State::creating(
         &opts.id,
-        &bundle,
+        bundle,
         &rootfs.root,
-        &spec,
+        spec,
         cgroup.as_ref().map(|cg| cg.handle()),
     );
     state.notify_socket = notify_socket;
-    state.resctrl = resctrl.clone();
+    state.resctrl = plan.resctrl.clone();
     state.rootfs_mount = rootfs_mount;
     dir.record_creating(&state)?;
     guard.rootfs_mount = rootfs_mount.map(|m| (state.rootfs.clone(), m));
@@ -192,23 +116,12 @@ pub fn create(opts: &Options) -> Result<Created> {
     crate::fault::point("create:fifo");
 
     // 3. Clone init into its namespaces.
-    let plan = init::Plan {
-        spec: &spec,
-        process,
+    let init_plan = init::Plan {
+        container: &plan,
         rootfs,
-        ns: &ns,
         fifo: fifo.as_fd(),
         runtime_lock: dir.lock_fd(),
         keep_fds: opts.fds.count,
-        extra_env: state
-            .notify_socket
-            .iter()
-            .map(|_| crate::io::notify::container_env())
-            .chain(opts.fds.env.iter().cloned())
-            .collect(),
-        terminal,
-        seccomp,
-        no_new_keyring: opts.no_new_keyring,
     };
     // On cgroup v2 init is born in its cgroup (clone3 CLONE_INTO_CGROUP), so the cgroup is
     // made first; the guard owns it from here.
@@ -217,7 +130,7 @@ pub fn create(opts: &Options) -> Result<Created> {
         match guard.cgroup.insert(cg).clone_target() {
             Ok(fd) => clone_target = fd,
             Err(e) => {
-                cgroup::skip_unwritable(e, &spec)?;
+                cgroup::skip_unwritable(e, plan.cgroup.has_limits)?;
                 guard.drop_cgroup();
             }
         }
@@ -228,12 +141,11 @@ pub fn create(opts: &Options) -> Result<Created> {
     // create; until then `delete` finds what init made through the recorded cgroup.
     let how = spawn::Spawn {
         name: "init",
-        ns: &ns,
-        spec: &spec,
+        ns: &plan.ns,
         cgroup: clone_target.as_ref().map(|fd| fd.as_fd()),
         runtime_enters: true,
     };
-    let mut child = spawn::spawn(&how, |chan| init::run(&plan, chan))?;
+    let mut child = spawn::spawn(&how, |chan| init::run(&init_plan, chan))?;
     let (pid, in_cgroup) = (child.pid, child.in_cgroup);
     drop(clone_target);
     guard.init = Some(pid);
@@ -247,15 +159,15 @@ pub fn create(opts: &Options) -> Result<Created> {
     // 4. Init is in its cgroup, with the limits set, before it runs anything of the
     // container's (it waits for the Continue below).
     if let Some(cg) = &guard.cgroup {
-        if !cgroup::apply(cg.as_ref(), &spec, pid.as_raw(), !in_cgroup)? {
+        if !cgroup::apply(cg.as_ref(), &plan.cgroup, pid.as_raw(), !in_cgroup)? {
             guard.drop_cgroup();
         }
     }
     state.cgroup = guard.cgroup.as_ref().map(|cg| cg.handle());
     // linux.intelRdt: the resctrl group (made as recorded) with init in it.
-    if let Some(saved) = &resctrl {
+    if let Some(saved) = &plan.resctrl {
         guard.resctrl = Some(saved.clone());
-        crate::resctrl::prepare(&spec, saved)?;
+        crate::resctrl::prepare(plan.intel_rdt.as_ref(), saved)?;
         crate::resctrl::add(saved, pid.as_raw())?;
     }
     crate::fault::point("create:in-cgroup");
@@ -264,17 +176,14 @@ pub fn create(opts: &Options) -> Result<Created> {
 
     // A new user namespace gets its id maps before init goes on: until then nobody is
     // anybody inside it.
-    if ns.new_user {
-        crate::process::idmap::write(pid.as_raw(), &spec)?;
+    if plan.ns.new_user {
+        crate::process::idmap::write(pid.as_raw(), &plan.uid_mappings, &plan.gid_mappings)?;
     }
     // linux.netDevices go into init's network namespace before init sets anything up; a
     // failed create puts them back (the guard).
-    if spec
-        .linux()
-        .as_ref()
-        .is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty()))
-    {
-        let netns = match ns
+    if !plan.net_devices.is_empty() {
+        let netns = match plan
+            .ns
             .init_joins
             .iter()
             .find(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Network)
@@ -283,7 +192,7 @@ pub fn create(opts: &Options) -> Result<Created> {
             None => std::fs::File::open(format!("/proc/{pid}/ns/net")),
         }
         .with_ctx(|| format!("open the network namespace of init ({pid})"))?;
-        let moved = crate::netdev::move_in(&spec, netns.as_fd())?;
+        let moved = crate::netdev::move_in(&plan.net_devices, netns.as_fd())?;
         guard.netdevs = Some((moved, netns));
     }
 
@@ -294,14 +203,14 @@ pub fn create(opts: &Options) -> Result<Created> {
         created: state.hook_json(Status::Created),
     };
     child.chan.send(&ToInit::Continue(Some(states)))?;
-    let site = hooks::Site::runtime(&bundle);
+    let site = hooks::Site::runtime(bundle);
     crate::fault::point("create:continued");
     // A notify listener's agent gets the state as the hooks see it.
     let notify_state = || serde_json::from_str::<serde_json::Value>(&creating).unwrap_or_default();
     loop {
-        match child.next(&spec, &notify_state)? {
+        match child.next(&plan.notify, &notify_state)? {
             spawn::Event::RunCreateHooks => {
-                let hooks = spec.hooks().as_ref();
+                let hooks = plan.hooks.as_ref();
                 let ran = hooks::run(hooks, Point::Prestart, &creating, site)
                     .and_then(|_| hooks::run(hooks, Point::CreateRuntime, &creating, site));
                 match ran {
@@ -339,7 +248,10 @@ pub fn create(opts: &Options) -> Result<Created> {
     }
     crate::fault::point("create:pid-file");
     child.chan.send(&ToInit::Continue(None))?;
-    while !matches!(child.next(&spec, &notify_state)?, spawn::Event::Closed) {}
+    while !matches!(
+        child.next(&plan.notify, &notify_state)?,
+        spawn::Event::Closed
+    ) {}
     crate::fault::point("create:released");
     let dir = guard.disarm();
     crate::log::debug_with("container created", &[("id", &opts.id), ("pid", &pid)]);
@@ -349,50 +261,6 @@ pub fn create(opts: &Options) -> Result<Created> {
         pid,
         console: child.console,
     })
-}
-
-/// The container's terminal, by runc's rules (the same for create, run and exec): a detached
-/// terminal needs a socket to send the pty to, and a socket is only for a terminal. The socket
-/// is connected here, in the runtime's namespaces.
-pub fn terminal(
-    terminal: bool,
-    console_socket: Option<&Path>,
-    detached: bool,
-) -> Result<Option<init::Terminal>> {
-    match (terminal, console_socket) {
-        (true, None) if detached => Err(Error::invalid(
-            "cannot allocate tty if runc will detach without setting console socket",
-        )),
-        (false, Some(_)) => Err(Error::invalid(
-            "cannot use console socket if runc will not detach or allocate tty",
-        )),
-        (true, Some(path)) => connect_console(path).map(|s| Some(init::Terminal::Socket(s))),
-        (true, None) => Ok(Some(init::Terminal::Runtime)),
-        (false, None) => Ok(None),
-    }
-}
-
-pub fn connect_console(path: &Path) -> Result<std::os::unix::net::UnixStream> {
-    let sock = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| Error::invalid(format!("--console-socket {}: {e}", path.display())))?;
-    // A receiver that never reads must not hang create or exec.
-    sock.set_write_timeout(Some(std::time::Duration::from_secs(10)))
-        .with_ctx(|| format!("--console-socket {}", path.display()))?;
-    Ok(sock)
-}
-
-/// linux.seccomp compiled now (cached under the root), so a bad profile fails before
-/// anything exists.
-pub fn compile_seccomp(
-    spec: &Spec,
-    root: &Path,
-) -> Result<Option<crate::security::seccomp::Program>> {
-    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
-        return Ok(None);
-    };
-    crate::security::seccomp::compile(s, Some(&root.join(".seccomp-cache")))
-        .map(Some)
-        .map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))
 }
 
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {

@@ -1,5 +1,7 @@
 //! `exec`: a new process in a running container, create's story with a running container in
-//! place of the bundle: the process checked as config.json's is (`spec::validate_process`),
+//! place of the bundle: the process planned as config.json's is (`plan::Process::new`), with
+//! the container's kernel attributes and seccomp notify settings planned from its stored config
+//! by the same code (`plan::KernelAttrs::of`, `plan::Notify::of`),
 //! the child spawned by create's spawn path (`process::spawn`; it joins every namespace of the
 //! container's init: the user namespace, then pid and time, through a short-lived intermediate
 //! process before the clone, the rest in the child, mount last), put in the container's cgroup,
@@ -9,11 +11,11 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use crate::sys::Pid;
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::Process;
 
 use super::state::{self, Dir, State, Status};
 use crate::namespaces;
+use crate::plan::{self, KernelAttrs, ProcessOf};
 use crate::process::channel::{Channel, FromInit, ToInit};
 use crate::process::{attrs, init, spawn};
 use crate::sys::clone::exit_now;
@@ -25,7 +27,7 @@ pub struct Options {
     /// The fds the caller passed (`--preserve-fds`), claimed by the CLI.
     pub fds: crate::process::fds::Passed,
     pub ignore_paused: bool,
-    pub terminal: Option<init::Terminal>,
+    pub terminal: Option<plan::Terminal>,
     /// `--cgroup`: sub-cgroups of the container's to put the process in.
     pub sub_cgroups: Vec<String>,
     /// `--pidfd-socket`: where to send a pidfd of the process.
@@ -34,12 +36,9 @@ pub struct Options {
     pub seccomp: Option<crate::security::seccomp::Program>,
 }
 
-/// A started exec process.
-pub struct Started {
-    pub pid: Pid,
-    /// The terminal's master when the runtime relays it.
-    pub console: Option<std::os::fd::OwnedFd>,
-}
+/// A started exec process: its pid, and the terminal's master when the runtime relays it
+/// (the channel's end of file said it exec'd).
+pub use crate::process::spawn::Child as Started;
 
 /// Starts the process; returns its pid once it has exec'd (or the error that stopped it).
 ///
@@ -56,9 +55,10 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
         }
         _ => {}
     }
-    // The checks config.json's process gets, with exec's exceptions (see ProcessOf::Exec).
-    crate::spec::validate_process(&opts.process, crate::spec::ProcessOf::Exec)?;
-    attrs::check_labels(&opts.process, None)?;
+    // The plan config.json's process gets, with exec's exceptions (see ProcessOf::Exec).
+    let process = plan::Process::new(&opts.process, ProcessOf::Exec, None, &[])?;
+    let kernel = KernelAttrs::of(&st.config);
+    let notify = plan::Notify::of(&st.config);
     let ns = namespaces::Plan::of_process(st.pid)?;
     // Before anything of the container's is joined: the child writes its LSM attributes and
     // reads /proc through this handle, never through the container's /proc.
@@ -75,36 +75,49 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
         return Err(Error::Other("container not running".into()));
     }
 
-    crate::process::affinity::runtime_initial(&opts.process)?;
+    let cpus = &process.cpu_affinity;
+    crate::process::affinity::runtime_initial(cpus.initial.as_deref())?;
     let how = spawn::Spawn {
         name: "the exec process",
         ns: &ns,
-        spec: &st.config,
         cgroup: None,
         // The runtime may not be able to come back from the container's pid namespace.
         runtime_enters: false,
     };
-    let mut child = spawn::spawn(&how, |chan| child(&ns, root, opts, &st.config, chan))?;
+    let steps = Steps {
+        ns: &ns,
+        process: &process,
+        kernel: &kernel,
+        opts,
+    };
+    let mut child = spawn::spawn(&how, |chan| child(&steps, root, chan))?;
     let pid = child.pid;
     crate::log::debug_with("spawned exec process", &[("pid", &pid)]);
     // Into the container's cgroup before the child runs anything (on the CPUs
     // execCPUAffinity.initial names), then on the CPUs it ends on; then let it go.
-    let joined_cgroup = crate::process::affinity::exec_initial(&opts.process, pid.as_raw())
-        .and_then(|_| match super::cgroup::of(st) {
-            Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
-            None => Ok(()),
-        })
-        .and_then(|_| match opts.sub_cgroups.is_empty() {
-            true => Ok(()),
-            false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
-        })
-        // linux.intelRdt: every process of the container is in its resctrl groups.
-        .and_then(|_| match &st.resctrl {
-            Some(saved) => crate::resctrl::add(saved, pid.as_raw()),
-            None => Ok(()),
-        })
-        .and_then(|_| crate::process::affinity::exec_final(&opts.process, pid.as_raw()))
-        .and_then(|_| child.chan.send(&ToInit::Continue(None)));
+    let joined_cgroup =
+        crate::process::affinity::exec_initial(cpus.initial.as_deref(), pid.as_raw())
+            .and_then(|_| match super::cgroup::of(st) {
+                Some(cg) => super::cgroup::call(cg.apply(pid.as_raw())),
+                None => Ok(()),
+            })
+            .and_then(|_| match opts.sub_cgroups.is_empty() {
+                true => Ok(()),
+                false => super::cgroup::join_sub(st, pid.as_raw(), &opts.sub_cgroups),
+            })
+            // linux.intelRdt: every process of the container is in its resctrl groups.
+            .and_then(|_| match &st.resctrl {
+                Some(saved) => crate::resctrl::add(saved, pid.as_raw()),
+                None => Ok(()),
+            })
+            .and_then(|_| {
+                crate::process::affinity::exec_final(
+                    cpus.initial.as_deref(),
+                    cpus.last.as_deref(),
+                    pid.as_raw(),
+                )
+            })
+            .and_then(|_| child.chan.send(&ToInit::Continue(None)));
     if let Err(e) = joined_cgroup {
         spawn::kill_and_reap(pid);
         return Err(e);
@@ -112,7 +125,7 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     drop(dir);
     // The child's end of the channel is close-on-exec: end of file means execve happened.
     let notify_state = || st.public(Status::Running);
-    let done = match child.next(&st.config, &notify_state) {
+    let done = match child.next(&notify, &notify_state) {
         Ok(spawn::Event::Closed) => Ok(()),
         Ok(other) => Err(Error::Other(format!(
             "unexpected message from the exec process: {other:?}"
@@ -129,21 +142,20 @@ pub fn exec(dir: Dir, st: &State, opts: &Options) -> Result<Started> {
     if let Some(socket) = &opts.pidfd_socket {
         super::create::send_pidfd(socket, pid.as_raw())?;
     }
-    Ok(Started {
-        pid,
-        console: child.console,
-    })
+    Ok(child)
+}
+
+/// What the exec'd process applies, planned by the runtime.
+struct Steps<'a> {
+    ns: &'a namespaces::Plan,
+    process: &'a plan::Process,
+    kernel: &'a KernelAttrs,
+    opts: &'a Options,
 }
 
 /// The exec'd process, in the child; never returns.
-fn child(
-    ns: &namespaces::Plan,
-    root: Option<OwnedFd>,
-    opts: &Options,
-    config: &Spec,
-    chan: Channel,
-) -> ! {
-    let err = match prepare(ns, root, opts, config, &chan) {
+fn child(steps: &Steps, root: Option<OwnedFd>, chan: Channel) -> ! {
+    let err = match prepare(steps, root, &chan) {
         // The channel stays open: execve closes it (close-on-exec), which tells the runtime
         // the process is running.
         Ok(exec) => exec.exec(),
@@ -154,34 +166,27 @@ fn child(
 }
 
 /// The same steps as init's, in the same order, ending with the seccomp filter.
-fn prepare(
-    ns: &namespaces::Plan,
-    root: Option<OwnedFd>,
-    opts: &Options,
-    config: &Spec,
-    chan: &Channel,
-) -> Result<attrs::ExecArgs> {
+fn prepare(steps: &Steps, root: Option<OwnedFd>, chan: &Channel) -> Result<attrs::ExecArgs> {
+    let (ns, p, opts) = (steps.ns, steps.process, steps.opts);
     match chan.recv::<ToInit>()? {
         Some((ToInit::Continue(_), _)) => {}
         _ => return Err(Error::Other("the runtime went away during exec".into())),
     }
     crate::sys::process::reset_signals().ctx("reset signal mask and dispositions")?;
-    nix::sys::prctl::set_dumpable(false).ctx("set non-dumpable")?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .ctx("set non-dumpable")?;
     spawn::join_in_child(ns)?;
     if let Some(root) = root {
         rustix::process::fchdir(&root).ctx("chdir to the container's root")?;
         rustix::process::chroot(".").ctx("chroot into the container's root")?;
     }
-    let p = &opts.process;
     if let Some(terminal) = &opts.terminal {
-        init::setup_terminal(p, terminal, chan, false)?;
+        init::setup_terminal(p.console_size, terminal, chan, false)?;
     }
-    if let Some(rlimits) = p.rlimits() {
-        attrs::set_rlimits(rlimits)?;
-    }
-    let env = attrs::environment(p, &[])?;
+    attrs::set_rlimits(&p.rlimits)?;
+    let env = attrs::environment(p);
     let exe = attrs::find_executable(p, &env)?;
-    let exec = attrs::ExecArgs::new(&exe, p.args().as_deref().unwrap_or_default(), &env)?;
+    let exec = attrs::ExecArgs::new(&exe, &p.args, &env)?;
     // Only stdio, the passed fds and the channel from here: the runtime's own fds (the state
     // directory's lock, namespace and procfs handles, the caller's stray fds) are closed
     // before the cwd is entered and the user switched, so a cwd of /proc/self/fd/N reaches
@@ -195,7 +200,7 @@ fn prepare(
     crate::log::detach();
     crate::process::fds::close_others(opts.fds.count, &[std::os::fd::AsRawFd::as_raw_fd(chan)])?;
     // The container's personality and memory policy, and this process's scheduling.
-    attrs::apply_kernel_attrs(p, config.linux().as_ref())?;
+    attrs::apply_kernel_attrs(p, steps.kernel)?;
     let seccomp = opts.seccomp.as_ref();
     let identity = attrs::become_user(p, seccomp, setgroups_denied)?;
     attrs::pass_fds(opts.fds.count)?;

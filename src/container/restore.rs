@@ -1,7 +1,7 @@
 //! `restore`: a container made from a CRIU image instead of from the config's process.
 //!
 //! The story is create's with CRIU in init's place: the same checks of the bundle, config and
-//! flags (`create::check`), the state directory and the cgroup; then `criu swrk` is put into
+//! flags (`create::check`, which builds the plan), the state directory and the cgroup; then `criu swrk` is put into
 //! the container's cgroup and asked to restore the image into the rootfs (bound at
 //! `criu-root` in the state directory: CRIU wants a mount point there). CRIU makes the
 //! namespaces and mounts, and tells hull when to run the prestart and createRuntime hooks
@@ -17,12 +17,12 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use super::cgroup;
 use super::checkpoint::{self, make_dir, open_dir, with_log, CriuFlags, DESCRIPTORS};
-use super::create::{self, Checked};
+use super::create;
 use super::state::{self, Dir, State, Status, CRIU_ROOT};
 use crate::criu::rpc;
 use crate::hooks::{self, Point};
 use crate::namespaces::{self, Joined};
-use crate::process::init::Terminal;
+use crate::plan::Terminal;
 use crate::sys::Pid;
 use crate::{Context, Error, Result};
 
@@ -44,18 +44,12 @@ pub struct Restored {
 
 pub fn restore(o: &Options) -> Result<Restored> {
     // 1. Validate: the config as create checks it, the flags, the image.
-    let Checked {
-        bundle,
-        spec,
-        terminal,
-        rootfs,
-        ns,
-        cgroup,
-        seccomp: _,
-        resctrl,
-    } = create::check(&o.create, None)?;
+    let mut plan = create::check(&o.create, None)?;
+    let cgroup = plan.cgroup.manager.take();
+    let plan = plan;
+    let (bundle, spec, rootfs, ns) = (&plan.bundle, &plan.config, &plan.rootfs, &plan.ns);
     // criu does not restore a task into a resctrl group, and hull does not move it there.
-    if resctrl.is_some() {
+    if plan.resctrl.is_some() {
         return Err(Error::invalid(
             "linux.intelRdt: a restored container cannot be placed in a resctrl group (not supported by restore)",
         ));
@@ -63,35 +57,27 @@ pub fn restore(o: &Options) -> Result<Restored> {
     // What create builds outside criu's reach is refused, naming the field: criu restores
     // mounts into a mount namespace of the container's own, and does not make id-mapped
     // binds (create makes those on detached trees before init exists).
-    let has_mount_ns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    let has_mount_ns = ns.new_mount
+        || ns
+            .init_joins
+            .iter()
+            .any(|j| j.typ == LinuxNamespaceType::Mount);
     if !has_mount_ns {
         return Err(Error::invalid(
             "linux.namespaces: restore needs a mount namespace of the container's own",
         ));
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let idmapped = m.uid_mappings().is_some()
-            || m.gid_mappings().is_some()
-            || m.options()
-                .iter()
-                .flatten()
-                .any(|o| o == "idmap" || o == "ridmap");
-        if idmapped {
-            return Err(Error::invalid(format!(
-                "mounts[{i}] ({}): id-mapped mounts are not supported by restore",
-                m.destination().display()
-            )));
-        }
+    if let Some(m) = rootfs.mounts.iter().find(|m| m.idmap.is_some()) {
+        return Err(Error::invalid(format!(
+            "{}: id-mapped mounts are not supported by restore",
+            m.field
+        )));
     }
     let f = &o.flags;
     f.check()?;
     let images = open_dir(&f.image_path, "--image-path")?;
     let descriptors = read_descriptors(&f.image_path)?;
-    let (join_ns, inherit_ns) = joined_namespaces(&ns)?;
+    let (join_ns, inherit_ns) = joined_namespaces(ns)?;
     let inherit_fds: Vec<BorrowedFd> = inherit_ns.iter().map(|j| j.file.as_fd()).collect();
 
     // 2. Prepare: the state directory, recorded as "creating" with the cgroup about to be made
@@ -111,9 +97,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
     }
     let mut state = State::creating(
         &o.create.id,
-        &bundle,
+        bundle,
         &rootfs.root,
-        &spec,
+        spec,
         cgroup.as_ref().map(|cg| cg.handle()),
     );
     guard
@@ -137,7 +123,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
     };
 
     let log = "restore.log";
-    let mut opts = f.request_opts(&spec, &images, work.as_ref(), log)?;
+    let mut opts = f.request_opts(spec, &images, work.as_ref(), log)?;
     opts.root = Some(criu_root.to_string_lossy().into_owned());
     opts.rst_sibling = Some(true);
     // A device of the image missing at its path here may be opened at another path.
@@ -163,13 +149,13 @@ pub fn restore(o: &Options) -> Result<Restored> {
     // go where it is (cg_root), with the config's limits already set.
     let session = f.criu().start(&inherit_fds, true)?;
     if let Some(cg) = &guard.cgroup {
-        if !cgroup::apply(cg.as_ref(), &spec, session.pid(), true)? {
+        if !cgroup::apply(cg.as_ref(), &plan.cgroup, session.pid(), true)? {
             guard.drop_cgroup();
         } else {
             opts.cg_root = cgroup_roots(session.pid())?;
         }
     }
-    opts.ext_mnt = crate::rootfs::criu::restore_externals(&rootfs, session.pid())?
+    opts.ext_mnt = crate::rootfs::criu::restore_externals(rootfs, session.pid())?
         .into_iter()
         .map(|(key, val)| rpc::ExtMountMap { key, val })
         .collect();
@@ -182,7 +168,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         opts: Some(opts),
         ..Default::default()
     };
-    let site = hooks::Site::runtime(&bundle);
+    let site = hooks::Site::runtime(bundle);
     let mut console = None;
     let mut notified_pid = None;
     let resp = session
@@ -191,7 +177,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
                 let mut s = state.clone();
                 s.pid = n.pid.unwrap_or(0);
                 let json = s.hook_json(Status::Creating);
-                let hooks = spec.hooks().as_ref();
+                let hooks = plan.hooks.as_ref();
                 hooks::run(hooks, Point::Prestart, &json, site)?;
                 hooks::run(hooks, Point::CreateRuntime, &json, site)
             }
@@ -202,7 +188,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
             "orphan-pts-master" => {
                 let master =
                     n.fd.ok_or_else(|| Error::Other("criu sent no pty master".into()))?;
-                match &terminal {
+                match &plan.terminal {
                     Some(Terminal::Socket(sock)) => crate::io::tty::send_master(sock, &master),
                     Some(Terminal::Runtime) => {
                         console = Some(master);

@@ -4,7 +4,6 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use oci_spec::runtime::Process;
 use rustix::fs::{FileType, FsWord, Mode, OFlags};
 use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
 use rustix::pty::OpenptFlags;
@@ -47,12 +46,12 @@ pub fn open() -> Result<Pty> {
     Ok(Pty { master, peer })
 }
 
-/// consoleSize from the config, if any.
-pub fn apply_size(pty: &Pty, p: &Process) -> Result<()> {
-    if let Some(size) = p.console_size() {
+/// consoleSize from the config, if any: (rows, columns).
+pub fn apply_size(pty: &Pty, size: Option<(u16, u16)>) -> Result<()> {
+    if let Some((rows, cols)) = size {
         let ws = Winsize {
-            ws_row: size.height() as u16,
-            ws_col: size.width() as u16,
+            ws_row: rows,
+            ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };

@@ -38,7 +38,7 @@ pub struct Moved {
 }
 
 /// The devices to move: (host name, name in the container), in name order.
-fn devices(spec: &Spec) -> Vec<(String, String)> {
+pub fn devices(spec: &Spec) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = spec
         .linux()
         .as_ref()
@@ -153,10 +153,10 @@ fn index(sock: &Socket, name: &str, field: &str) -> Result<i32> {
 
 /// Moves every device of linux.netDevices into `netns`. On failure the ones already moved
 /// are put back before the error returns.
-pub fn move_in(spec: &Spec, netns: BorrowedFd) -> Result<Vec<Moved>> {
+pub fn move_in(devices: &[(String, String)], netns: BorrowedFd) -> Result<Vec<Moved>> {
     let mut moved = Vec::new();
-    for (host, name) in devices(spec) {
-        match move_one(&host, &name, netns) {
+    for (host, name) in devices {
+        match move_one(host, name, netns) {
             Ok(m) => moved.push(m),
             Err(e) => {
                 move_back(&moved, netns);

@@ -8,7 +8,6 @@
 //! where the process runs before it joins the cgroup, `final` where it runs after; with
 //! `initial` alone the affinity is left as the kernel makes it.
 
-use oci_spec::runtime::Process;
 use rustix::process::Pid;
 use rustix::thread::{sched_setaffinity, CpuSet};
 
@@ -47,23 +46,6 @@ pub fn parse(list: &str) -> std::result::Result<CpuSet, String> {
     Ok(set)
 }
 
-/// Checks `process.execCPUAffinity` before anything exists.
-pub fn validate(p: &Process) -> Result<()> {
-    let Some(aff) = p.exec_cpu_affinity() else {
-        return Ok(());
-    };
-    for (field, list) in [
-        ("initial", aff.initial()),
-        ("final", aff.cpu_affinity_final()),
-    ] {
-        if let Some(list) = list.as_deref().filter(|l| !l.is_empty()) {
-            parse(list)
-                .map_err(|e| Error::invalid(format!("process.execCPUAffinity.{field} {e}")))?;
-        }
-    }
-    Ok(())
-}
-
 fn pid(pid: i32) -> Pid {
     Pid::from_raw(pid).expect("a child's pid is positive")
 }
@@ -77,18 +59,10 @@ pub fn reset(child: i32) {
     }
 }
 
-/// `execCPUAffinity.initial`, if given and not empty: the list as written, and its CPUs.
-fn initial(p: &Process) -> Result<Option<(String, CpuSet)>> {
-    let list = p
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.initial().clone())
-        .filter(|l| !l.is_empty());
+/// A CPU list the plan checked (non-empty lists only): the list as written, and its CPUs.
+fn cpus(list: Option<&str>) -> Result<Option<(&str, CpuSet)>> {
     match list {
-        Some(list) => {
-            let set = parse(&list).map_err(Error::invalid)?;
-            Ok(Some((list, set)))
-        }
+        Some(list) => Ok(Some((list, parse(list).map_err(Error::invalid)?))),
         None => Ok(None),
     }
 }
@@ -96,8 +70,8 @@ fn initial(p: &Process) -> Result<Option<(String, CpuSet)>> {
 /// The runtime itself, before it joins the container's namespaces for exec: on the CPUs
 /// `execCPUAffinity.initial` names, so that its steps inside the container (the joins, the
 /// fork) run there too, not only the exec'd process until its cgroup move.
-pub fn runtime_initial(p: &Process) -> Result<()> {
-    if let Some((list, set)) = initial(p)? {
+pub fn runtime_initial(initial: Option<&str>) -> Result<()> {
+    if let Some((list, set)) = cpus(initial)? {
         sched_setaffinity(None, &set)
             .with_ctx(|| format!("set the runtime's CPUs to execCPUAffinity.initial {list}"))?;
         crate::log::debug(&format!(
@@ -108,8 +82,8 @@ pub fn runtime_initial(p: &Process) -> Result<()> {
 }
 
 /// An exec'd process, before it joins the cgroup: `execCPUAffinity.initial`, if given.
-pub fn exec_initial(p: &Process, child: i32) -> Result<()> {
-    if let Some((list, set)) = initial(p)? {
+pub fn exec_initial(initial: Option<&str>, child: i32) -> Result<()> {
+    if let Some((list, set)) = cpus(initial)? {
         sched_setaffinity(Some(pid(child)), &set)
             .with_ctx(|| format!("set execCPUAffinity.initial {list}"))?;
     }
@@ -118,18 +92,10 @@ pub fn exec_initial(p: &Process, child: i32) -> Result<()> {
 
 /// An exec'd process, in its cgroup: `execCPUAffinity.final`; or every CPU when
 /// execCPUAffinity says nothing.
-pub fn exec_final(p: &Process, child: i32) -> Result<()> {
-    let aff = p.exec_cpu_affinity().as_ref();
-    let nonempty = |l: &Option<String>| l.clone().filter(|l| !l.is_empty());
-    match (
-        aff.and_then(|a| nonempty(a.initial())),
-        aff.and_then(|a| nonempty(a.cpu_affinity_final())),
-    ) {
-        (_, Some(list)) => {
-            let set = parse(&list).map_err(Error::invalid)?;
-            sched_setaffinity(Some(pid(child)), &set)
-                .with_ctx(|| format!("set execCPUAffinity.final {list}"))
-        }
+pub fn exec_final(initial: Option<&str>, last: Option<&str>, child: i32) -> Result<()> {
+    match (initial, cpus(last)?) {
+        (_, Some((list, set))) => sched_setaffinity(Some(pid(child)), &set)
+            .with_ctx(|| format!("set execCPUAffinity.final {list}")),
         // The spec: without `final` the runtime SHOULD NOT change the affinity.
         (Some(_), None) => Ok(()),
         (None, None) => {

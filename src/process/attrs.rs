@@ -13,10 +13,11 @@ use std::os::raw::c_char;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{PosixRlimit, Process};
 use rustix::io::Errno;
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
+use crate::plan::process::{Process, Rlimit, User};
+use crate::plan::KernelAttrs;
 use crate::security::seccomp::Program;
 use crate::{Context, Error, Result};
 
@@ -30,31 +31,23 @@ pub fn setgroups_denied() -> bool {
 }
 
 /// Sets every rlimit in the config. Raising a hard limit needs CAP_SYS_RESOURCE.
-pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+pub fn set_rlimits(rlimits: &[Rlimit]) -> Result<()> {
     for r in rlimits {
-        let resource = r.typ() as i32;
         let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
         };
-        crate::sys::process::setrlimit(resource, &lim).with_ctx(|| {
-            format!(
-                "setrlimit {:?} (soft {}, hard {})",
-                r.typ(),
-                r.soft(),
-                r.hard()
-            )
-        })?;
+        crate::sys::process::setrlimit(r.resource, &lim)
+            .with_ctx(|| format!("setrlimit {:?} (soft {}, hard {})", r.typ, r.soft, r.hard))?;
     }
     Ok(())
 }
 
 /// Switches to the config's user: supplementary groups, then gid, then uid. Capabilities
 /// survive the switch (PR_SET_KEEPCAPS) so they can be set to the config's afterwards.
-fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
-    let user = p.user();
-    let (uid, gid) = (user.uid(), user.gid());
-    let groups: &[u32] = user.additional_gids().as_deref().unwrap_or_default();
+fn switch_user(user: &User, setgroups_denied: bool) -> Result<()> {
+    let (uid, gid) = (user.uid, user.gid);
+    let groups: &[u32] = &user.additional_gids;
     use crate::sys::process::{set_groups, set_res_gid, set_res_uid};
     match set_groups(groups) {
         // In a user namespace mapped without privilege setgroups(2) is denied for good; with
@@ -70,9 +63,8 @@ fn switch_user(p: &Process, setgroups_denied: bool) -> Result<()> {
     Ok(())
 }
 
-/// The umask of the process: the config's, or 0022 as runc gives.
-fn set_umask(p: &Process) {
-    let mask = p.user().umask().unwrap_or(0o022);
+/// The umask of the process (the plan has the config's, or 0022 as runc gives).
+fn set_umask(mask: u32) {
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(mask));
 }
 
@@ -115,56 +107,14 @@ fn cwd_equivalent(actual: &Path, asked: &Path) -> bool {
     std::fs::canonicalize(asked).is_ok_and(|c| c == actual)
 }
 
-/// The process's environment, as runc 1.4 prepares it: every entry KEY=VALUE with a name, no
-/// NUL; for a key given more than once the last one wins (in its place); an empty HOME counts
-/// as none, and HOME is set from the container's /etc/passwd (or "/") when the config has
-/// none. `extra` (what the runtime adds, LISTEN_FDS) comes after the config's.
-pub fn environment(p: &Process, extra: &[String]) -> Result<Vec<String>> {
-    let given: Vec<&String> = p
-        .env()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .chain(extra)
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(given.len() + 1);
-    let mut home = false;
-    for kv in given.into_iter().rev() {
-        let key = match kv.split_once('=') {
-            Some((k, _)) if !k.is_empty() => k,
-            Some(_) => {
-                return Err(Error::invalid(format!(
-                    "process.env {kv:?}: invalid environment variable: name cannot be empty"
-                )))
-            }
-            None => {
-                return Err(Error::invalid(format!(
-                    "process.env {kv:?}: invalid environment variable: missing '='"
-                )))
-            }
-        };
-        if kv.contains('\0') {
-            return Err(Error::invalid(format!(
-                "process.env: invalid environment variable {key:?}: contains nul byte"
-            )));
-        }
-        if !seen.insert(key) {
-            continue;
-        }
-        if key == "HOME" {
-            if kv.len() == "HOME=".len() {
-                continue;
-            }
-            home = true;
-        }
-        out.push(kv.clone());
+/// The process's final environment: the plan's, with HOME from the container's /etc/passwd
+/// (or "/") when the config has none (call after pivot_root).
+pub fn environment(p: &Process) -> Vec<String> {
+    let mut env = p.env.clone();
+    if !p.home {
+        env.push(format!("HOME={}", home_dir(p.user.uid)));
     }
-    out.reverse();
-    if !home {
-        out.push(format!("HOME={}", home_dir(p.user().uid())));
-    }
-    Ok(out)
+    env
 }
 
 /// The home directory of `uid` in the container's /etc/passwd (call after pivot_root).
@@ -185,7 +135,7 @@ fn home_dir(uid: u32) -> String {
 /// up in the PATH of `env` (the prepared environment), inside the container (call this after
 /// pivot_root).
 pub fn find_executable(p: &Process, env: &[String]) -> Result<PathBuf> {
-    let name = &p.args().as_deref().unwrap_or_default()[0];
+    let name = &p.args[0];
     let not_found = || {
         Error::Init(format!(
             "unable to start container process: exec: {name:?}: executable file not found in $PATH"
@@ -195,7 +145,7 @@ pub fn find_executable(p: &Process, env: &[String]) -> Result<PathBuf> {
         let path = if Path::new(name).is_absolute() {
             PathBuf::from(name)
         } else {
-            p.cwd().join(name)
+            p.cwd.join(name)
         };
         return match check_executable(&path) {
             Ok(()) => Ok(path),
@@ -216,7 +166,7 @@ pub fn find_executable(p: &Process, env: &[String]) -> Result<PathBuf> {
         let candidate = if candidate.is_absolute() {
             candidate
         } else {
-            p.cwd().join(candidate)
+            p.cwd.join(candidate)
         };
         if check_executable(&candidate).is_ok() {
             return Ok(candidate);
@@ -299,49 +249,28 @@ impl ExecArgs {
     }
 }
 
-fn no_capabilities() -> oci_spec::runtime::LinuxCapabilities {
-    let mut c = oci_spec::runtime::LinuxCapabilities::default();
-    let empty = Some(Default::default());
-    c.set_bounding(empty.clone());
-    c.set_effective(empty.clone());
-    c.set_permitted(empty.clone());
-    c.set_inheritable(empty.clone());
-    c.set_ambient(empty);
-    c
-}
-
-/// The LSM labels of a process, checked against what the host has (before anything exists).
-pub fn check_labels(p: &Process, mount_label: Option<&str>) -> Result<()> {
-    let labels = crate::security::lsm::Labels {
-        apparmor_profile: p.apparmor_profile().as_deref(),
-        selinux_label: p.selinux_label().as_deref(),
-        mount_label,
-    };
-    crate::security::lsm::check(&labels, crate::security::lsm::Host::detect())
-}
-
 /// How the kernel runs the process: linux.personality, linux.memoryPolicy, process.scheduler
 /// and process.ioPriority, all inherited across execve. Called just before the user switch:
 /// real-time policies and I/O classes need the runtime's privileges, and the seccomp filter
 /// loaded after it may forbid these calls (runc orders them the same way).
-pub fn apply_kernel_attrs(p: &Process, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
-    if let Some(persona) = linux.and_then(|l| l.personality().as_ref()) {
+pub fn apply_kernel_attrs(p: &Process, container: &KernelAttrs) -> Result<()> {
+    if let Some(persona) = &container.personality {
         super::personality::apply(persona)?;
     }
-    if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
+    if let Some(policy) = &container.memory_policy {
         super::mempolicy::apply(policy)?;
     }
-    super::sched::apply(p)
+    super::sched::apply(p.scheduler.as_ref(), p.io_priority.as_ref())
 }
 
 /// The AppArmor profile and SELinux label the next execve takes on. As in runc, they are set
 /// before init waits for `start` (and so before startContainer hooks), and before init and
 /// exec close the runtime's fds: the writes need the runtime's procfs.
 pub fn apply_labels(p: &Process) -> Result<()> {
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+    if let Some(profile) = &p.apparmor_profile {
         crate::security::apparmor::apply(profile)?;
     }
-    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+    if let Some(label) = &p.selinux_label {
         crate::security::selinux::set_exec_label(label)?;
     }
     Ok(())
@@ -349,9 +278,7 @@ pub fn apply_labels(p: &Process) -> Result<()> {
 
 /// Warns about the capabilities [`become_user`] will leave out (call while the log is open).
 pub fn warn_ungrantable(p: &Process) -> Result<()> {
-    let none = no_capabilities();
-    let caps = p.capabilities().as_ref().unwrap_or(&none);
-    crate::security::capabilities::warn_ungrantable(caps)
+    crate::security::capabilities::warn_ungrantable(&p.capabilities)
 }
 
 /// runc's fixStdioPermissions: stdio the runtime set up (a terminal's peer, pipes) is owned
@@ -412,17 +339,15 @@ pub fn become_user(
     seccomp: Option<&Program>,
     setgroups_denied: bool,
 ) -> Result<Identity> {
-    let cwd = p.cwd();
+    let cwd = &p.cwd;
     let mut cwd_pending = false;
     match chdir(cwd) {
         Ok(()) => {}
         Err(Errno::ACCESS | Errno::PERM) => cwd_pending = true,
         Err(e) => return Err(chdir_failed(cwd, e)),
     }
-    // No `capabilities` means none at all (oci-spec's Default would bring a default set).
-    let none = no_capabilities();
-    let caps = p.capabilities().as_ref().unwrap_or(&none);
-    let nnp = p.no_new_privileges() == Some(true);
+    let caps = &p.capabilities;
+    let nnp = p.no_new_privileges;
     let keep =
         if seccomp.is_some() && !nnp && !crate::security::capabilities::grants_sys_admin(caps) {
             CapabilitySet::SYS_ADMIN
@@ -430,14 +355,14 @@ pub fn become_user(
             CapabilitySet::empty()
         };
     crate::security::capabilities::drop_bounding(caps)?;
-    own_stdio(p.user().uid())?;
-    switch_user(p, setgroups_denied)?;
+    own_stdio(p.user.uid)?;
+    switch_user(&p.user, setgroups_denied)?;
     if cwd_pending {
         chdir(cwd).map_err(|e| chdir_failed(cwd, e))?;
     }
     verify_cwd(cwd)?;
     let after_filter = crate::security::capabilities::apply(caps, keep)?;
-    set_umask(p);
+    set_umask(p.user.umask);
     if nnp {
         crate::security::set_no_new_privs()?;
     }
@@ -468,36 +393,6 @@ pub fn load_seccomp(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn process(env: &[&str]) -> Process {
-        let mut p = Process::default();
-        p.set_env(Some(env.iter().map(|s| s.to_string()).collect()));
-        p
-    }
-
-    #[test]
-    fn last_duplicate_wins_in_its_place() {
-        let p = process(&["A=1", "B=2", "A=3", "HOME=/h"]);
-        assert_eq!(
-            environment(&p, &["B=4".into()]).unwrap(),
-            ["A=3", "HOME=/h", "B=4"]
-        );
-    }
-
-    #[test]
-    fn empty_home_is_replaced() {
-        let p = process(&["HOME=", "X=y"]);
-        let env = environment(&p, &[]).unwrap();
-        assert_eq!(env[0], "X=y");
-        assert!(env[1].starts_with("HOME=") && env[1].len() > 5, "{env:?}");
-    }
-
-    #[test]
-    fn malformed_entries_are_errors() {
-        for bad in ["NOEQUALS", "=value", "A=b\0c"] {
-            assert!(environment(&process(&[bad]), &[]).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn exec_args_are_null_terminated_and_outlive_moves() {

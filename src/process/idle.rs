@@ -18,17 +18,23 @@
 //! must not see init make them, so unless the config allows both explicitly (Docker's and
 //! podman's profiles do), init keeps its memory.
 
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, Spec};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 
 use crate::sys;
 
 /// The calls made here: madvise (MADV_DONTNEED), and brk with madvise for malloc_trim.
 const CALLS: &[&str] = &["madvise", "brk"];
 
-/// Gives back what init does not need while it waits (see the module comment).
-pub fn before_wait(spec: &Spec) {
-    let filter = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    if !filter.is_none_or(|f| CALLS.iter().all(|call| allows(f, call))) {
+/// Whether init may give memory back while it waits under linux.seccomp `filter` (decided
+/// when the plan is built).
+pub fn may_trim(filter: Option<&LinuxSeccomp>) -> bool {
+    filter.is_none_or(|f| CALLS.iter().all(|call| allows(f, call)))
+}
+
+/// Gives back what init does not need while it waits (see the module comment), when
+/// [`may_trim`] said it may.
+pub fn before_wait(may_trim: bool) {
+    if !may_trim {
         return;
     }
     sys::memory::trim_heap();

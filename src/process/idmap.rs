@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::LinuxIdMapping;
 
 use crate::procfs::{Base, Proc};
 use crate::{Error, Result};
@@ -24,29 +24,22 @@ pub fn maps_root(maps: &[LinuxIdMapping]) -> bool {
 }
 
 /// Writes uid_map and gid_map of `pid`, which was just cloned into a new user namespace.
-pub fn write(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let uids = linux
-        .and_then(|l| l.uid_mappings().clone())
-        .unwrap_or_default();
-    let gids = linux
-        .and_then(|l| l.gid_mappings().clone())
-        .unwrap_or_default();
+pub fn write(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
     let euid = rustix::process::geteuid();
     if euid.is_root() {
-        write_map(pid, "uid_map", &uids)?;
-        return write_map(pid, "gid_map", &gids);
+        write_map(pid, "uid_map", uids)?;
+        return write_map(pid, "gid_map", gids);
     }
     let only_own = |maps: &[LinuxIdMapping], own: u32| matches!(maps, [m] if m.host_id() == own && m.size() == 1);
-    if only_own(&uids, euid.as_raw()) && only_own(&gids, rustix::process::getegid().as_raw()) {
+    if only_own(uids, euid.as_raw()) && only_own(gids, rustix::process::getegid().as_raw()) {
         // An unprivileged process may write a gid map only once setgroups is denied (else it
         // could drop a group that denies it access).
         Proc::get()?.write(proc_pid(pid), "setgroups", "deny")?;
-        write_map(pid, "uid_map", &uids)?;
-        return write_map(pid, "gid_map", &gids);
+        write_map(pid, "uid_map", uids)?;
+        return write_map(pid, "gid_map", gids);
     }
-    helper(pid, "newuidmap", "linux.uidMappings", &uids)?;
-    helper(pid, "newgidmap", "linux.gidMappings", &gids)
+    helper(pid, "newuidmap", "linux.uidMappings", uids)?;
+    helper(pid, "newgidmap", "linux.gidMappings", gids)
 }
 
 fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {

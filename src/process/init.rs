@@ -14,24 +14,20 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use oci_spec::runtime::{Process, Spec};
-
 use super::attrs;
 use super::channel::{Channel, FromInit, HookStates, ToInit};
 use crate::hooks::{self, Point, Site};
 use crate::log;
-use crate::namespaces;
+use crate::plan::process::{ConsoleSize, Process};
 use crate::procfs::{Base, Proc};
 use crate::rootfs::Rootfs;
 use crate::sys;
 use crate::{Context, Error, Result};
 
-/// Everything init needs, worked out by the runtime before the clone.
+/// Everything init needs: the container's plan, and what only this run of the runtime has.
 pub struct Plan<'a> {
-    pub spec: &'a Spec,
-    pub process: &'a Process,
+    pub container: &'a crate::plan::Plan,
     pub rootfs: Rootfs<'a>,
-    pub ns: &'a namespaces::Plan,
     /// `<state dir>/exec.fifo`, open for reading and writing (see [`start`]).
     pub fifo: BorrowedFd<'a>,
     /// The runtime's lock on the state directory: init lets go of its copy first thing, so
@@ -40,22 +36,10 @@ pub struct Plan<'a> {
     pub runtime_lock: Option<RawFd>,
     /// fds 3..3+keep_fds pass into the container (LISTEN_FDS and --preserve-fds).
     pub keep_fds: u32,
-    /// Variables the runtime adds to process.env (LISTEN_FDS).
-    pub extra_env: Vec<String>,
-    /// Where the terminal's master goes, when process.terminal is set.
-    pub terminal: Option<Terminal>,
-    /// linux.seccomp, compiled by the runtime.
-    pub seccomp: Option<crate::security::seccomp::Program>,
-    pub no_new_keyring: bool,
 }
 
 /// Who gets the master of the container's terminal.
-pub enum Terminal {
-    /// A connected `--console-socket`.
-    Socket(std::os::unix::net::UnixStream),
-    /// The runtime itself, over the channel (foreground `run` relays it).
-    Runtime,
-}
+pub use crate::plan::Terminal;
 
 /// Init's entry point; never returns.
 pub fn run(plan: &Plan, chan: Channel) -> ! {
@@ -86,6 +70,7 @@ struct Ready {
 
 /// Everything up to waiting on the exec fifo: failures here fail `create`.
 fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
+    let (c, p) = (plan.container, &plan.container.process);
     if let Some(fd) = plan.runtime_lock {
         sys::exec::close_one(fd).ctx("close the runtime's lock")?;
     }
@@ -93,7 +78,8 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // Until the runtime has recorded it, init must not outlive a runtime that died mid-create.
     // Had the runtime died before this line, the signal never comes: its end of the channel
     // is closed then, which the check below sees.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ctx("set pdeathsig")?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .ctx("set pdeathsig")?;
     if chan.peer_gone() {
         return Err(Error::Other("the runtime went away during create".into()));
     }
@@ -101,32 +87,28 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // runtime's memory) before execve resets it. In a new user namespace this waits until the
     // runtime has written the id maps: an unprivileged runtime may write /proc/PID/uid_map only
     // while init is dumpable (it is still only the runtime's own process until then).
-    if !plan.ns.new_user {
-        nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
+    if !c.ns.new_user {
+        set_not_dumpable()?;
     }
     log::debug("init: child process started");
 
-    super::spawn::join_in_child(plan.ns)?;
+    super::spawn::join_in_child(&c.ns)?;
     // The runtime puts init in its cgroup, then says go, with the state hooks read.
     let states = match recv(chan)? {
         ToInit::Continue(states) => states.unwrap_or_default(),
         ToInit::Abort(why) => return Err(Error::Other(why)),
     };
-    if plan.ns.new_user {
-        nix::sys::prctl::set_dumpable(false).ctx("set init non-dumpable")?;
-        become_namespace_root(plan.spec)?;
-    } else if plan.ns.in_user_namespace() {
+    if c.ns.new_user {
+        set_not_dumpable()?;
+        become_namespace_root(c)?;
+    } else if c.ns.in_user_namespace() {
         become_joined_root()?;
     }
-    if plan.ns.new_cgroup {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+    if c.ns.new_cgroup {
+        sys::clone::unshare(rustix::thread::UnshareFlags::NEWCGROUP)
             .ctx("unshare cgroup namespace")?;
     }
-    if plan
-        .ns
-        .clone_flags
-        .contains(crate::sys::clone::CloneFlags::CLONE_NEWNET)
-    {
+    if c.ns.new_net {
         crate::netdev::loopback_up()?;
     }
     log::debug("init: namespaces joined");
@@ -134,7 +116,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     plan.rootfs.prepare()?;
     log::debug("init: rootfs prepared");
 
-    let hooks = plan.spec.hooks().as_ref();
+    let hooks = c.hooks.as_ref();
     let has = |p: Point| hooks.is_some_and(|h| !p.of(h).is_empty());
     if has(Point::Prestart) || has(Point::CreateRuntime) {
         chan.send(&FromInit::RunCreateHooks)?;
@@ -151,38 +133,32 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
 
     plan.rootfs.pivot()?;
     log::debug("init: pivoted into the rootfs");
-    match &plan.terminal {
-        Some(terminal) => setup_terminal(plan.process, terminal, chan, true)?,
+    match &c.terminal {
+        Some(terminal) => setup_terminal(p.console_size, terminal, chan, true)?,
         // A session of its own, with a terminal or without, as runc's init has: the caller's
         // terminal signals reach the runtime, not the container, and CRIU can dump the
         // container without --shell-job (a session leader outside it would stop it).
         None => {
-            nix::unistd::setsid().ctx("setsid")?;
+            rustix::process::setsid().ctx("setsid")?;
         }
     }
-    ensure_cwd(plan.process)?;
-    set_identity(plan.spec)?;
-    write_sysctls(plan.spec)?;
+    ensure_cwd(p)?;
+    set_identity(c)?;
+    write_sysctls(&c.sysctl)?;
     plan.rootfs.finalize()?;
 
-    if let Some(rlimits) = plan.process.rlimits() {
-        attrs::set_rlimits(rlimits)?;
-    }
-    if let Some(adj) = plan.process.oom_score_adj() {
+    attrs::set_rlimits(&p.rlimits)?;
+    if let Some(adj) = p.oom_score_adj {
         Proc::get()?
             .write(Base::ProcSelf, "oom_score_adj", &adj.to_string())
             .map_err(|e| Error::Other(format!("process.oomScoreAdj {adj}: {e}")))?;
     }
-    if !plan.no_new_keyring {
+    if !c.no_new_keyring {
         join_session_keyring()?;
     }
-    let env = attrs::environment(plan.process, &plan.extra_env)?;
-    let exe = attrs::find_executable(plan.process, &env)?;
-    let exec = attrs::ExecArgs::new(
-        &exe,
-        plan.process.args().as_deref().unwrap_or_default(),
-        &env,
-    )?;
+    let env = attrs::environment(p);
+    let exe = attrs::find_executable(p, &env)?;
+    let exec = attrs::ExecArgs::new(&exe, &p.args, &env)?;
 
     // What needs the runtime's procfs or its log comes first. Then init holds only what the
     // container may see: stdio, the fds the caller passed, the channel (until Ready) and the
@@ -190,10 +166,10 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // console socket, namespace and cgroup handles, the log file, the caller's stray fds) is
     // closed before the user switch, so neither a cwd of /proc/self/fd/N nor a look at
     // /proc/1/fd while the container waits for `start` reaches the host (CVE-2024-21626).
-    attrs::apply_labels(plan.process)?;
-    attrs::warn_ungrantable(plan.process)?;
+    attrs::apply_labels(p)?;
+    attrs::warn_ungrantable(p)?;
     // (the runtime itself may run in a user namespace mapped without setgroups: `unshare -r`)
-    let setgroups_denied = (plan.ns.in_user_namespace() || crate::namespaces::in_user_namespace())
+    let setgroups_denied = (c.ns.in_user_namespace() || crate::namespaces::in_user_namespace())
         && attrs::setgroups_denied();
     log::debug("init: closing the runtime's fds; user, capabilities and cwd next");
     log::detach();
@@ -203,9 +179,9 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // container's personality and memory policy and the process's scheduling (they need the
     // runtime's privileges; runc sets them before it reports ready too, so startContainer
     // hooks run under them), then user, capabilities and cwd.
-    attrs::apply_kernel_attrs(plan.process, plan.spec.linux().as_ref())?;
-    let seccomp = plan.seccomp.as_ref();
-    let identity = attrs::become_user(plan.process, seccomp, setgroups_denied)?;
+    attrs::apply_kernel_attrs(p, &c.kernel)?;
+    let seccomp = c.seccomp.as_ref();
+    let identity = attrs::become_user(p, seccomp, setgroups_denied)?;
     // The passed fds open up now, unless startContainer hooks come first (they must not get
     // them).
     let start_hooks = has(Point::StartContainer);
@@ -224,7 +200,7 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     // pid file): a runtime killed before that takes init with it, so no process it did not
     // write down is left behind.
     chan.wait_continue()?;
-    nix::sys::prctl::set_pdeathsig(None).ctx("clear pdeathsig")?;
+    rustix::process::set_parent_process_death_signal(None).ctx("clear pdeathsig")?;
     Ok(Ready {
         exec,
         identity,
@@ -233,21 +209,22 @@ fn prepare(plan: &Plan, chan: &Channel) -> Result<Ready> {
     })
 }
 
+/// Not dumpable: see `prepare`.
+fn set_not_dumpable() -> Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .ctx("set init non-dumpable")
+}
+
 /// In a new user namespace, now mapped: init takes the ids of the namespace's root, when the
 /// maps have one, so what it creates while setting up is root's inside (the clone left it with
 /// every capability in the namespace, and uid 0 keeps them).
-fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
+fn become_namespace_root(c: &crate::plan::Plan) -> Result<()> {
     use crate::process::idmap::maps_root;
-    let linux = spec.linux().as_ref();
-    let mapped =
-        |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_some_and(|m| maps_root(m));
-    if mapped(linux.and_then(|l| l.gid_mappings().as_ref())) {
-        let root = nix::unistd::Gid::from_raw(0);
-        nix::unistd::setresgid(root, root, root).ctx("become gid 0 in the user namespace")?;
+    if maps_root(&c.gid_mappings) {
+        sys::process::set_res_gid(0).ctx("become gid 0 in the user namespace")?;
     }
-    if mapped(linux.and_then(|l| l.uid_mappings().as_ref())) {
-        let root = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresuid(root, root, root).ctx("become uid 0 in the user namespace")?;
+    if maps_root(&c.uid_mappings) {
+        sys::process::set_res_uid(0).ctx("become uid 0 in the user namespace")?;
     }
     Ok(())
 }
@@ -257,16 +234,14 @@ fn become_namespace_root(spec: &oci_spec::runtime::Spec) -> Result<()> {
 /// (its own ids, the runtime's, are unmapped there: the kernel refuses to create files as an
 /// unmapped id). A namespace without a root leaves init as it is (EINVAL: 0 is not mapped).
 fn become_joined_root() -> Result<()> {
-    use nix::errno::Errno;
-    let root_gid = nix::unistd::Gid::from_raw(0);
-    match nix::unistd::setresgid(root_gid, root_gid, root_gid) {
-        Ok(()) | Err(Errno::EINVAL) => {}
-        Err(e) => return Err(e).ctx("become gid 0 in the joined user namespace"),
+    let einval = |e: &std::io::Error| e.raw_os_error() == Some(libc::EINVAL);
+    match sys::process::set_res_gid(0) {
+        Err(e) if !einval(&e) => return Err(e).ctx("become gid 0 in the joined user namespace"),
+        _ => {}
     }
-    let root_uid = nix::unistd::Uid::from_raw(0);
-    match nix::unistd::setresuid(root_uid, root_uid, root_uid) {
-        Ok(()) | Err(Errno::EINVAL) => Ok(()),
-        Err(e) => Err(e).ctx("become uid 0 in the joined user namespace"),
+    match sys::process::set_res_uid(0) {
+        Err(e) if !einval(&e) => Err(e).ctx("become uid 0 in the joined user namespace"),
+        _ => Ok(()),
     }
 }
 
@@ -281,17 +256,18 @@ fn become_joined_root() -> Result<()> {
 /// `start`'s error (a failed startContainer hook's output must not be lost, least of all into
 /// a terminal nobody reads yet).
 fn start(plan: &Plan, ready: Ready) -> Error {
-    crate::process::idle::before_wait(plan.spec);
+    let c = plan.container;
+    crate::process::idle::before_wait(c.idle_trim);
     if let Err(e) = wait_for_start(plan.fifo) {
         return e;
     }
     let fail = |e: Error| -> Error {
         let msg = format!("E{e}");
-        let _ = nix::unistd::write(plan.fifo, msg.as_bytes());
+        let _ = rustix::io::write(plan.fifo, msg.as_bytes());
         e
     };
     if let Some(identity) = ready.identity {
-        if let Some(prog) = plan.seccomp.as_ref() {
+        if let Some(prog) = c.seccomp.as_ref() {
             if let Err(e) = attrs::load_seccomp(prog, |_| Ok(())) {
                 return fail(e);
             }
@@ -303,7 +279,7 @@ fn start(plan: &Plan, ready: Ready) -> Error {
     if ready.start_hooks {
         // runc runs these after the filter, as the container's user, in its cwd.
         let ran = hooks::run(
-            plan.spec.hooks().as_ref(),
+            c.hooks.as_ref(),
             Point::StartContainer,
             &ready.states.created,
             Site::container(None),
@@ -314,7 +290,7 @@ fn start(plan: &Plan, ready: Ready) -> Error {
         }
     }
     let going = crate::container::state::FIFO_GOING;
-    if let Err(e) = nix::unistd::write(plan.fifo, going).ctx("write exec fifo") {
+    if let Err(e) = rustix::io::write(plan.fifo, going).ctx("write exec fifo") {
         return e;
     }
     ready.exec.exec()
@@ -322,9 +298,14 @@ fn start(plan: &Plan, ready: Ready) -> Error {
 
 /// A pty from the container's devpts: master to its receiver, peer as our stdio and
 /// controlling terminal (and /dev/console for init).
-pub fn setup_terminal(p: &Process, to: &Terminal, chan: &Channel, console: bool) -> Result<()> {
+pub fn setup_terminal(
+    size: Option<ConsoleSize>,
+    to: &Terminal,
+    chan: &Channel,
+    console: bool,
+) -> Result<()> {
     let pty = crate::io::tty::open()?;
-    crate::io::tty::apply_size(&pty, p)?;
+    crate::io::tty::apply_size(&pty, size.map(|s| (s.rows, s.cols)))?;
     if console {
         crate::io::tty::bind_console(&pty)?;
     }
@@ -351,11 +332,11 @@ fn recv(chan: &Channel) -> Result<ToInit> {
 }
 
 /// hostname and domainname, in the container's uts namespace.
-fn set_identity(spec: &Spec) -> Result<()> {
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).with_ctx(|| format!("set hostname {h:?}"))?;
+fn set_identity(c: &crate::plan::Plan) -> Result<()> {
+    if let Some(h) = &c.hostname {
+        rustix::system::sethostname(h.as_bytes()).with_ctx(|| format!("set hostname {h:?}"))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = &c.domainname {
         sys::process::setdomainname(d).with_ctx(|| format!("set domainname {d:?}"))?;
     }
     Ok(())
@@ -364,15 +345,14 @@ fn set_identity(spec: &Spec) -> Result<()> {
 /// linux.sysctl, written through the runtime's verified procfs: whatever the container has
 /// mounted at its /proc/sys, the write reaches the kernel's sysctl (for init's namespaces).
 /// Which keys are allowed was checked against the namespaces at validation.
-fn write_sysctls(spec: &Spec) -> Result<()> {
-    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+fn write_sysctls(sysctl: &[crate::spec::sysctl::Entry]) -> Result<()> {
+    if sysctl.is_empty() {
         return Ok(());
-    };
+    }
     let proc = Proc::get()?;
-    for (key, value) in sysctl {
-        let rel = crate::spec::sysctl::proc_path(key)?;
-        proc.write(Base::ProcRoot, &format!("sys/{rel}"), value)
-            .map_err(|e| Error::Other(format!("linux.sysctl {key}={value:?}: {e}")))?;
+    for e in sysctl {
+        proc.write(Base::ProcRoot, &format!("sys/{}", e.path), &e.value)
+            .map_err(|err| Error::Other(format!("linux.sysctl {}={:?}: {err}", e.key, e.value)))?;
     }
     Ok(())
 }
@@ -399,7 +379,7 @@ fn join_session_keyring() -> Result<()> {
 /// magic links are not followed, so a cwd of /proc/self/fd/N (CVE-2024-21626) cannot lead to a
 /// directory of the runtime's, let alone create one there.
 fn ensure_cwd(p: &Process) -> Result<()> {
-    let cwd = p.cwd();
+    let cwd = &p.cwd;
     let root = pathrs::Root::open("/").with_ctx(|| "open / to create process.cwd".to_string())?;
     crate::rootfs::inroot::ensure_dir(&root, cwd)
         .map(drop)
@@ -410,9 +390,9 @@ fn ensure_cwd(p: &Process) -> Result<()> {
 fn wait_for_start(fifo: BorrowedFd) -> Result<()> {
     let mut byte = [0u8; 1];
     loop {
-        match nix::unistd::read(fifo, &mut byte) {
+        match rustix::io::read(fifo, &mut byte) {
             Ok(1) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
             Ok(_) => return Err(Error::Other("exec fifo: end of file".into())),
             Err(e) => return Err(e).ctx("read exec fifo"),
         }

@@ -33,11 +33,12 @@ use std::convert::Infallible;
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::LinuxNamespaceType;
 use rustix::process::{Signal, WaitOptions, WaitStatus};
 
 use super::channel::{self, Channel, FromInit, ToInit};
 use crate::namespaces::{self, ParentNamespaces};
+use crate::plan::Notify;
 use crate::sys::clone::{
     clone3_unavailable, exit_now, fork_into, fork_into_cgroup, CloneFlags, Forked,
 };
@@ -50,8 +51,6 @@ pub struct Spawn<'a> {
     pub name: &'static str,
     /// What the child joins (by path or as init's) and what its clone creates.
     pub ns: &'a namespaces::Plan,
-    /// The container's config (linux.timeOffsets, for a new time namespace).
-    pub spec: &'a Spec,
     /// A cgroup v2 directory the child is born in, where the kernel allows.
     pub cgroup: Option<BorrowedFd<'a>>,
     /// Whether the runtime enters the pid and time namespaces itself around the clone and
@@ -123,7 +122,7 @@ fn direct<F>(how: &Spawn, ours: i32, theirs: Channel, child: F) -> Result<(Pid, 
 where
     F: FnOnce(Channel) -> Infallible,
 {
-    let joined = ParentNamespaces::enter(how.ns, how.spec)?;
+    let joined = ParentNamespaces::enter(how.ns)?;
     match clone_in(how.ns.clone_flags, how.cgroup) {
         (Ok(Forked::Child), _) => {
             // The child stays where the clone put it; only the runtime goes back.
@@ -185,7 +184,7 @@ where
             let _ = crate::sys::exec::close_one(ours.as_raw_fd());
             let cloned = user
                 .map_or(Ok(()), namespaces::join)
-                .and_then(|_| ParentNamespaces::enter(how.ns, how.spec))
+                .and_then(|_| ParentNamespaces::enter(how.ns))
                 .and_then(|joined| {
                     let flags = how.ns.clone_flags | CloneFlags::CLONE_PARENT;
                     let (forked, in_cgroup) = clone_in(flags, how.cgroup);
@@ -239,7 +238,7 @@ impl Child {
     /// the child's error. On an error the child may still run: the caller kills it.
     pub fn next<S: serde::Serialize>(
         &mut self,
-        spec: &Spec,
+        notify: &Notify,
         state: &dyn Fn() -> S,
     ) -> Result<Event> {
         loop {
@@ -247,7 +246,7 @@ impl Child {
                 None => return Ok(Event::Closed),
                 Some((FromInit::Console, fd)) => self.console = fd,
                 Some((FromInit::SeccompListenerFd(n), _)) => {
-                    if let Err(e) = pass_listener(spec, self.pid.as_raw(), n, &state()) {
+                    if let Err(e) = pass_listener(notify, self.pid.as_raw(), n, &state()) {
                         let _ = self.chan.send(&ToInit::Abort(e.to_string()));
                         return Err(e);
                     }
@@ -275,10 +274,9 @@ impl Child {
 /// `containerProcessState` (the container's `state` inside). Init and exec'd processes write
 /// only the fd number after loading their filter: sendmsg could be trapped by a notify rule
 /// before the agent holds the listener.
-fn pass_listener<S: serde::Serialize>(spec: &Spec, pid: i32, n: i32, state: &S) -> Result<()> {
+fn pass_listener<S: serde::Serialize>(notify: &Notify, pid: i32, n: i32, state: &S) -> Result<()> {
     use std::os::fd::AsFd;
-    let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let Some(path) = s.and_then(|s| s.listener_path().as_ref()) else {
+    let Some(path) = &notify.listener_path else {
         return Err(Error::invalid(
             "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY",
         ));
@@ -291,7 +289,7 @@ fn pass_listener<S: serde::Serialize>(spec: &Spec, pid: i32, n: i32, state: &S) 
     let listener =
         rustix::process::pidfd_getfd(&pidfd, n, rustix::process::PidfdGetfdFlags::empty())
             .with_ctx(|| format!("take the seccomp listener (fd {n} of pid {pid})"))?;
-    let metadata = s.and_then(|s| s.listener_metadata().as_deref());
+    let metadata = notify.listener_metadata.as_deref();
     crate::security::seccomp::send_listener(path, metadata, pid, state, listener.as_fd())
 }
 
@@ -355,11 +353,10 @@ mod tests {
     }
 
     fn spawn_writing(packet: &'static [u8], code: i32) -> Child {
-        let (ns, spec) = (nothing(), Spec::default());
+        let ns = nothing();
         let how = Spawn {
             name: "the test child",
             ns: &ns,
-            spec: &spec,
             cgroup: None,
             runtime_enters: false,
         };
@@ -373,19 +370,19 @@ mod tests {
 
     #[test]
     fn the_runtime_sees_ready_then_the_end_and_the_exit_status() {
-        let spec = Spec::default();
+        let notify = Notify::default();
         let mut child = spawn_writing(br#""Ready""#, 7);
-        assert!(matches!(child.next(&spec, &|| 0), Ok(Event::Ready)));
-        assert!(matches!(child.next(&spec, &|| 0), Ok(Event::Closed)));
+        assert!(matches!(child.next(&notify, &|| 0), Ok(Event::Ready)));
+        assert!(matches!(child.next(&notify, &|| 0), Ok(Event::Closed)));
         let err = child.vanished("the test child exited").to_string();
         assert!(err.contains("Exited") && err.contains(", 7)"), "{err}");
     }
 
     #[test]
     fn a_failure_is_the_childs_error() {
-        let spec = Spec::default();
+        let notify = Notify::default();
         let mut child = spawn_writing(br#"{"Failed":"mounts[3] (/data): no"}"#, 1);
-        match child.next(&spec, &|| 0) {
+        match child.next(&notify, &|| 0) {
             Err(Error::Init(msg)) => assert_eq!(msg, "mounts[3] (/data): no"),
             other => panic!("{other:?}"),
         }
@@ -394,9 +391,9 @@ mod tests {
 
     #[test]
     fn a_listener_without_a_listener_path_is_refused() {
-        let spec = Spec::default();
+        let notify = Notify::default();
         let mut child = spawn_writing(br#"{"SeccompListenerFd":5}"#, 0);
-        let err = child.next(&spec, &|| 0).unwrap_err().to_string();
+        let err = child.next(&notify, &|| 0).unwrap_err().to_string();
         assert!(err.contains("linux.seccomp.listenerPath"), "{err}");
         kill_and_reap(child.pid);
     }

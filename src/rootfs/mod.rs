@@ -35,7 +35,7 @@ mod plan_tests;
 #[cfg(test)]
 mod seam_tests;
 #[cfg(test)]
-mod testbundle;
+pub(crate) mod testbundle;
 #[cfg(test)]
 mod tests;
 

@@ -184,19 +184,28 @@ fn drop_unknown_capabilities(doc: &mut serde_json::Value, pointer: &str) {
 
 /// Checks what create needs from the config and that only supported things are asked for.
 /// `needs_process`: create and run need `process`; the spec lets other callers omit it.
+/// The process itself is checked by `plan::Process::new` (as exec's is), between the two
+/// halves: [`validate_head`], then the process, then [`validate_container`].
 pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
+    validate_head(spec, needs_process)?;
+    validate_container(spec).map(drop)
+}
+
+/// ociVersion, and `process` when it is needed.
+pub fn validate_head(spec: &Spec, needs_process: bool) -> Result<()> {
     validate_oci_version(spec.version())?;
-    match spec.process() {
-        Some(p) => validate_process(p, ProcessOf::Init)?,
-        None if needs_process => {
-            return Err(Error::invalid(
-                "process: missing (create needs the process to run)",
-            ))
-        }
-        None => {}
+    if spec.process().is_none() && needs_process {
+        return Err(Error::invalid(
+            "process: missing (create needs the process to run)",
+        ));
     }
+    Ok(())
+}
+
+/// Everything of the config but `process`; returns linux.sysctl, checked and resolved.
+pub fn validate_container(spec: &Spec) -> Result<Vec<sysctl::Entry>> {
     validate_namespaces(spec)?;
-    sysctl::check(spec)?;
+    let sysctl = sysctl::check(spec)?;
     validate_linux_attrs(spec)?;
     crate::netdev::check(spec)?;
     if let Some(hooks) = spec.hooks() {
@@ -217,7 +226,7 @@ pub fn validate(spec: &Spec, needs_process: bool) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(sysctl)
 }
 
 /// config.md: ociVersion is REQUIRED and MUST be SemVer 2.0.0; a config of another major
@@ -275,70 +284,6 @@ fn semver_major(v: &str) -> Option<u64> {
         }
     }
     parts[0].parse().ok()
-}
-
-/// Whose process is checked: the container's init (config.json) or an exec'd one (`exec
-/// --process`, or config.json's with exec's flags applied).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum ProcessOf {
-    Init,
-    Exec,
-}
-
-/// The checks of a process, the same for create and exec; the errors name the field. Exec
-/// leaves out only what runc's exec accepts (so no engine sees a refusal runc would not give):
-/// rlimits given twice (runc 1.1.5 sets them in order, the last wins, as hull does) and
-/// oomScoreAdj, which neither runc 1.1.5 nor hull sets for an exec'd process.
-pub fn validate_process(p: &Process, of: ProcessOf) -> Result<()> {
-    let args = p.args().as_deref().unwrap_or_default();
-    if args.is_empty() {
-        return Err(Error::invalid("process.args: must not be empty"));
-    }
-    if args[0].is_empty() {
-        return Err(Error::invalid("process.args[0]: must not be empty"));
-    }
-    if !p.cwd().is_absolute() {
-        return Err(Error::invalid(format!(
-            "process.cwd {}: must be an absolute path",
-            p.cwd().display()
-        )));
-    }
-    for (i, env) in p.env().as_deref().unwrap_or_default().iter().enumerate() {
-        if !env.contains('=') {
-            return Err(Error::invalid(format!(
-                "process.env[{i}] {env:?}: not in KEY=VALUE form"
-            )));
-        }
-    }
-    if let Some(rlimits) = p.rlimits() {
-        let mut seen = HashSet::new();
-        for (i, r) in rlimits.iter().enumerate() {
-            if !seen.insert(r.typ() as i32) && of == ProcessOf::Init {
-                return Err(Error::invalid(format!(
-                    "process.rlimits[{i}]: {:?} given more than once",
-                    r.typ()
-                )));
-            }
-            if r.soft() > r.hard() {
-                return Err(Error::invalid(format!(
-                    "process.rlimits[{i}]: soft limit {} is above hard limit {}",
-                    r.soft(),
-                    r.hard()
-                )));
-            }
-        }
-    }
-    crate::process::sched::check(p)?;
-    if let Some(adj) = p.oom_score_adj().filter(|_| of == ProcessOf::Init) {
-        if !(-1000..=1000).contains(&adj) {
-            return Err(Error::invalid(format!(
-                "process.oomScoreAdj {adj}: must be between -1000 and 1000"
-            )));
-        }
-    }
-    // Not applied to init (the spec: "not applicable to the container's init process"),
-    // but `exec` without --process takes it from here.
-    crate::process::affinity::validate(p)
 }
 
 /// linux.personality and linux.memoryPolicy.
@@ -443,32 +388,6 @@ fn validate_id_mappings(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exec_gets_inits_process_checks_but_what_runc_exec_accepts() {
-        let check = |json: &str, of| {
-            let p = parse_process(json.as_bytes()).unwrap();
-            validate_process(&p, of).map_err(|e| e.to_string())
-        };
-        let bad_env = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["A=1", "FOO"]}"#;
-        let soft_above_hard = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 30, "hard": 20}]}"#;
-        for of in [ProcessOf::Init, ProcessOf::Exec] {
-            assert!(check(bad_env, of).unwrap_err().contains("process.env[1]"));
-            assert!(check(soft_above_hard, of)
-                .unwrap_err()
-                .contains("process.rlimits[0]"));
-        }
-        let twice = r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "rlimits": [
-            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20},
-            {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}]}"#;
-        let oom =
-            r#"{"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 5000}"#;
-        for doc in [twice, oom] {
-            assert!(check(doc, ProcessOf::Init).is_err(), "{doc}");
-            assert_eq!(check(doc, ProcessOf::Exec), Ok(()), "{doc}");
-        }
-    }
 
     #[test]
     fn pids_without_limit_set_nothing_and_zero_is_a_limit() {
@@ -607,14 +526,6 @@ mod tests {
         }
         let err = validate_oci_version("2.0.0").unwrap_err().to_string();
         assert!(err.contains("1.x"), "{err}");
-    }
-
-    #[test]
-    fn empty_args_rejected() {
-        let doc = DEFAULT_SPEC.replace("\"sh\"", "");
-        let spec = parse(doc.as_bytes()).unwrap();
-        let err = validate(&spec, true).unwrap_err().to_string();
-        assert_eq!(err, "process.args: must not be empty");
     }
 
     #[test]

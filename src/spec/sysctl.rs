@@ -65,17 +65,30 @@ pub fn proc_path(key: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
+/// One linux.sysctl entry, checked: its key as written, its path under /proc/sys, its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub path: String,
+    pub value: String,
+}
+
 /// Checks every key against the container's namespaces (runc's rules, see the module
 /// comment). Keys are checked in sorted order, so the error is the same on every run.
-pub fn check(spec: &Spec) -> Result<()> {
+pub fn check(spec: &Spec) -> Result<Vec<Entry>> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let mut keys: Vec<&String> = sysctl.keys().collect();
     keys.sort();
     let has = |typ| super::namespace(spec, typ);
+    let mut entries = Vec::with_capacity(keys.len());
     for key in keys {
-        proc_path(key)?;
+        entries.push(Entry {
+            key: key.clone(),
+            path: proc_path(key)?,
+            value: sysctl[key].clone(),
+        });
         let name = dotted(key);
         if IPC_KEYS.contains(&name.as_str()) || name.starts_with("fs.mqueue.") {
             if has(LinuxNamespaceType::Ipc).is_none() {
@@ -113,7 +126,7 @@ pub fn check(spec: &Spec) -> Result<()> {
             "linux.sysctl {key:?}: not in a separate kernel namespace (only namespaced sysctls may be set for a container)"
         )));
     }
-    Ok(())
+    Ok(entries)
 }
 
 /// Whether a network namespace path is the one the runtime itself is in ("host" here means
