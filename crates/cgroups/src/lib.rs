@@ -29,7 +29,7 @@ pub mod rfc3339;
 mod systemd;
 mod v1;
 mod v2;
-// The only place unsafe code is allowed: thin wrappers for the calls nix and rustix lack.
+// The only place unsafe code is allowed: thin wrappers for the calls rustix lacks.
 #[allow(unsafe_code)]
 mod sys;
 
