@@ -25,38 +25,14 @@ fn check(ret: Result<(), impl Into<std::io::Error>>, what: &str) {
     }
 }
 
-/// mount_setattr(2) on every mount under /, recursively: read-only. The one call here rustix
-/// does not wrap.
+/// Every mount under / made read-only, recursively, through the runtime's own mount_setattr(2)
+/// wrapper (rustix has no mount_setattr).
 fn make_every_mount_read_only() -> std::io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        set: u64,
-        clr: u64,
-        propagation: u64,
-        userns: u64,
-    }
-    let ro = MountAttr {
-        set: 0x1, // MOUNT_ATTR_RDONLY
-        clr: 0,
-        propagation: 0,
-        userns: 0,
+    let ro = hull::sys::mount::MountAttr {
+        attr_set: 0x1, // MOUNT_ATTR_RDONLY
+        ..Default::default()
     };
-    // SAFETY: a NUL-terminated path and a mount_attr that outlives the call, passed with its
-    // size.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c"/".as_ptr(),
-            libc::AT_RECURSIVE as libc::c_uint,
-            &ro as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    match ret {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
-    }
+    hull::sys::mount::mount_setattr(rustix::fs::CWD, c"/", true, &ro)
 }
 
 impl Sandbox {
