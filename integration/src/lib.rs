@@ -459,7 +459,17 @@ pub unsafe fn fork_child(child: impl FnOnce()) -> std::io::Result<rustix::proces
 /// Reads from a pty master until `needle` shows up (or 60 s pass: a bound for a busy machine,
 /// not a measure); returns all read.
 pub fn read_until(master: &std::os::fd::OwnedFd, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    read_for(master, needle, std::time::Duration::from_secs(60))
+}
+
+/// What a pty master shows until `needle` appears or `within` has passed (or the other side
+/// is gone).
+pub fn read_for(
+    master: &std::os::fd::OwnedFd,
+    needle: &str,
+    within: std::time::Duration,
+) -> String {
+    let deadline = std::time::Instant::now() + within;
     let mut text = String::new();
     let mut buf = [0u8; 4096];
     while !text.contains(needle) && std::time::Instant::now() < deadline {
