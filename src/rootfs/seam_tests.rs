@@ -32,14 +32,7 @@ impl Bundle {
 /// devices, /dev/ptmx and the standard links (/dev/core only where the host has kcore).
 pub(super) fn default_devices() -> Vec<String> {
     let mut want = Vec::new();
-    for (path, major, minor) in [
-        ("/dev/null", 1, 3),
-        ("/dev/zero", 1, 5),
-        ("/dev/full", 1, 7),
-        ("/dev/random", 1, 8),
-        ("/dev/urandom", 1, 9),
-        ("/dev/tty", 5, 0),
-    ] {
+    for &(path, major, minor) in super::testbundle::DEFAULT_DEVICES {
         want.push(format!("mknod {path} c {major}:{minor} 666"));
         want.push(format!("chown {path} 0:0"));
         want.push(format!("chmod {path} 666"));

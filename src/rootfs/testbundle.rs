@@ -14,6 +14,17 @@ use oci_spec::runtime::{
 use super::{Options, Plan};
 use crate::Result;
 
+/// The devices every container is expected to get (runc's defaults), written out here rather
+/// than read from `devices`, so the tests do not check the code against its own table.
+pub const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
 /// A bundle in a private temp dir; removed on drop.
 pub struct Bundle {
     pub dir: PathBuf,

@@ -214,15 +214,8 @@ fn default_config_works() {
             Path::new("/bin/busybox").exists(),
             "/bin/busybox missing: not in the rootfs"
         );
-        for (path, major, minor) in [
-            ("/dev/null", 1, 3),
-            ("/dev/zero", 1, 5),
-            ("/dev/full", 1, 7),
-            ("/dev/random", 1, 8),
-            ("/dev/urandom", 1, 9),
-            ("/dev/tty", 5, 0),
-        ] {
-            check_char_device(path, major, minor, 0o666, 0)?;
+        for &(path, major, minor) in super::testbundle::DEFAULT_DEVICES {
+            check_char_device(path, major.into(), minor.into(), 0o666, 0)?;
         }
         for (path, target) in [
             ("/dev/ptmx", "pts/ptmx"),
